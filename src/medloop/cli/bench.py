@@ -1,0 +1,52 @@
+"""``medloop bench accuracy|loop``: the benchmarks in ``src/medloop/bench``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from medloop.cli._common import console, run_guarded
+
+bench_app = typer.Typer(help="Benchmarks that print tables and write JSON.", no_args_is_help=True)
+
+
+@bench_app.command("accuracy")
+def accuracy(
+    data: Annotated[Path, typer.Option(help="Dataset with train/val/test splits.")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    quick: Annotated[bool, typer.Option(help="Small budget for a CPU.")] = False,
+    steps: Annotated[int | None, typer.Option(help="Override the training steps.")] = None,
+    device: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Train on `train`, select on `val`, report Dice on `test` (overall and per group)."""
+    from medloop.bench.accuracy import run_accuracy
+
+    result = run_guarded(lambda: run_accuracy(data, json_out, quick=quick, steps=steps, device=device))
+    console.print(f"test Dice {result['test']['mean_dice']:.4f}; wrote {json_out}")
+
+
+@bench_app.command("loop")
+def loop(
+    data: Annotated[Path, typer.Option(help="Dataset with groups and splits.")],
+    source_group: Annotated[str, typer.Option(help="Group the base model is trained on.")],
+    target_group: Annotated[str, typer.Option(help="Group the corrections come from.")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    rounds: Annotated[int, typer.Option(min=1)] = 2,
+    per_round: Annotated[int, typer.Option(min=1)] = 5,
+    quick: Annotated[bool, typer.Option(help="Small budget for a CPU.")] = False,
+    strategies: Annotated[str, typer.Option(help="Comma-separated strategies to run.")] = (
+        "weighted-replay,corrections-only,all-equal,retrain"
+    ),
+    device: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Simulated clinician: base on SOURCE, corrections from TARGET, per strategy, per round."""
+    from medloop.bench.loop import LoopConfig, run_loop
+
+    cfg = LoopConfig(
+        data=data, source_group=source_group, target_group=target_group, rounds=rounds,
+        per_round=per_round, quick=quick, strategies=tuple(strategies.split(",")), device=device,
+    )
+    run_guarded(lambda: run_loop(cfg, json_out))
+    console.print(f"wrote {json_out}")

@@ -1,0 +1,79 @@
+"""``medloop models list|show|promote|rollback``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from medloop.cli._common import console, run_guarded
+
+models_app = typer.Typer(help="List, inspect, promote and roll back model versions.", no_args_is_help=True)
+RegistryOpt = Annotated[Path, typer.Option("--registry", "-r", help="Model registry folder.")]
+
+
+def _registry(root: Path):  # type: ignore[no-untyped-def]
+    from medloop.errors import RegistryError
+    from medloop.registry import ModelRegistry
+
+    if not root.is_dir():
+        raise RegistryError(f"registry {root} does not exist")
+    return ModelRegistry(root)
+
+
+@models_app.command("list")
+def list_versions(registry: RegistryOpt, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every version with status, parent, kind and locked-validation Dice."""
+    records = run_guarded(lambda: _registry(registry).list())
+    if json_out:
+        rows = [
+            {"version": r.name, "status": r.status.value, "parent": r.parent, "kind": r.kind,
+             "created_at": r.created_at, "metrics": r.metrics}
+            for r in records
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("version", "status", "parent", "kind", "created", "val Dice", "held-out Dice")
+    for r in records:
+        held = r.metrics.get("heldout_corrections") or {}
+        table.add_row(
+            r.name, r.status.value, r.parent or "-", r.kind, r.created_at,
+            f"{r.metrics['locked_val']['mean_dice']:.4f}",
+            f"{held['mean_dice']:.4f}" if held else "-",
+        )
+    console.print(table)
+
+
+@models_app.command("show")
+def show(registry: RegistryOpt, version: Annotated[str, typer.Argument()]) -> None:
+    """Manifest, lineage, metrics and gate report of one version, as JSON."""
+    def go() -> dict[str, object]:
+        reg = _registry(registry)
+        rec = reg.get(version)
+        return {
+            "version": rec.name,
+            "status": rec.status.value,
+            "manifest": reg.manifest(version).to_dict(),
+            "lineage": reg.lineage(version).to_dict(),
+            "metrics": rec.metrics,
+            "report": reg.report(version),
+        }
+
+    typer.echo(json.dumps(run_guarded(go), indent=2))
+
+
+@models_app.command("promote")
+def promote(registry: RegistryOpt, version: Annotated[str, typer.Argument()], reason: str = "manual") -> None:
+    """Put VERSION in production (by hand; the gate is not consulted)."""
+    run_guarded(lambda: _registry(registry).promote(version, reason=reason))
+    console.print(f"{version} is in production")
+
+
+@models_app.command("rollback")
+def rollback(registry: RegistryOpt, reason: str = "manual") -> None:
+    """Return production to the version that served before the current one."""
+    name = run_guarded(lambda: _registry(registry).rollback(reason=reason))
+    console.print(f"rolled back: {name} is in production")

@@ -1,0 +1,1 @@
+"""Plain Python + numpy domain objects: images, labels, measurements, versions."""

@@ -1,0 +1,70 @@
+"""The domain exception tree. No HTTP codes here; interfaces map these to theirs.
+
+::
+
+    MedloopError
+     ├── InputError                 the caller's data is wrong (maps to 4xx / CLI exit 2)
+     │    ├── ImageReadError        unreadable, truncated, unsupported or absurd image
+     │    ├── MaskError             mask of the wrong size, mode or labels
+     │    ├── DatasetError          unpaired files, empty dataset, bad manifest
+     │    └── ConfigError           invalid settings or options
+     ├── RegistryError              model registry problems
+     │    ├── VersionNotFound       no such model version
+     │    └── NoProductionModel     nothing is promoted yet
+     └── TrainingError              training could not run (e.g. nothing to train on)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DatasetError",
+    "ImageReadError",
+    "InputError",
+    "MaskError",
+    "MedloopError",
+    "NoProductionModel",
+    "RegistryError",
+    "TrainingError",
+    "VersionNotFound",
+]
+
+
+class MedloopError(Exception):
+    """Base class of every error medloop raises on purpose."""
+
+
+class InputError(MedloopError):
+    """The caller's input is wrong; the message says what to fix."""
+
+
+class ImageReadError(InputError):
+    """An image could not be read (not an image, truncated, unsupported, too large)."""
+
+
+class MaskError(InputError):
+    """A mask does not fit its image or the project's labels."""
+
+
+class DatasetError(InputError):
+    """A dataset folder or manifest is malformed (unpaired files, empty, bad columns)."""
+
+
+class ConfigError(InputError):
+    """A configuration value is invalid."""
+
+
+class RegistryError(MedloopError):
+    """The model registry cannot do what was asked."""
+
+
+class VersionNotFound(RegistryError):
+    """The requested model version does not exist."""
+
+
+class NoProductionModel(RegistryError):
+    """No model version has been promoted to production yet."""
+
+
+class TrainingError(MedloopError):
+    """Training or fine-tuning cannot run."""

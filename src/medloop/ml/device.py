@@ -1,0 +1,19 @@
+"""Pick the torch device and CPU threads once, from an explicit request."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+__all__ = ["resolve_device"]
+
+
+def resolve_device(requested: str | None = None) -> torch.device:
+    """``"cuda"``, ``"cpu"`` or ``None``/``"auto"`` (CUDA when available)."""
+    if requested in (None, "", "auto"):
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(requested)
+    if dev.type == "cpu":
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    return dev

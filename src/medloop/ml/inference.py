@@ -1,0 +1,122 @@
+"""Sliding-window inference from a manifest and weights.
+
+:class:`Predictor` repeats the manifest's preprocessing, runs MONAI's
+``sliding_window_inference`` with Gaussian blending (any image size), and returns
+the label map, class probabilities and an uncertainty score.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.inferers import sliding_window_inference
+
+from medloop.domain.image import Image
+from medloop.domain.model import ModelManifest
+from medloop.ml.device import resolve_device
+from medloop.ml.network import build_network
+from medloop.ml.preprocess import prepare
+
+__all__ = ["Prediction", "Predictor", "normalized_entropy"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's result.
+
+    Attributes:
+        label_map: ``(H, W)`` uint8, values ``0..K``.
+        probabilities: ``(K+1, H, W)`` float32 softmax.
+        uncertainty: mean normalised entropy of the softmax over the pixels whose
+            predicted or runner-up class is foreground; in ``[0, 1]``, 0 = certain.
+    """
+
+    label_map: np.ndarray
+    probabilities: np.ndarray
+    uncertainty: float
+
+
+def normalized_entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Entropy of ``(K+1, H, W)`` probabilities divided by ``log(K+1)``: ``(H, W)`` in [0, 1]."""
+    p = probs.clamp_min(1e-8)
+    return -(p * p.log()).sum(0) / math.log(probs.shape[0])
+
+
+def _uncertainty(probs: torch.Tensor) -> float:
+    ent = normalized_entropy(probs)
+    # Pixels in play: those where some foreground class has at least 10 % probability.
+    region = probs[1:].max(0).values > 0.1
+    if not bool(region.any()):
+        return float(ent.mean())
+    return float(ent[region].mean())
+
+
+class Predictor:
+    """Runs one model version. Thread-compatible for reads; build one per device."""
+
+    def __init__(
+        self,
+        manifest: ModelManifest,
+        state_dict: dict[str, torch.Tensor],
+        device: str | torch.device | None = None,
+        sw_batch_size: int = 8,
+    ) -> None:
+        self.manifest = manifest
+        self.device = device if isinstance(device, torch.device) else resolve_device(device)
+        self.model = build_network(manifest.network)
+        self.model.load_state_dict(state_dict)
+        self.model.to(self.device).eval()
+        self.sw_batch_size = sw_batch_size
+
+    @classmethod
+    def load(cls, manifest: ModelManifest, weights: Path, device: str | None = None) -> Predictor:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        return cls(manifest, state, device)
+
+    @torch.inference_mode()
+    def probabilities(self, x: np.ndarray) -> torch.Tensor:
+        """Softmax ``(K+1, H, W)`` (on CPU) of one preprocessed image ``(C, H, W)``."""
+        return self.forward_prepared(self.model, x, self.manifest, self.device, self.sw_batch_size)
+
+    @staticmethod
+    def forward_prepared(
+        model: torch.nn.Module,
+        x: np.ndarray,
+        manifest: ModelManifest,
+        device: torch.device,
+        sw_batch_size: int = 8,
+    ) -> torch.Tensor:
+        """Sliding-window softmax of a preprocessed ``(C, H, W)`` image; model must be in eval mode."""
+        t = torch.from_numpy(np.ascontiguousarray(x))[None].to(device)
+        h, w = x.shape[1:]
+        ph, pw = manifest.patch_size
+        if h <= ph and w <= pw:
+            # One window: pad to the network's divisor only, not to the full patch.
+            d = manifest.network.divisor
+            th, tw = -(-h // d) * d, -(-w // d) * d
+            padded = torch.nn.functional.pad(t, (0, tw - w, 0, th - h), mode="constant")
+            logits = model(padded)[..., :h, :w]
+        else:
+            logits = sliding_window_inference(
+                t,
+                roi_size=manifest.patch_size,
+                sw_batch_size=sw_batch_size,
+                predictor=model,
+                overlap=manifest.sliding_window_overlap,
+                mode="gaussian",
+            )
+        assert isinstance(logits, torch.Tensor)  # noqa: S101 - MONAI's return type is a union
+        return torch.softmax(logits.float(), dim=1)[0].cpu()
+
+    def predict(self, image: Image) -> Prediction:
+        """Analyse one image at its own size."""
+        probs = self.probabilities(prepare(image, self.manifest.preprocess))
+        return Prediction(
+            label_map=probs.argmax(0).to(torch.uint8).numpy(),
+            probabilities=probs.numpy(),
+            uncertainty=_uncertainty(probs),
+        )

@@ -1,0 +1,106 @@
+"""Analyse images with a model version: label map, overlay, measurements, uncertainty."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medloop.domain.measurements import ClassMeasurement, measure
+from medloop.io import atomic_write_bytes, encode_label_map_png, read_image, sha256_file
+from medloop.io.masks import encode_png, render_overlay
+from medloop.registry import ModelRegistry
+
+__all__ = ["AnalysisResult", "analyze_files"]
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """One analysed image and where its outputs were written."""
+
+    source: str
+    image_sha256: str
+    model_version: str
+    width: int
+    height: int
+    spacing_mm: tuple[float, float] | None
+    uncertainty: float
+    measurements: tuple[ClassMeasurement, ...]
+    label_map_path: str
+    overlay_path: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "image_sha256": self.image_sha256,
+            "model_version": self.model_version,
+            "width": self.width,
+            "height": self.height,
+            "spacing_mm": list(self.spacing_mm) if self.spacing_mm else None,
+            "uncertainty": self.uncertainty,
+            "measurements": [m.to_dict() for m in self.measurements],
+            "label_map": self.label_map_path,
+            "overlay": self.overlay_path,
+        }
+
+
+def _unique_stem(path: Path, used: set[str]) -> str:
+    stem, n = path.stem, 1
+    while stem in used:
+        n += 1
+        stem = f"{path.stem}-{n}"
+    used.add(stem)
+    return stem
+
+
+def analyze_files(
+    paths: Sequence[Path],
+    registry_root: Path,
+    out_dir: Path,
+    version: str | None = None,
+    device: str | None = None,
+) -> list[AnalysisResult]:
+    """Analyse each image with ``version`` (default: production); write outputs to ``out_dir``.
+
+    Every image is read (and so validated) before the model is loaded; for each
+    image ``<stem>.labels.png`` (label map), ``<stem>.overlay.png`` and
+    ``<stem>.json`` are written atomically, plus ``results.json`` for the run.
+    """
+    from medloop.ml.inference import Predictor
+
+    registry = ModelRegistry(registry_root)
+    record = registry.resolve(version)
+    manifest = registry.manifest(record.name)
+    images = [read_image(p) for p in paths]
+    predictor = Predictor.load(manifest, record.weights_path, device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    colors = [lab.color for lab in manifest.labels.labels]
+    used: set[str] = set()
+    results: list[AnalysisResult] = []
+    for path, image in zip(paths, images, strict=True):
+        pred = predictor.predict(image)
+        stem = _unique_stem(path, used)
+        labels_path = out_dir / f"{stem}.labels.png"
+        overlay_path = out_dir / f"{stem}.overlay.png"
+        atomic_write_bytes(labels_path, encode_label_map_png(pred.label_map))
+        atomic_write_bytes(overlay_path, encode_png(render_overlay(image, pred.label_map, colors)))
+        res = AnalysisResult(
+            source=str(path),
+            image_sha256=sha256_file(path),
+            model_version=record.name,
+            width=image.width,
+            height=image.height,
+            spacing_mm=image.spacing,
+            uncertainty=pred.uncertainty,
+            measurements=tuple(measure(pred.label_map, manifest.labels, image.pixel_area_mm2)),
+            label_map_path=str(labels_path),
+            overlay_path=str(overlay_path),
+        )
+        atomic_write_bytes(out_dir / f"{stem}.json", json.dumps(res.to_dict(), indent=2).encode())
+        results.append(res)
+    atomic_write_bytes(
+        out_dir / "results.json", json.dumps([r.to_dict() for r in results], indent=2).encode()
+    )
+    return results

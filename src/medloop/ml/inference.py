@@ -97,7 +97,7 @@ class Predictor:
         if h <= ph and w <= pw:
             # One window: pad to the network's divisor only, not to the full patch.
             d = manifest.network.divisor
-            th, tw = -(-h // d) * d, -(-w // d) * d
+            th, tw = max(-(-h // d) * d, 2 * d), max(-(-w // d) * d, 2 * d)  # norm needs > 1 px
             padded = torch.nn.functional.pad(t, (0, tw - w, 0, th - h), mode="constant")
             logits = model(padded)[..., :h, :w]
         else:

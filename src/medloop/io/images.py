@@ -1,0 +1,162 @@
+"""Read any supported 2D image into an :class:`~medloop.domain.image.Image`.
+
+The format is detected from the content (magic bytes), never from the file
+extension: a PNG named ``.jpg`` reads as a PNG. Supported: PNG, JPEG, TIFF, BMP,
+GIF (first frame) through Pillow, TIFFs Pillow cannot read faithfully (16-bit
+RGB, float RGB) through tifffile, and single-frame DICOM through pydicom.
+
+Every failure is an :class:`~medloop.errors.ImageReadError` whose message names
+the file; the image size is checked from the header before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from medloop.domain.image import Image
+from medloop.errors import ImageReadError
+from medloop.io._common import UNSUPPORTED_MESSAGE, as_hwc, check_dimensions, sniff_format
+from medloop.io._dicom import decode_dicom
+from medloop.io._pillow import open_pillow, pillow_pixels
+from medloop.io._tiff import decode_tiff, read_tiff_header
+
+__all__ = ["DEFAULT_MAX_PIXELS", "decode_image", "read_image", "to_display_rgb"]
+
+DEFAULT_MAX_PIXELS = 100_000_000
+_PERCENTILES = (0.5, 99.5)
+_PERCENTILE_SAMPLE = 4_000_000  # pixels used to estimate the display window
+
+
+def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
+    """Read an image file.
+
+    Args:
+        path: the file; its extension is ignored.
+        max_pixels: largest ``width * height`` accepted (decompression-bomb guard).
+
+    Returns:
+        The image: pixels ``(H, W, 1)`` or ``(H, W, 3)``, uint8/uint16 as in the
+        source, float32 for float sources and rescaled DICOM.
+
+    Raises:
+        ImageReadError: the file is missing or unreadable, not a supported image,
+            truncated, corrupt, empty or too large.
+    """
+    name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise ImageReadError(f"{name}: cannot read file ({err.strerror or err})") from err
+    return decode_image(data, name=name, max_pixels=max_pixels)
+
+
+def decode_image(
+    data: bytes, *, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image:
+    """Decode an encoded image held in memory (e.g. an upload).
+
+    Args:
+        data: the encoded file content.
+        name: what to call the data in error messages (a file name).
+        max_pixels: largest ``width * height`` accepted (decompression-bomb guard).
+
+    Returns:
+        The image; see :func:`read_image`.
+
+    Raises:
+        ImageReadError: see :func:`read_image`.
+    """
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be positive, got {max_pixels}")
+    data = bytes(data)
+    if not data:
+        raise ImageReadError(f"{name}: file is empty")
+    fmt = sniff_format(data)
+    if fmt == "dicom":
+        image = decode_dicom(data, name, max_pixels)
+    elif fmt is None:
+        image = decode_dicom(data, name, max_pixels, forced=True)
+        if image is None:
+            raise ImageReadError(f"{name}: {UNSUPPORTED_MESSAGE}")
+    elif fmt == "tiff":
+        image = _decode_tiff(data, name, max_pixels)
+    else:
+        image = _decode_pillow(data, name, fmt, max_pixels)
+    assert image is not None
+    return image
+
+
+def _decode_pillow(data: bytes, name: str, fmt: str, max_pixels: int) -> Image:
+    what = fmt.upper()
+    pil_image = open_pillow(data, name, max_pixels, what)
+    pixels, meta = pillow_pixels(pil_image, name, what)
+    return Image(pixels=as_hwc(pixels, name), source_format=fmt, metadata=meta)
+
+
+def _decode_tiff(data: bytes, name: str, max_pixels: int) -> Image:
+    header = read_tiff_header(data)
+    if header is not None:
+        check_dimensions(name, header.width, header.height, max_pixels)
+        if header.needs_tifffile:
+            pixels, meta = decode_tiff(data, name)
+            return Image(pixels=as_hwc(pixels, name), source_format="tiff", metadata=meta)
+    try:
+        return _decode_pillow(data, name, "tiff", max_pixels)
+    except ImageReadError:
+        if header is None:
+            raise
+    pixels, meta = decode_tiff(data, name)  # e.g. float RGB, which Pillow cannot open
+    return Image(pixels=as_hwc(pixels, name), source_format="tiff", metadata=meta)
+
+
+def _display_window(image: Image) -> tuple[float, float]:
+    """``(low, high)`` pixel values mapped to black and white."""
+    centre = image.metadata.get("WindowCenter")
+    width = image.metadata.get("WindowWidth")
+    if (
+        image.channels == 1
+        and isinstance(centre, int | float)
+        and isinstance(width, int | float)
+        and width > 0
+    ):
+        return float(centre) - float(width) / 2.0, float(centre) + float(width) / 2.0
+    values = image.pixels.reshape(-1)
+    if values.size > _PERCENTILE_SAMPLE:
+        values = values[:: values.size // _PERCENTILE_SAMPLE + 1]
+    values = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    if values.size == 0:
+        return 0.0, 1.0
+    low, high = (float(v) for v in np.percentile(values, _PERCENTILES))
+    if high <= low:
+        low, high = float(values.min()), float(values.max())
+    return low, high
+
+
+def to_display_rgb(image: Image) -> np.ndarray:
+    """Pixels for viewing: uint8 ``(H, W, 3)``.
+
+    uint8 images are shown as they are (gray repeated to three channels). Other
+    images are windowed linearly: with the DICOM window centre/width from the
+    metadata when present (gray only), else between the 0.5th and 99.5th
+    percentiles of the pixel values.
+
+    Args:
+        image: any image.
+
+    Returns:
+        A new uint8 array ``(H, W, 3)``.
+    """
+    pixels = image.pixels
+    if pixels.dtype == np.uint8:
+        display = pixels
+    else:
+        low, high = _display_window(image)
+        span = high - low if high > low else 1.0
+        scaled = (pixels.astype(np.float32) - np.float32(low)) * np.float32(255.0 / span)
+        scaled = np.nan_to_num(scaled, nan=0.0, posinf=255.0, neginf=0.0)
+        display = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    if display.shape[2] == 1:
+        display = np.repeat(display, 3, axis=2)
+    return np.ascontiguousarray(display)

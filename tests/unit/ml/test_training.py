@@ -1,0 +1,119 @@
+"""The training loop learns, is deterministic, resumes, and honours correction weights."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from medloop.domain.model import ModelManifest
+from medloop.ml.data import PatchSampler
+from medloop.ml.inference import Predictor
+from medloop.ml.loss import WeightedDiceCELoss
+from medloop.ml.network import build_network
+from medloop.ml.trainer import TrainCallbacks, TrainSpec, evaluate_items, train
+
+from .conftest import make_items
+
+SPEC = TrainSpec(steps=40, batch_size=4, lr=3e-3, warmup_steps=5, val_every=0, device="cpu")
+
+
+def test_tiny_training_beats_untrained(manifest: ModelManifest) -> None:
+    items, val = make_items(0, 6), make_items(1, 3)
+    torch.manual_seed(0)
+    untrained = build_network(manifest.network)
+    before = evaluate_items(untrained, val, manifest, torch.device("cpu"))
+    res = train(manifest, items, replace(SPEC, steps=60, val_every=30), val_items=val)
+    model = build_network(manifest.network)
+    model.load_state_dict(res.state_dict)
+    after = evaluate_items(model, val, manifest, torch.device("cpu"))
+    assert after > before + 0.3, (before, after)
+    assert res.best_val_dice is not None and res.best_step in (30, 60)
+
+
+def test_training_is_deterministic_on_cpu(manifest: ModelManifest) -> None:
+    items = make_items(0, 4)
+    a = train(manifest, items, replace(SPEC, steps=8))
+    b = train(manifest, items, replace(SPEC, steps=8))
+    for k in a.state_dict:
+        assert torch.equal(a.state_dict[k], b.state_dict[k]), k
+
+
+def test_resume_gives_the_same_weights(manifest: ModelManifest, tmp_path: Path) -> None:
+    items = make_items(0, 4)
+    spec = replace(SPEC, steps=10, checkpoint_every=5)
+    straight = train(manifest, items, spec)
+
+    calls = {"n": 0}
+
+    def stop_after_five() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 5
+
+    partial = train(manifest, items, spec, work_dir=tmp_path, callbacks=TrainCallbacks(should_stop=stop_after_five))
+    assert partial.steps == 5 and (tmp_path / "checkpoint.pt").exists()
+    resumed = train(manifest, items, spec, work_dir=tmp_path)
+    assert resumed.steps == 10
+    for k in straight.state_dict:
+        assert torch.allclose(straight.state_dict[k], resumed.state_dict[k], atol=1e-6), k
+
+
+def test_loss_weights_scale_each_sample() -> None:
+    loss = WeightedDiceCELoss()
+    logits = torch.randn(2, 2, 8, 8)
+    target = torch.zeros(2, 1, 8, 8, dtype=torch.long)
+    target[1, 0, 2:6, 2:6] = 1
+    per = loss.per_sample(logits, target)
+    got = loss(logits, target, torch.tensor([1.0, 8.0]))
+    assert torch.allclose(got, (per[0] + 8 * per[1]) / 9)
+    assert not torch.allclose(got, loss(logits, target, torch.tensor([1.0, 1.0])))
+
+
+def test_sampler_draws_in_proportion_to_weight() -> None:
+    items = make_items(0, 2, weight=1.0) + make_items(1, 1, weight=8.0)
+    s = PatchSampler(items, (32, 32), 50, np.random.default_rng(0), augment=False)
+    keys = [k for _ in range(20) for k in s.next_batch().keys]
+    share = sum(k.startswith("s1-") for k in keys) / len(keys)
+    assert abs(share - 0.8) < 0.05  # 8 / (8 + 1 + 1)
+    uniform = PatchSampler(items, (32, 32), 50, np.random.default_rng(0), augment=False, weighted=False)
+    keys = [k for _ in range(20) for k in uniform.next_batch().keys]
+    assert abs(sum(k.startswith("s1-") for k in keys) / len(keys) - 1 / 3) < 0.05
+
+
+def test_finetune_follows_corrections_more_with_higher_weight(manifest: ModelManifest) -> None:
+    """Would fail if w were ignored: reference says 'discs', one correction says 'nothing here'."""
+    base = train(manifest, make_items(0, 6), replace(SPEC, steps=60))
+    correction = make_items(7, 1, invert_mask=True)
+
+    def fg_share_on_correction(weight: float) -> float:
+        items = make_items(0, 6) + [replace(correction[0], weight=weight)]
+        res = train(manifest, items, replace(SPEC, steps=40), init_state=base.state_dict)
+        pred = Predictor(manifest, res.state_dict, "cpu")
+        probs = pred.probabilities(correction[0].image)
+        return float((probs.argmax(0) > 0).float().mean())
+
+    light, heavy = fg_share_on_correction(1.0), fg_share_on_correction(8.0)
+    assert heavy < 0.5 * light, (light, heavy)
+
+
+def test_inference_from_manifest_alone_reproduces(manifest: ModelManifest, tmp_path: Path) -> None:
+    res = train(manifest, make_items(0, 4), replace(SPEC, steps=10))
+    weights = tmp_path / "w.pt"
+    torch.save(res.state_dict, weights)
+    again = ModelManifest.from_dict(manifest.to_dict())
+    item = make_items(3, 1)[0]
+    a = Predictor(manifest, res.state_dict, "cpu").probabilities(item.image)
+    b = Predictor.load(again, weights, "cpu").probabilities(item.image)
+    assert torch.equal(a, b)
+
+
+def test_any_size_inference(manifest: ModelManifest) -> None:
+    res = train(manifest, make_items(0, 2), replace(SPEC, steps=2))
+    pred = Predictor(manifest, res.state_dict, "cpu")
+    for h, w in [(1, 1), (17, 33), (32, 32), (70, 45)]:
+        x = np.random.default_rng(0).normal(size=(1, h, w)).astype(np.float32)
+        p = pred.probabilities(x)
+        assert p.shape == (2, h, w)
+        assert torch.allclose(p.sum(0), torch.ones(h, w), atol=1e-5)

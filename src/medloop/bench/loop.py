@@ -69,7 +69,9 @@ def machine_description(device: str | None) -> str:
 class _Scorer:
     """Scores registry versions on fixed test sets, caching by version weights."""
 
-    def __init__(self, loader: PairLoader, target: list[EvalCase], source: list[EvalCase], device: str | None):
+    def __init__(
+        self, loader: PairLoader, target: list[EvalCase], source: list[EvalCase], device: str | None
+    ):
         self.loader, self.target, self.source, self.device = loader, target, source, device
         self._cache: dict[str, tuple[float, float, dict[str, Any]]] = {}
 
@@ -92,11 +94,15 @@ def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
     bud: Budget = budget(cfg.quick)
     for s in cfg.strategies:
         if s not in {x.value for x in Strategy}:
-            raise ConfigError(f"unknown strategy {s!r}; choose from {', '.join(x.value for x in Strategy)}")
+            raise ConfigError(
+                f"unknown strategy {s!r}; choose from {', '.join(x.value for x in Strategy)}"
+            )
     ds = load_dataset(cfg.data)
     for g in (cfg.source_group, cfg.target_group):
         if g not in ds.groups:
-            raise DatasetError(f"{cfg.data}: no group {g!r} (groups: {', '.join(sorted(ds.groups))})")
+            raise DatasetError(
+                f"{cfg.data}: no group {g!r} (groups: {', '.join(sorted(ds.groups))})"
+            )
     pool = [s for s in ds.samples if s.group == cfg.target_group and s.split == "train"]
     pool = sorted(pool, key=lambda s: hashlib.sha256(f"{cfg.seed}:{s.key}".encode()).hexdigest())
     need = cfg.rounds * cfg.per_round
@@ -104,7 +110,8 @@ def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
         raise DatasetError(f"target group has {len(pool)} train images, {need} needed")
     target_test = [s for s in ds.samples if s.group == cfg.target_group and s.split == "test"]
     source_test = _subset(
-        [s for s in ds.samples if s.group == cfg.source_group and s.split == "test"], bud.max_test_images
+        [s for s in ds.samples if s.group == cfg.source_group and s.split == "test"],
+        bud.max_test_images,
     )
     console = Console(stderr=True)
     work = cfg.work_dir or Path(tempfile.mkdtemp(prefix="medloop-loop-"))
@@ -146,14 +153,22 @@ def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
     base = train_base(cfg.data, base_dir, opts)
     base_seconds = time.perf_counter() - t0
     base_t, base_s = scorer.score(ModelRegistry(base_dir), base.version)
-    console.print(f"base: target Dice {base_t:.4f}, source Dice {base_s:.4f} ({base_seconds:.0f} s)")
+    console.print(
+        f"base: target Dice {base_t:.4f}, source Dice {base_s:.4f} ({base_seconds:.0f} s)"
+    )
     results: dict[str, Any] = {
         "machine": machine_description(cfg.device),
         "config": {
-            "data": str(cfg.data), "source_group": cfg.source_group, "target_group": cfg.target_group,
-            "rounds": cfg.rounds, "per_round": cfg.per_round, "quick": cfg.quick,
-            "held_out_share": cfg.held_out_share, "budget": bud.__dict__,
-            "n_target_test": len(target_test), "n_source_test": len(source_test),
+            "data": str(cfg.data),
+            "source_group": cfg.source_group,
+            "target_group": cfg.target_group,
+            "rounds": cfg.rounds,
+            "per_round": cfg.per_round,
+            "quick": cfg.quick,
+            "held_out_share": cfg.held_out_share,
+            "budget": bud.__dict__,
+            "n_target_test": len(target_test),
+            "n_source_test": len(source_test),
         },
         "base": {"target_dice": base_t, "source_dice": base_s, "seconds": base_seconds},
         "strategies": {},
@@ -166,10 +181,14 @@ def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
         strat_policy = replace(policy, strategy=Strategy(strat))
         rounds: list[dict[str, Any]] = []
         for r in range(cfg.rounds):
-            for s in pool[r * cfg.per_round : (r + 1) * cfg.per_round]:
+            for smp in pool[r * cfg.per_round : (r + 1) * cfg.per_round]:
                 learner.store.add(
-                    s.image, s.mask, key=s.key, held_out_share=cfg.held_out_share,
-                    author="simulated-clinician", corrects_version=learner.registry.production(),
+                    smp.image,
+                    smp.mask,
+                    key=smp.key,
+                    held_out_share=cfg.held_out_share,
+                    author="simulated-clinician",
+                    corrects_version=learner.registry.production(),
                 )
             out = learner.finetune(strat_policy)
             prod = learner.registry.production()
@@ -206,15 +225,26 @@ def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
 def print_loop_table(results: dict[str, Any], console: Console) -> None:
     base = results["base"]
     table = Table(
-        "strategy", "corrections", "target Dice", "source Dice", "cand. target", "cand. source",
-        "promoted", "seconds",
+        "strategy",
+        "corrections",
+        "target Dice",
+        "source Dice",
+        "cand. target",
+        "cand. source",
+        "promoted",
+        "seconds",
         title=f"base: target {base['target_dice']:.3f}, source {base['source_dice']:.3f} — {results['machine']}",
     )
     for name, s in results["strategies"].items():
         for row in s["rounds"]:
             table.add_row(
-                name, str(row["n_corrections"]), f"{row['target_dice']:.3f}", f"{row['source_dice']:.3f}",
-                f"{row['candidate_target_dice']:.3f}", f"{row['candidate_source_dice']:.3f}",
-                "yes" if row["promoted"] else "no", f"{row['seconds']:.1f}",
+                name,
+                str(row["n_corrections"]),
+                f"{row['target_dice']:.3f}",
+                f"{row['source_dice']:.3f}",
+                f"{row['candidate_target_dice']:.3f}",
+                f"{row['candidate_source_dice']:.3f}",
+                "yes" if row["promoted"] else "no",
+                f"{row['seconds']:.1f}",
             )
     console.print(table)

@@ -51,7 +51,9 @@ def training_progress(description: str, quiet: bool = False) -> Iterator[TrainCa
             pct = int(100 * step / total)
             if pct // 10 != last["pct"] // 10:
                 last["pct"] = pct
-                err_console.print(f"{description}: step {step}/{total} loss {loss:.3f}", highlight=False)
+                err_console.print(
+                    f"{description}: step {step}/{total} loss {loss:.3f}", highlight=False
+                )
 
         yield TrainCallbacks(on_step=None if quiet else on_step_plain)
         return

@@ -39,9 +39,13 @@ def _parse_channels(text: str) -> tuple[int, ...]:
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Argument(help="Dataset: images/ + masks/ folders or manifest.csv.")],
+    data: Annotated[
+        Path, typer.Argument(help="Dataset: images/ + masks/ folders or manifest.csv.")
+    ],
     registry: RegistryOpt,
-    labels: Annotated[str, typer.Option(help="Comma-separated label names for values 1..K.")] = "foreground",
+    labels: Annotated[
+        str, typer.Option(help="Comma-separated label names for values 1..K.")
+    ] = "foreground",
     steps: Annotated[int, typer.Option(min=1)] = 2000,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     patch_size: Annotated[int, typer.Option(min=16)] = 256,
@@ -84,10 +88,14 @@ def train(
 
 @app.command()
 def analyze(
-    images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, TIFF, BMP, GIF, DICOM).")],
+    images: Annotated[
+        list[Path], typer.Argument(help="Image files (PNG, JPEG, TIFF, BMP, GIF, DICOM).")
+    ],
     registry: RegistryOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
-    version: Annotated[str | None, typer.Option(help="Model version (default: production).")] = None,
+    version: Annotated[
+        str | None, typer.Option(help="Model version (default: production).")
+    ] = None,
     device: DeviceOpt = None,
 ) -> None:
     """Analyse images: label map, overlay, measurements and uncertainty per image."""
@@ -102,8 +110,13 @@ def analyze(
         for m in r.measurements:
             mm2 = "-" if m.area_mm2 is None else f"{m.area_mm2:.2f}"
             table.add_row(
-                Path(r.source).name, r.model_version, f"{r.uncertainty:.3f}", m.name,
-                str(m.area_px), mm2, str(m.components),
+                Path(r.source).name,
+                r.model_version,
+                f"{r.uncertainty:.3f}",
+                m.name,
+                str(m.area_px),
+                mm2,
+                str(m.components),
             )
     console.print(table)
     console.print(f"wrote {len(results)} results to {out}")
@@ -115,11 +128,18 @@ def finetune(
     corrections: Annotated[
         Path | None, typer.Option(help="Dataset of corrected pairs to add before fine-tuning.")
     ] = None,
-    weight: Annotated[float | None, typer.Option(help="Correction weight w (project default).")] = None,
-    replay: Annotated[int | None, typer.Option(help="Replay sample size (project default).")] = None,
+    weight: Annotated[
+        float | None, typer.Option(help="Correction weight w (project default).")
+    ] = None,
+    replay: Annotated[
+        int | None, typer.Option(help="Replay sample size (project default).")
+    ] = None,
     steps: Annotated[int | None, typer.Option(min=1)] = None,
     lr: Annotated[float | None, typer.Option(min=0.0)] = None,
-    strategy: Annotated[str | None, typer.Option(help="weighted-replay (default), corrections-only, all-equal, retrain.")] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(help="weighted-replay (default), corrections-only, all-equal, retrain."),
+    ] = None,
     author: str = "cli",
     device: DeviceOpt = None,
 ) -> None:
@@ -146,11 +166,15 @@ def finetune(
             try:
                 changes["strategy"] = Strategy(strategy)
             except ValueError:
-                fail(f"--strategy must be one of {', '.join(s.value for s in Strategy)}, got {strategy!r}")
+                fail(
+                    f"--strategy must be one of {', '.join(s.value for s in Strategy)}, got {strategy!r}"
+                )
         policy = replace(policy, **changes)  # type: ignore[arg-type]
         if corrections is not None:
             added = add_corrections(registry, corrections, author=author)
-            console.print(f"stored {len(added)} corrections ({sum(r.held_out for r in added)} held out)")
+            console.print(
+                f"stored {len(added)} corrections ({sum(r.held_out for r in added)} held out)"
+            )
         learner = Learner(registry, device)
         with training_progress("finetune") as cb:
             out = learner.finetune(policy, callbacks=cb)
@@ -170,8 +194,12 @@ def finetune(
 def evaluate(
     registry: RegistryOpt,
     data: Annotated[Path, typer.Option(help="Dataset to score on.")],
-    split: Annotated[str | None, typer.Option(help="Split to use (default: test if present, else all).")] = None,
-    version: Annotated[str | None, typer.Option(help="Model version (default: production).")] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Split to use (default: test if present, else all).")
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option(help="Model version (default: production).")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the summary here.")] = None,
     device: DeviceOpt = None,
 ) -> None:
@@ -192,9 +220,9 @@ def evaluate(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Where the demo writes its registry and results.")] = Path(
-        "demo-output"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Where the demo writes its registry and results.")
+    ] = Path("demo-output"),
     steps: Annotated[int, typer.Option(min=1)] = 300,
     device: DeviceOpt = None,
 ) -> None:

@@ -23,7 +23,9 @@ def accuracy(
     """Train on `train`, select on `val`, report Dice on `test` (overall and per group)."""
     from medloop.bench.accuracy import run_accuracy
 
-    result = run_guarded(lambda: run_accuracy(data, json_out, quick=quick, steps=steps, device=device))
+    result = run_guarded(
+        lambda: run_accuracy(data, json_out, quick=quick, steps=steps, device=device)
+    )
     console.print(f"test Dice {result['test']['mean_dice']:.4f}; wrote {json_out}")
 
 
@@ -45,8 +47,14 @@ def loop(
     from medloop.bench.loop import LoopConfig, run_loop
 
     cfg = LoopConfig(
-        data=data, source_group=source_group, target_group=target_group, rounds=rounds,
-        per_round=per_round, quick=quick, strategies=tuple(strategies.split(",")), device=device,
+        data=data,
+        source_group=source_group,
+        target_group=target_group,
+        rounds=rounds,
+        per_round=per_round,
+        quick=quick,
+        strategies=tuple(strategies.split(",")),
+        device=device,
     )
     run_guarded(lambda: run_loop(cfg, json_out))
     console.print(f"wrote {json_out}")

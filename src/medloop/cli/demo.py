@@ -46,30 +46,53 @@ def run_demo(out: Path, steps: int = 300, device: str | None = None) -> None:
     ds = load_dataset(data)
     registry_root = out / "registry"
     shutil.rmtree(registry_root, ignore_errors=True)
-    policy = LearningPolicy(correction_weight=8.0, replay_size=16, steps=max(20, steps // 4), lr=5e-4)
+    policy = LearningPolicy(
+        correction_weight=8.0, replay_size=16, steps=max(20, steps // 4), lr=5e-4
+    )
     opts = TrainOptions(
-        labels=("nucleus",), channels=(16, 32, 64, 128), patch_size=128, steps=steps,
-        lr=2e-3, val_every=max(1, steps // 3), group="fluorescence", device=device, policy=policy,
+        labels=("nucleus",),
+        channels=(16, 32, 64, 128),
+        patch_size=128,
+        steps=steps,
+        lr=2e-3,
+        val_every=max(1, steps // 3),
+        group="fluorescence",
+        device=device,
+        policy=policy,
     )
     console.rule("1. train version 1 on fluorescence nuclei")
     with training_progress("train v1") as cb:
         base = train_base(data, registry_root, opts, cb)
-    console.print(f"{base.version}: validation Dice {base.val.mean_dice:.3f}, promoted: {base.promoted}")
+    console.print(
+        f"{base.version}: validation Dice {base.val.mean_dice:.3f}, promoted: {base.promoted}"
+    )
 
     unseen = ds.select(group="brightfield_or_he", split="test").samples
     console.rule("2. analyse brightfield/H&E images the model has never seen")
-    before = analyze_files([s.image for s in unseen], registry_root, out / "analyses-before", device=device)
-    dice_before = [_dice(Path(r.label_map_path), s.mask) for r, s in zip(before, unseen, strict=True)]
+    before = analyze_files(
+        [s.image for s in unseen], registry_root, out / "analyses-before", device=device
+    )
+    dice_before = [
+        _dice(Path(r.label_map_path), s.mask) for r, s in zip(before, unseen, strict=True)
+    ]
     for r, d in zip(before, dice_before, strict=True):
-        console.print(f"{Path(r.source).name}: {r.measurements[0].components} nuclei found, "
-                      f"uncertainty {r.uncertainty:.3f}, Dice vs. reference {d:.3f}")
+        console.print(
+            f"{Path(r.source).name}: {r.measurements[0].components} nuclei found, "
+            f"uncertainty {r.uncertainty:.3f}, Dice vs. reference {d:.3f}"
+        )
 
     console.rule("3. a clinician corrects four other brightfield images")
     learner = Learner(registry_root, device)
     for s in ds.select(group="brightfield_or_he", split="train").samples:
-        learner.store.add(s.image, s.mask, key=s.key, held_out_share=policy.held_out_share,
-                          author="demo-clinician", corrects_version=base.version)
-    console.print(f"{len(learner.store.list())} corrections stored in {learner.store.root}")
+        learner.store.add(
+            s.image,
+            s.mask,
+            key=s.key,
+            held_out_share=policy.held_out_share,
+            author="demo-clinician",
+            corrects_version=base.version,
+        )
+    console.print(f"{len(learner.store.records())} corrections stored in {learner.store.root}")
 
     console.rule("4. fine-tune on the weighted corrections + replay, then gate")
     with training_progress("fine-tune") as cb:
@@ -79,13 +102,19 @@ def run_demo(out: Path, steps: int = 300, device: str | None = None) -> None:
         console.print(f"  - {reason}", highlight=False)
 
     console.rule("5. analyse the unseen images again")
-    after = analyze_files([s.image for s in unseen], registry_root, out / "analyses-after", device=device)
+    after = analyze_files(
+        [s.image for s in unseen], registry_root, out / "analyses-after", device=device
+    )
     dice_after = [_dice(Path(r.label_map_path), s.mask) for r, s in zip(after, unseen, strict=True)]
     table = Table("image", "Dice before", "version", "Dice after", "version")
     for s, b, a, rb, ra in zip(unseen, dice_before, dice_after, before, after, strict=True):
         table.add_row(s.image.name, f"{b:.3f}", rb.model_version, f"{a:.3f}", ra.model_version)
     console.print(table)
     reg = ModelRegistry(registry_root)
-    console.print(f"production: {reg.production()}; versions: {', '.join(r.name + ' ' + r.status.value for r in reg.list())}")
-    console.print(f"registry: {registry_root}\nanalyses: {out / 'analyses-before'}, {out / 'analyses-after'}")
+    console.print(
+        f"production: {reg.production()}; versions: {', '.join(r.name + ' ' + r.status.value for r in reg.versions())}"
+    )
+    console.print(
+        f"registry: {registry_root}\nanalyses: {out / 'analyses-before'}, {out / 'analyses-after'}"
+    )
     console.print(f"try: medloop models list --registry {registry_root}")

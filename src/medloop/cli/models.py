@@ -11,7 +11,9 @@ from rich.table import Table
 
 from medloop.cli._common import console, run_guarded
 
-models_app = typer.Typer(help="List, inspect, promote and roll back model versions.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="List, inspect, promote and roll back model versions.", no_args_is_help=True
+)
 RegistryOpt = Annotated[Path, typer.Option("--registry", "-r", help="Model registry folder.")]
 
 
@@ -25,13 +27,21 @@ def _registry(root: Path):  # type: ignore[no-untyped-def]
 
 
 @models_app.command("list")
-def list_versions(registry: RegistryOpt, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_versions(
+    registry: RegistryOpt, json_out: Annotated[bool, typer.Option("--json")] = False
+) -> None:
     """Every version with status, parent, kind and locked-validation Dice."""
-    records = run_guarded(lambda: _registry(registry).list())
+    records = run_guarded(lambda: _registry(registry).versions())
     if json_out:
         rows = [
-            {"version": r.name, "status": r.status.value, "parent": r.parent, "kind": r.kind,
-             "created_at": r.created_at, "metrics": r.metrics}
+            {
+                "version": r.name,
+                "status": r.status.value,
+                "parent": r.parent,
+                "kind": r.kind,
+                "created_at": r.created_at,
+                "metrics": r.metrics,
+            }
             for r in records
         ]
         typer.echo(json.dumps(rows, indent=2))
@@ -40,7 +50,11 @@ def list_versions(registry: RegistryOpt, json_out: Annotated[bool, typer.Option(
     for r in records:
         held = r.metrics.get("heldout_corrections") or {}
         table.add_row(
-            r.name, r.status.value, r.parent or "-", r.kind, r.created_at,
+            r.name,
+            r.status.value,
+            r.parent or "-",
+            r.kind,
+            r.created_at,
             f"{r.metrics['locked_val']['mean_dice']:.4f}",
             f"{held['mean_dice']:.4f}" if held else "-",
         )
@@ -50,6 +64,7 @@ def list_versions(registry: RegistryOpt, json_out: Annotated[bool, typer.Option(
 @models_app.command("show")
 def show(registry: RegistryOpt, version: Annotated[str, typer.Argument()]) -> None:
     """Manifest, lineage, metrics and gate report of one version, as JSON."""
+
     def go() -> dict[str, object]:
         reg = _registry(registry)
         rec = reg.get(version)
@@ -66,7 +81,9 @@ def show(registry: RegistryOpt, version: Annotated[str, typer.Argument()]) -> No
 
 
 @models_app.command("promote")
-def promote(registry: RegistryOpt, version: Annotated[str, typer.Argument()], reason: str = "manual") -> None:
+def promote(
+    registry: RegistryOpt, version: Annotated[str, typer.Argument()], reason: str = "manual"
+) -> None:
     """Put VERSION in production (by hand; the gate is not consulted)."""
     run_guarded(lambda: _registry(registry).promote(version, reason=reason))
     console.print(f"{version} is in production")

@@ -11,8 +11,16 @@ from medloop.errors import ConfigError
 __all__ = ["DEFAULT_COLORS", "Label", "LabelSet"]
 
 DEFAULT_COLORS: tuple[str, ...] = (
-    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4",
-    "#42d4f4", "#f032e6", "#bfef45", "#fabed4", "#469990",
+    "#e6194b",
+    "#3cb44b",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#42d4f4",
+    "#f032e6",
+    "#bfef45",
+    "#fabed4",
+    "#469990",
 )
 
 

@@ -54,7 +54,9 @@ class NetworkSpec:
         if self.in_channels not in (1, 3):
             raise ConfigError(f"in_channels must be 1 or 3, got {self.in_channels}")
         if self.out_channels < 2:
-            raise ConfigError(f"out_channels must be >= 2 (background + K), got {self.out_channels}")
+            raise ConfigError(
+                f"out_channels must be >= 2 (background + K), got {self.out_channels}"
+            )
         if len(self.channels) < 2:
             raise ConfigError(f"a U-Net needs at least 2 levels, got channels={self.channels}")
 
@@ -90,7 +92,8 @@ class PreprocessSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PreprocessSpec:
-        return cls(color=d["color"], clip_percentiles=tuple(d["clip_percentiles"]))  # type: ignore[arg-type]
+        lo, hi = d["clip_percentiles"]
+        return cls(color=d["color"], clip_percentiles=(float(lo), float(hi)))
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,8 @@ def open_pillow(data: bytes, name: str, max_pixels: int, what: str = "image") ->
                 image = PILImage.open(BytesIO(data))
         except PILImage.DecompressionBombError as err:
             size = peek_size(data)
+            if size is not None:  # the usual message when our own limit is the lower one
+                check_dimensions(name, size[0], size[1], max_pixels)
             dims = f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels, " if size else ""
             raise ImageReadError(
                 f"{name}: image is too large to decode safely ({dims}over Pillow's limit of "

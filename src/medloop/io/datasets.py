@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,9 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def __iter__(self) -> Iterator[Sample]:
+        return iter(self.samples)
 
     def select(self, *, split: str | None = None, group: str | None = None) -> Dataset:
         """The samples of one split and/or group (``None`` = any); may be empty."""

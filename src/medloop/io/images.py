@@ -74,17 +74,14 @@ def decode_image(
     if not data:
         raise ImageReadError(f"{name}: file is empty")
     fmt = sniff_format(data)
-    if fmt == "dicom":
-        image = decode_dicom(data, name, max_pixels)
-    elif fmt is None:
-        image = decode_dicom(data, name, max_pixels, forced=True)
-        if image is None:
-            raise ImageReadError(f"{name}: {UNSUPPORTED_MESSAGE}")
-    elif fmt == "tiff":
-        image = _decode_tiff(data, name, max_pixels)
-    else:
-        image = _decode_pillow(data, name, fmt, max_pixels)
-    assert image is not None
+    if fmt == "tiff":
+        return _decode_tiff(data, name, max_pixels)
+    if fmt is not None and fmt != "dicom":
+        return _decode_pillow(data, name, fmt, max_pixels)
+    # DICOM: with its preamble, or (fmt None) possibly without one
+    image = decode_dicom(data, name, max_pixels, forced=fmt is None)
+    if image is None:
+        raise ImageReadError(f"{name}: {UNSUPPORTED_MESSAGE}")
     return image
 
 

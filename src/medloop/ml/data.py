@@ -39,7 +39,9 @@ class TrainItem:
 
     def __post_init__(self) -> None:
         if self.image.ndim != 3 or self.mask.shape != self.image.shape[1:]:
-            raise ValueError(f"{self.key}: image {self.image.shape} and mask {self.mask.shape} differ")
+            raise ValueError(
+                f"{self.key}: image {self.image.shape} and mask {self.mask.shape} differ"
+            )
         if self.weight <= 0:
             raise ValueError(f"{self.key}: weight must be > 0, got {self.weight}")
 
@@ -53,7 +55,11 @@ class TrainItem:
 
 @dataclass
 class Batch:
-    """``images`` ``(B, C, h, w)`` float32, ``masks`` ``(B, 1, h, w)`` int64, ``weights`` ``(B,)``."""
+    """``images`` ``(B, C, h, w)`` float32, ``masks`` ``(B, 1, h, w)`` int64, ``weights`` ``(B,)``.
+
+    ``weights`` are the loss factors: ``√w`` when sampling already favours heavy
+    items (so the total effect of a weight is ``w``), ``w`` when sampling is uniform.
+    """
 
     images: torch.Tensor
     masks: torch.Tensor
@@ -117,8 +123,11 @@ class PatchSampler:
         self.batch_size = batch_size
         self.rng = rng
         self.fg_prob = fg_prob
-        w = np.array([it.weight for it in items], dtype=np.float64)
+        # A weight w acts half in sampling (probability ∝ √w) and half in the loss
+        # (factor √w, see Batch.weights), so a sample's total pull is ∝ w.
+        w = np.sqrt(np.array([it.weight for it in items], dtype=np.float64))
         self.probs = w / w.sum() if weighted else np.full(len(items), 1.0 / len(items))
+        self.loss_exponent = 0.5 if weighted else 1.0
         self.augmentation = build_augmentation() if augment else None
 
     def _crop(self, item: TrainItem) -> tuple[np.ndarray, np.ndarray]:
@@ -151,8 +160,12 @@ class PatchSampler:
         for i in idx:
             img, msk = self._crop(self.items[int(i)])
             if self.augmentation is not None:
-                d = self.augmentation({"image": torch.from_numpy(np.ascontiguousarray(img)),
-                                       "mask": torch.from_numpy(msk[None].astype(np.float32))})
+                d = self.augmentation(
+                    {
+                        "image": torch.from_numpy(np.ascontiguousarray(img)),
+                        "mask": torch.from_numpy(msk[None].astype(np.float32)),
+                    }
+                )
                 img_t = torch.as_tensor(d["image"]).float()
                 msk_t = torch.as_tensor(d["mask"]).round().long()
             else:
@@ -160,7 +173,9 @@ class PatchSampler:
                 msk_t = torch.from_numpy(msk[None].astype(np.int64))
             images.append(img_t)
             masks.append(msk_t)
-        weights = torch.tensor([self.items[int(i)].weight for i in idx], dtype=torch.float32)
+        weights = torch.tensor(
+            [self.items[int(i)].weight ** self.loss_exponent for i in idx], dtype=torch.float32
+        )
         return Batch(
             images=torch.stack(images),
             masks=torch.stack(masks),

@@ -109,7 +109,7 @@ class Predictor:
                 overlap=manifest.sliding_window_overlap,
                 mode="gaussian",
             )
-        assert isinstance(logits, torch.Tensor)  # noqa: S101 - MONAI's return type is a union
+        assert isinstance(logits, torch.Tensor)
         return torch.softmax(logits.float(), dim=1)[0].cpu()
 
     def predict(self, image: Image) -> Prediction:

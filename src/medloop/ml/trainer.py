@@ -218,8 +218,10 @@ def train(
                     "history": history,
                 },
             )
-    final = best_state if best_state is not None else copy.deepcopy(
-        {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    final = (
+        best_state
+        if best_state is not None
+        else copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
     )
     return TrainResult(
         state_dict=final,

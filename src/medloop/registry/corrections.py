@@ -99,7 +99,7 @@ class CorrectionStore:
         cid = hashlib.sha256(f"{img_sha}:{msk_sha}".encode()).hexdigest()[:16]
         with open(self.root / ".lock", "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            existing = self.list()
+            existing = self.records()
             for rec in existing:
                 if rec.id == cid:
                     return rec
@@ -123,7 +123,7 @@ class CorrectionStore:
                 os.fsync(fh.fileno())
         return rec
 
-    def list(self) -> list[CorrectionRecord]:
+    def records(self) -> list[CorrectionRecord]:
         """All corrections, oldest first."""
         if not self.index.exists():
             return []
@@ -133,7 +133,7 @@ class CorrectionStore:
     def latest_per_image(self) -> list[CorrectionRecord]:
         """The newest correction of each image (an image corrected twice counts once)."""
         latest: dict[str, CorrectionRecord] = {}
-        for rec in self.list():
+        for rec in self.records():
             latest[rec.image_sha256] = rec
         return sorted(latest.values(), key=lambda r: r.seq)
 

@@ -220,11 +220,15 @@ class ModelRegistry:
             history: list[str] = state["history"]
             current = state["production"]
             if current is None:
-                raise NoProductionModel("nothing is in production, so there is nothing to roll back")
+                raise NoProductionModel(
+                    "nothing is in production, so there is nothing to roll back"
+                )
             # The previous distinct production version, skipping the current one.
             previous = next((v for v in reversed(history[:-1]) if v != current), None)
             if previous is None:
-                raise RegistryError(f"{current} is the first production version; nothing to roll back to")
+                raise RegistryError(
+                    f"{current} is the first production version; nothing to roll back to"
+                )
             state["status"][current] = VersionStatus.RETIRED.value
             state["status"][previous] = VersionStatus.PRODUCTION.value
             state["production"] = previous
@@ -237,7 +241,9 @@ class ModelRegistry:
     def production(self) -> str:
         name = self._state()["production"]
         if name is None:
-            raise NoProductionModel(f"no model version is in production in {self.root}; train one first")
+            raise NoProductionModel(
+                f"no model version is in production in {self.root}; train one first"
+            )
         return str(name)
 
     def resolve(self, name: str | None) -> VersionRecord:
@@ -262,7 +268,7 @@ class ModelRegistry:
             path=path,
         )
 
-    def list(self) -> list[VersionRecord]:
+    def versions(self) -> list[VersionRecord]:
         names = sorted(self._state()["status"])
         return [self.get(n) for n in names]
 

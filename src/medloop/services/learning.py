@@ -106,7 +106,9 @@ class Learner:
                 f"reference data changed: {len(missing)} pairs are gone from "
                 f"{self.project.reference_root} (first: {missing[0]})"
             )
-        return [EvalCase(k, self._ref[k].image, self._ref[k].mask, self._ref[k].group) for k in keys]
+        return [
+            EvalCase(k, self._ref[k].image, self._ref[k].mask, self._ref[k].group) for k in keys
+        ]
 
     def _correction_cases(self, recs: list[CorrectionRecord]) -> list[EvalCase]:
         return [EvalCase(r.id, self.store.path(r.image), self.store.path(r.mask)) for r in recs]
@@ -131,7 +133,9 @@ class Learner:
         trained = [r for r in recs if not r.held_out]
         held = [r for r in recs if r.held_out]
         if not trained:
-            raise TrainingError("no corrections to learn from yet (held-out ones are never trained on)")
+            raise TrainingError(
+                "no corrections to learn from yet (held-out ones are never trained on)"
+            )
 
         strategy = policy.strategy
         w = policy.correction_weight if strategy == Strategy.WEIGHTED_REPLAY else 1.0
@@ -171,7 +175,9 @@ class Learner:
         else:
             import torch
 
-            init = torch.load(self.registry.get(parent).weights_path, map_location="cpu", weights_only=True)
+            init = torch.load(
+                self.registry.get(parent).weights_path, map_location="cpu", weights_only=True
+            )
             spec = TrainSpec(
                 steps=policy.steps,
                 batch_size=policy.batch_size,
@@ -200,7 +206,11 @@ class Learner:
             parent=None if strategy == Strategy.RETRAIN else parent,
             data=tuple(refs),
             held_out_corrections=tuple(r.id for r in held),
-            hyperparameters={"train": spec.to_dict(), "policy": policy.to_dict(), "rule": rule.to_dict()},
+            hyperparameters={
+                "train": spec.to_dict(),
+                "policy": policy.to_dict(),
+                "rule": rule.to_dict(),
+            },
             seed=spec.seed,
             software=software_versions(),
             reference_root=self.project.reference_root,

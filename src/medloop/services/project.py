@@ -72,6 +72,8 @@ def save_project(registry_root: Path, project: ProjectConfig) -> None:
 def load_project(registry_root: Path) -> ProjectConfig:
     path = registry_root / PROJECT_FILE
     if not path.exists():
-        raise ConfigError(f"{registry_root} has no project: run `medloop train DATA --registry {registry_root}` first")
+        raise ConfigError(
+            f"{registry_root} has no project: run `medloop train DATA --registry {registry_root}` first"
+        )
     with open(path, encoding="utf-8") as fh:
         return ProjectConfig.from_dict(json.load(fh))

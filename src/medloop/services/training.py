@@ -152,8 +152,13 @@ def train_base(
     )
     work_dir = registry_root / ".work" / _run_key(options, [s.key for s in train_s])
     work_dir.mkdir(parents=True, exist_ok=True)
-    result = train(manifest, items, spec, val_items=val_items, work_dir=work_dir, callbacks=callbacks)
-    hyper = {"train": spec.to_dict(), "options": {**asdict(options), "policy": options.policy.to_dict()}}
+    result = train(
+        manifest, items, spec, val_items=val_items, work_dir=work_dir, callbacks=callbacks
+    )
+    hyper = {
+        "train": spec.to_dict(),
+        "options": {**asdict(options), "policy": options.policy.to_dict()},
+    }
 
     predictor = Predictor(manifest, result.state_dict, options.device)
     cases = [EvalCase(s.key, s.image, s.mask, s.group) for s in val_s]
@@ -163,9 +168,7 @@ def train_base(
     lineage = Lineage(
         kind="train",
         parent=None,
-        data=tuple(
-            DataRef(p.key, p.image_sha256, p.mask_sha256, "reference", 1.0) for p in pairs
-        ),
+        data=tuple(DataRef(p.key, p.image_sha256, p.mask_sha256, "reference", 1.0) for p in pairs),
         held_out_corrections=(),
         hyperparameters=hyper,
         seed=options.seed,
@@ -174,7 +177,11 @@ def train_base(
         created_at=now_iso(),
         extra={"device": result.device, "best_step": result.best_step},
     )
-    metrics = {"locked_val": val_summary.to_dict(), "train_seconds": result.seconds, "steps": result.steps}
+    metrics = {
+        "locked_val": val_summary.to_dict(),
+        "train_seconds": result.seconds,
+        "steps": result.steps,
+    }
     with temporary_weights(result.state_dict, registry_root / ".staging") as wfile:
         record = registry.add_version(wfile, manifest, lineage, metrics)
     project = replace(project, base_hyperparameters=hyper)
@@ -182,7 +189,9 @@ def train_base(
         save_project(registry_root, project)
     decision = _gate_against_production(registry, record.name, val_summary, project.rule)
     shutil.rmtree(work_dir, ignore_errors=True)
-    return TrainOutcome(record.name, decision.accepted, decision, val_summary, result.seconds, result.steps)
+    return TrainOutcome(
+        record.name, decision.accepted, decision, val_summary, result.seconds, result.steps
+    )
 
 
 def _gate_against_production(
@@ -192,14 +201,20 @@ def _gate_against_production(
 
     try:
         prod_name = registry.production()
-        prod_val: EvalSummary | None = EvalSummary.from_dict(registry.get(prod_name).metrics["locked_val"])
+        prod_val: EvalSummary | None = EvalSummary.from_dict(
+            registry.get(prod_name).metrics["locked_val"]
+        )
     except NoProductionModel:
         prod_name, prod_val = None, None
     decision = rule.decide(val, prod_val)
     registry.write_report(
         name,
-        {"against": prod_name, "accepted": decision.accepted, "reasons": list(decision.reasons),
-         "candidate": {"locked_val": val.to_dict()}},
+        {
+            "against": prod_name,
+            "accepted": decision.accepted,
+            "reasons": list(decision.reasons),
+            "candidate": {"locked_val": val.to_dict()},
+        },
     )
     if decision.accepted:
         registry.promote(name, reason="; ".join(decision.reasons))

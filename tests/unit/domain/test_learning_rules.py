@@ -15,7 +15,13 @@ from medloop.registry.corrections import is_held_out
 
 
 def _s(*dice: float, mean: float | None = None) -> EvalSummary:
-    return EvalSummary(len(dice), mean if mean is not None else float(np.mean(dice)), dice, dice, (math.nan,) * len(dice))
+    return EvalSummary(
+        len(dice),
+        mean if mean is not None else float(np.mean(dice)),
+        dice,
+        dice,
+        (math.nan,) * len(dice),
+    )
 
 
 def test_first_version_is_accepted() -> None:

@@ -125,5 +125,5 @@ def test_dicom_too_many_pixels(dicom_file: Callable[[str], Path]) -> None:
 
 def test_truncated_dicom(dicom_file: Callable[[str], Path]) -> None:
     data = dicom_file("CT_small.dcm").read_bytes()
-    with pytest.raises(ImageReadError, match="half.dcm: truncated or corrupt"):
+    with pytest.raises(ImageReadError, match=r"half\.dcm: truncated or corrupt"):
         decode_image(data[: len(data) // 2], name="half.dcm")

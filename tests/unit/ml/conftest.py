@@ -11,7 +11,9 @@ from medloop.ml.data import TrainItem
 from medloop.ml.preprocess import prepare_pixels
 
 
-def disc_pair(rng: np.random.Generator, size: int = 48, n: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def disc_pair(
+    rng: np.random.Generator, size: int = 48, n: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
     """``(H, W, 1)`` uint8 image with ``n`` bright discs and its 0/1 mask."""
     yy, xx = np.mgrid[:size, :size]
     mask = np.zeros((size, size), np.uint8)
@@ -25,11 +27,16 @@ def disc_pair(rng: np.random.Generator, size: int = 48, n: int = 3) -> tuple[np.
 @pytest.fixture
 def manifest() -> ModelManifest:
     return ModelManifest(
-        NetworkSpec(1, 2, (8, 16, 32), num_res_units=1), PreprocessSpec(), LabelSet.from_names(["disc"]), (32, 32)
+        NetworkSpec(1, 2, (8, 16, 32), num_res_units=1),
+        PreprocessSpec(),
+        LabelSet.from_names(["disc"]),
+        (32, 32),
     )
 
 
-def make_items(seed: int, count: int, weight: float = 1.0, invert_mask: bool = False) -> list[TrainItem]:
+def make_items(
+    seed: int, count: int, weight: float = 1.0, invert_mask: bool = False
+) -> list[TrainItem]:
     rng = np.random.default_rng(seed)
     items = []
     for i in range(count):

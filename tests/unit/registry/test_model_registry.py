@@ -17,7 +17,9 @@ from medloop.registry import ModelRegistry
 
 
 def _manifest() -> ModelManifest:
-    return ModelManifest(NetworkSpec(1, 2, (4, 8)), PreprocessSpec(), LabelSet.from_names(["fg"]), (32, 32))
+    return ModelManifest(
+        NetworkSpec(1, 2, (4, 8)), PreprocessSpec(), LabelSet.from_names(["fg"]), (32, 32)
+    )
 
 
 def _lineage(parent: str | None = None) -> Lineage:
@@ -112,7 +114,7 @@ def test_crash_mid_write_leaves_no_visible_version(tmp_path: Path) -> None:
     assert proc.exitcode == -signal.SIGKILL
     assert any((root / ".staging").iterdir())  # the half-written version is there, unseen
     reopened = ModelRegistry(root)  # sweeps staging
-    assert [r.name for r in reopened.list()] == [first]
+    assert [r.name for r in reopened.versions()] == [first]
     assert not any((root / ".staging").iterdir())
     assert json.loads((root / "state.json").read_text())["status"] == {first: "candidate"}
     assert _add(reopened, tmp_path) == "v0002"

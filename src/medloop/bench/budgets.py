@@ -31,10 +31,10 @@ QUICK = Budget(
     lr=2e-3,
     val_every=100,
     max_val_images=24,
-    finetune_steps=60,
+    finetune_steps=150,
     finetune_lr=5e-4,
     correction_weight=8.0,
-    replay_size=32,
+    replay_size=64,
     max_test_images=48,
 )
 

@@ -48,6 +48,9 @@ class LoopConfig:
     seed: int = 0
     held_out_share: float = 0.2
     work_dir: Path | None = None
+    correction_weight: float | None = None
+    replay_size: int | None = None
+    finetune_steps: int | None = None
 
 
 def _subset(samples: list[Sample], limit: int | None) -> list[Sample]:
@@ -92,6 +95,12 @@ class _Scorer:
 def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
     """Run every strategy and write the results to ``json_path``; returns them too."""
     bud: Budget = budget(cfg.quick)
+    overrides = {
+        "correction_weight": cfg.correction_weight,
+        "replay_size": cfg.replay_size,
+        "finetune_steps": cfg.finetune_steps,
+    }
+    bud = replace(bud, **{k: v for k, v in overrides.items() if v is not None})
     for s in cfg.strategies:
         if s not in {x.value for x in Strategy}:
             raise ConfigError(

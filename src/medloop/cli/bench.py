@@ -41,6 +41,13 @@ def loop(
     strategies: Annotated[str, typer.Option(help="Comma-separated strategies to run.")] = (
         "weighted-replay,corrections-only,all-equal,retrain"
     ),
+    correction_weight: Annotated[
+        float | None, typer.Option(help="Override the budget's w.")
+    ] = None,
+    replay_size: Annotated[int | None, typer.Option(help="Override the replay size.")] = None,
+    finetune_steps: Annotated[
+        int | None, typer.Option(help="Override the fine-tune steps.")
+    ] = None,
     device: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Simulated clinician: base on SOURCE, corrections from TARGET, per strategy, per round."""
@@ -55,6 +62,9 @@ def loop(
         quick=quick,
         strategies=tuple(strategies.split(",")),
         device=device,
+        correction_weight=correction_weight,
+        replay_size=replay_size,
+        finetune_steps=finetune_steps,
     )
     run_guarded(lambda: run_loop(cfg, json_out))
     console.print(f"wrote {json_out}")

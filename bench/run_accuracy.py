@@ -1,0 +1,9 @@
+"""Accuracy benchmark; same as ``medloop bench accuracy`` (see ``--help``)."""
+
+from medloop.cli.bench import bench_app
+
+if __name__ == "__main__":
+    import sys
+
+    sys.argv.insert(1, "accuracy")
+    bench_app()

@@ -95,7 +95,7 @@ class _Scorer:
 def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
     """Run every strategy and write the results to ``json_path``; returns them too."""
     bud: Budget = budget(cfg.quick)
-    overrides = {
+    overrides: dict[str, Any] = {
         "correction_weight": cfg.correction_weight,
         "replay_size": cfg.replay_size,
         "finetune_steps": cfg.finetune_steps,

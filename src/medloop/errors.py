@@ -11,19 +11,25 @@
      ├── RegistryError              model registry problems
      │    ├── VersionNotFound       no such model version
      │    └── NoProductionModel     nothing is promoted yet
-     └── TrainingError              training could not run (e.g. nothing to train on)
+     ├── TrainingError              training could not run (e.g. nothing to train on)
+     ├── NotFoundError              no such resource (or not visible to the caller)
+     ├── ConflictError              the resource's state forbids the request
+     └── PermissionDeniedError      the caller's role does not allow it
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ConflictError",
     "DatasetError",
     "ImageReadError",
     "InputError",
     "MaskError",
     "MedloopError",
     "NoProductionModel",
+    "NotFoundError",
+    "PermissionDeniedError",
     "RegistryError",
     "TrainingError",
     "VersionNotFound",
@@ -68,3 +74,15 @@ class NoProductionModel(RegistryError):
 
 class TrainingError(MedloopError):
     """Training or fine-tuning cannot run."""
+
+
+class NotFoundError(MedloopError):
+    """A resource (project, image, analysis, job, ...) does not exist or is not visible."""
+
+
+class ConflictError(MedloopError):
+    """The request conflicts with the resource's state (e.g. cancelling a finished job)."""
+
+
+class PermissionDeniedError(MedloopError):
+    """The caller's role does not allow this action."""

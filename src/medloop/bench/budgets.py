@@ -30,11 +30,11 @@ QUICK = Budget(
     batch_size=8,
     lr=2e-3,
     val_every=100,
-    max_val_images=24,
-    finetune_steps=150,
-    finetune_lr=5e-4,
-    correction_weight=8.0,
-    replay_size=64,
+    max_val_images=None,
+    finetune_steps=300,
+    finetune_lr=3e-4,
+    correction_weight=16.0,
+    replay_size=256,
     max_test_images=48,
 )
 
@@ -46,10 +46,10 @@ FULL = Budget(
     lr=1e-3,
     val_every=250,
     max_val_images=None,
-    finetune_steps=100,
-    finetune_lr=5e-4,
-    correction_weight=8.0,
-    replay_size=64,
+    finetune_steps=300,
+    finetune_lr=3e-4,
+    correction_weight=16.0,
+    replay_size=256,
     max_test_images=None,
 )
 

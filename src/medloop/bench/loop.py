@@ -59,6 +59,17 @@ def _subset(samples: list[Sample], limit: int | None) -> list[Sample]:
     return sorted(samples, key=lambda s: hashlib.sha256(s.key.encode()).hexdigest())[:limit]
 
 
+def _color_for(samples: list[Sample]) -> str:
+    """``rgb`` when any of these images has real colour: the model will see both groups."""
+    from medloop.io import read_image
+
+    for s in samples:
+        px = read_image(s.image).pixels
+        if px.shape[2] == 3 and not (px[..., 0] == px[..., 1]).all():
+            return "rgb"
+    return "gray"
+
+
 def machine_description(device: str | None) -> str:
     import torch
 
@@ -154,6 +165,7 @@ def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
         seed=cfg.seed,
         device=cfg.device,
         policy=policy,
+        color=_color_for(pool[:4] + [s for s in ds.samples if s.group == cfg.source_group][:4]),
     )
     base_dir = work / "base"
     shutil.rmtree(base_dir, ignore_errors=True)

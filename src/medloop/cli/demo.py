@@ -1,10 +1,10 @@
 """``medloop demo``: the whole loop on the bundled CC0 sample, in a minute or two on a CPU.
 
-1. train version 1 on 16 fluorescence nuclei images (select on 4);
+1. train version 1 on 24 fluorescence nuclei images (select on 4, 4 locked for the gate);
 2. analyse two brightfield/H&E images it has never seen (another stain: it does badly);
-3. a simulated clinician corrects four other brightfield images (their reference masks);
+3. a simulated clinician corrects six other brightfield images (their reference masks);
 4. fine-tune on the corrections (weight 8) plus a replay of the reference data, gate;
-5. analyse the two images again and compare.
+5. analyse the two images again with the candidate and with production, and compare.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ def run_demo(out: Path, steps: int = 300, device: str | None = None) -> None:
     ds = load_dataset(data)
     registry_root = out / "registry"
     shutil.rmtree(registry_root, ignore_errors=True)
+    # A small reference set: a smaller weight keeps the corrections from swamping it.
     policy = LearningPolicy(
-        correction_weight=8.0, replay_size=16, steps=max(20, steps // 4), lr=5e-4
+        correction_weight=4.0, replay_size=24, steps=max(20, steps // 2), lr=3e-4
     )
     opts = TrainOptions(
         labels=("nucleus",),
@@ -57,6 +58,7 @@ def run_demo(out: Path, steps: int = 300, device: str | None = None) -> None:
         lr=2e-3,
         val_every=max(1, steps // 3),
         group="fluorescence",
+        color="rgb",  # the project will also see H&E stains: keep colour
         device=device,
         policy=policy,
     )
@@ -81,7 +83,7 @@ def run_demo(out: Path, steps: int = 300, device: str | None = None) -> None:
             f"uncertainty {r.uncertainty:.3f}, Dice vs. reference {d:.3f}"
         )
 
-    console.rule("3. a clinician corrects four other brightfield images")
+    console.rule("3. a clinician corrects six other brightfield images")
     learner = Learner(registry_root, device)
     for s in ds.select(group="brightfield_or_he", split="train").samples:
         learner.store.add(
@@ -105,16 +107,26 @@ def run_demo(out: Path, steps: int = 300, device: str | None = None) -> None:
     after = analyze_files(
         [s.image for s in unseen], registry_root, out / "analyses-after", device=device
     )
+    cand = analyze_files(
+        [s.image for s in unseen],
+        registry_root,
+        out / "analyses-candidate",
+        version=ft.version,
+        device=device,
+    )
     dice_after = [_dice(Path(r.label_map_path), s.mask) for r, s in zip(after, unseen, strict=True)]
-    table = Table("image", "Dice before", "version", "Dice after", "version")
-    for s, b, a, rb, ra in zip(unseen, dice_before, dice_after, before, after, strict=True):
-        table.add_row(s.image.name, f"{b:.3f}", rb.model_version, f"{a:.3f}", ra.model_version)
+    dice_cand = [_dice(Path(r.label_map_path), s.mask) for r, s in zip(cand, unseen, strict=True)]
+    table = Table(
+        "image", f"Dice {base.version}", f"Dice {ft.version} (candidate)", "Dice production"
+    )
+    for s, b, c, a, ra in zip(unseen, dice_before, dice_cand, dice_after, after, strict=True):
+        table.add_row(s.image.name, f"{b:.3f}", f"{c:.3f}", f"{a:.3f} ({ra.model_version})")
     console.print(table)
     reg = ModelRegistry(registry_root)
+    versions = ", ".join(f"{r.name} {r.status.value}" for r in reg.versions())
+    console.print(f"production: {reg.production()}; versions: {versions}")
+    console.print(f"registry: {registry_root}")
     console.print(
-        f"production: {reg.production()}; versions: {', '.join(r.name + ' ' + r.status.value for r in reg.versions())}"
-    )
-    console.print(
-        f"registry: {registry_root}\nanalyses: {out / 'analyses-before'}, {out / 'analyses-after'}"
+        f"analyses: {out / 'analyses-before'}, {out / 'analyses-candidate'}, {out / 'analyses-after'}"
     )
     console.print(f"try: medloop models list --registry {registry_root}")

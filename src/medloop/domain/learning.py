@@ -31,10 +31,10 @@ class Strategy(StrEnum):
 class LearningPolicy:
     """Per-project fine-tuning settings (the patent's claims 1, 2, 7, 8, 9)."""
 
-    correction_weight: float = 8.0
-    replay_size: int = 64
-    steps: int = 100
-    lr: float = 5e-4
+    correction_weight: float = 16.0
+    replay_size: int = 256
+    steps: int = 300
+    lr: float = 3e-4
     batch_size: int = 8
     held_out_share: float = 0.2
     strategy: Strategy = Strategy.WEIGHTED_REPLAY

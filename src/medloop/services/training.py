@@ -56,9 +56,18 @@ class TrainOutcome:
     steps: int
 
 
-def split_reference(ds: Dataset, max_val: int | None = None) -> tuple[list[Sample], list[Sample]]:
-    """``(train, val)``. Uses the dataset's splits; without any, every 10th sample (by key
-    hash) is validation. ``test`` samples are never returned: they stay locked."""
+def split_reference(
+    ds: Dataset, max_val: int | None = None
+) -> tuple[list[Sample], list[Sample], list[Sample]]:
+    """``(train, select, locked)``.
+
+    Uses the dataset's splits; without any, every 10th sample (by key hash) is
+    validation. Validation is halved (by key hash): ``select`` picks the best
+    checkpoint while training, ``locked`` is never seen by training or selection and
+    is what the promotion gate scores (scoring on the selection set would favour the
+    selected model and reject every later candidate). ``max_val`` caps each half.
+    ``test`` samples are never returned: they stay locked away.
+    """
     if any(s.split for s in ds.samples):
         train = [s for s in ds.samples if s.split == "train"]
         val = [s for s in ds.samples if s.split == "val"]
@@ -68,9 +77,18 @@ def split_reference(ds: Dataset, max_val: int | None = None) -> tuple[list[Sampl
         val, train = ranked[:n_val], ranked[n_val:]
     if not train:
         raise DatasetError(f"{ds.root}: no training pairs (split 'train' is empty)")
-    if max_val is not None and len(val) > max_val:
-        val = sorted(val, key=lambda s: hashlib.sha256(s.key.encode()).hexdigest())[:max_val]
-    return sorted(train, key=lambda s: s.key), sorted(val, key=lambda s: s.key)
+    ranked = sorted(val, key=lambda s: hashlib.sha256(s.key.encode()).hexdigest())
+    if len(ranked) >= 2:
+        select, locked = ranked[0::2], ranked[1::2]
+    else:
+        select, locked = ranked, ranked
+    if max_val is not None:
+        select, locked = select[:max_val], locked[:max_val]
+
+    def by_key(xs: list[Sample]) -> list[Sample]:
+        return sorted(xs, key=lambda s: s.key)
+
+    return by_key(train), by_key(select), by_key(locked)
 
 
 def _choose_color(requested: str, pairs: list[Any]) -> str:
@@ -110,7 +128,7 @@ def train_base(
         ds = ds.select(group=options.group)
         if not len(ds):
             raise DatasetError(f"{data}: no pairs in group {options.group!r}")
-    train_s, val_s = split_reference(ds, options.max_val_images)
+    train_s, select_s, val_s = split_reference(ds, options.max_val_images)
     labels = LabelSet.from_names(options.labels)
     registry = ModelRegistry(registry_root)
     project = ProjectConfig(
@@ -140,7 +158,7 @@ def train_base(
     )
     manifest = ModelManifest(network, preprocess, labels, (options.patch_size, options.patch_size))
     items = [loader.item(s.key, s.image, s.mask, preprocess) for s in train_s]
-    val_items = [loader.item(s.key, s.image, s.mask, preprocess) for s in val_s]
+    val_items = [loader.item(s.key, s.image, s.mask, preprocess) for s in select_s]
     spec = TrainSpec(
         steps=options.steps,
         batch_size=options.batch_size,

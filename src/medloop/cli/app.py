@@ -12,6 +12,7 @@ from rich.table import Table
 from medloop.cli._common import console, fail, run_guarded, training_progress
 from medloop.cli.bench import bench_app
 from medloop.cli.models import models_app
+from medloop.cli.server import import_data, serve, users_app
 
 app = typer.Typer(
     name="medloop",
@@ -22,6 +23,9 @@ app = typer.Typer(
 )
 app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
+app.add_typer(users_app, name="users")
+app.command("serve")(serve)
+app.command("import")(import_data)
 
 RegistryOpt = Annotated[Path, typer.Option("--registry", "-r", help="Model registry folder.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda or auto (default).")]

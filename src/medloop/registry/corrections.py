@@ -21,10 +21,11 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from medloop.errors import ConfigError
 
-__all__ = ["CorrectionRecord", "CorrectionStore", "is_held_out"]
+__all__ = ["CorrectionRecord", "CorrectionSource", "CorrectionStore", "is_held_out"]
 
 
 def _sha256(path: Path) -> str:
@@ -60,6 +61,14 @@ class CorrectionRecord:
     author: str
     corrects_version: str | None
     created_at: str
+
+
+class CorrectionSource(Protocol):
+    """Where a fine-tune finds its corrections: this file store, or the server's database."""
+
+    def latest_per_image(self) -> list[CorrectionRecord]: ...
+
+    def path(self, rel: str) -> Path: ...
 
 
 class CorrectionStore:

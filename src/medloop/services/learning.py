@@ -22,7 +22,7 @@ from medloop.domain.model import DataRef, Lineage, VersionStatus
 from medloop.errors import TrainingError
 from medloop.io import load_dataset
 from medloop.registry import ModelRegistry
-from medloop.registry.corrections import CorrectionRecord, CorrectionStore
+from medloop.registry.corrections import CorrectionRecord, CorrectionSource, CorrectionStore
 from medloop.services.common import now_iso, software_versions, temporary_weights
 from medloop.services.evaluation import EvalCase, evaluate_cases
 from medloop.services.items import PairLoader
@@ -88,12 +88,17 @@ class Learner:
     """
 
     def __init__(
-        self, registry_root: Path, device: str | None = None, loader: PairLoader | None = None
+        self,
+        registry_root: Path,
+        device: str | None = None,
+        loader: PairLoader | None = None,
+        corrections: CorrectionSource | None = None,
     ) -> None:
         self.root = Path(registry_root)
         self.registry = ModelRegistry(self.root)
         self.project: ProjectConfig = load_project(self.root)
         self.store = correction_store(self.root)
+        self.corrections: CorrectionSource = corrections or self.store
         self.device = device
         self.loader = loader or PairLoader(self.project.labels.num_foreground)
         ref = load_dataset(self.project.reference_root)
@@ -111,7 +116,10 @@ class Learner:
         ]
 
     def _correction_cases(self, recs: list[CorrectionRecord]) -> list[EvalCase]:
-        return [EvalCase(r.id, self.store.path(r.image), self.store.path(r.mask)) for r in recs]
+        return [
+            EvalCase(r.id, self.corrections.path(r.image), self.corrections.path(r.mask))
+            for r in recs
+        ]
 
     def finetune(
         self,
@@ -129,7 +137,7 @@ class Learner:
         parent = self.registry.production()
         manifest = self.registry.manifest(parent)
         spec_pre = manifest.preprocess
-        recs = self.store.latest_per_image()
+        recs = self.corrections.latest_per_image()
         trained = [r for r in recs if not r.held_out]
         held = [r for r in recs if r.held_out]
         if not trained:

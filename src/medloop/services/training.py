@@ -113,6 +113,7 @@ def train_base(
     registry_root: Path,
     options: TrainOptions,
     callbacks: TrainCallbacks | None = None,
+    replace_reference: bool = False,
 ) -> TrainOutcome:
     """Train a version from scratch on ``data``'s train split, select on val, gate it.
 
@@ -144,7 +145,8 @@ def train_base(
         existing: ProjectConfig | None = load_project(registry_root)
     except ConfigError:
         existing = None
-    if existing is not None and existing.val_keys != project.val_keys:
+    reference_changed = existing is not None and existing.val_keys != project.val_keys
+    if reference_changed and not replace_reference:
         raise ConfigError(
             f"{registry_root} already holds a project with another locked validation set; "
             "use a new --registry for a different dataset"
@@ -203,9 +205,22 @@ def train_base(
     with temporary_weights(result.state_dict, registry_root / ".staging") as wfile:
         record = registry.add_version(wfile, manifest, lineage, metrics)
     project = replace(project, base_hyperparameters=hyper)
-    if existing is None:
+    prod_val = None
+    if existing is None or reference_changed:
         save_project(registry_root, project)
-    decision = _gate_against_production(registry, record.name, val_summary, project.rule)
+    if reference_changed:
+        # The locked set changed: score production on the new one, not its old figures.
+        from medloop.errors import NoProductionModel
+
+        try:
+            prod = registry.resolve(None)
+            prod_pred = Predictor.load(
+                registry.manifest(prod.name), prod.weights_path, options.device
+            )
+            prod_val, _ = evaluate_cases(prod_pred, cases, loader)
+        except NoProductionModel:
+            prod_val = None
+    decision = _gate_against_production(registry, record.name, val_summary, project.rule, prod_val)
     shutil.rmtree(work_dir, ignore_errors=True)
     return TrainOutcome(
         record.name, decision.accepted, decision, val_summary, result.seconds, result.steps
@@ -213,15 +228,19 @@ def train_base(
 
 
 def _gate_against_production(
-    registry: ModelRegistry, name: str, val: EvalSummary, rule: AcceptanceRule
+    registry: ModelRegistry,
+    name: str,
+    val: EvalSummary,
+    rule: AcceptanceRule,
+    prod_val: EvalSummary | None = None,
 ) -> Decision:
     from medloop.errors import NoProductionModel
 
     try:
-        prod_name = registry.production()
-        prod_val: EvalSummary | None = EvalSummary.from_dict(
-            registry.get(prod_name).metrics["locked_val"]
-        )
+        current = registry.production()
+        prod_name: str | None = current
+        if prod_val is None:
+            prod_val = EvalSummary.from_dict(registry.get(current).metrics["locked_val"])
     except NoProductionModel:
         prod_name, prod_val = None, None
     decision = rule.decide(val, prod_val)

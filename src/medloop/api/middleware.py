@@ -1,0 +1,191 @@
+"""ASGI middleware: upload size limit (streamed), request metrics, security headers."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from threading import Lock
+from typing import Any, ClassVar
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["BodyLimit", "Metrics", "MetricsMiddleware", "SecurityHeaders"]
+
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Answer 413 when a request body exceeds ``max_bytes``, counting as it streams in.
+
+    A declared ``Content-Length`` over the limit is refused before anything is read;
+    a chunked body is cut off as soon as it passes the limit. ``max_bytes`` covers
+    the whole multipart body, so it allows a little more than the file limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_413(send, self.max_bytes)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _send_413(send, self.max_bytes)
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    body = (
+        '{"error": {"code": "too_large", "message": "request body is over the limit of %d bytes"}}'
+        % limit
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Metrics:
+    """Request counters and latency histograms, rendered in Prometheus text format."""
+
+    def __init__(self) -> None:
+        self._lock = Lock()
+        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
+        self.latency: dict[tuple[str, str], list[float]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        with self._lock:
+            self.requests[(method, route, status)] += 1
+            h = self.latency.setdefault((method, route), [0.0] * (len(_BUCKETS) + 2))
+            for i, b in enumerate(_BUCKETS):
+                if seconds <= b:
+                    h[i] += 1
+            h[-2] += 1  # count
+            h[-1] += seconds  # sum
+
+    def render(self, gauges: dict[str, list[tuple[dict[str, str], float]]]) -> str:
+        out = ["# TYPE medloop_http_requests_total counter"]
+        with self._lock:
+            for (m, r, s), n in sorted(self.requests.items()):
+                out.append(
+                    f'medloop_http_requests_total{{method="{m}",route="{r}",status="{s}"}} {n}'
+                )
+            out.append("# TYPE medloop_http_request_seconds histogram")
+            for (m, r), h in sorted(self.latency.items()):
+                for i, b in enumerate(_BUCKETS):
+                    out.append(
+                        f'medloop_http_request_seconds_bucket{{method="{m}",route="{r}",le="{b}"}} {h[i]:.0f}'
+                    )
+                out.append(
+                    f'medloop_http_request_seconds_bucket{{method="{m}",route="{r}",le="+Inf"}} {h[-2]:.0f}'
+                )
+                out.append(
+                    f'medloop_http_request_seconds_count{{method="{m}",route="{r}"}} {h[-2]:.0f}'
+                )
+                out.append(
+                    f'medloop_http_request_seconds_sum{{method="{m}",route="{r}"}} {h[-1]:.6f}'
+                )
+        for name, samples in gauges.items():
+            out.append(f"# TYPE {name} gauge")
+            for labels, value in samples:
+                lab = ",".join(f'{k}="{v}"' for k, v in labels.items())
+                out.append(f"{name}{{{lab}}} {value}" if lab else f"{name} {value}")
+        return "\n".join(out) + "\n"
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = {"code": 500}
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, wrapped)
+        finally:
+            route: Any = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe(
+                scope.get("method", "?"), path, status["code"], time.perf_counter() - t0
+            )
+
+
+class SecurityHeaders:
+    """A Content Security Policy and the usual hardening headers on every response."""
+
+    HEADERS: ClassVar[list[tuple[bytes, bytes]]] = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cache-control", b"no-store"),
+    ]
+    CSP: ClassVar[tuple[bytes, bytes]] = (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+        b"object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = list(self.HEADERS)
+                if not scope.get("path", "").startswith(
+                    ("/docs", "/redoc")
+                ):  # Swagger UI needs inline script
+                    extra.append(self.CSP)
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, wrapped)

@@ -1,0 +1,159 @@
+"""``medloop serve``, ``medloop users add``, ``medloop import``: the server side of the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from medloop.cli._common import console, fail, run_guarded
+
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Server data folder (MEDLOOP_DATA_DIR).")
+]
+
+users_app = typer.Typer(help="Users and device identities of a server.", no_args_is_help=True)
+
+
+def _settings(data_dir: Path | None, **kw: object):  # type: ignore[no-untyped-def]
+    from medloop.settings import Settings
+
+    values = {k: v for k, v in kw.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def serve(
+    data_dir: DataDirOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    behind_proxy: Annotated[
+        bool, typer.Option(help="Allow a non-loopback address without TLS (a proxy ends TLS).")
+    ] = False,
+    tls_certfile: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS with this certificate.")
+    ] = None,
+    tls_keyfile: Annotated[Path | None, typer.Option(help="... and this key.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
+) -> None:
+    """Run the server: API, durable job worker and analysis pool in one process."""
+    import logging
+
+    import uvicorn
+
+    from medloop.api import create_app
+
+    settings = _settings(
+        data_dir,
+        host=host,
+        port=port,
+        behind_proxy=behind_proxy,
+        tls_certfile=tls_certfile,
+        tls_keyfile=tls_keyfile,
+        device=device,
+    )
+    if (tls_certfile is None) != (tls_keyfile is None):
+        fail("give both --tls-certfile and --tls-keyfile, or neither")
+    if not settings.is_loopback and tls_certfile is None and not behind_proxy:
+        fail(
+            f"refusing to serve patient data on {host} without TLS: pass --tls-certfile/--tls-keyfile, or --behind-proxy if a proxy ends TLS"
+        )
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = run_guarded(lambda: create_app(settings))
+    console.print(
+        f"medloop serving on {'https' if tls_certfile else 'http'}://{host}:{port} (data: {settings.data_dir})"
+    )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=str(tls_certfile) if tls_certfile else None,
+        ssl_keyfile=str(tls_keyfile) if tls_keyfile else None,
+        log_level="warning",
+        proxy_headers=behind_proxy,
+        forwarded_allow_ips="*" if behind_proxy else None,
+    )
+
+
+@users_app.command("add")
+def add_user(
+    name: Annotated[str, typer.Argument(help="User or device name.")],
+    role: Annotated[str, typer.Option(help="admin, annotator or viewer.")],
+    project: Annotated[
+        str | None, typer.Option(help="Limit the user to this project (id or name).")
+    ] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create a user; its new API token is printed alone on the last line (stored only as a hash)."""
+    if role not in ("admin", "annotator", "viewer"):
+        fail(f"--role must be admin, annotator or viewer, got {role!r}")
+
+    def go() -> str:
+        from medloop.runtime import Runtime
+        from medloop.services.server_projects import find_project
+        from medloop.storage import repositories as repo
+
+        rt = Runtime(_settings(data_dir))
+        try:
+            with rt.session() as s:
+                pid = find_project(s, project).id if project else None
+                _, token = repo.create_user(s, name, role, pid)
+            return token
+        finally:
+            rt.engine.dispose()
+
+    token = run_guarded(go)
+    console.print(
+        f"user {name!r} ({role}{', project ' + project if project else ''}) created; token:"
+    )
+    typer.echo(token)
+
+
+def import_data(
+    data: Annotated[
+        Path, typer.Argument(help="Dataset folder or manifest (images/ + masks/, or manifest.csv).")
+    ],
+    project: Annotated[str, typer.Option(help="Project id or name.")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Add a dataset's pairs to a project's reference data (its splits kept; test stays locked)."""
+
+    def go() -> int:
+        from medloop.io import load_dataset
+        from medloop.runtime import Runtime
+        from medloop.services.server_data import ingest_image, ingest_reference
+        from medloop.services.server_projects import find_project
+
+        rt = Runtime(_settings(data_dir))
+        try:
+            ds = load_dataset(data)
+            with rt.session() as s:
+                proj = find_project(s, project)
+            n = 0
+            for smp in ds.samples:
+                with open(smp.image, "rb") as fi:
+                    img, _ = ingest_image(
+                        rt, proj.id, iter(lambda: fi.read(1 << 20), b""), smp.image.name, "", None
+                    )
+                with open(smp.mask, "rb") as fm:
+                    ingest_reference(
+                        rt,
+                        proj,
+                        img,
+                        iter(lambda: fm.read(1 << 20), b""),
+                        smp.mask.name,
+                        smp.split or "train",
+                    )
+                n += 1
+            return n
+        finally:
+            rt.engine.dispose()
+
+    if not data.exists():
+        fail(f"dataset {data} does not exist")
+    n = run_guarded(go)
+    console.print(f"imported {n} reference pairs into {project}")

@@ -1,0 +1,698 @@
+"""A synchronous client for the medloop HTTP API (``/api/v1``), built on httpx.
+
+Example::
+
+    from medloop.client import MedloopClient
+
+    with MedloopClient("https://medloop.example.org", token="...") as c:
+        a = c.analyze("knee", file="scan.png")           # upload + analyse in one call
+        print(a.id, a.model_version, a.uncertainty)
+        open("mask.png", "wb").write(c.analysis_mask("knee", a.id))
+        fix = c.correct("knee", a.id, "fixed_mask.png")  # a PNG label map
+        print(fix.dice_vs_prediction, fix.corrections_until_finetune)
+
+Security defaults: TLS certificates are always verified (pass a CA bundle path as ``verify``
+for a private CA; ``verify=False`` works only with a :class:`RuntimeWarning`), redirects are
+never followed (the token is never sent to another host), and ids are percent-encoded into
+paths so that an id cannot walk out of its route.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import ssl
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, TypeAlias, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from medloop import __version__
+from medloop.client.errors import (
+    ApiError,
+    InvalidArgument,
+    JobTimeout,
+    ServerError,
+    TransportError,
+    UnexpectedResponse,
+    _describe,
+    error_for_status,
+)
+from medloop.client.models import (
+    AnalysisOut,
+    AuditEventOut,
+    CorrectionOut,
+    Health,
+    ImageOut,
+    JobOut,
+    Label,
+    Learning,
+    Me,
+    ModelVersionOut,
+    Page,
+    ProjectOut,
+    ReferenceOut,
+    ReviewItemOut,
+)
+
+__all__ = ["FileInput", "MedloopClient"]
+
+FileInput: TypeAlias = str | os.PathLike[str] | bytes | IO[bytes]
+"""A file to upload: a path (``str`` or ``Path``, streamed from disk), bytes, or an open binary file."""
+
+M = TypeVar("M", bound=BaseModel)
+
+API = "/api/v1"
+_MAGIC: tuple[tuple[int, bytes, str, str], ...] = (
+    (0, b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
+    (0, b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+    (0, b"II*\x00", "image/tiff", ".tif"),
+    (0, b"MM\x00*", "image/tiff", ".tif"),
+    (0, b"GIF87a", "image/gif", ".gif"),
+    (0, b"GIF89a", "image/gif", ".gif"),
+    (0, b"BM", "image/bmp", ".bmp"),
+    (128, b"DICM", "application/dicom", ".dcm"),
+)
+_EXTRA_TYPES = {".dcm": "application/dicom", ".dicom": "application/dicom"}
+_CHUNK = 1 << 16
+
+
+def _sniff(head: bytes) -> tuple[str, str] | None:
+    """``(content type, extension)`` from the first bytes of a file, or None."""
+    for offset, magic, ctype, ext in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return ctype, ext
+    return None
+
+
+def _seg(value: object, what: str) -> str:
+    """One path segment, percent-encoded; refuses empty, ``.`` and ``..``."""
+    text = str(value)
+    if text in ("", ".", "..") or "\x00" in text:
+        raise InvalidArgument(f"{what} {text!r} is not a valid id")
+    return quote(text, safe="")
+
+
+def _limits(limit: int | None, offset: int | None) -> dict[str, int]:
+    params: dict[str, int] = {}
+    if limit is not None:
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, got {limit}")
+        params["limit"] = limit
+    if offset is not None:
+        if offset < 0:
+            raise InvalidArgument(f"offset must be at least 0, got {offset}")
+        params["offset"] = offset
+    return params
+
+
+class MedloopClient:
+    """Client for one medloop server; one method per API endpoint.
+
+    ``base_url`` is the server root (``https://host:8443``, or with a path prefix when behind
+    a proxy); the API lives under ``/api/v1`` below it. ``token`` is the API token from
+    ``medloop users add`` (sent as ``Authorization: Bearer``). ``timeout`` is per request in
+    seconds. ``verify`` is ``True`` (system/certifi CAs), a CA bundle path, or an
+    :class:`ssl.SSLContext`.
+
+    ``http_client`` lets you supply your own :class:`httpx.Client` — for instance Starlette's
+    ``TestClient(app)`` for in-process tests; the client then uses its transport and settings
+    (``timeout`` and ``verify`` are ignored), sets the auth header per request, and does not
+    close it. With an ``http_client`` that has its own ``base_url``, pass ``base_url=""``.
+
+    Example::
+
+        from fastapi.testclient import TestClient
+
+        with TestClient(app) as tc:
+            c = MedloopClient("http://testserver", token, http_client=tc)
+            assert c.health().status == "ok"
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 60.0,
+        http_client: httpx.Client | None = None,
+        verify: bool | str | ssl.SSLContext = True,
+    ) -> None:
+        base = base_url.strip().rstrip("/")
+        if base and not base.lower().startswith(("http://", "https://")):
+            raise InvalidArgument(
+                f"server URL must start with http:// or https://, got {base_url!r}"
+            )
+        if not base and http_client is None:
+            raise InvalidArgument("a server URL is needed (e.g. https://medloop.example.org)")
+        self.base_url = base
+        self._token = token.strip() if token else None
+        if self._token is not None and any(c in self._token for c in "\r\n\x00"):
+            raise InvalidArgument("the token holds a line break or NUL")
+        self._owns_http = http_client is None
+        if http_client is None:
+            http_client = httpx.Client(
+                timeout=httpx.Timeout(timeout),
+                verify=self._ssl_verify(verify),
+                follow_redirects=False,
+                headers={"User-Agent": f"medloop-client/{__version__}"},
+            )
+        self._http = http_client
+
+    @staticmethod
+    def _ssl_verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
+        if isinstance(verify, ssl.SSLContext):
+            return verify
+        if verify is False:
+            warnings.warn(
+                "TLS certificate verification is OFF: anyone on the network path can read the "
+                "token and the images; pass a CA bundle path as verify= instead",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return False
+        if verify is True:
+            return True
+        if not Path(verify).is_file():
+            raise InvalidArgument(f"CA bundle {verify} does not exist")
+        return ssl.create_default_context(cafile=verify)
+
+    def __repr__(self) -> str:  # never shows the token
+        return f"MedloopClient({self.base_url!r})"
+
+    def __enter__(self) -> MedloopClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool (not an ``http_client`` you passed in)."""
+        if self._owns_http:
+            self._http.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _headers(self, auth: bool = True, accept: str = "application/json") -> dict[str, str]:
+        headers = {"Accept": accept}
+        if auth and self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: bool = True,
+        accept: str = "application/json",
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        files: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        try:
+            resp = self._http.request(
+                method,
+                self._url(path),
+                params=params,
+                json=json,
+                data=data,
+                files=files,
+                headers=self._headers(auth, accept),
+            )
+        except (httpx.TransportError, httpx.InvalidURL) as err:
+            raise TransportError(f"{method} {self._url(path)} failed: {err}") from err
+        if resp.status_code >= 400:
+            raise self._api_error(resp)
+        return resp
+
+    @staticmethod
+    def _api_error(resp: httpx.Response) -> ApiError:
+        """The exception for an error answer, from its ``{"error": {...}}`` body or its text."""
+        status = resp.status_code
+        code = f"http_{status}"
+        message = resp.reason_phrase or f"HTTP {status}"
+        try:
+            body: Any = resp.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            err = body["error"]
+            code = str(err.get("code") or code)
+            message = str(err.get("message") or message)
+        elif isinstance(body, dict) and "detail" in body:
+            message = _describe(body["detail"]) or message
+        else:
+            text = resp.text.strip()
+            if text:
+                message = text if len(text) <= 500 else text[:500] + "…"
+        return error_for_status(status, code, message)
+
+    @staticmethod
+    def _parse(resp: httpx.Response, model: type[M]) -> M:
+        try:
+            return model.model_validate_json(resp.content)
+        except ValidationError as err:
+            raise UnexpectedResponse(
+                f"{resp.request.method} {resp.request.url.path}: the answer is not a "
+                f"{model.__name__}: {err.errors(include_url=False)[:3]}"
+            ) from err
+
+    def _json(self, method: str, path: str, model: type[M], **kw: Any) -> M:
+        return self._parse(self._send(method, path, **kw), model)
+
+    @staticmethod
+    def _p(project: str) -> str:
+        return f"{API}/projects/{_seg(project, 'project')}"
+
+    @contextmanager
+    def _files(
+        self, fields: Mapping[str, tuple[FileInput, str | None, str]]
+    ) -> Iterator[dict[str, tuple[str, bytes | IO[bytes], str]]]:
+        """Multipart file fields; paths are opened here and streamed by httpx, then closed.
+
+        ``fields`` maps a form field to ``(source, filename or None, fallback name)``.
+        """
+        with ExitStack() as stack:
+            out: dict[str, tuple[str, bytes | IO[bytes], str]] = {}
+            for field, (source, filename, fallback) in fields.items():
+                out[field] = self._file_part(source, filename, fallback, stack)
+            yield out
+
+    @staticmethod
+    def _file_part(
+        source: FileInput, filename: str | None, fallback: str, stack: ExitStack
+    ) -> tuple[str, bytes | IO[bytes], str]:
+        body: bytes | IO[bytes]
+        if isinstance(source, bytes | bytearray | memoryview):
+            body = bytes(source)
+            head = body[:132]
+            name = filename
+        elif isinstance(source, str | os.PathLike):
+            path = Path(source)
+            if not path.is_file():
+                raise InvalidArgument(f"file {path} does not exist")
+            fh = stack.enter_context(path.open("rb"))
+            head = fh.read(132)
+            fh.seek(0)
+            body = fh
+            name = filename or path.name
+        else:
+            body = source
+            head = b""
+            if source.seekable():
+                pos = source.tell()
+                head = source.read(132)
+                source.seek(pos)
+            raw_name = getattr(source, "name", None)
+            name = filename or (Path(raw_name).name if isinstance(raw_name, str) else None)
+        sniffed = _sniff(head)
+        if not name:
+            name = fallback + (sniffed[1] if sniffed else "")
+        if sniffed:
+            ctype = sniffed[0]
+        else:
+            ext = Path(name).suffix.lower()
+            ctype = (
+                _EXTRA_TYPES.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+            )
+        return name, body, ctype
+
+    # -- service -------------------------------------------------------------------------
+
+    def health(self) -> Health:
+        """``GET /healthz`` (no token needed).
+
+        >>> client.health().status  # doctest: +SKIP
+        'ok'
+        """
+        return self._json("GET", "/healthz", Health, auth=False)
+
+    def me(self) -> Me:
+        """``GET /api/v1/me``: the identity (name, role, project) behind the token."""
+        return self._json("GET", f"{API}/me", Me)
+
+    # -- projects ------------------------------------------------------------------------
+
+    def list_projects(
+        self, limit: int | None = None, offset: int | None = None
+    ) -> Page[ProjectOut]:
+        """``GET /api/v1/projects``: the projects this token can see."""
+        return self._json("GET", f"{API}/projects", Page[ProjectOut], params=_limits(limit, offset))
+
+    def create_project(
+        self,
+        name: str,
+        labels: Sequence[Mapping[str, Any] | Label],
+        image_kind: str = "microscopy",
+        learning: Mapping[str, Any] | Learning | None = None,
+    ) -> ProjectOut:
+        """``POST /api/v1/projects`` (admins): a new segmentation task.
+
+        ``learning`` keys are the :class:`~medloop.client.models.Learning` fields; the server
+        fills the rest with defaults.
+
+        Example::
+
+            c.create_project(
+                "knee",
+                [{"value": 1, "name": "cartilage", "color": "#ff0000"}],
+                image_kind="mri",
+                learning={"finetune_every": 5, "correction_weight": 16},
+            )
+        """
+        body: dict[str, Any] = {
+            "name": name,
+            "labels": [lab.model_dump() if isinstance(lab, Label) else dict(lab) for lab in labels],
+            "image_kind": image_kind,
+        }
+        if learning is not None:
+            body["learning"] = (
+                learning.model_dump() if isinstance(learning, Learning) else dict(learning)
+            )
+        return self._json("POST", f"{API}/projects", ProjectOut, json=body)
+
+    def get_project(self, project: str) -> ProjectOut:
+        """``GET /api/v1/projects/{p}`` by id or name."""
+        return self._json("GET", self._p(project), ProjectOut)
+
+    # -- reference data ------------------------------------------------------------------
+
+    def add_reference(
+        self,
+        project: str,
+        image: FileInput,
+        mask: FileInput,
+        split: str = "train",
+        filename: str | None = None,
+    ) -> ReferenceOut:
+        """``POST .../reference``: one reference image + label-map mask pair for training.
+
+        ``split`` is ``train``, ``val`` or ``test``. Example::
+
+            c.add_reference("knee", "images/001.png", "masks/001.png", split="val")
+        """
+        fields = {"image": (image, filename, "image"), "mask": (mask, None, "mask")}
+        with self._files(fields) as files:
+            return self._json(
+                "POST",
+                f"{self._p(project)}/reference",
+                ReferenceOut,
+                files=files,
+                data={"split": split},
+            )
+
+    def list_reference(
+        self, project: str, limit: int | None = None, offset: int | None = None
+    ) -> Page[ReferenceOut]:
+        """``GET .../reference``: the reference pairs and their splits."""
+        return self._json(
+            "GET",
+            f"{self._p(project)}/reference",
+            Page[ReferenceOut],
+            params=_limits(limit, offset),
+        )
+
+    # -- images --------------------------------------------------------------------------
+
+    def upload_image(self, project: str, file: FileInput, filename: str | None = None) -> ImageOut:
+        """``POST .../images``: store an image (the same bytes twice give the same image).
+
+        Example::
+
+            img = c.upload_image("knee", Path("scan.dcm"))
+            print(img.id, img.width, img.height, img.spacing_mm)
+        """
+        with self._files({"file": (file, filename, "image")}) as files:
+            return self._json("POST", f"{self._p(project)}/images", ImageOut, files=files)
+
+    def get_image(self, project: str, image_id: str) -> ImageOut:
+        """``GET .../images/{i}``: the image record."""
+        return self._json("GET", f"{self._p(project)}/images/{_seg(image_id, 'image')}", ImageOut)
+
+    def download_image(self, project: str, image_id: str) -> bytes:
+        """``GET .../images/{i}/file``: the original bytes as uploaded."""
+        return self._send(
+            "GET", f"{self._p(project)}/images/{_seg(image_id, 'image')}/file", accept="*/*"
+        ).content
+
+    # -- analyses ------------------------------------------------------------------------
+
+    def analyze(
+        self,
+        project: str,
+        image_id: str | None = None,
+        file: FileInput | None = None,
+        version: str | None = None,
+        filename: str | None = None,
+    ) -> AnalysisOut:
+        """``POST .../analyses``: segment a stored image (``image_id``) or upload and segment
+        one (``file``) — exactly one of them. ``version`` defaults to production.
+
+        Example::
+
+            a = c.analyze("knee", file="scan.png")
+            for m in a.measurements:
+                print(m.name, m.area_px, m.area_mm2, m.components)
+        """
+        if (image_id is None) == (file is None):
+            raise InvalidArgument("analyze needs exactly one of image_id= or file=")
+        path = f"{self._p(project)}/analyses"
+        if image_id is not None:
+            body: dict[str, Any] = {"image_id": image_id}
+            if version is not None:
+                body["version"] = version
+            return self._json("POST", path, AnalysisOut, json=body)
+        assert file is not None
+        data = {"version": version} if version is not None else None
+        with self._files({"file": (file, filename, "image")}) as files:
+            return self._json("POST", path, AnalysisOut, files=files, data=data)
+
+    def get_analysis(self, project: str, analysis_id: str) -> AnalysisOut:
+        """``GET .../analyses/{a}``."""
+        return self._json("GET", self._a(project, analysis_id), AnalysisOut)
+
+    def list_analyses(self, project: str, limit: int = 50, offset: int = 0) -> Page[AnalysisOut]:
+        """``GET .../analyses``: newest first, one page."""
+        return self._json(
+            "GET",
+            f"{self._p(project)}/analyses",
+            Page[AnalysisOut],
+            params=_limits(limit, offset),
+        )
+
+    def analysis_mask(self, project: str, analysis_id: str) -> bytes:
+        """``GET .../analyses/{a}/mask``: the predicted label map as PNG bytes (pixel = label value)."""
+        return self._send("GET", f"{self._a(project, analysis_id)}/mask", accept="*/*").content
+
+    def analysis_overlay(self, project: str, analysis_id: str) -> bytes:
+        """``GET .../analyses/{a}/overlay``: the image with the coloured mask, PNG bytes."""
+        return self._send("GET", f"{self._a(project, analysis_id)}/overlay", accept="*/*").content
+
+    def _a(self, project: str, analysis_id: str) -> str:
+        return f"{self._p(project)}/analyses/{_seg(analysis_id, 'analysis')}"
+
+    # -- corrections ---------------------------------------------------------------------
+
+    def correct(
+        self, project: str, analysis_id: str, mask: FileInput, filename: str | None = None
+    ) -> CorrectionOut:
+        """``POST .../analyses/{a}/corrections``: the clinician's corrected label map (PNG).
+
+        Example::
+
+            fix = c.correct("knee", a.id, "corrected.png")
+            print(f"agreement Dice {fix.dice_vs_prediction:.3f}")
+            if fix.finetune_job_id:
+                c.wait_for_job("knee", fix.finetune_job_id)
+        """
+        with self._files({"file": (mask, filename, "mask")}) as files:
+            return self._json(
+                "POST", f"{self._a(project, analysis_id)}/corrections", CorrectionOut, files=files
+            )
+
+    def list_corrections(
+        self, project: str, limit: int | None = None, offset: int | None = None
+    ) -> Page[CorrectionOut]:
+        """``GET .../corrections``: the project's corrections, as stored."""
+        return self._json(
+            "GET",
+            f"{self._p(project)}/corrections",
+            Page[CorrectionOut],
+            params=_limits(limit, offset),
+        )
+
+    def review_queue(self, project: str, limit: int = 20, offset: int = 0) -> Page[ReviewItemOut]:
+        """``GET .../review-queue``: uncorrected analyses, most uncertain first, then oldest."""
+        return self._json(
+            "GET",
+            f"{self._p(project)}/review-queue",
+            Page[ReviewItemOut],
+            params=_limits(limit, offset),
+        )
+
+    # -- models --------------------------------------------------------------------------
+
+    def list_models(
+        self, project: str, limit: int | None = None, offset: int | None = None
+    ) -> Page[ModelVersionOut]:
+        """``GET .../models``: every version with status, parent, metrics and lineage."""
+        return self._json(
+            "GET",
+            f"{self._p(project)}/models",
+            Page[ModelVersionOut],
+            params=_limits(limit, offset),
+        )
+
+    def get_model(self, project: str, version: str) -> ModelVersionOut:
+        """``GET .../models/{v}`` (``v0003``), with its gate report."""
+        return self._json("GET", self._m(project, version), ModelVersionOut)
+
+    def promote(self, project: str, version: str) -> ModelVersionOut:
+        """``POST .../models/{v}/promote`` (admins): make ``version`` production."""
+        return self._json("POST", f"{self._m(project, version)}/promote", ModelVersionOut)
+
+    def rollback(self, project: str) -> ModelVersionOut:
+        """``POST .../models/rollback`` (admins): back to the previous production; returns it."""
+        return self._json("POST", f"{self._p(project)}/models/rollback", ModelVersionOut)
+
+    def download_model(self, project: str, version: str, dest: str | os.PathLike[str]) -> Path:
+        """``GET .../models/{v}/download``: stream the version's zip to ``dest``.
+
+        ``dest`` is a file path, or an existing folder (the file is then ``{version}.zip``
+        in it). The file appears only when complete (temporary file, then rename).
+
+        Example::
+
+            path = c.download_model("knee", "v0003", Path("models"))  # models/v0003.zip
+        """
+        target = Path(dest)
+        if target.is_dir():
+            target = target / f"{_seg(version, 'version')}.zip"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        url = self._url(f"{self._m(project, version)}/download")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    with self._http.stream("GET", url, headers=self._headers(accept="*/*")) as resp:
+                        if resp.status_code >= 400:
+                            resp.read()
+                            raise self._api_error(resp)
+                        for chunk in resp.iter_bytes(_CHUNK):
+                            out.write(chunk)
+                except (httpx.TransportError, httpx.InvalidURL) as err:
+                    raise TransportError(f"GET {url} failed: {err}") from err
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return target
+
+    def _m(self, project: str, version: str) -> str:
+        return f"{self._p(project)}/models/{_seg(version, 'version')}"
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def create_job(
+        self, project: str, kind: str, options: Mapping[str, Any] | None = None
+    ) -> JobOut:
+        """``POST .../jobs``: queue a ``train``, ``finetune`` or ``evaluate`` job.
+
+        Example::
+
+            job = c.create_job("knee", "finetune", {"steps": 300})
+            job = c.wait_for_job("knee", job.id)
+            print(job.state, job.result)
+        """
+        body = {"kind": kind, "options": dict(options or {})}
+        return self._json("POST", f"{self._p(project)}/jobs", JobOut, json=body)
+
+    def list_jobs(
+        self, project: str, limit: int | None = None, offset: int | None = None
+    ) -> Page[JobOut]:
+        """``GET .../jobs``: the project's jobs, newest first."""
+        return self._json(
+            "GET", f"{self._p(project)}/jobs", Page[JobOut], params=_limits(limit, offset)
+        )
+
+    def get_job(self, project: str, job_id: str) -> JobOut:
+        """``GET .../jobs/{j}``: state, progress, log tail, result or error."""
+        return self._json("GET", self._j(project, job_id), JobOut)
+
+    def cancel_job(self, project: str, job_id: str) -> JobOut:
+        """``POST .../jobs/{j}/cancel``."""
+        return self._json("POST", f"{self._j(project, job_id)}/cancel", JobOut)
+
+    def _j(self, project: str, job_id: str) -> str:
+        return f"{self._p(project)}/jobs/{_seg(job_id, 'job')}"
+
+    def wait_for_job(
+        self,
+        project: str,
+        job_id: str,
+        timeout: float = 600,
+        poll: float = 1.0,
+        on_update: Callable[[JobOut], None] | None = None,
+    ) -> JobOut:
+        """Poll a job until it is succeeded, failed or cancelled; return its last state.
+
+        ``on_update`` is called with every state polled. After the first successful poll,
+        connection errors and 5xx answers (a server restarting) are retried until
+        ``timeout``. Raises :class:`~medloop.client.errors.JobTimeout` (a ``TimeoutError``)
+        when ``timeout`` seconds pass first; a failed job is returned, not raised.
+
+        Example::
+
+            job = c.wait_for_job("knee", job_id, on_update=lambda j: print(j.progress))
+            if job.state != "succeeded":
+                print(job.error)
+        """
+        deadline = time.monotonic() + timeout
+        job = self.get_job(project, job_id)
+        while True:
+            if on_update is not None:
+                on_update(job)
+            if job.finished:
+                return job
+            last_error: Exception | None = None
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise JobTimeout(
+                        f"job {job_id} is still {job.state} "
+                        f"({job.progress:.0%}) after {timeout:g} s",
+                        job,
+                    ) from last_error
+                time.sleep(max(0.0, min(poll, remaining)))
+                try:
+                    job = self.get_job(project, job_id)
+                    break
+                except (TransportError, ServerError) as err:
+                    last_error = err
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def audit(self, limit: int = 100, offset: int = 0) -> Page[AuditEventOut]:
+        """``GET /api/v1/audit`` (admins): audit events, newest first."""
+        return self._json("GET", f"{API}/audit", Page[AuditEventOut], params=_limits(limit, offset))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from threading import Lock
@@ -64,9 +65,8 @@ class BodyLimit:
 
 
 async def _send_413(send: Send, limit: int) -> None:
-    body = (
-        '{"error": {"code": "too_large", "message": "request body is over the limit of %d bytes"}}'
-        % limit
+    body = json.dumps(
+        {"error": {"code": "too_large", "message": f"request body is over the limit of {limit} bytes"}}
     ).encode()
     await send(
         {

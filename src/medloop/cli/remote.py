@@ -61,9 +61,7 @@ def _out() -> Console:
 
 def _fail(message: str, code: int) -> NoReturn:
     """One red line on stderr, then exit with ``code``."""
-    Console(stderr=True).print(
-        f"[red]error: {escape(message)}[/]", highlight=False, soft_wrap=True
-    )
+    Console(stderr=True).print(f"[red]error: {escape(message)}[/]", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -122,7 +120,9 @@ def analyze(
     token: TokenOpt = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Save <image>_mask.png, _overlay.png, _analysis.json here."),
+        typer.Option(
+            "--out", "-o", help="Save <image>_mask.png, _overlay.png, _analysis.json here."
+        ),
     ] = None,
     version: Annotated[
         str | None, typer.Option(help="Model version (default: production).")
@@ -133,7 +133,9 @@ def analyze(
 
     for img in images:
         _need_file(img, "image")
-    table = Table("image", "analysis", "version", "uncertainty", "class", "area px", "area mm²", "components")
+    table = Table(
+        "image", "analysis", "version", "uncertainty", "class", "area px", "area mm²", "components"
+    )
     table.columns[1].no_wrap = True
     refused: list[str] = []
     used: set[str] = set()
@@ -144,7 +146,9 @@ def analyze(
                 a = c.analyze(project, file=img, version=version)
             except BadRequest as e:
                 refused.append(img.name)
-                err.print(f"[red]error: {escape(f'{img}: {e}')}[/]", highlight=False, soft_wrap=True)
+                err.print(
+                    f"[red]error: {escape(f'{img}: {e}')}[/]", highlight=False, soft_wrap=True
+                )
                 continue
             head = [img.name, a.id, a.model_version, f"{a.uncertainty:.3f}"]
             if not a.measurements:
@@ -249,7 +253,8 @@ def jobs(
     server: ServerOpt = DEFAULT_SERVER,
     token: TokenOpt = None,
     watch: Annotated[
-        str | None, typer.Option(help="Follow this job until it finishes (exit 1 unless it succeeds).")
+        str | None,
+        typer.Option(help="Follow this job until it finishes (exit 1 unless it succeeds)."),
     ] = None,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds --watch waits.")] = 3600.0,
     poll: Annotated[float, typer.Option(min=0, help="Seconds between polls.")] = 2.0,

@@ -66,7 +66,12 @@ class BodyLimit:
 
 async def _send_413(send: Send, limit: int) -> None:
     body = json.dumps(
-        {"error": {"code": "too_large", "message": f"request body is over the limit of {limit} bytes"}}
+        {
+            "error": {
+                "code": "too_large",
+                "message": f"request body is over the limit of {limit} bytes",
+            }
+        }
     ).encode()
     await send(
         {

@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from medloop.client import JobOut, MedloopClient
@@ -59,9 +60,15 @@ def _out() -> Console:
     return Console()
 
 
+def _error_line(message: str) -> None:
+    """``error: message`` in red on stderr, on one line (no wrapping)."""
+    flat = " ".join(message.splitlines())
+    Console(stderr=True).print(Text(f"error: {flat}", style="red"), highlight=False, soft_wrap=True)
+
+
 def _fail(message: str, code: int) -> NoReturn:
     """One red line on stderr, then exit with ``code``."""
-    Console(stderr=True).print(f"[red]error: {escape(message)}[/]", highlight=False, soft_wrap=True)
+    _error_line(message)
     raise typer.Exit(code)
 
 
@@ -97,6 +104,11 @@ def _connect(server: str, token: str | None) -> Iterator[MedloopClient]:
 def _need_file(path: Path, what: str) -> None:
     if not path.is_file():
         _fail(f"{what} {path} does not exist", 2)
+
+
+def _row(table: Table, *cells: str | Text) -> None:
+    """Add a row; server-provided text is shown literally, never as rich markup."""
+    table.add_row(*(escape(c) if isinstance(c, str) else c for c in cells))
 
 
 def _mm2(value: float | None) -> str:
@@ -139,22 +151,20 @@ def analyze(
     table.columns[1].no_wrap = True
     refused: list[str] = []
     used: set[str] = set()
-    err = Console(stderr=True)
     with _connect(server, token) as c:
         for img in images:
             try:
                 a = c.analyze(project, file=img, version=version)
             except BadRequest as e:
                 refused.append(img.name)
-                err.print(
-                    f"[red]error: {escape(f'{img}: {e}')}[/]", highlight=False, soft_wrap=True
-                )
+                _error_line(f"{img}: {e}")
                 continue
             head = [img.name, a.id, a.model_version, f"{a.uncertainty:.3f}"]
             if not a.measurements:
-                table.add_row(*head, "-", "-", "-", "-")
+                _row(table, *head, "-", "-", "-", "-")
             for k, m in enumerate(a.measurements):
-                table.add_row(
+                _row(
+                    table,
                     *(head if k == 0 else ["", "", "", ""]),
                     m.name,
                     str(m.area_px),
@@ -172,9 +182,9 @@ def analyze(
     done = len(images) - len(refused)
     if done:
         console.print(table)
-    console.print(f"analysed {done} of {len(images)} images", highlight=False)
+    console.print(f"analysed {done} of {len(images)} images", highlight=False, markup=False)
     if out is not None and done:
-        console.print(f"wrote masks and overlays to {out}", highlight=False)
+        console.print(f"wrote masks and overlays to {out}", highlight=False, markup=False)
     if refused:
         raise typer.Exit(2)
 
@@ -198,9 +208,12 @@ def correct(
         f"correction {fix.id} (#{fix.seq}) stored for analysis {fix.analysis_id} "
         f"(model {fix.model_version})",
         highlight=False,
+        markup=False,
     )
     console.print(
-        f"agreement with the prediction: Dice {fix.dice_vs_prediction:.4f}", highlight=False
+        f"agreement with the prediction: Dice {fix.dice_vs_prediction:.4f}",
+        highlight=False,
+        markup=False,
     )
     if fix.held_out:
         console.print("held out: scores candidates at the promotion gate, not trained on")
@@ -209,6 +222,7 @@ def correct(
             f"fine-tune job {fix.finetune_job_id} started; follow it with "
             f"`medloop remote jobs --watch {fix.finetune_job_id}`",
             highlight=False,
+            markup=False,
         )
     elif fix.corrections_until_finetune is None:
         console.print("automatic fine-tuning is off for this project")
@@ -217,6 +231,7 @@ def correct(
         console.print(
             f"{n} more correction{'s' if n != 1 else ''} until the next fine-tune",
             highlight=False,
+            markup=False,
         )
 
 
@@ -227,8 +242,9 @@ def models(project: ProjectOpt, server: ServerOpt = DEFAULT_SERVER, token: Token
         page = c.list_models(project)
     table = Table("version", "status", "parent", "kind", "created", "val Dice", "held-out Dice")
     for v in page.items:
-        status = f"[bold green]{v.status}[/]" if v.status == "production" else escape(v.status)
-        table.add_row(
+        status = Text(v.status, style="bold green" if v.status == "production" else "")
+        _row(
+            table,
             v.version,
             status,
             v.parent or "-",
@@ -267,14 +283,15 @@ def jobs(
         table = Table("job", "kind", "state", "progress", "attempts", "created", "error")
         table.columns[0].no_wrap = True
         for j in page.items:
-            table.add_row(
+            _row(
+                table,
                 j.id,
                 j.kind,
                 j.state,
                 f"{j.progress:.0%}",
                 str(j.attempts),
                 j.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                escape(j.error or ""),
+                j.error or "",
             )
         console.print(table)
         return
@@ -285,13 +302,13 @@ def jobs(
         key = (job.state, int(job.progress * 100))
         if not seen or seen[-1] != key:
             seen.append(key)
-            console.print(_job_line(job), highlight=False)
+            console.print(_job_line(job), highlight=False, markup=False)
 
     with _connect(server, token) as c:
         job = c.wait_for_job(project, watch, timeout=timeout, poll=poll, on_update=show)
     if job.result:
         for k, v in job.result.items():
-            console.print(f"  {k}: {v}", highlight=False)
+            console.print(f"  {k}: {v}", highlight=False, markup=False)
     if job.state != "succeeded":
         _fail(f"job {job.id} {job.state}" + (f": {job.error}" if job.error else ""), 1)
 
@@ -310,10 +327,11 @@ def review(
     table.columns[1].no_wrap = True
     for k, item in enumerate(page.items, start=1):
         a = item.analysis
-        table.add_row(
+        _row(
+            table,
             str(k),
             a.id,
-            escape(item.image.filename),
+            item.image.filename,
             a.model_version,
             f"{a.uncertainty:.3f}",
             a.created_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -321,4 +339,4 @@ def review(
     console = _out()
     console.print(table)
     total = page.total if page.total is not None else len(page.items)
-    console.print(f"{total} analyses waiting for review", highlight=False)
+    console.print(f"{total} analyses waiting for review", highlight=False, markup=False)

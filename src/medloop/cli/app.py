@@ -12,6 +12,7 @@ from rich.table import Table
 from medloop.cli._common import console, fail, run_guarded, training_progress
 from medloop.cli.bench import bench_app
 from medloop.cli.models import models_app
+from medloop.cli.remote import remote_app
 from medloop.cli.server import import_data, serve, users_app
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
 app.add_typer(users_app, name="users")
+app.add_typer(remote_app, name="remote")
 app.command("serve")(serve)
 app.command("import")(import_data)
 
@@ -229,8 +231,21 @@ def demo(
     ] = Path("demo-output"),
     steps: Annotated[int, typer.Option(min=1)] = 300,
     device: DeviceOpt = None,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Start a server with a demo project instead.")
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
 ) -> None:
-    """Train on the bundled sample, analyse, simulate a correction, fine-tune, gate."""
+    """Train on the bundled sample, analyse, simulate a correction, fine-tune, gate.
+
+    With ``--serve``: start a server on 127.0.0.1 with a demo project built from the
+    sample (version 1 trains in the background) and print the URL and an admin token.
+    """
+    if serve:
+        from medloop.cli.demo_server import serve_demo
+
+        run_guarded(lambda: serve_demo(out / "server", "127.0.0.1", port, device))
+        return
     from medloop.cli.demo import run_demo
 
     run_guarded(lambda: run_demo(out, steps, device))

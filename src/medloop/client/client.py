@@ -420,15 +420,17 @@ class MedloopClient:
             )
 
     def list_reference(
-        self, project: str, limit: int | None = None, offset: int | None = None
+        self,
+        project: str,
+        split: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
     ) -> Page[ReferenceOut]:
-        """``GET .../reference``: the reference pairs and their splits."""
-        return self._json(
-            "GET",
-            f"{self._p(project)}/reference",
-            Page[ReferenceOut],
-            params=_limits(limit, offset),
-        )
+        """``GET .../reference``: the reference pairs (of one ``split`` if given)."""
+        params: dict[str, Any] = dict(_limits(limit, offset))
+        if split is not None:
+            params["split"] = split
+        return self._json("GET", f"{self._p(project)}/reference", Page[ReferenceOut], params=params)
 
     # -- images --------------------------------------------------------------------------
 
@@ -464,7 +466,8 @@ class MedloopClient:
         filename: str | None = None,
     ) -> AnalysisOut:
         """``POST .../analyses``: segment a stored image (``image_id``) or upload and segment
-        one (``file``) — exactly one of them. ``version`` defaults to production.
+        one (``file``) — exactly one of them. ``version`` defaults to production (with
+        ``file`` and a ``version``, the client uploads first, then analyses by image id).
 
         Example::
 
@@ -481,9 +484,12 @@ class MedloopClient:
                 body["version"] = version
             return self._json("POST", path, AnalysisOut, json=body)
         assert file is not None
-        data = {"version": version} if version is not None else None
+        if version is not None:
+            # The one-call upload takes no version: upload, then analyse by id with it.
+            uploaded = self.upload_image(project, file, filename)
+            return self.analyze(project, image_id=uploaded.id, version=version)
         with self._files({"file": (file, filename, "image")}) as files:
-            return self._json("POST", path, AnalysisOut, files=files, data=data)
+            return self._json("POST", path, AnalysisOut, files=files)
 
     def get_analysis(self, project: str, analysis_id: str) -> AnalysisOut:
         """``GET .../analyses/{a}``."""

@@ -189,7 +189,7 @@ class ModelRegistry:
         with self._locked():
             state = self._state()
             if name not in state["status"]:
-                raise VersionNotFound(f"no model version {name!r} in {self.root}")
+                raise VersionNotFound(f"no model version {name!r}")
             if state["production"] == name:
                 raise RegistryError(f"{name} is in production; promote or roll back first")
             state["status"][name] = status.value
@@ -201,7 +201,7 @@ class ModelRegistry:
         with self._locked():
             state = self._state()
             if name not in state["status"]:
-                raise VersionNotFound(f"no model version {name!r} in {self.root}")
+                raise VersionNotFound(f"no model version {name!r}")
             previous = state["production"]
             if previous == name:
                 return
@@ -254,7 +254,7 @@ class ModelRegistry:
         path = self.versions_dir / name
         status = self._state()["status"].get(name)
         if status is None or not (path / MANIFEST).is_file():
-            raise VersionNotFound(f"no model version {name!r} in {self.root}")
+            raise VersionNotFound(f"no model version {name!r}")
         lineage = self.lineage(name)
         with open(path / METRICS, encoding="utf-8") as fh:
             metrics = json.load(fh)
@@ -281,7 +281,7 @@ class ModelRegistry:
             with open(self.versions_dir / name / LINEAGE, encoding="utf-8") as fh:
                 return Lineage.from_dict(json.load(fh))
         except FileNotFoundError as err:
-            raise VersionNotFound(f"no model version {name!r} in {self.root}") from err
+            raise VersionNotFound(f"no model version {name!r}") from err
 
     def report(self, name: str) -> dict[str, Any] | None:
         path = self.reports_dir / f"{name}.json"

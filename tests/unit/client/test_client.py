@@ -184,8 +184,10 @@ def test_add_and_list_reference(client: MedloopClient, server: Server, tmp_path:
     assert parts["split"][2] == b"train"
 
     assert client.list_reference("retina").items[0].id == "r1"
-    client.list_reference("retina", limit=5, offset=10)
-    assert server.last.url.params == httpx.QueryParams({"limit": "5", "offset": "10"})
+    client.list_reference("retina", split="val", limit=5, offset=10)
+    assert server.last.url.params == httpx.QueryParams(
+        {"limit": "5", "offset": "10", "split": "val"}
+    )
 
 
 def test_upload_image_from_path_bytes_and_file_object(
@@ -264,10 +266,14 @@ def test_analyze_by_id_and_by_upload(client: MedloopClient, server: Server, tmp_
     src.write_bytes(PNG)
     client.analyze("retina", file=src)
     assert set(multipart(server.last)) == {"file"}
+    server.on("POST", f"{P}/images", status=201, json_body=image(id="i9"))
+    n = len(server.requests)
     client.analyze("retina", file=src, version="v0002")
-    parts = multipart(server.last)
-    assert parts["file"][0] == "scan.png"
-    assert parts["version"][2] == b"v0002"
+    upload, analyse = server.requests[n:]
+    assert upload.url.path == f"{P}/images"
+    assert multipart(upload)["file"][0] == "scan.png"
+    assert analyse.url.path == f"{P}/analyses"
+    assert body(analyse) == {"image_id": "i9", "version": "v0002"}
 
     n = len(server.requests)
     with pytest.raises(InvalidArgument, match="exactly one"):

@@ -25,6 +25,7 @@ from medloop.storage.blobs import BlobStore
 from medloop.storage.db import make_engine, migrate, session_factory
 
 if TYPE_CHECKING:
+    from medloop.ml.batcher import InferenceBatcher
     from medloop.ml.inference import Predictor
 
 __all__ = ["Runtime"]
@@ -48,6 +49,7 @@ class Runtime:
             max_workers=max(1, settings.analysis_threads), thread_name_prefix="medloop-analysis"
         )
         self._predictors: dict[tuple[str, str], Predictor] = {}
+        self._batcher: InferenceBatcher | None = None
         self._predictor_lock = threading.Lock()
         self.worker: JobWorker | None = None
 
@@ -77,6 +79,8 @@ class Runtime:
             self.worker.stop(timeout=30)
             self.worker = None
         self.analysis_pool.shutdown(wait=True, cancel_futures=False)
+        if self._batcher is not None:
+            self._batcher.close()
         self.engine.dispose()
 
     # -- helpers ----------------------------------------------------------------------------
@@ -129,6 +133,15 @@ class Runtime:
                 )
                 self._predictors[key] = pred
         return rec.name, pred
+
+    def batcher(self) -> InferenceBatcher:
+        """The model thread that batches concurrent analyses (started on first use)."""
+        with self._predictor_lock:
+            if self._batcher is None:
+                from medloop.ml.batcher import InferenceBatcher
+
+                self._batcher = InferenceBatcher()
+            return self._batcher
 
     def wake_worker(self) -> None:
         if self.worker is not None:

@@ -25,7 +25,8 @@ class Settings(BaseSettings):
         tls_certfile, tls_keyfile: serve HTTPS directly.
         max_upload_bytes: uploads over this answer 413, read in chunks, never whole.
         max_image_pixels: images with more pixels are refused before decoding.
-        analysis_threads: threads running model inference for the API.
+        analysis_threads: threads that load images and store results for the API; the
+            model itself runs in one thread that batches whatever analyses wait together.
         device: ``cpu``, ``cuda`` or ``None`` (auto).
         job_heartbeat_s: how often a running job proves it is alive.
         job_stale_s: a running job without a heartbeat for this long is taken as dead.
@@ -43,7 +44,7 @@ class Settings(BaseSettings):
     tls_keyfile: Path | None = None
     max_upload_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = 100_000_000
-    analysis_threads: int = 1
+    analysis_threads: int = 8
     device: str | None = None
     job_heartbeat_s: float = 5.0
     job_stale_s: float = 60.0

@@ -114,9 +114,37 @@ class Predictor:
 
     def predict(self, image: Image) -> Prediction:
         """Analyse one image at its own size."""
-        probs = self.probabilities(prepare(image, self.manifest.preprocess))
+        return self.predict_many([image])[0]
+
+    @staticmethod
+    def _result(probs: torch.Tensor) -> Prediction:
         return Prediction(
             label_map=probs.argmax(0).to(torch.uint8).numpy(),
             probabilities=probs.numpy(),
             uncertainty=_uncertainty(probs),
         )
+
+    @torch.inference_mode()
+    def predict_many(self, images: list[Image]) -> list[Prediction]:
+        """Analyse several images; those of one size that fit in a patch share one forward pass."""
+        prepared = [prepare(im, self.manifest.preprocess) for im in images]
+        out: list[Prediction | None] = [None] * len(images)
+        ph, pw = self.manifest.patch_size
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, x in enumerate(prepared):
+            if x.shape[1] <= ph and x.shape[2] <= pw:
+                groups.setdefault(x.shape, []).append(i)
+            else:
+                out[i] = self._result(self.probabilities(x))
+        d = self.manifest.network.divisor
+        for shape, idx in groups.items():
+            h, w = shape[1], shape[2]
+            th, tw = max(-(-h // d) * d, 2 * d), max(-(-w // d) * d, 2 * d)
+            for start in range(0, len(idx), self.sw_batch_size):
+                chunk = idx[start : start + self.sw_batch_size]
+                batch = torch.from_numpy(np.stack([prepared[i] for i in chunk])).to(self.device)
+                batch = torch.nn.functional.pad(batch, (0, tw - w, 0, th - h), mode="constant")
+                probs = torch.softmax(self.model(batch)[..., :h, :w].float(), dim=1).cpu()
+                for j, i in enumerate(chunk):
+                    out[i] = self._result(probs[j])
+        return [p for p in out if p is not None]

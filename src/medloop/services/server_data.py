@@ -144,7 +144,7 @@ def analyze_image(
         )
     name, predictor = rt.predictor(project.id, version)
     image = load_image(rt, image_row)
-    pred = predictor.predict(image)
+    pred = rt.batcher().predict(predictor, image)
     png = encode_label_map_png(pred.label_map)
     ref = rt.blobs.put_bytes(png)
     measurements = [

@@ -126,3 +126,32 @@ def test_any_size_inference(manifest: ModelManifest) -> None:
         p = pred.probabilities(x)
         assert p.shape == (2, h, w)
         assert torch.allclose(p.sum(0), torch.ones(h, w), atol=1e-5)
+
+
+def test_batched_prediction_equals_one_by_one(manifest: ModelManifest) -> None:
+    from medloop.domain.image import Image
+    from medloop.ml.batcher import InferenceBatcher
+
+    res = train(manifest, make_items(0, 2), replace(SPEC, steps=2))
+    pred = Predictor(manifest, res.state_dict, "cpu")
+    rng = np.random.default_rng(1)
+    images = [
+        Image(rng.integers(0, 255, (h, w, 1), dtype=np.uint8))
+        for h, w in [(30, 30), (30, 30), (20, 40), (70, 50)]
+    ]
+    single = [pred.predict(im) for im in images]
+    batched = pred.predict_many(images)
+    for a, b in zip(single, batched, strict=True):
+        assert np.array_equal(a.label_map, b.label_map)
+        assert np.allclose(a.probabilities, b.probabilities, atol=1e-5)
+    batcher = InferenceBatcher()
+    try:
+        import concurrent.futures as cf
+
+        with cf.ThreadPoolExecutor(4) as pool:
+            outs = list(pool.map(lambda im: batcher.predict(pred, im), images))
+    finally:
+        batcher.close()
+    for a, b in zip(single, outs, strict=True):
+        assert np.array_equal(a.label_map, b.label_map)
+    assert batcher.items == len(images)

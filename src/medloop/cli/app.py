@@ -61,10 +61,36 @@ def train(
     group: Annotated[str | None, typer.Option(help="Train only on this manifest group.")] = None,
     color: Annotated[str, typer.Option(help="auto, gray or rgb.")] = "auto",
     seed: int = 0,
+    weight: Annotated[float, typer.Option(help="Project default correction weight w.")] = 16.0,
+    replay: Annotated[int, typer.Option(help="Project default replay sample size.")] = 256,
+    finetune_steps: Annotated[int, typer.Option(help="Project default fine-tune steps.")] = 300,
+    held_out_share: Annotated[
+        float, typer.Option(help="Share of corrections held out for the gate.")
+    ] = 0.2,
+    max_dice_drop: Annotated[
+        float, typer.Option(help="Gate: largest allowed per-class Dice drop on the locked set.")
+    ] = 0.01,
+    min_heldout_gain: Annotated[
+        float, typer.Option(help="Gate: least mean-Dice change on held-out corrections.")
+    ] = 0.0,
     device: DeviceOpt = None,
 ) -> None:
-    """Train a model version from scratch (select on `val`); the first version is promoted."""
+    """Train a model version from scratch (select on half of `val`, gate on the other half).
+
+    The first version is promoted. The learning policy and acceptance rule given here
+    become the project's defaults for later fine-tunes.
+    """
+    from medloop.domain.learning import AcceptanceRule, LearningPolicy
     from medloop.services.training import TrainOptions, train_base
+
+    policy = run_guarded(
+        lambda: LearningPolicy(
+            correction_weight=weight,
+            replay_size=replay,
+            steps=finetune_steps,
+            held_out_share=held_out_share,
+        )
+    )
 
     opts = TrainOptions(
         labels=tuple(s.strip() for s in labels.split(",") if s.strip()),
@@ -78,6 +104,8 @@ def train(
         color=color,
         seed=seed,
         device=device,
+        policy=policy,
+        rule=AcceptanceRule(max_class_dice_drop=max_dice_drop, min_heldout_gain=min_heldout_gain),
     )
     if not data.exists():
         fail(f"dataset {data} does not exist")

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench-loop-quick clean
+.PHONY: install services demo test lint typecheck unit bench-loop-quick bench-server-load clean
 
 install: $(STAMP)
 
@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# The learning loop on the bundled sample (about 40 s), then a demo server with the
+# sample as a project (Ctrl-C to stop).
 demo: install
 	$(BIN)/medloop demo --out demo-output
+	$(BIN)/medloop demo --serve --out demo-output
 
 lint: install
 	$(BIN)/ruff check src tests bench
@@ -25,14 +28,26 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
-	$(BIN)/pytest
+# Test services, installed with apt-get when missing: PostgreSQL server binaries,
+# Orthanc with its DICOMweb plugin, Debian's Chromium for the browser tests.
+services:
+	scripts/install-postgres.sh
+	bash scripts/install-orthanc.sh
+	scripts/install-browser.sh
+
+# The storage, job and server tests run on SQLite and again on a throwaway PostgreSQL
+# (scripts/with-postgres.sh starts it on a free loopback port and removes it after).
+unit: install services
+	PYTHON=$(BIN)/python scripts/with-postgres.sh $(BIN)/pytest
 
 test: lint typecheck unit
 
 bench-loop-quick: install
 	$(BIN)/medloop bench loop --data ../shared/data/dsb2018_nuclei --source-group fluorescence \
 	  --target-group brightfield_or_he --rounds 2 --per-round 5 --quick --json bench/results/loop-quick-cpu.json
+
+bench-server-load: install
+	$(BIN)/python bench/server_load.py --json bench/results/server-load-cpu.json
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

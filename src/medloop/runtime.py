@@ -25,6 +25,7 @@ from medloop.storage.blobs import BlobStore
 from medloop.storage.db import make_engine, migrate, session_factory
 
 if TYPE_CHECKING:
+    from medloop.dicom.scheduler import SyncScheduler
     from medloop.ml.batcher import InferenceBatcher
     from medloop.ml.inference import Predictor
 
@@ -52,6 +53,7 @@ class Runtime:
         self._batcher: InferenceBatcher | None = None
         self._predictor_lock = threading.Lock()
         self.worker: JobWorker | None = None
+        self.scheduler: SyncScheduler | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -73,8 +75,15 @@ class Runtime:
                 self.queue, build_handlers(self), heartbeat_s=self.settings.job_heartbeat_s
             )
             self.worker.start()
+            from medloop.dicom.scheduler import SyncScheduler
+
+            self.scheduler = SyncScheduler(self)  # polls connected DICOMweb servers
+            self.scheduler.start()
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
         if self.worker is not None:
             self.worker.stop(timeout=30)
             self.worker = None

@@ -10,7 +10,19 @@ from fastapi import FastAPI
 from medloop import __version__
 from medloop.api.errors import install_error_handlers
 from medloop.api.middleware import BodyLimit, Metrics, MetricsMiddleware, SecurityHeaders
-from medloop.api.routers import analyses, audit, images, jobs, models, projects, system
+from medloop.api.routers import (
+    analyses,
+    audit,
+    corrections_extra,
+    dicom,
+    display,
+    images,
+    jobs,
+    models,
+    projects,
+    system,
+    web,
+)
 from medloop.runtime import Runtime
 from medloop.settings import Settings
 
@@ -51,6 +63,10 @@ def create_app(
         models.router,
         jobs.router,
         audit.router,
+        display.router,
+        corrections_extra.router,
+        web.router,
+        dicom.router,
     ):
         app.include_router(r)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -62,6 +62,7 @@ def analysis_out(a: Analysis, corrected: bool) -> AnalysisOut:
             "uncertainty": a.uncertainty,
             "measurements": a.measurements.get("classes", []),
             "corrected": corrected,
+            "frame": a.frame,
             "created_at": a.created_at,
         }
     )

@@ -129,6 +129,8 @@ class AnalysisOut(BaseModel):
     measurements: list[MeasurementOut]
     corrected: bool
     created_at: datetime
+    frame: int = 0
+    """Which frame of a multi-frame DICOM image (0 otherwise)."""
 
 
 class CorrectionOut(BaseModel):

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from medloop.cli._common import console, fail, run_guarded, training_progress
 from medloop.cli.bench import bench_app
+from medloop.cli.export import export
 from medloop.cli.models import models_app
 from medloop.cli.remote import remote_app
 from medloop.cli.server import import_data, serve, users_app
@@ -28,6 +29,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(remote_app, name="remote")
 app.command("serve")(serve)
 app.command("import")(import_data)
+app.command("export")(export)
 
 RegistryOpt = Annotated[Path, typer.Option("--registry", "-r", help="Model registry folder.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda or auto (default).")]

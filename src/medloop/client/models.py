@@ -198,6 +198,8 @@ class AnalysisOut(ApiModel):
     measurements: list[MeasurementOut]
     corrected: bool
     created_at: datetime
+    frame: int = 0
+    """Which frame of a multi-frame DICOM image (0 otherwise)."""
 
 
 class CorrectionOut(ApiModel):

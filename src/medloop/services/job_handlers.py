@@ -1,4 +1,4 @@
-"""What the job worker runs: train, finetune and evaluate jobs of a server project."""
+"""What the job worker runs: train, finetune, evaluate and DICOMweb sync jobs of a server project."""
 
 from __future__ import annotations
 
@@ -160,4 +160,16 @@ def build_handlers(rt: Runtime) -> dict[str, Handler]:
             )
         return {"version": name, "summary": summary.to_dict()}
 
-    return {"train": train, "finetune": finetune, "evaluate": evaluate}
+    def dicomweb_sync(job: JobRecord, ctx: JobContext) -> dict[str, Any]:
+        from medloop.dicom.sync import sync_project
+
+        ctx.progress(0.0, "DICOMweb sync")
+        report = sync_project(rt, job.project_id, log_line=ctx.log)
+        return report.to_dict()
+
+    return {
+        "train": train,
+        "finetune": finetune,
+        "evaluate": evaluate,
+        "dicomweb_sync": dicomweb_sync,
+    }

@@ -75,14 +75,18 @@ def check_choice(name: str, value: str, choices: Collection[str]) -> str:
     return value
 
 
+MAX_OFFSET = 10**12
+"""Larger offsets are refused: the databases' 64-bit integers would overflow (a 500)."""
+
+
 def page(limit: int, offset: int) -> tuple[int, int]:
     """Validated ``(limit, offset)`` for a list query.
 
     Raises:
-        InputError: negative values or a limit over 1000.
+        InputError: negative values, a limit over 1000 or an offset over :data:`MAX_OFFSET`.
     """
     if not 0 <= limit <= 1000:
         raise InputError(f"limit must be between 0 and 1000, got {limit}")
-    if offset < 0:
-        raise InputError(f"offset must be >= 0, got {offset}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InputError(f"offset must be between 0 and {MAX_OFFSET}, got {offset}")
     return limit, offset

@@ -33,6 +33,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "DICOM_INSTANCE_KINDS",
+    "DICOM_INSTANCE_STATES",
     "FINISHED_STATES",
     "JOB_KINDS",
     "JOB_STATES",
@@ -44,9 +46,11 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Correction",
+    "DicomInstance",
     "Image",
     "Job",
     "Project",
+    "Pseudonym",
     "ReferencePair",
     "UTCDateTime",
     "User",
@@ -57,12 +61,16 @@ __all__ = [
 ROLES = ("viewer", "annotator", "admin")
 """User roles, weakest first."""
 SPLITS = ("train", "val", "test")
-JOB_KINDS = ("train", "finetune", "evaluate")
+JOB_KINDS = ("train", "finetune", "evaluate", "dicomweb_sync")
 LEARNING_KINDS = ("train", "finetune")
 """Job kinds that change a project's model: at most one runs per project."""
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED_STATES = ("succeeded", "failed", "cancelled")
 OUTCOMES = ("ok", "denied", "error")
+DICOM_INSTANCE_KINDS = ("source", "seg_out", "seg_in", "other")
+"""What a PACS instance is to medloop: an image to analyse, a SEG it wrote, a SEG to read."""
+DICOM_INSTANCE_STATES = ("pending", "analysed", "done", "failed", "skipped")
+"""``pending`` → ``analysed`` (results kept, SEG not yet stored back) → ``done``."""
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -139,6 +147,11 @@ class Project(Base):
     image_kind: Mapped[str] = mapped_column(String(50), nullable=False)
     learning: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     created_at: Mapped[datetime] = _created()
+    dicom: Mapped[dict[str, Any]] = mapped_column(
+        JSON, nullable=False, default=dict, server_default=text("'{}'")
+    )
+    """DICOM settings: ``dicomweb`` (url, auth, poll interval) and ``deidentify`` (on ingest).
+    Holds secrets: never sent to non-admins, auth never sent at all."""
 
 
 class User(Base):
@@ -184,6 +197,8 @@ class Image(Base):
     created_by: Mapped[str | None] = mapped_column(
         String(32), ForeignKey("users.id"), nullable=True
     )
+    frames: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    """How many frames the image holds (multi-frame DICOM); every other image has 1."""
 
 
 class ReferencePair(Base):
@@ -225,6 +240,8 @@ class Analysis(Base):
     created_by: Mapped[str | None] = mapped_column(
         String(32), ForeignKey("users.id"), nullable=True
     )
+    frame: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    """Which frame of the image was analysed (0 for single-frame images)."""
 
 
 class Correction(Base):
@@ -317,3 +334,54 @@ class AuditEvent(Base):
     client_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     outcome: Mapped[str] = mapped_column(String(8), nullable=False)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class DicomInstance(Base):
+    """One instance seen on a project's DICOMweb server: the sync's memory.
+
+    Its SOP Instance UID is unique per project, so nothing is fetched twice; ``state``,
+    ``attempts`` and ``next_attempt_at`` carry retries with backoff across PACS outages
+    and restarts. ``detail`` keeps what a retry needs (the analyses, the SEG's UID).
+    """
+
+    __tablename__ = "dicom_instances"
+    __table_args__ = (
+        UniqueConstraint("project_id", "sop_instance_uid"),
+        CheckConstraint(_in("kind", DICOM_INSTANCE_KINDS), name="kind"),
+        CheckConstraint(_in("state", DICOM_INSTANCE_STATES), name="state"),
+        Index("ix_dicom_instances_project_id_state", "project_id", "state"),
+    )
+
+    id: Mapped[str] = _id()
+    project_id: Mapped[str] = _project_fk()
+    sop_instance_uid: Mapped[str] = mapped_column(String(64), nullable=False)
+    study_instance_uid: Mapped[str] = mapped_column(String(64), nullable=False)
+    series_instance_uid: Mapped[str] = mapped_column(String(64), nullable=False)
+    sop_class_uid: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    image_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("images.id"), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class Pseudonym(Base):
+    """De-identification on ingest: an original identifier and the pseudonym that replaced it.
+
+    Kept apart from the images (which hold only pseudonyms); only admins may read it.
+    """
+
+    __tablename__ = "pseudonyms"
+    __table_args__ = (UniqueConstraint("project_id", "kind", "original"),)
+
+    id: Mapped[str] = _id()
+    project_id: Mapped[str] = _project_fk()
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    """``uid``, ``patient_id`` or ``patient_name``."""
+    original: Mapped[str] = mapped_column(String(255), nullable=False)
+    pseudonym: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = _created()

@@ -17,7 +17,11 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["ServerProcess", "child_env", "free_port", "medloop_cmd", "users_add"]
+__all__ = ["CLEAN_EXITS", "ServerProcess", "child_env", "free_port", "medloop_cmd", "users_add"]
+
+
+CLEAN_EXITS = (0, -signal.SIGTERM)
+"""Exit statuses of a graceful stop after SIGTERM."""
 
 
 def free_port() -> int:
@@ -138,7 +142,11 @@ class ServerProcess:
         raise TimeoutError(f"medloop serve not healthy after {timeout} s:\n{self.log_tail()}")
 
     def stop(self, timeout: float = 60.0) -> int:
-        """SIGTERM and wait for a graceful exit; returns the exit code (-9 if it had to be killed)."""
+        """SIGTERM and wait for a graceful exit; returns the exit status (-9 if it had to be killed).
+
+        uvicorn shuts down gracefully, then re-raises the signal: a clean stop is ``-15``
+        (or ``0``), see :data:`CLEAN_EXITS`.
+        """
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc is not None else 0
         self.proc.send_signal(signal.SIGTERM)

@@ -1,14 +1,23 @@
-"""An in-process server with users of every role, a project and a tiny trained model."""
+"""An in-process server with users of every role, a project and a tiny trained model.
+
+The ``server`` fixture runs on SQLite and, when ``MEDLOOP_TEST_POSTGRES_URL`` is set
+(``make test`` sets it), again on PostgreSQL, in a database of its own.
+"""
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from medloop.api import create_app
 from medloop.runtime import Runtime
@@ -51,10 +60,39 @@ class Server:
         raise TimeoutError(job_id)
 
 
-def _make(tmp: Path, max_upload: int = 2 * 1024 * 1024) -> Iterator[Server]:
+POSTGRES_ENV = "MEDLOOP_TEST_POSTGRES_URL"
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str | None]:
+    """``None`` (the default SQLite file) or the URL of a new, empty PostgreSQL database."""
+    if kind == "sqlite":
+        yield None
+        return
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"set {POSTGRES_ENV} to run the server tests on PostgreSQL")
+    name = f"medloop_srv_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def _make(
+    tmp: Path, max_upload: int = 2 * 1024 * 1024, database_url: str | None = None
+) -> Iterator[Server]:
     data = write_disc_dataset(tmp / "data", n_train=6, n_val=2, n_test=4)
     settings = Settings(
-        data_dir=tmp / "srv", max_upload_bytes=max_upload, max_image_pixels=4_000_000
+        data_dir=tmp / "srv",
+        database_url=database_url,
+        max_upload_bytes=max_upload,
+        max_image_pixels=4_000_000,
     )
     rt = Runtime(settings)
     tokens: dict[str, str] = {}
@@ -102,9 +140,12 @@ def _make(tmp: Path, max_upload: int = 2 * 1024 * 1024) -> Iterator[Server]:
         yield srv
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from _make(tmp_path_factory.mktemp("server"))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    with database(request.param) as url:
+        yield from _make(tmp_path_factory.mktemp("server"), database_url=url)
 
 
 def image_bytes(srv: Server, i: int) -> bytes:

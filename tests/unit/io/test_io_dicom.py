@@ -13,6 +13,7 @@ from pydicom.pixels import get_decoder
 
 from medloop.errors import ImageReadError
 from medloop.io import decode_image, read_image, to_display_rgb
+from medloop.io.images import dicom_frames
 
 
 def _save(ds: pydicom.Dataset, path: Path) -> Path:
@@ -89,17 +90,23 @@ def test_rgb_dicom(dicom_file: Callable[[str], Path]) -> None:
     assert image.spacing == pytest.approx((33.333333, 33.333333))
 
 
-def test_multiframe_emri_rejected(dicom_file: Callable[[str], Path]) -> None:
-    with pytest.raises(ImageReadError, match="multi-frame"):
-        read_image(dicom_file("emri_small.dcm"))
+def test_multiframe_emri_reads_each_frame(dicom_file: Callable[[str], Path]) -> None:
+    path = dicom_file("emri_small.dcm")
+    frames = pydicom.dcmread(path).pixel_array
+    assert dicom_frames(path) == 10
+    for k in (0, 9):
+        image = read_image(path, frame=k)
+        np.testing.assert_array_equal(image.pixels[:, :, 0], frames[k])
+        assert image.metadata["NumberOfFrames"] == 10
 
 
-def test_multiframe_crafted_rejected(ct_dataset: pydicom.Dataset, tmp_path: Path) -> None:
+def test_multiframe_crafted_frame_out_of_range(ct_dataset: pydicom.Dataset, tmp_path: Path) -> None:
     ct_dataset.NumberOfFrames = 2
     ct_dataset.PixelData = ct_dataset.PixelData * 2
     path = _save(ct_dataset, tmp_path / "two.dcm")
-    with pytest.raises(ImageReadError, match=r"two\.dcm: multi-frame DICOM \(2 frames\)"):
-        read_image(path)
+    np.testing.assert_array_equal(read_image(path, frame=1).pixels, read_image(path).pixels)
+    with pytest.raises(ImageReadError, match=r"two\.dcm: no frame 2: the image has 2 frame"):
+        read_image(path, frame=2)
 
 
 def test_dicom_without_pixel_data(ct_dataset: pydicom.Dataset, tmp_path: Path) -> None:

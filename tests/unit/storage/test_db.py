@@ -27,6 +27,8 @@ TABLES = {
     "corrections",
     "jobs",
     "audit_events",
+    "dicom_instances",
+    "pseudonyms",
 }
 
 
@@ -41,7 +43,7 @@ def test_migrate_twice_is_a_no_op(db_url: str, engine: Engine) -> None:
     migrate(db_url)
     migrate(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
 
 
 def test_sqlite_pragmas(tmp_path: Path) -> None:

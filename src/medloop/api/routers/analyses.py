@@ -149,7 +149,7 @@ def get_overlay(p: str, a: str, rt: RuntimeDep, who: CallerDep) -> Response:
         num_foreground=labels.num_foreground,
     )
     png = encode_png(
-        render_overlay(load_image(rt, img_row), lm, [lab.color for lab in labels.labels])
+        render_overlay(load_image(rt, img_row, row.frame), lm, [lab.color for lab in labels.labels])
     )
     audit(rt, who, "analysis.overlay", "analysis", a, project.id)
     return Response(png, media_type="image/png")

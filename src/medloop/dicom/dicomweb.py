@@ -1,0 +1,156 @@
+"""The PACS as medloop sees it: find instances, fetch one, store SEGs back.
+
+:class:`Pacs` is the narrow interface the sync uses (tests pass fakes);
+:class:`DicomwebPacs` implements it over DICOMweb (QIDO-RS, WADO-RS, STOW-RS) with
+``dicomweb-client``. Failures are split in two::
+
+    PacsError            the PACS answered, but refused this request (4xx, bad data)
+     └── PacsUnavailable  the PACS could not be reached or failed (connection, timeout, 5xx):
+                          worth retrying later, never a reason to give an instance up
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydicom.dataset import Dataset
+
+from medloop.dicom.settings import DicomwebSettings
+from medloop.errors import MedloopError
+
+__all__ = ["DicomwebPacs", "InstanceRef", "Pacs", "PacsError", "PacsUnavailable"]
+
+_TAGS = {
+    "study": "0020000D",
+    "series": "0020000E",
+    "sop": "00080018",
+    "sop_class": "00080016",
+    "modality": "00080060",
+}
+
+
+class PacsError(MedloopError):
+    """The PACS refused a request (the request or the data is at fault)."""
+
+
+class PacsUnavailable(PacsError):
+    """The PACS cannot be reached or failed on its side; try again later."""
+
+
+@dataclass(frozen=True)
+class InstanceRef:
+    """Where an instance lives on the PACS, and what it is."""
+
+    study: str
+    series: str
+    sop: str
+    sop_class: str = ""
+    modality: str = ""
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> InstanceRef:
+        """From a QIDO-RS DICOM JSON result."""
+
+        def first(tag: str) -> str:
+            values = (item.get(_TAGS[tag]) or {}).get("Value") or [""]
+            return str(values[0])
+
+        return cls(*(first(tag) for tag in ("study", "series", "sop", "sop_class", "modality")))
+
+
+class Pacs(Protocol):
+    """What the DICOMweb sync needs from a PACS."""
+
+    def search(self, offset: int, limit: int, study_date_from: str | None) -> list[InstanceRef]:
+        """One page of instances (QIDO-RS); an empty page ends the list."""
+        ...
+
+    def retrieve(self, ref: InstanceRef) -> Dataset:
+        """One instance with its pixel data (WADO-RS)."""
+        ...
+
+    def store(self, datasets: Sequence[Dataset]) -> None:
+        """Store instances (STOW-RS)."""
+        ...
+
+
+class DicomwebPacs:
+    """:class:`Pacs` over DICOMweb, with basic or bearer auth and a timeout.
+
+    Args:
+        settings: the project's DICOMweb settings.
+    """
+
+    def __init__(self, settings: DicomwebSettings) -> None:
+        import requests
+        from dicomweb_client.api import DICOMwebClient
+
+        session = requests.Session()
+        auth = settings.auth
+        headers: dict[str, str] = {}
+        if auth.kind == "basic":
+            session.auth = (auth.username or "", auth.password or "")
+        elif auth.kind == "bearer":
+            headers["Authorization"] = f"Bearer {auth.token or ''}"
+        self.url = settings.url
+        self._client = DICOMwebClient(
+            settings.url, session=session, headers=headers, timeout=settings.timeout_s
+        )
+        # no waiting retries inside a request: the sync retries with its own backoff
+        self._client.set_http_retry_params(retry=False)
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        import requests
+
+        try:
+            return fn(*args, **kwargs)
+        except requests.HTTPError as err:
+            code = err.response.status_code if err.response is not None else 0
+            message = f"{what} at {self.url}: HTTP {code}"
+            if code >= 500 or code in (0, 408, 429):
+                raise PacsUnavailable(message) from err
+            raise PacsError(message) from err
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise PacsUnavailable(f"{what} at {self.url}: {type(err).__name__}") from err
+        except requests.RequestException as err:
+            raise PacsUnavailable(f"{what} at {self.url}: {err}") from err
+
+    def search(self, offset: int, limit: int, study_date_from: str | None) -> list[InstanceRef]:
+        filters = {"StudyDate": f"{study_date_from}-"} if study_date_from else None
+        found = self._call(
+            "QIDO-RS search",
+            self._client.search_for_instances,
+            offset=offset,
+            limit=limit,
+            fields=["SOPClassUID", "Modality", "StudyInstanceUID", "SeriesInstanceUID"],
+            search_filters=filters,
+        )
+        return [InstanceRef.from_json(item) for item in found or []]
+
+    def retrieve(self, ref: InstanceRef) -> Dataset:
+        ds: Dataset = self._call(
+            f"WADO-RS retrieve of {ref.sop}",
+            self._client.retrieve_instance,
+            ref.study,
+            ref.series,
+            ref.sop,
+            media_types=(("application/dicom", "*"),),
+        )
+        return ds
+
+    def store(self, datasets: Sequence[Dataset]) -> None:
+        if datasets:
+            self._call("STOW-RS store", self._client.store_instances, datasets=list(datasets))
+
+
+def iter_instances(
+    pacs: Pacs, study_date_from: str | None = None, page: int = 100, max_pages: int = 1000
+) -> Iterator[InstanceRef]:
+    """Every instance the PACS lists, page by page."""
+    for number in range(max_pages):
+        found = pacs.search(number * page, page, study_date_from)
+        yield from found
+        if len(found) < page:
+            return

@@ -1,0 +1,380 @@
+"""DICOMweb sync: new PACS instances are fetched, analysed, and their SEG stored back.
+
+One run (:func:`sync_project`, the ``dicomweb_sync`` job) does three things:
+
+1. **Discover** (QIDO-RS): every instance the PACS lists that the project's ledger
+   (``dicom_instances``) does not know yet is recorded, by SOP Instance UID, as an
+   image to analyse (``source``), a SEG to read as a correction (``seg_in``), or
+   something else (``other``, skipped). A SEG medloop stored itself is recorded
+   (``seg_out``) before it is sent, so it is never read back as a correction.
+   Nothing is fetched twice: an instance is fetched only while its row has work left.
+2. **Analyse** due ``source`` rows (WADO-RS), up to ``batch_size``: ingest (with
+   de-identification if the project asks), analyse every frame, mark ``analysed``,
+   build the SEG and store it (STOW-RS), mark ``done``.
+3. **Correct** from due ``seg_in`` rows: a SEG that references analysed instances
+   becomes corrections (:func:`~medloop.services.server_data.correct_from_seg`).
+
+A PACS that cannot be reached (:class:`PacsUnavailable`) ends the run with nothing
+lost: analyses are in the database before any upload, and a SEG is rebuilt
+deterministically (same UIDs) at the next try. Other failures of an instance are
+retried with exponential backoff and given up after ``max_attempts``. Bad data
+(not an image, unreadable) is given up at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydicom.uid import UID
+
+from medloop.dicom.dicomweb import (
+    DicomwebPacs,
+    InstanceRef,
+    Pacs,
+    PacsError,
+    PacsUnavailable,
+    iter_instances,
+)
+from medloop.dicom.seg import SEG_SOP_CLASS_UIDS, encode_dataset
+from medloop.dicom.settings import DicomSettings, DicomwebSettings
+from medloop.errors import ConfigError, InputError, NotFoundError
+from medloop.storage import repo_dicom
+from medloop.storage import repositories as repo
+from medloop.storage.models import DicomInstance, Project, utcnow
+
+if TYPE_CHECKING:
+    from medloop.runtime import Runtime
+
+__all__ = ["ACTOR", "SyncReport", "backoff", "sync_project"]
+
+log = logging.getLogger(__name__)
+
+ACTOR = "dicomweb-sync"
+"""The actor name of the sync's audit events."""
+
+
+def backoff(attempts: int, base_s: float = 30.0, max_s: float = 3600.0) -> timedelta:
+    """How long to wait before trying an instance again after ``attempts`` failures."""
+    return timedelta(seconds=min(max_s, base_s * 2 ** max(0, min(attempts - 1, 16))))
+
+
+@dataclass
+class SyncReport:
+    """What one sync run did (the job's result)."""
+
+    discovered: int = 0
+    analysed: int = 0
+    segs_stored: int = 0
+    corrections: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retrying: int = 0
+    pacs_unavailable: bool = False
+    no_model: bool = False
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _is_image_class(sop_class: str) -> bool:
+    return "Image Storage" in (UID(sop_class).name or "") if sop_class else False
+
+
+def _classify(ref: InstanceRef, settings: DicomwebSettings) -> tuple[str, str]:
+    """``(kind, state)`` of a newly seen instance."""
+    if ref.sop_class in SEG_SOP_CLASS_UIDS:
+        return "seg_in", "pending"
+    wanted = {m.upper() for m in settings.modalities}
+    if wanted and ref.modality.upper() not in wanted:
+        return "other", "skipped"
+    if ref.sop_class and not _is_image_class(ref.sop_class):
+        return "other", "skipped"
+    return "source", "pending"
+
+
+class _Run:
+    def __init__(
+        self,
+        rt: Runtime,
+        project: Project,
+        settings: DicomSettings,
+        web: DicomwebSettings,
+        pacs: Pacs,
+        now: datetime,
+        log_line: Callable[[str], None],
+    ) -> None:
+        self.rt, self.project, self.settings, self.web = rt, project, settings, web
+        self.pacs, self.now, self.log = pacs, now, log_line
+        self.report = SyncReport()
+
+    # -- bookkeeping --------------------------------------------------------------------------
+    def _update(self, row: DicomInstance, **values: Any) -> DicomInstance:
+        with self.rt.session() as s:
+            return repo_dicom.update_dicom_instance(s, row.id, **values)
+
+    def _audit(
+        self, action: str, resource_type: str, resource_id: str | None, detail: dict[str, Any]
+    ) -> None:
+        with self.rt.session() as s:
+            repo.record_event(
+                s,
+                action=action,
+                resource_type=resource_type,
+                actor_name=ACTOR,
+                resource_id=resource_id,
+                project_id=self.project.id,
+                detail=detail,
+            )
+
+    def _failed(self, row: DicomInstance, err: Exception, *, final: bool = False) -> None:
+        attempts = row.attempts + 1
+        message = str(err)[:1000] or type(err).__name__
+        if final or attempts >= self.web.max_attempts:
+            self._update(row, state="failed", attempts=attempts, last_error=message)
+            self.report.failed += 1
+            self.log(f"{row.sop_instance_uid}: given up: {message}")
+        else:
+            self._update(
+                row,
+                attempts=attempts,
+                last_error=message,
+                next_attempt_at=self.now + backoff(attempts),
+            )
+            self.report.retrying += 1
+            self.log(f"{row.sop_instance_uid}: attempt {attempts} failed, will retry: {message}")
+
+    # -- 1. discover ----------------------------------------------------------------------
+    def discover(self) -> None:
+        page: list[InstanceRef] = []
+        for ref in iter_instances(self.pacs, self.web.study_date_from):
+            if ref.sop:
+                page.append(ref)
+            if len(page) >= 500:
+                self._record(page)
+                page = []
+        if page:
+            self._record(page)
+
+    def _record(self, refs: list[InstanceRef]) -> None:
+        with self.rt.session() as s:
+            known = repo_dicom.known_sop_uids(s, self.project.id, (r.sop for r in refs))
+            for ref in refs:
+                if ref.sop in known:
+                    continue
+                kind, state = _classify(ref, self.web)
+                repo_dicom.add_dicom_instance(
+                    s,
+                    project_id=self.project.id,
+                    sop_instance_uid=ref.sop,
+                    study_instance_uid=ref.study,
+                    series_instance_uid=ref.series,
+                    sop_class_uid=ref.sop_class,
+                    kind=kind,
+                    state=state,
+                    detail={"modality": ref.modality},
+                )
+                known.add(ref.sop)
+                self.report.discovered += 1
+                self.report.skipped += state == "skipped"
+
+    # -- 2. analyse and store ---------------------------------------------------------------
+    def _due(self, kind: str) -> list[DicomInstance]:
+        with self.rt.session() as s:
+            return repo_dicom.due_dicom_instances(
+                s, self.project.id, kind, self.now, self.web.batch_size
+            )
+
+    @staticmethod
+    def _ref(row: DicomInstance) -> InstanceRef:
+        return InstanceRef(
+            row.study_instance_uid, row.series_instance_uid, row.sop_instance_uid, row.sop_class_uid
+        )
+
+    def sources(self) -> None:
+        if self.rt.production_version(self.project.id) is None:
+            self.report.no_model = True
+            return
+        for row in self._due("source"):
+            try:
+                if row.state == "pending":
+                    row = self._analyse(row)
+                if row.state == "analysed":
+                    self._store(row)
+            except PacsUnavailable:
+                raise
+            except InputError as err:
+                self._failed(row, err, final=True)
+            except Exception as err:
+                log.warning("dicomweb sync: %s failed", row.sop_instance_uid, exc_info=True)
+                self._failed(row, err)
+
+    def _analyse(self, row: DicomInstance) -> DicomInstance:
+        from medloop.services.server_data import analyze_frames, ingest_image
+
+        ds = self.pacs.retrieve(self._ref(row))
+        image_row, _ = ingest_image(
+            self.rt,
+            self.project.id,
+            [encode_dataset(ds)],
+            f"{row.sop_instance_uid}.dcm",
+            "application/dicom",
+            None,
+        )
+        analyses = analyze_frames(self.rt, self.project, image_row, None, None)
+        self.report.analysed += 1
+        self._audit(
+            "dicomweb.analyse",
+            "image",
+            image_row.id,
+            {"sop": row.sop_instance_uid, "analyses": [a.id for a in analyses]},
+        )
+        return self._update(
+            row,
+            state="analysed",
+            image_id=image_row.id,
+            last_error=None,
+            detail={**row.detail, "analyses": [a.id for a in analyses]},
+        )
+
+    def _store(self, row: DicomInstance) -> None:
+        from medloop.dicom.deid import identifiers, reidentify
+        from medloop.dicom.results import seg_datasets
+
+        if not self.web.store_seg:
+            self._update(row, state="done")
+            return
+        with self.rt.session() as s:
+            image_row = repo.get_image(s, str(row.image_id), self.project.id)
+            analyses = [repo.get_analysis(s, a, self.project.id) for a in row.detail["analyses"]]
+        segs = seg_datasets(self.rt, self.project, image_row, analyses)
+        if self.settings.deidentify.enabled:
+            values = [v for seg in segs for v in identifiers(seg)]
+            with self.rt.session() as s:
+                reverse = repo_dicom.reverse_pseudonyms(s, self.project.id, values)
+            segs = [reidentify(seg, reverse) for seg in segs]
+        uids = [str(seg.SOPInstanceUID) for seg in segs]
+        with self.rt.session() as s:
+            for seg in segs:
+                repo_dicom.add_dicom_instance(
+                    s,
+                    project_id=self.project.id,
+                    sop_instance_uid=str(seg.SOPInstanceUID),
+                    study_instance_uid=str(seg.StudyInstanceUID),
+                    series_instance_uid=str(seg.SeriesInstanceUID),
+                    sop_class_uid=str(seg.SOPClassUID),
+                    kind="seg_out",
+                    state="done",
+                    detail={"source": row.sop_instance_uid},
+                )
+        self.pacs.store(segs)
+        self.report.segs_stored += len(segs)
+        self._update(row, state="done", last_error=None, detail={**row.detail, "segs": uids})
+        self._audit(
+            "dicomweb.store", "image", row.image_id, {"sop": row.sop_instance_uid, "segs": uids}
+        )
+
+    # -- 3. corrections ------------------------------------------------------------------
+    def corrections(self) -> None:
+        from medloop.dicom.seg import read_seg
+        from medloop.services.server_data import correct_from_seg
+        from medloop.services.server_projects import label_set
+
+        for row in self._due("seg_in"):
+            try:
+                ds = self.pacs.retrieve(self._ref(row))
+                if self.settings.deidentify.enabled:
+                    from medloop.dicom.deid import Deidentifier
+
+                    Deidentifier(self.settings.deidentify.key).apply(ds)
+                refs = read_seg(ds, label_set(self.project), row.sop_instance_uid).references
+                if self._waiting_for(refs):
+                    continue  # its source is not analysed yet: next run
+                results = correct_from_seg(
+                    self.rt, self.project, encode_dataset(ds), f"{row.sop_instance_uid}.dcm", None
+                )
+            except PacsUnavailable:
+                raise
+            except NotFoundError as err:
+                self._update(row, state="skipped", last_error=str(err)[:1000])
+                self.report.skipped += 1
+                continue
+            except (InputError, PacsError) as err:
+                self._failed(row, err, final=isinstance(err, InputError))
+                continue
+            except Exception as err:
+                log.warning("dicomweb sync: SEG %s failed", row.sop_instance_uid, exc_info=True)
+                self._failed(row, err)
+                continue
+            ids = [r.correction.id for r in results]
+            self.report.corrections += len(ids)
+            self._update(
+                row, state="done", last_error=None, detail={**row.detail, "corrections": ids}
+            )
+            self._audit(
+                "dicomweb.correction",
+                "correction",
+                ids[0],
+                {"seg": row.sop_instance_uid, "corrections": ids},
+            )
+
+    def _waiting_for(self, refs: dict[str, frozenset[int]]) -> bool:
+        """Whether a referenced instance is a source the sync has not analysed yet."""
+        with self.rt.session() as s:
+            for uid in refs:
+                row = repo_dicom.find_dicom_instance(s, self.project.id, uid)
+                if row is not None and row.kind == "source" and row.state == "pending":
+                    return True
+        return False
+
+
+def sync_project(
+    rt: Runtime,
+    project_id: str,
+    pacs: Pacs | None = None,
+    *,
+    now: datetime | None = None,
+    log_line: Callable[[str], None] | None = None,
+) -> SyncReport:
+    """Run one DICOMweb sync of a project (see the module doc).
+
+    Args:
+        rt: the server runtime.
+        project_id: the project.
+        pacs: the PACS (default: :class:`DicomwebPacs` from the project's settings).
+        now: the time retries are judged against (default: now).
+        log_line: where progress lines go (the job's log).
+
+    Returns:
+        What was done; ``pacs_unavailable`` when the PACS could not be reached.
+
+    Raises:
+        ConfigError: the project has no DICOMweb server.
+    """
+    with rt.session() as s:
+        project = repo.get_project(s, project_id)
+    settings = DicomSettings.load(project.dicom)
+    if settings.dicomweb is None:
+        raise ConfigError(f"project {project.name!r} has no DICOMweb server")
+    run = _Run(
+        rt,
+        project,
+        settings,
+        settings.dicomweb,
+        pacs if pacs is not None else DicomwebPacs(settings.dicomweb),
+        now or utcnow(),
+        log_line or (lambda line: log.info("%s", line)),
+    )
+    try:
+        run.discover()
+        run.sources()
+        run.corrections()
+    except PacsUnavailable as err:
+        run.report.pacs_unavailable = True
+        run.report.error = str(err)
+        run.log(f"PACS unavailable, will retry: {err}")
+    return run.report

@@ -1,0 +1,217 @@
+// medloop in the browser: sign in with a token, pick a project, then
+// Worklist · Upload · Viewer · Models · Jobs. Every call goes to the public API.
+
+import { api, ApiError, clearToken, getToken, setToken } from "./api.js";
+import { clear, h, toast } from "./dom.js";
+import { mountJobs } from "./jobs.js";
+import { mountModels } from "./models.js";
+import { mountUpload } from "./upload.js";
+import { mountViewer } from "./viewer.js";
+import { mountWorklist } from "./worklist.js";
+
+const PROJECT_KEY = "medloop.project";
+const app = document.getElementById("app");
+
+const state = { me: null, projects: [], project: null };
+let unmount = null;
+
+const PAGES = [
+  { id: "worklist", title: "Worklist", role: "viewer", mount: mountWorklist },
+  { id: "upload", title: "Upload", role: "annotator", mount: mountUpload },
+  { id: "models", title: "Models", role: "viewer", mount: mountModels },
+  { id: "jobs", title: "Jobs", role: "viewer", mount: mountJobs },
+];
+const RANK = { viewer: 0, annotator: 1, admin: 2 };
+
+function allowed(page) {
+  return state.me && (RANK[state.me.role] ?? -1) >= RANK[page.role];
+}
+
+// -- sign in ----------------------------------------------------------------------------------
+
+function showSignIn(message) {
+  teardown();
+  clear(app);
+  const input = h("input", {
+    type: "password",
+    id: "token",
+    name: "token",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "mlp_…",
+    "data-testid": "token-input",
+    required: true,
+  });
+  const error = h("p", { class: "error", role: "alert", "data-testid": "signin-error", text: message || "" });
+  const form = h(
+    "form",
+    { class: "signin-card", "data-testid": "signin" },
+    h("div", { class: "brand big" }, h("span", { class: "logo", "aria-hidden": "true" }), h("span", { text: "medloop" })),
+    h("p", { class: "muted", text: "Review and correct segmentations. Your corrections teach the next model version." }),
+    h("label", { for: "token", class: "field-label", text: "Access token" }),
+    input,
+    error,
+    h("button", { class: "btn btn-primary wide", type: "submit", "data-testid": "signin-submit", text: "Sign in" }),
+    h("p", { class: "muted small", text: "Your administrator creates tokens with “medloop users add”. The token stays in this browser tab only." }),
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const token = input.value.trim();
+    if (!token) return;
+    setToken(token);
+    try {
+      await start();
+    } catch (err) {
+      clearToken();
+      showSignIn(err instanceof ApiError && err.status === 401 ? "This token is not valid." : `Cannot sign in: ${err.message}`);
+    }
+  });
+  app.append(h("main", { class: "signin" }, form));
+  input.focus();
+}
+
+function signOut() {
+  clearToken();
+  sessionStorage.removeItem(PROJECT_KEY);
+  state.me = null;
+  state.project = null;
+  location.hash = "";
+  showSignIn();
+}
+
+// -- shell ------------------------------------------------------------------------------------
+
+async function start() {
+  state.me = await api("/api/v1/me");
+  const page = await api("/api/v1/projects");
+  state.projects = page.items;
+  const wanted = sessionStorage.getItem(PROJECT_KEY);
+  state.project = state.projects.find((p) => p.id === wanted) || (state.projects.length === 1 ? state.projects[0] : null);
+  if (state.project) sessionStorage.setItem(PROJECT_KEY, state.project.id);
+  renderShell();
+  route();
+}
+
+function renderShell() {
+  clear(app);
+  const select = h(
+    "select",
+    {
+      class: "project-select",
+      "aria-label": "Project",
+      "data-testid": "project-select",
+      onchange: (e) => pickProject(e.target.value),
+    },
+    h("option", { value: "", text: state.projects.length ? "Choose a project…" : "No projects", disabled: true, selected: !state.project }),
+    state.projects.map((p) => h("option", { value: p.id, selected: state.project && p.id === state.project.id, text: p.name })),
+  );
+  const nav = h(
+    "nav",
+    { class: "nav", "aria-label": "Main" },
+    PAGES.filter(allowed).map((p) => h("a", { href: `#/${p.id}`, dataset: { page: p.id }, "data-testid": `nav-${p.id}`, text: p.title })),
+  );
+  const user = h(
+    "div",
+    { class: "user" },
+    h("span", { class: "user-name", "data-testid": "user-name", text: state.me.name }),
+    h("span", { class: `role role-${state.me.role}`, "data-testid": "user-role", text: state.me.role }),
+    h("button", { class: "btn btn-ghost btn-small", type: "button", "data-testid": "signout", onclick: signOut, text: "Sign out" }),
+  );
+  const header = h(
+    "header",
+    { class: "topbar" },
+    h("a", { class: "brand", href: "#/worklist" }, h("span", { class: "logo", "aria-hidden": "true" }), h("span", { text: "medloop" })),
+    select,
+    nav,
+    h("div", { class: "spacer" }),
+    user,
+  );
+  state.main = h("main", { class: "content", id: "main" });
+  app.append(header, state.main);
+}
+
+function pickProject(id) {
+  state.project = state.projects.find((p) => p.id === id) || null;
+  if (state.project) sessionStorage.setItem(PROJECT_KEY, state.project.id);
+  if (location.hash.startsWith("#/viewer/") || !location.hash) location.hash = "#/worklist";
+  else route();
+}
+
+function teardown() {
+  if (unmount) {
+    try {
+      unmount();
+    } catch (err) {
+      console.error(err);
+    }
+  }
+  unmount = null;
+}
+
+function route() {
+  if (!state.me) return;
+  teardown();
+  const main = state.main;
+  clear(main);
+  const [, name = "worklist", arg] = (location.hash || "#/worklist").split("/");
+  for (const a of document.querySelectorAll(".nav a")) {
+    a.classList.toggle("active", a.dataset.page === name || (name === "viewer" && a.dataset.page === "worklist"));
+  }
+  if (!state.project) {
+    main.append(
+      h(
+        "div",
+        { class: "page narrow" },
+        h("h1", { text: "Choose a project" }),
+        h("p", { class: "muted", text: state.projects.length ? "Pick the segmentation task to work on." : "There are no projects you can see yet." }),
+        h(
+          "ul",
+          { class: "project-list" },
+          state.projects.map((p) =>
+            h(
+              "li",
+              {},
+              h("button", { class: "project-card", type: "button", "data-testid": `project-${p.name}`, onclick: () => pickProject(p.id) },
+                h("span", { class: "strong", text: p.name }),
+                h("span", { class: "muted small", text: `${p.image_kind} · ${p.labels.map((l) => l.name).join(", ")} · ${p.production_version ? `model ${p.production_version}` : "no model yet"}` }),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+    return;
+  }
+  const ctx = { me: state.me, project: state.project };
+  if (name === "viewer" && arg) {
+    unmount = mountViewer(main, ctx, decodeURIComponent(arg));
+    document.title = "Viewer · medloop";
+    return;
+  }
+  const page = PAGES.find((p) => p.id === name && allowed(p)) || PAGES[0];
+  unmount = page.mount(main, ctx);
+  document.title = `${page.title} · ${state.project.name} · medloop`;
+}
+
+window.addEventListener("hashchange", route);
+window.addEventListener("medloop:unauthorized", () => {
+  if (state.me) {
+    clearToken();
+    state.me = null;
+    showSignIn("Your session has ended: sign in again.");
+  }
+});
+window.addEventListener("unhandledrejection", (e) => {
+  const err = e.reason;
+  if (err && err.name === "AbortError") return;
+  toast(err && err.message ? err.message : String(err), "error");
+});
+
+if (getToken()) {
+  start().catch((err) => {
+    clearToken();
+    showSignIn(err instanceof ApiError && err.status === 401 ? "Your session has ended: sign in again." : err.message);
+  });
+} else {
+  showSignIn();
+}

@@ -1,0 +1,570 @@
+// Viewer and correction: the image with the model's label map, measurements beside it,
+// and (for annotators and admins) the tools to correct the label map and submit it.
+
+import { api, apiBlob, ApiError, projectPath, uploadWithProgress } from "./api.js";
+import { append, badge, clear, fmtInt, fmtNum, h, shortId, toast } from "./dom.js";
+import { LabelBuffer } from "./labels.js";
+import { decodeLabelPng, encodeLabelPng } from "./png.js";
+import { isTyping, Stage } from "./stage.js";
+import { LassoTool, PaintTool } from "./tools.js";
+import { browserDecodable, ClientWindow, ServerWindow } from "./window.js";
+import { imagePanel, measurementsPanel } from "./panels.js";
+
+function roleAtLeast(role, wanted) {
+  const rank = { viewer: 0, annotator: 1, admin: 2 };
+  return (rank[role] ?? -1) >= rank[wanted];
+}
+
+export function mountViewer(root, ctx, analysisId) {
+  const view = new ViewerView(root, ctx, analysisId);
+  view.load().catch((err) => view.fail(err));
+  return () => view.destroy();
+}
+
+class ViewerView {
+  constructor(root, ctx, analysisId) {
+    this.root = root;
+    this.ctx = ctx;
+    this.project = ctx.project;
+    this.analysisId = analysisId;
+    this.canEdit = roleAtLeast(ctx.me.role, "annotator");
+    this.labels = this.project.labels;
+    this.tool = "brush";
+    this.label = this.labels.length ? this.labels[0].value : 1;
+    this.size = 6;
+    this.dirty = false;
+    this.destroyed = false;
+    this.abort = new AbortController();
+    this.build();
+  }
+
+  get labelColor() {
+    const lab = this.labels.find((l) => l.value === this.label);
+    return lab ? lab.color : "#ff0000";
+  }
+
+  fail(err) {
+    if (this.destroyed) return;
+    if (err && err.name === "AbortError") return;
+    clear(this.stageWrap);
+    this.stageWrap.append(h("div", { class: "stage-error", text: `Could not open this analysis: ${err.message || err}` }));
+  }
+
+  destroy() {
+    this.destroyed = true;
+    this.abort.abort();
+    window.removeEventListener("keydown", this.onKey);
+    window.removeEventListener("beforeunload", this.onUnload);
+    if (this.stage) this.stage.destroy();
+    if (this.serverWindow && this.serverWindow.bitmap) this.serverWindow.bitmap.close();
+    clearTimeout(this.wlTimer);
+  }
+
+  // -- layout ------------------------------------------------------------------------------
+
+  build() {
+    this.title = h("h1", { class: "viewer-title", text: "Loading…" });
+    this.chips = h("div", { class: "chips" });
+    const head = h(
+      "div",
+      { class: "viewer-head" },
+      h("a", { class: "back", href: "#/worklist", text: "← Worklist" }),
+      this.title,
+      this.chips,
+    );
+    this.stageWrap = h("div", { class: "stage-wrap" });
+    this.zoomReadout = h("span", { class: "zoom-readout", text: "" });
+    const hint = h(
+      "div",
+      { class: "stage-hint" },
+      h("span", {
+        text: this.canEdit
+          ? "Wheel: zoom · right-drag or Space+drag: pan · B brush · E eraser · L lasso · [ ] size · 1–9 label · Z undo · Y redo"
+          : "Wheel: zoom · drag: pan · F: fit",
+      }),
+      this.zoomReadout,
+    );
+    this.side = h("aside", { class: "viewer-side" });
+    const body = h("div", { class: "viewer-body" }, h("div", { class: "stage-col" }, this.stageWrap, hint), this.side);
+    this.root.append(h("div", { class: "viewer" }, head, this.canEdit ? this.buildToolbar() : null, body));
+    this.stage = new Stage(this.stageWrap, { panWithLeft: !this.canEdit });
+    this.stage.onviewchange = (s) => {
+      this.zoomReadout.textContent = `${Math.round(s.scale * 100)} %`;
+    };
+    this.onKey = (e) => this.key(e);
+    window.addEventListener("keydown", this.onKey);
+    this.onUnload = (e) => {
+      if (this.dirty) e.preventDefault(); // the browser asks before unsaved edits are lost
+    };
+    window.addEventListener("beforeunload", this.onUnload);
+  }
+
+  buildToolbar() {
+    const toolButton = (tool, label, key) =>
+      h("button", {
+        class: "tool",
+        type: "button",
+        title: `${label} (${key})`,
+        "aria-pressed": "false",
+        dataset: { tool },
+        "data-testid": `tool-${tool}`,
+        onclick: () => this.setTool(tool),
+        text: label,
+      });
+    this.toolButtons = [toolButton("brush", "Brush", "B"), toolButton("eraser", "Eraser", "E"), toolButton("lasso", "Lasso / polygon", "L")];
+    this.sizeInput = h("input", {
+      type: "range",
+      min: "1",
+      max: "64",
+      value: String(this.size),
+      "aria-label": "Brush size",
+      "data-testid": "brush-size",
+      oninput: (e) => this.setSize(Number(e.target.value)),
+    });
+    this.sizeOut = h("output", { class: "size-out", text: `${this.size} px` });
+    this.labelButtons = this.labels.map((lab, i) => {
+      const swatch = h("span", { class: "swatch" });
+      swatch.style.backgroundColor = lab.color; // CSSOM, allowed by the CSP
+      return h(
+        "button",
+        {
+          class: "label-btn",
+          type: "button",
+          title: i < 9 ? `${lab.name} (${i + 1})` : lab.name,
+          "aria-pressed": "false",
+          "data-testid": `label-${lab.value}`,
+          dataset: { value: String(lab.value) },
+          onclick: () => this.setLabel(lab.value),
+        },
+        swatch,
+        h("span", { text: i < 9 ? `${i + 1} ${lab.name}` : lab.name }),
+      );
+    });
+    this.undoBtn = h("button", { class: "btn", type: "button", title: "Undo (Z, Ctrl+Z)", "data-testid": "undo", onclick: () => this.undo(), text: "Undo" });
+    this.redoBtn = h("button", { class: "btn", type: "button", title: "Redo (Y, Ctrl+Shift+Z)", "data-testid": "redo", onclick: () => this.redo(), text: "Redo" });
+    this.resetBtn = h("button", { class: "btn", type: "button", title: "Back to the model's prediction", "data-testid": "reset", onclick: () => this.reset(), text: "Reset to prediction" });
+    this.submitBtn = h("button", { class: "btn btn-primary", type: "button", "data-testid": "submit", onclick: () => this.submit(), text: "Submit correction" });
+    const bar = h(
+      "div",
+      { class: "toolbar", "data-testid": "correction-tools", role: "toolbar", "aria-label": "Correction tools" },
+      h("div", { class: "tool-group" }, this.toolButtons),
+      h("label", { class: "tool-group size" }, h("span", { class: "muted", text: "Size" }), this.sizeInput, this.sizeOut),
+      h("div", { class: "tool-group labels" }, this.labelButtons),
+      h("div", { class: "tool-group" }, this.undoBtn, this.redoBtn, this.resetBtn),
+      h("div", { class: "spacer" }),
+      this.submitBtn,
+    );
+    this.setTool("brush");
+    this.setLabel(this.label);
+    this.historyChanged();
+    return bar;
+  }
+
+  // -- loading -----------------------------------------------------------------------------
+
+  async load() {
+    const signal = this.abort.signal;
+    const p = this.project;
+    this.analysis = await api(projectPath(p, `/analyses/${encodeURIComponent(this.analysisId)}`), { signal });
+    this.image = await api(projectPath(p, `/images/${encodeURIComponent(this.analysis.image_id)}`), { signal });
+    this.renderHead();
+    this.renderSide();
+    const [maskBlob, fileBlob] = await Promise.all([
+      apiBlob(projectPath(p, `/analyses/${encodeURIComponent(this.analysisId)}/mask`), signal),
+      apiBlob(projectPath(p, `/images/${encodeURIComponent(this.image.id)}/file`), signal),
+    ]);
+    const mask = await decodeLabelPng(maskBlob);
+    this.prediction = mask.labels;
+    this.buffer = new LabelBuffer(mask.width, mask.height, mask.labels);
+    this.buffer.onchange = (rect) => {
+      this.stage.updateOverlay(rect);
+      this.dirty = true;
+      this.scheduleCounts();
+    };
+    this.stage.setLabels(this.buffer, this.labels.map((l) => l.color));
+    await this.loadImage(fileBlob);
+    if (this.destroyed) return;
+    if (this.canEdit) this.stage.handler = this.handlers[this.tool];
+    this.stage.canvas.dataset.ready = "1";
+    this.stage.canvas.dataset.imageWidth = String(mask.width);
+    this.stage.canvas.dataset.imageHeight = String(mask.height);
+    this.updateCounts();
+  }
+
+  async loadImage(fileBlob) {
+    let bitmap = null;
+    if (await browserDecodable(fileBlob, this.image)) {
+      try {
+        bitmap = await createImageBitmap(fileBlob);
+      } catch {
+        bitmap = null;
+      }
+    }
+    if (bitmap && (bitmap.width !== this.image.width || bitmap.height !== this.image.height)) {
+      bitmap.close(); // decoded differently from the server: let the server render it
+      bitmap = null;
+    }
+    if (bitmap) {
+      this.clientWindow = new ClientWindow(bitmap);
+      bitmap.close();
+      this.wl = { ...this.clientWindow.range };
+      this.wlDefault = { ...this.wl };
+      const shown = this.clientWindow.apply(this.wl.center, this.wl.width); // opaque, like the server's view
+      this.stage.setImage(shown, this.clientWindow.width, this.clientWindow.height);
+      this.wlSource = "browser";
+    } else {
+      this.serverWindow = new ServerWindow(projectPath(this.project, `/images/${encodeURIComponent(this.image.id)}/display`));
+      const bmp = await this.serverWindow.load();
+      this.wl = { ...this.serverWindow.range };
+      this.wlDefault = { ...this.wl };
+      this.stage.setImage(bmp, bmp.width, bmp.height);
+      this.wlSource = "server";
+    }
+    this.renderWindowControls();
+  }
+
+  // -- head and side panel ---------------------------------------------------------------------
+
+  renderHead() {
+    const a = this.analysis;
+    this.title.textContent = this.image.filename || this.image.id;
+    clear(this.chips);
+    this.state = a.corrected ? "corrected" : "to review";
+    this.stateBadge = badge(this.state, a.corrected ? "corrected" : "review");
+    append(
+      this.chips,
+      h("span", { class: "chip", text: `Model ${a.model_version}` }),
+      h("span", { class: "chip", text: `Uncertainty ${fmtNum(a.uncertainty, 3)}` }),
+      h("span", { class: "chip", text: `${this.image.width} × ${this.image.height} px` }),
+      this.stateBadge,
+    );
+  }
+
+  renderSide() {
+    clear(this.side);
+    this.resultBox = h("div", { class: "result", "data-testid": "result", hidden: true });
+    this.displayCard = h("div", { class: "panel" });
+    append(
+      this.side,
+      this.resultBox,
+      this.displayCard,
+      this.measurements(),
+      imagePanel(this.analysis, this.image),
+    );
+    this.renderDisplayControls();
+  }
+
+  renderDisplayControls() {
+    const card = this.displayCard;
+    clear(card);
+    const show = h("input", {
+      type: "checkbox",
+      checked: this.stage.showOverlay,
+      "data-testid": "overlay-toggle",
+      onchange: (e) => this.stage.setStyle({ show: e.target.checked }),
+    });
+    const opacity = h("input", {
+      type: "range",
+      min: "0",
+      max: "100",
+      value: String(Math.round(this.stage.opacity * 100)),
+      "aria-label": "Overlay opacity",
+      "data-testid": "opacity",
+      oninput: (e) => {
+        this.stage.setStyle({ opacity: Number(e.target.value) / 100 });
+        opacityOut.textContent = `${e.target.value} %`;
+      },
+    });
+    const opacityOut = h("output", { text: `${Math.round(this.stage.opacity * 100)} %` });
+    const seg = (label, outline) =>
+      h("button", {
+        type: "button",
+        class: "seg",
+        "aria-pressed": String(this.stage.outline === outline),
+        "data-testid": outline ? "style-outline" : "style-filled",
+        onclick: (e) => {
+          this.stage.setStyle({ outline });
+          for (const b of e.target.parentElement.children) b.setAttribute("aria-pressed", String(b === e.target));
+        },
+        text: label,
+      });
+    this.wlBox = h("div", { class: "wl" });
+    append(
+      card,
+      h("h3", { text: "Display" }),
+      h("label", { class: "row" }, show, h("span", { text: "Show overlay" })),
+      h("label", { class: "row slider" }, h("span", { class: "lbl", text: "Opacity" }), opacity, opacityOut),
+      h("div", { class: "row" }, h("span", { class: "lbl", text: "Style" }), h("div", { class: "segmented" }, seg("Filled", false), seg("Outline", true))),
+      this.wlBox,
+      h(
+        "div",
+        { class: "row" },
+        h("span", { class: "lbl", text: "View" }),
+        h("button", { class: "btn btn-small", type: "button", onclick: () => this.stage.fit(), text: "Fit (F)" }),
+        h("button", { class: "btn btn-small", type: "button", onclick: () => this.zoomTo(1), text: "1:1" }),
+      ),
+      h("div", { class: "legend" }, this.labels.map((lab) => {
+        const sw = h("span", { class: "swatch" });
+        sw.style.backgroundColor = lab.color;
+        return h("span", { class: "legend-item" }, sw, h("span", { text: lab.name }));
+      })),
+    );
+  }
+
+  zoomTo(scale) {
+    const s = this.stage;
+    s.zoomAt(scale / s.scale, s.cssWidth / 2, s.cssHeight / 2);
+  }
+
+  renderWindowControls() {
+    const box = this.wlBox;
+    clear(box);
+    const { min, max } = this.wl;
+    const span = Math.max(max - min, 1e-6);
+    const integer = Number.isInteger(min) && Number.isInteger(max) && span >= 16;
+    const step = integer ? 1 : span / 1000;
+    const level = h("input", {
+      type: "range",
+      min: String(min),
+      max: String(max),
+      step: String(step),
+      value: String(this.wl.center),
+      "aria-label": "Level (window centre)",
+      "data-testid": "wl-level",
+      oninput: (e) => this.setWindow(Number(e.target.value), this.wl.width),
+    });
+    const width = h("input", {
+      type: "range",
+      min: String(step),
+      max: String(span * 2),
+      step: String(step),
+      value: String(this.wl.width),
+      "aria-label": "Window width",
+      "data-testid": "wl-width",
+      oninput: (e) => this.setWindow(this.wl.center, Number(e.target.value)),
+    });
+    this.levelOut = h("output", { text: fmtWl(this.wl.center) });
+    this.widthOut = h("output", { text: fmtWl(this.wl.width) });
+    this.levelInput = level;
+    this.widthInput = width;
+    append(
+      box,
+      h("div", { class: "row" }, h("span", { class: "lbl", text: "Window" }), h("span", {
+        class: "muted small",
+        "data-testid": "wl-source",
+        text: this.wlSource === "server" ? `rendered by the server (${this.image.metadata.bits || "high"}-bit / ${fmtWl(min)}…${fmtWl(max)})` : "8-bit, in the browser",
+      })),
+      h("label", { class: "row slider" }, h("span", { class: "lbl", text: "Level" }), level, this.levelOut),
+      h("label", { class: "row slider" }, h("span", { class: "lbl", text: "Width" }), width, this.widthOut),
+      h("div", { class: "row" }, h("span", { class: "lbl" }), h("button", {
+        class: "btn btn-small",
+        type: "button",
+        "data-testid": "wl-reset",
+        onclick: () => {
+          this.setWindow(this.wlDefault.center, this.wlDefault.width);
+          level.value = String(this.wl.center);
+          width.value = String(this.wl.width);
+        },
+        text: "Reset window",
+      })),
+    );
+  }
+
+  setWindow(center, width) {
+    this.wl.center = center;
+    this.wl.width = Math.max(width, 1e-6);
+    this.levelOut.textContent = fmtWl(center);
+    this.widthOut.textContent = fmtWl(this.wl.width);
+    if (this.clientWindow) {
+      this.stage.setImage(this.clientWindow.apply(center, this.wl.width), this.clientWindow.width, this.clientWindow.height);
+      return;
+    }
+    clearTimeout(this.wlTimer);
+    this.wlTimer = setTimeout(async () => {
+      try {
+        const bmp = await this.serverWindow.load(this.wl.center, this.wl.width);
+        if (!this.destroyed) this.stage.setImage(bmp, bmp.width, bmp.height);
+        this.stage.canvas.dataset.window = `${this.wl.center} ${this.wl.width}`;
+      } catch (err) {
+        if (err.name !== "AbortError") toast(`Window: ${err.message}`, "error");
+      }
+    }, 150);
+  }
+
+  measurements() {
+    const { el, editedCells } = measurementsPanel(this.analysis, this.image, this.labels, this.canEdit);
+    this.editedCells = editedCells;
+    return el;
+  }
+
+  scheduleCounts() {
+    if (this.countTimer) return;
+    this.countTimer = setTimeout(() => {
+      this.countTimer = null;
+      this.updateCounts();
+    }, 120);
+  }
+
+  updateCounts() {
+    if (!this.buffer || !this.editedCells || !this.editedCells.length) return;
+    const counts = this.buffer.counts(Math.max(...this.labels.map((l) => l.value)));
+    for (const cell of this.editedCells) cell.textContent = `${fmtInt(counts[Number(cell.dataset.value)])} px`;
+  }
+
+  // -- tools and keys --------------------------------------------------------------------------
+
+  get handlers() {
+    if (!this._handlers) {
+      const paint = new PaintTool(this);
+      this._handlers = { brush: paint, eraser: paint, lasso: new LassoTool(this) };
+    }
+    return this._handlers;
+  }
+
+  setTool(tool) {
+    if (this._handlers && this._handlers.lasso && tool !== "lasso") this._handlers.lasso.cancel();
+    this.tool = tool;
+    for (const b of this.toolButtons || []) b.setAttribute("aria-pressed", String(b.dataset.tool === tool));
+    if (this.stage && this.buffer) this.stage.handler = this.handlers[tool];
+    if (this.stage) {
+      this.stage.canvas.classList.toggle("tool-lasso", tool === "lasso");
+      this.stage.canvas.classList.toggle("tool-paint", tool !== "lasso");
+      this.stage.requestRender();
+    }
+  }
+
+  setSize(size) {
+    this.size = Math.max(1, Math.min(64, Math.round(size)));
+    if (this.sizeInput) this.sizeInput.value = String(this.size);
+    if (this.sizeOut) this.sizeOut.textContent = `${this.size} px`;
+    if (this.stage) this.stage.requestRender();
+  }
+
+  setLabel(value) {
+    if (!this.labels.some((l) => l.value === value)) return;
+    this.label = value;
+    for (const b of this.labelButtons || []) b.setAttribute("aria-pressed", String(Number(b.dataset.value) === value));
+    if (this.tool === "eraser") this.setTool("brush");
+    if (this.stage) this.stage.requestRender();
+  }
+
+  historyChanged() {
+    if (!this.undoBtn) return;
+    this.undoBtn.disabled = !(this.buffer && this.buffer.canUndo);
+    this.redoBtn.disabled = !(this.buffer && this.buffer.canRedo);
+  }
+
+  undo() {
+    if (this.buffer && this.buffer.undo()) this.historyChanged();
+  }
+
+  redo() {
+    if (this.buffer && this.buffer.redo()) this.historyChanged();
+  }
+
+  reset() {
+    if (this.buffer && this.prediction && this.buffer.replaceAll(this.prediction)) this.historyChanged();
+  }
+
+  key(e) {
+    if (isTyping(e) || e.altKey) return;
+    const k = e.key;
+    const mod = e.ctrlKey || e.metaKey;
+    if (k === "f" && !mod) {
+      this.stage.fit();
+      return;
+    }
+    if (!this.canEdit) return;
+    const lower = k.toLowerCase();
+    let handled = true;
+    if (mod && lower === "z" && e.shiftKey) this.redo();
+    else if (mod && lower === "z") this.undo();
+    else if (mod && lower === "y") this.redo();
+    else if (mod) handled = false;
+    else if (lower === "b") this.setTool("brush");
+    else if (lower === "e") this.setTool("eraser");
+    else if (lower === "l") this.setTool("lasso");
+    else if (lower === "z") this.undo();
+    else if (lower === "y") this.redo();
+    else if (k === "[") this.setSize(this.size - (this.size > 10 ? 2 : 1));
+    else if (k === "]") this.setSize(this.size + (this.size >= 10 ? 2 : 1));
+    else if (/^[1-9]$/.test(k) && this.labels[Number(k) - 1]) this.setLabel(this.labels[Number(k) - 1].value);
+    else if (k === "Enter" && this.tool === "lasso") this.handlers.lasso.close();
+    else if (k === "Escape" && this.tool === "lasso") this.handlers.lasso.cancel();
+    else handled = false;
+    if (handled) e.preventDefault();
+  }
+
+  // -- submit ----------------------------------------------------------------------------------
+
+  async submit() {
+    if (!this.buffer) return;
+    this.submitBtn.disabled = true;
+    this.submitBtn.textContent = "Submitting…";
+    try {
+      if (this.tool === "lasso") this.handlers.lasso.close();
+      const png = await encodeLabelPng(this.buffer.data, this.buffer.width, this.buffer.height);
+      const form = new FormData();
+      form.append("file", png, "correction.png");
+      const path = projectPath(this.project, `/analyses/${encodeURIComponent(this.analysisId)}/corrections`);
+      const res = await uploadWithProgress(path, form, () => {});
+      this.dirty = false;
+      this.showResult(res);
+      this.stateBadge.replaceWith((this.stateBadge = badge("corrected", "corrected")));
+      toast("Correction saved", "ok");
+    } catch (err) {
+      toast(err instanceof ApiError ? err.message : `Submit failed: ${err}`, "error", 8000);
+    } finally {
+      this.submitBtn.disabled = false;
+      this.submitBtn.textContent = "Submit correction";
+    }
+  }
+
+  showResult(res) {
+    const box = this.resultBox;
+    clear(box);
+    box.hidden = false;
+    const until = res.corrections_until_finetune;
+    const next = h("button", { class: "btn btn-primary btn-small", type: "button", "data-testid": "next", onclick: () => this.next(), text: "Next in queue →" });
+    append(
+      box,
+      h("h3", { text: `Correction #${res.seq} saved` }),
+      h(
+        "div",
+        { class: "result-grid" },
+        h("div", { class: "metric" }, h("div", { class: "metric-value", "data-testid": "agreement", text: fmtNum(res.dice_vs_prediction, 3) }), h("div", { class: "metric-label", text: "Agreement with the prediction (Dice)" })),
+        h(
+          "div",
+          { class: "metric" },
+          h("div", { class: "metric-value", "data-testid": "until-finetune", text: until == null ? "—" : String(until) }),
+          h("div", { class: "metric-label", text: until == null ? "Automatic fine-tuning is off" : "Corrections until the next fine-tune" }),
+        ),
+      ),
+      res.finetune_job_id
+        ? h("p", { class: "note", "data-testid": "finetune-started" }, "A fine-tune has started: ", h("a", { href: "#/jobs", text: `job ${shortId(res.finetune_job_id)}` }), ".")
+        : null,
+      res.held_out ? h("p", { class: "muted small", text: "This correction is held out: it scores new versions and is never trained on." }) : null,
+      h("div", { class: "row" }, next),
+    );
+  }
+
+  async next() {
+    try {
+      const q = await api(projectPath(this.project, "/review-queue?limit=5"));
+      const item = q.items.find((it) => it.analysis.id !== this.analysisId);
+      if (item) location.hash = `#/viewer/${encodeURIComponent(item.analysis.id)}`;
+      else {
+        toast("The review queue is empty", "ok");
+        location.hash = "#/worklist";
+      }
+    } catch (err) {
+      toast(err.message, "error");
+    }
+  }
+}
+
+function fmtWl(v) {
+  if (!Number.isFinite(v)) return "—";
+  return Math.abs(v) >= 100 || Number.isInteger(v) ? String(Math.round(v)) : v.toPrecision(3);
+}
+

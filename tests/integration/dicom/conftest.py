@@ -1,0 +1,182 @@
+"""An in-process server with a tiny trained model, for the DICOM tests.
+
+One server per test session: training the model takes a few seconds, every test
+makes its own project-level state (images are content-addressed per project).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from fastapi.testclient import TestClient
+from pydicom.data import get_testdata_file
+
+from medloop.api import create_app
+from medloop.runtime import Runtime
+from medloop.settings import Settings
+from medloop.storage import repositories as repo
+
+from ..conftest import write_disc_dataset
+
+LEARNING = {
+    "train_steps": 12,
+    "patch_size": 32,
+    "channels": [4, 8],
+    "steps": 4,
+    "finetune_every": 0,
+    "replay_size": 2,
+    "val_every": 1000,
+}
+LABELS = [
+    {"value": 1, "name": "disc", "color": "#ff0000"},
+    {"value": 2, "name": "rim", "color": "#00ff00"},
+]
+
+
+@dataclass
+class DicomServer:
+    client: TestClient
+    runtime: Runtime
+    tokens: dict[str, str]
+    project: str
+    project_id: str
+
+    def h(self, who: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"} if who in self.tokens else {}
+
+    def wait_job(self, job_id: str, timeout: float = 120) -> dict:
+        return self.wait_job_in(self.project, job_id, timeout)
+
+    def wait_job_in(self, project: str, job_id: str, timeout: float = 120) -> dict:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            j = self.client.get(
+                f"/api/v1/projects/{project}/jobs/{job_id}", headers=self.h()
+            ).json()
+            if j["state"] in ("succeeded", "failed", "cancelled"):
+                return j
+            time.sleep(0.1)
+        raise TimeoutError(job_id)
+
+    def project_id_of(self, name: str) -> str:
+        with self.runtime.session() as s:
+            return repo.get_project_by_name(s, name).id
+
+
+def sample_file(name: str) -> Path:
+    """A pydicom test file (bundled, or from ``pydicom-data`` when installed); else skip."""
+    try:
+        path = get_testdata_file(name, download=False)
+    except Exception:  # pragma: no cover - depends on what is installed
+        path = None
+    if path is None:
+        pytest.skip(f"pydicom test file {name} is not available offline")
+    return Path(str(path))
+
+
+def dicom_bytes(ds: pydicom.Dataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def multiframe_ct(frames: int = 3) -> pydicom.Dataset:
+    """CT_small as a multi-frame image: frame k is the CT shifted by k rows, new UIDs."""
+    ds = pydicom.dcmread(sample_file("CT_small.dcm"))
+    base = ds.pixel_array
+    stack = np.stack([np.roll(base, 7 * k, axis=0) for k in range(frames)])
+    ds.NumberOfFrames = frames
+    ds.PixelData = stack.astype(base.dtype).tobytes()
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.SeriesInstanceUID = pydicom.uid.generate_uid()
+    return ds
+
+
+def _make(tmp: Path) -> Iterator[DicomServer]:
+    data = write_disc_dataset(tmp / "data", n_train=4, n_val=2, n_test=0)
+    settings = Settings(data_dir=tmp / "srv", max_upload_bytes=8 * 1024 * 1024)
+    rt = Runtime(settings)
+    tokens: dict[str, str] = {}
+    with rt.session() as s:
+        project = repo.create_project(
+            s, name="ct", labels=LABELS, image_kind="ct", learning=LEARNING
+        )
+        other = repo.create_project(
+            s, name="elsewhere", labels=LABELS, image_kind="ct", learning=LEARNING
+        )
+        for name, role, pid in [
+            ("admin", "admin", None),
+            ("annotator", "annotator", project.id),
+            ("viewer", "viewer", project.id),
+            ("outsider", "admin", other.id),
+        ]:
+            _, tokens[name] = repo.create_user(s, name, role, pid)
+    app = create_app(settings, rt)
+    with TestClient(app) as client:
+        srv = DicomServer(client, rt, tokens, "ct", project.id)
+        for i, split in enumerate(["train"] * 4 + ["val"] * 2):
+            r = client.post(
+                "/api/v1/projects/ct/reference",
+                files={
+                    "image": (f"{i}.png", (data / "images" / f"case ({i}).png").read_bytes()),
+                    "mask": ("m.png", (data / "masks" / f"case ({i}).png").read_bytes()),
+                },
+                data={"split": split},
+                headers=srv.h(),
+            )
+            assert r.status_code == 201, r.text
+        job = client.post(
+            "/api/v1/projects/ct/jobs", json={"kind": "train"}, headers=srv.h()
+        ).json()
+        assert srv.wait_job(job["id"])["state"] == "succeeded"
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def dicom_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DicomServer]:
+    yield from _make(tmp_path_factory.mktemp("dicom-server"))
+
+
+@pytest.fixture
+def upload(dicom_server: DicomServer) -> Callable[..., dict]:
+    """``upload(bytes, name, who="admin") -> analysis JSON`` (asserts 201)."""
+
+    def go(data: bytes, name: str = "x.dcm", who: str = "admin") -> dict:
+        r = dicom_server.client.post(
+            "/api/v1/projects/ct/analyses",
+            files={"file": (name, data, "application/dicom")},
+            headers=dicom_server.h(who),
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    return go
+
+
+@pytest.fixture
+def new_project(dicom_server: DicomServer) -> Callable[[str], str]:
+    """``new_project(name) -> id``: a project with the session's trained model in production."""
+    import shutil
+
+    rt = dicom_server.runtime
+
+    def make(name: str) -> str:
+        with rt.session() as s:
+            project = repo.create_project(
+                s, name=name, labels=LABELS, image_kind="ct", learning=LEARNING
+            )
+        shutil.copytree(
+            rt.project_dir(dicom_server.project_id) / "registry",
+            rt.project_dir(project.id) / "registry",
+        )
+        return project.id
+
+    return make

@@ -53,14 +53,6 @@ __all__ = [
 ]
 
 
-def _discard(rt: Runtime, ref: BlobRef) -> None:
-    """Remove a just-stored blob unless a row already references it."""
-    with rt.session() as s:
-        if ref.key in repo.referenced_blob_keys(s):
-            return
-    rt.blobs.path(ref.key).unlink(missing_ok=True)
-
-
 def load_image(rt: Runtime, row: ImageRow, frame: int = 0) -> Image:
     """A stored image's pixels (frame ``frame`` of a multi-frame image)."""
     return read_image(
@@ -80,21 +72,18 @@ def _deidentify_settings(rt: Runtime, project_id: str) -> str | None:
     return settings.deidentify.key if settings.deidentify.enabled else None
 
 
-def _deidentify_blob(
-    rt: Runtime, ref: BlobRef, key: str
+def _deidentified_copy(
+    rt: Runtime, path: Path, key: str
 ) -> tuple[BlobRef, list[tuple[str, str, str]]]:
-    """Store a de-identified copy of a DICOM blob, drop the original; returns the copy."""
+    """Store a de-identified copy of the DICOM file at ``path``; returns it and the pseudonyms."""
     import pydicom
 
     from medloop.dicom.deid import Deidentifier
     from medloop.dicom.seg import encode_dataset
 
-    ds = pydicom.dcmread(rt.blobs.path(ref.key))
+    ds = pydicom.dcmread(path)
     entries = Deidentifier(key).apply(ds)
-    clean = rt.blobs.put_bytes(encode_dataset(ds))
-    if clean.key != ref.key:
-        _discard(rt, ref)
-    return clean, entries
+    return rt.blobs.put_bytes(encode_dataset(ds)), entries
 
 
 def ingest_image(
@@ -112,21 +101,22 @@ def ingest_image(
     kept, the file name becomes the pseudonymous SOP Instance UID, and the pseudonyms
     go to the project's pseudonym map.
     """
-    ref = rt.blobs.put_stream(chunks, max_bytes=rt.settings.max_upload_bytes)
     entries: list[tuple[str, str, str]] = []
-    try:
-        image = read_image(rt.blobs.path(ref.key), max_pixels=rt.settings.max_image_pixels)
-        frames = dicom_frames(rt.blobs.path(ref.key))
+    # Validated while still private: a rejected upload never enters the shared store,
+    # and with de-identification on ingest the original bytes never do either.
+    with rt.blobs.staged(chunks, max_bytes=rt.settings.max_upload_bytes) as staged:
+        try:
+            image = read_image(staged.path, max_pixels=rt.settings.max_image_pixels)
+            frames = dicom_frames(staged.path)
+        except InputError as err:
+            raise type(err)(str(err).replace(str(staged.path), filename or "upload")) from err
         key = _deidentify_settings(rt, project_id) if image.source_format == "dicom" else None
         if key is not None:
-            ref, entries = _deidentify_blob(rt, ref, key)
+            ref, entries = _deidentified_copy(rt, staged.path, key)
             image = read_image(rt.blobs.path(ref.key), max_pixels=rt.settings.max_image_pixels)
             filename = f"{image.metadata.get('SOPInstanceUID', 'image')}.dcm"
-    except InputError as err:
-        _discard(rt, ref)
-        raise type(err)(
-            str(err).replace(str(rt.blobs.path(ref.key)), filename or "upload")
-        ) from err
+        else:
+            ref = staged.commit()
     with rt.session() as s:
         if entries:
             from medloop.storage import repo_dicom

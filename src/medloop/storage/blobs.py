@@ -73,6 +73,20 @@ def _hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+class StagedBlob:
+    """An upload written and hashed but not yet in the store (see :meth:`BlobStore.staged`)."""
+
+    def __init__(self, store: BlobStore, path: Path, sha256: str, size: int) -> None:
+        self.store, self.path, self.sha256, self.size = store, path, sha256, size
+        self.ref: BlobRef | None = None
+
+    def commit(self) -> BlobRef:
+        """Move the bytes into the store (once); returns their reference."""
+        if self.ref is None:
+            self.ref = self.store._commit(self.path, self.sha256, self.size)
+        return self.ref
+
+
 class BlobStore:
     """Immutable, content-addressed blobs under ``root``; keys are sha256 hex digests.
 
@@ -101,6 +115,18 @@ class BlobStore:
         Raises:
             UploadTooLarge: the content exceeds ``max_bytes``; the temporary file is removed.
         """
+        with self.staged(chunks, max_bytes) as staged:
+            return staged.commit()
+
+    @contextlib.contextmanager
+    def staged(self, chunks: Iterable[bytes], max_bytes: int | None = None) -> Iterator[StagedBlob]:
+        """Write ``chunks`` to a private temporary file to look at before storing it.
+
+        Inside the ``with`` block, ``staged.path`` can be read and checked;
+        ``staged.commit()`` moves it into the store. A blob never committed is removed
+        when the block ends, and no other request ever saw it: validating uploads this
+        way cannot pull shared bytes from under a concurrent request.
+        """
         fd, tmp_name = tempfile.mkstemp(prefix="upload-", suffix=".tmp", dir=self._tmp)
         tmp = Path(tmp_name)
         digest = hashlib.sha256()
@@ -115,18 +141,20 @@ class BlobStore:
                     fh.write(chunk)
                 fh.flush()
                 os.fsync(fh.fileno())
-            key = digest.hexdigest()
-            final = self.path(key)
-            if final.is_file() and final.stat().st_size == size:
-                tmp.unlink()  # dedup: the same bytes are already stored
-                os.utime(final)  # fresh again: sweep_orphans' grace period protects it
-                return BlobRef(key=key, sha256=key, size=size)
-            self._make_dirs(final.parent)
-            os.replace(tmp, final)
-            _fsync_dir(final.parent)
-        except BaseException:
+            staged = StagedBlob(self, tmp, digest.hexdigest(), size)
+            yield staged
+        finally:
             tmp.unlink(missing_ok=True)
-            raise
+
+    def _commit(self, tmp: Path, key: str, size: int) -> BlobRef:
+        final = self.path(key)
+        if final.is_file() and final.stat().st_size == size:
+            tmp.unlink()  # dedup: the same bytes are already stored
+            os.utime(final)  # fresh again: sweep_orphans' grace period protects it
+            return BlobRef(key=key, sha256=key, size=size)
+        self._make_dirs(final.parent)
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
         return BlobRef(key=key, sha256=key, size=size)
 
     def put_bytes(self, data: bytes, max_bytes: int | None = None) -> BlobRef:

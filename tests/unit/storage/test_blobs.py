@@ -126,3 +126,25 @@ def test_dedup_refreshes_an_old_blob_for_the_grace_period(store: BlobStore) -> N
     os.utime(store.path(ref.key), (old, old))
     store.put_bytes(b"uploaded long ago, orphaned, uploaded again")
     assert store.sweep_orphans(set()) == 0
+
+
+def test_staged_blob_is_private_until_committed(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    with store.staged([b"abc", b"def"]) as staged:
+        assert staged.path.read_bytes() == b"abcdef"
+        assert not store.exists(staged.sha256)
+    assert not store.exists(staged.sha256)  # never committed: gone
+    assert not any((tmp_path / "blobs" / "tmp").iterdir())
+    with store.staged([b"abcdef"]) as staged:
+        ref = staged.commit()
+        assert staged.commit() == ref
+    assert store.read_bytes(ref.key) == b"abcdef"
+
+
+def test_rejected_staged_uploads_never_touch_a_shared_blob(tmp_path: Path) -> None:
+    """Two requests with the same bytes: one rejects its copy, the other keeps the stored blob."""
+    store = BlobStore(tmp_path / "blobs")
+    kept = store.put_bytes(b"same bytes")
+    with store.staged([b"same bytes"]):
+        pass  # rejected, e.g. not an image
+    assert store.read_bytes(kept.key) == b"same bytes"

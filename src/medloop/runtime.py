@@ -22,7 +22,7 @@ from medloop.registry import ModelRegistry
 from medloop.settings import Settings
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
-from medloop.storage.db import make_engine, migrate, session_factory
+from medloop.storage.db import SQLITE_BEGIN_OPTION, make_engine, migrate, session_factory
 
 if TYPE_CHECKING:
     from medloop.dicom.scheduler import SyncScheduler
@@ -44,6 +44,8 @@ class Runtime:
         self.engine = make_engine(settings.db_url)
         migrate(self.engine)
         self.sessions = session_factory(self.engine)
+        # Read-only work takes no write lock (SQLite: a deferred transaction).
+        self.read_sessions = session_factory(self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}))
         self.blobs = BlobStore(self.data_dir / "blobs")
         self.queue = SqlJobQueue(self.sessions)
         self.analysis_pool = ThreadPoolExecutor(
@@ -100,6 +102,19 @@ class Runtime:
         try:
             yield s
             s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    @contextlib.contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only transaction that never blocks on, or blocks, writers."""
+        s = self.read_sessions()
+        try:
+            yield s
+            s.commit()  # ends the read; nothing written, and loaded rows stay usable
         except BaseException:
             s.rollback()
             raise

@@ -87,7 +87,7 @@ def caller(request: Request, rt: RuntimeDep) -> Caller:
     scheme, _, token = header.partition(" ")
     user = None
     if scheme.lower() == "bearer" and token.strip():
-        with rt.session() as s:
+        with rt.read_session() as s:
             user = repo.user_by_token(s, token.strip())
             if user is not None:
                 who = Caller(user.id, user.name, user.role, user.project_id, ip)
@@ -122,7 +122,7 @@ def require(
 
 def project_for(rt: Runtime, who: Caller, ref: str, role: str, action: str) -> Project:
     """The project ``ref`` (id or name) if ``who`` may act on it with ``role``; else 404/403."""
-    with rt.session() as s:
+    with rt.read_session() as s:
         try:
             project = find_project(s, ref)
         except NotFoundError:

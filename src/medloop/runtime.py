@@ -45,7 +45,9 @@ class Runtime:
         migrate(self.engine)
         self.sessions = session_factory(self.engine)
         # Read-only work takes no write lock (SQLite: a deferred transaction).
-        self.read_sessions = session_factory(self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}))
+        self.read_sessions = session_factory(
+            self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+        )
         self.blobs = BlobStore(self.data_dir / "blobs")
         self.queue = SqlJobQueue(self.sessions)
         self.analysis_pool = ThreadPoolExecutor(

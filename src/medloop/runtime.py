@@ -39,7 +39,7 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.data_dir = Path(settings.data_dir)
+        self.data_dir = Path(settings.data_dir).resolve()  # blob paths go into manifests
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.db_url)
         migrate(self.engine)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from .conftest import Server, image_bytes, mask_bytes
@@ -122,3 +124,42 @@ def test_security_headers(server: Server) -> None:
     r = server.client.get("/healthz")
     assert "default-src 'self'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_relative_data_dir_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative --data-dir (as `make demo` uses) must still give a trainable reference set."""
+    from medloop.runtime import Runtime
+    from medloop.services.job_handlers import materialize_reference
+    from medloop.settings import Settings
+    from medloop.storage import repositories as repo
+
+    from ..conftest import write_disc_dataset
+
+    data = write_disc_dataset(tmp_path / "d", n_train=2, n_val=0, n_test=0)
+    monkeypatch.chdir(tmp_path)
+    rt = Runtime(Settings(data_dir=Path("rel-data")))
+    try:
+        from medloop.services.server_data import ingest_image, ingest_reference
+
+        with rt.session() as s:
+            p = repo.create_project(
+                s,
+                name="rel",
+                labels=[{"value": 1, "name": "disc", "color": "#ff0000"}],
+                image_kind="x",
+                learning={},
+            )
+        for i in range(2):
+            img, _ = ingest_image(
+                rt, p.id, [(data / "images" / f"case ({i}).png").read_bytes()], "i.png", "", None
+            )
+            ingest_reference(
+                rt, p, img, [(data / "masks" / f"case ({i}).png").read_bytes()], "m.png", "train"
+            )
+        from medloop.io import load_dataset
+
+        ref = materialize_reference(rt, p.id)
+        monkeypatch.chdir("/")
+        assert len(load_dataset(ref)) == 2
+    finally:
+        rt.stop()

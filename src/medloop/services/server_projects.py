@@ -50,7 +50,7 @@ def train_options(project: Project, overrides: dict[str, Any], device: str | Non
         labels=tuple(lab["name"] for lab in project.labels),
         channels=tuple(int(c) for c in learning.get("channels", (16, 32, 64, 128, 256))),
         patch_size=int(learning.get("patch_size", 256)),
-        steps=int(learning.get("train_steps", learning.get("steps_from_scratch", 2000))),
+        steps=int(learning.get("train_steps", 2000)),
         color=str(learning.get("color", "auto")),
         device=device,
         val_every=int(learning.get("val_every", 200)),

@@ -7,12 +7,14 @@ project (others answer 404, never their data).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from medloop.errors import NotFoundError
+from medloop.errors import InputError, NotFoundError
 from medloop.runtime import Runtime
 from medloop.services.server_projects import find_project
 from medloop.storage import repositories as repo
@@ -24,6 +26,7 @@ __all__ = [
     "CallerDep",
     "RuntimeDep",
     "audit",
+    "audit_failure",
     "caller",
     "get_runtime",
     "project_for",
@@ -79,6 +82,31 @@ def audit(
             outcome=outcome,
             detail=dict(detail) if detail else None,
         )
+
+
+@contextmanager
+def audit_failure(
+    rt: Runtime,
+    who: Caller,
+    action: str,
+    resource_type: str,
+    project_id: str,
+    detail: dict[str, object] | None = None,
+) -> Iterator[None]:
+    """Record an ``error`` audit event when the block raises an :class:`InputError`, then re-raise."""
+    try:
+        yield
+    except InputError as err:
+        audit(
+            rt,
+            who,
+            action,
+            resource_type,
+            project_id=project_id,
+            outcome="error",
+            detail={**(detail or {}), "error": str(err)[:200]},
+        )
+        raise
 
 
 def caller(request: Request, rt: RuntimeDep) -> Caller:

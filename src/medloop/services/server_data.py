@@ -50,6 +50,7 @@ __all__ = [
     "ingest_image",
     "ingest_reference",
     "load_image",
+    "read_upload",
 ]
 
 
@@ -145,7 +146,7 @@ def ingest_image(
         return row, True
 
 
-def _read_upload(chunks: Iterable[bytes], max_bytes: int) -> bytes:
+def read_upload(chunks: Iterable[bytes], max_bytes: int) -> bytes:
     """An upload's bytes, refused as soon as they pass ``max_bytes``."""
     buf = bytearray()
     for chunk in chunks:
@@ -162,7 +163,7 @@ def _store_mask(
     # a rejected or non-canonical upload from the shared, content-addressed store pulled
     # it from under concurrent requests that had stored the same bytes (a 500 "blob ...
     # is missing", or an image row left pointing at a deleted blob).
-    raw = _read_upload(chunks, rt.settings.max_upload_bytes)
+    raw = read_upload(chunks, rt.settings.max_upload_bytes)
     mask = decode_mask(
         raw,
         name=name or "mask",
@@ -320,7 +321,7 @@ def _store_correction_mask(
 ) -> tuple[BlobRef, np.ndarray]:
     """Store a correction given as a label-map image or a DICOM SEG, as a canonical PNG."""
     # Read into memory, not stored as a blob: see _store_mask.
-    data = _read_upload(chunks, rt.settings.max_upload_bytes)
+    data = read_upload(chunks, rt.settings.max_upload_bytes)
     if not _is_dicom(data):
         return _store_mask(rt, (data,), name, project, (image_row.height, image_row.width))
     mask = _seg_label_map(data, name or "SEG", project, image_row, frame)

@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from medloop.api.convert import analysis_out, correction_out, image_out
 from medloop.api.routers._files import chunks, safe_name
 from medloop.api.schemas import AnalysisOut, AnalyzeRequest, CorrectionOut, Page, ReviewItemOut
-from medloop.api.security import CallerDep, RuntimeDep, audit, project_for
+from medloop.api.security import CallerDep, RuntimeDep, audit, audit_failure, project_for
 from medloop.errors import InputError
 from medloop.io import decode_mask, encode_png, render_overlay
 from medloop.services.server_data import analyze_image, correct_analysis, ingest_image, load_image
@@ -162,21 +162,10 @@ def create_correction(
     project = project_for(rt, who, p, "annotator", "correction.create")
     with rt.session() as s:
         analysis = repo.get_analysis(s, a, project.id)
-    try:
+    with audit_failure(rt, who, "correction.create", "correction", project.id, {"analysis": a}):
         res = correct_analysis(
             rt, project, analysis, chunks(file), safe_name(file, "mask"), who.user_id
         )
-    except InputError as err:
-        audit(
-            rt,
-            who,
-            "correction.create",
-            "correction",
-            project_id=project.id,
-            outcome="error",
-            detail={"analysis": a, "error": str(err)[:200]},
-        )
-        raise
     audit(
         rt,
         who,

@@ -16,13 +16,12 @@ from pydantic import BaseModel, ConfigDict
 from medloop.api.convert import correction_out, job_out
 from medloop.api.routers._files import chunks, safe_name
 from medloop.api.schemas import JobOut, Page
-from medloop.api.security import CallerDep, RuntimeDep, audit, project_for
+from medloop.api.security import CallerDep, RuntimeDep, audit, audit_failure, project_for
 from medloop.dicom.settings import DicomSettings, DicomwebSettings
 from medloop.errors import InputError
-from medloop.services.server_data import correct_from_seg
+from medloop.services.server_data import correct_from_seg, read_upload
 from medloop.storage import repo_dicom
 from medloop.storage import repositories as repo
-from medloop.storage.blobs import UploadTooLarge
 
 __all__ = ["DicomSettingsIn", "router"]
 
@@ -40,17 +39,6 @@ class DicomSettingsIn(BaseModel):
 
     dicomweb: DicomwebSettings | None = None
     deidentify_on_ingest: bool = False
-
-
-def _read_upload(rt: RuntimeDep, upload: UploadFile) -> bytes:
-    data = bytearray()
-    for block in chunks(upload):
-        data += block
-        if len(data) > rt.settings.max_upload_bytes:
-            raise UploadTooLarge(
-                f"upload is over the limit of {rt.settings.max_upload_bytes:,} bytes"
-            )
-    return bytes(data)
 
 
 @router.get(
@@ -80,21 +68,14 @@ def create_seg_corrections(
 ) -> Page:
     """Corrections from a DICOM SEG, matched to analyses by the instances it references."""
     project = project_for(rt, who, p, "annotator", "correction.create")
-    try:
+    with audit_failure(rt, who, "correction.create", "correction", project.id, {"source": "seg"}):
         results = correct_from_seg(
-            rt, project, _read_upload(rt, file), safe_name(file, "seg.dcm"), who.user_id
-        )
-    except InputError as err:
-        audit(
             rt,
-            who,
-            "correction.create",
-            "correction",
-            project_id=project.id,
-            outcome="error",
-            detail={"source": "seg", "error": str(err)[:200]},
+            project,
+            read_upload(chunks(file), rt.settings.max_upload_bytes),
+            safe_name(file, "seg.dcm"),
+            who.user_id,
         )
-        raise
     items = []
     for res in results:
         c = res.correction

@@ -9,8 +9,7 @@ from fastapi import APIRouter, File, Response, UploadFile
 from medloop.api.convert import image_out
 from medloop.api.routers._files import chunks, safe_name
 from medloop.api.schemas import ImageOut
-from medloop.api.security import CallerDep, RuntimeDep, audit, project_for
-from medloop.errors import InputError
+from medloop.api.security import CallerDep, RuntimeDep, audit, audit_failure, project_for
 from medloop.services.server_data import ingest_image
 from medloop.storage import repositories as repo
 
@@ -22,21 +21,10 @@ def upload_image(
     p: str, rt: RuntimeDep, who: CallerDep, response: Response, file: Annotated[UploadFile, File()]
 ) -> ImageOut:
     project = project_for(rt, who, p, "annotator", "image.create")
-    try:
+    with audit_failure(rt, who, "image.create", "image", project.id):
         row, created = ingest_image(
             rt, project.id, chunks(file), safe_name(file), file.content_type or "", who.user_id
         )
-    except InputError as err:
-        audit(
-            rt,
-            who,
-            "image.create",
-            "image",
-            project_id=project.id,
-            outcome="error",
-            detail={"error": str(err)[:200]},
-        )
-        raise
     response.status_code = 201 if created else 200
     audit(rt, who, "image.create", "image", row.id, project.id, detail={"new": created})
     return image_out(row)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, UploadFile, status
 from medloop.api.convert import project_out
 from medloop.api.routers._files import chunks, safe_name
 from medloop.api.schemas import Page, ProjectIn, ProjectOut, ReferenceOut
-from medloop.api.security import CallerDep, RuntimeDep, audit, project_for, require
+from medloop.api.security import CallerDep, RuntimeDep, audit, audit_failure, project_for, require
 from medloop.errors import InputError
 from medloop.services.server_data import ingest_image, ingest_reference
 from medloop.storage import repositories as repo
@@ -61,22 +61,11 @@ def add_reference(
     project = project_for(rt, who, p, "annotator", "reference.create")
     if split not in ("train", "val", "test"):
         raise InputError(f"split must be train, val or test, got {split!r}")
-    try:
+    with audit_failure(rt, who, "reference.create", "reference", project.id):
         img, _ = ingest_image(
             rt, project.id, chunks(image), safe_name(image), image.content_type or "", who.user_id
         )
         pair = ingest_reference(rt, project, img, chunks(mask), safe_name(mask, "mask"), split)
-    except InputError as err:
-        audit(
-            rt,
-            who,
-            "reference.create",
-            "reference",
-            project_id=project.id,
-            outcome="error",
-            detail={"error": str(err)[:200]},
-        )
-        raise
     audit(rt, who, "reference.create", "reference", pair.id, project.id, detail={"split": split})
     return ReferenceOut(
         id=pair.id, image_id=pair.image_id, split=pair.split, mask_sha256=pair.mask_sha256

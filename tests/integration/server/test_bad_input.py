@@ -65,7 +65,9 @@ def test_bad_images(
         err = r.json()["error"]
         assert needle in err["message"]
         assert _count_images(server) == before
-        events = server.client.get("/api/v1/audit?limit=1", headers=server.h("admin")).json()["items"]
+        events = server.client.get("/api/v1/audit?limit=1", headers=server.h("admin")).json()[
+            "items"
+        ]
         assert events[0]["action"] == "image.create" and events[0]["outcome"] == "error"
 
 

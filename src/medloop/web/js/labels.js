@@ -128,10 +128,7 @@ export class LabelBuffer {
     const dy = y1 - y0;
     const len2 = dx * dx + dy * dy;
     const r2 = r * r;
-    let bx0 = Infinity;
-    let by0 = Infinity;
-    let bx1 = -Infinity;
-    let by1 = -Infinity;
+    const box = { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
     for (let y = minY; y <= maxY; y++) {
       const py = y + 0.5;
       for (let x = minX; x <= maxX; x++) {
@@ -141,20 +138,29 @@ export class LabelBuffer {
         const ex = px - (x0 + t * dx);
         const ey = py - (y0 + t * dy);
         if (ex * ex + ey * ey <= r2) {
-          const i = y * this.width + x;
-          if (this.data[i] !== value) {
-            this.data[i] = value;
-            if (x < bx0) bx0 = x;
-            if (x > bx1) bx1 = x;
-            if (y < by0) by0 = y;
-            if (y > by1) by1 = y;
-          }
+          this._set(x, y, value, box);
         }
       }
     }
-    if (bx1 < bx0) return null;
-    this._touch(bx0, by0, bx1, by1);
-    const rect = { x: bx0, y: by0, w: bx1 - bx0 + 1, h: by1 - by0 + 1 };
+    return this._finish(box);
+  }
+
+  /** Set pixel (x, y) to `value`, growing `box` around the pixels that changed. */
+  _set(x, y, value, box) {
+    const i = y * this.width + x;
+    if (this.data[i] === value) return;
+    this.data[i] = value;
+    if (x < box.x0) box.x0 = x;
+    if (x > box.x1) box.x1 = x;
+    if (y < box.y0) box.y0 = y;
+    if (y > box.y1) box.y1 = y;
+  }
+
+  /** Record the changed `box` (undo, redraw); returns its rect, or null if nothing changed. */
+  _finish(box) {
+    if (box.x1 < box.x0) return null;
+    this._touch(box.x0, box.y0, box.x1, box.y1);
+    const rect = { x: box.x0, y: box.y0, w: box.x1 - box.x0 + 1, h: box.y1 - box.y0 + 1 };
     this._changed(rect);
     return rect;
   }
@@ -165,10 +171,7 @@ export class LabelBuffer {
     const ys = points.map((p) => p[1]);
     const minY = Math.max(0, Math.floor(Math.min(...ys)));
     const maxY = Math.min(this.height - 1, Math.ceil(Math.max(...ys)));
-    let bx0 = Infinity;
-    let by0 = Infinity;
-    let bx1 = -Infinity;
-    let by1 = -Infinity;
+    const box = { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
     const n = points.length;
     for (let y = minY; y <= maxY; y++) {
       const py = y + 0.5;
@@ -184,22 +187,11 @@ export class LabelBuffer {
         const from = Math.max(0, Math.ceil(xs[k] - 0.5));
         const to = Math.min(this.width - 1, Math.ceil(xs[k + 1] - 0.5) - 1);
         for (let x = from; x <= to; x++) {
-          const i = y * this.width + x;
-          if (this.data[i] !== value) {
-            this.data[i] = value;
-            if (x < bx0) bx0 = x;
-            if (x > bx1) bx1 = x;
-            if (y < by0) by0 = y;
-            if (y > by1) by1 = y;
-          }
+          this._set(x, y, value, box);
         }
       }
     }
-    if (bx1 < bx0) return null;
-    this._touch(bx0, by0, bx1, by1);
-    const rect = { x: bx0, y: by0, w: bx1 - bx0 + 1, h: by1 - by0 + 1 };
-    this._changed(rect);
-    return rect;
+    return this._finish(box);
   }
 
   /** Pixel count per label value (index = label). */

@@ -32,7 +32,7 @@ typecheck: install
 # Orthanc with its DICOMweb plugin, Debian's Chromium for the browser tests.
 services:
 	scripts/install-postgres.sh
-	bash scripts/install-orthanc.sh
+	scripts/install-orthanc.sh
 	scripts/install-browser.sh
 
 # The storage, job and server tests run on SQLite and again on a throwaway PostgreSQL

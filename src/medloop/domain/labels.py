@@ -6,6 +6,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field
+
+from medloop.domain.base import SettingsModel
 from medloop.errors import ConfigError
 
 __all__ = ["DEFAULT_COLORS", "Label", "LabelSet"]
@@ -24,13 +27,12 @@ DEFAULT_COLORS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Label:
+class Label(SettingsModel):
     """One foreground class: its integer value in label maps, a name and a display colour."""
 
-    value: int
-    name: str
-    color: str
+    value: int = Field(ge=1, le=255)
+    name: str = Field(min_length=1, max_length=64)
+    color: str = Field(pattern=r"^#[0-9a-fA-F]{6}$")
 
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, "name": self.name, "color": self.color}
@@ -57,14 +59,14 @@ class LabelSet:
         """Labels ``1..K`` named in order, with default colours."""
         return cls(
             tuple(
-                Label(i + 1, name, DEFAULT_COLORS[i % len(DEFAULT_COLORS)])
+                Label(value=i + 1, name=name, color=DEFAULT_COLORS[i % len(DEFAULT_COLORS)])
                 for i, name in enumerate(names)
             )
         )
 
     @classmethod
     def from_dicts(cls, items: Iterable[dict[str, Any]]) -> LabelSet:
-        return cls(tuple(Label(int(d["value"]), str(d["name"]), str(d["color"])) for d in items))
+        return cls(tuple(Label.parse(d) for d in items))
 
     def to_dicts(self) -> list[dict[str, Any]]:
         return [lab.to_dict() for lab in self.labels]

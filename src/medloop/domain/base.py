@@ -1,0 +1,48 @@
+"""The base of medloop's typed settings: frozen, strict pydantic models with domain errors."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from medloop.errors import ConfigError
+
+__all__ = ["SettingsModel", "validation_message"]
+
+
+def validation_message(err: ValidationError) -> str:
+    """One line naming each bad field and what is wrong with it (at most five)."""
+    parts = []
+    for e in err.errors()[:5]:
+        loc = ".".join(str(x) for x in e.get("loc", ()))
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts) or "invalid settings"
+
+
+class SettingsModel(BaseModel):
+    """Frozen, strict pydantic model (unknown fields refused).
+
+    Constructing one with bad values raises pydantic's ``ValidationError`` (the CLI
+    reports it as bad input; FastAPI answers 422); :meth:`parse` raises
+    :class:`~medloop.errors.ConfigError` for stored or user-given JSON.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def parse(cls, data: Any) -> Self:
+        """Validate JSON-like ``data`` (e.g. a stored column).
+
+        Raises:
+            ConfigError: naming the bad fields.
+        """
+        try:
+            return cls.model_validate(data)
+        except ValidationError as err:
+            raise ConfigError(f"{cls.__name__}: {validation_message(err)}") from err
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict (enums as their values, tuples as lists)."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,206 @@
+"""Jobs as plain data: kinds, states, a job's typed options and its record.
+
+A job is a durable state machine::
+
+    queued ──claim──▶ running ──succeed──▶ succeeded
+      │                 │  ├────fail─────▶ failed
+      │ cancel          │  └─cancel + acknowledge_cancel─▶ cancelled
+      ▼                 │
+    cancelled           └─recover (crash)─▶ queued (attempts < 3) or failed ("interrupted")
+
+Each kind has its own options model; :data:`JobSpec` is their union, discriminated by
+``kind``. The API validates a request against it (bad options answer 422 before
+anything is queued), the queue stores ``spec.options`` as JSON, and the worker reads
+them back with :func:`parse_job_spec`::
+
+    spec = parse_job_spec("finetune", {"steps": 50})
+    spec.options.steps   # 50
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from medloop.domain.base import SettingsModel, validation_message
+from medloop.domain.settings import (
+    BatchSize,
+    Channels,
+    Color,
+    CorrectionWeight,
+    LearningPolicy,
+    LearningRate,
+    PatchSize,
+    ReplaySize,
+    Seed,
+    Steps,
+    TrainingOptions,
+    ValEvery,
+)
+from medloop.errors import ConfigError
+
+__all__ = [
+    "FINISHED_STATES",
+    "JOB_KINDS",
+    "JOB_STATES",
+    "LEARNING_KINDS",
+    "DicomwebSyncJob",
+    "DicomwebSyncOptions",
+    "EvaluateJob",
+    "EvaluateOptions",
+    "FinetuneJob",
+    "FinetuneOptions",
+    "JobRecord",
+    "JobSpec",
+    "TrainJob",
+    "TrainOverrides",
+    "parse_job_spec",
+]
+
+JOB_KINDS = ("train", "finetune", "evaluate", "dicomweb_sync")
+LEARNING_KINDS = ("train", "finetune")
+"""Job kinds that change a project's model: at most one runs per project at a time."""
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINISHED_STATES = ("succeeded", "failed", "cancelled")
+
+
+class TrainOverrides(SettingsModel):
+    """A train job's changes to the project's :class:`~medloop.domain.settings.TrainingOptions`.
+
+    Left out (``None``): the project's setting. The merged options are validated
+    again (e.g. the patch size against the network depth) before the job is queued.
+    """
+
+    steps: Steps | None = None
+    batch_size: BatchSize | None = None
+    lr: LearningRate | None = None
+    val_every: ValEvery | None = None
+    patch_size: PatchSize | None = None
+    channels: Channels | None = None
+    color: Color | None = None
+    seed: Seed | None = None
+
+    def apply(self, base: TrainingOptions) -> TrainingOptions:
+        """``base`` with these overrides, validated together (``ConfigError`` if they clash)."""
+        return TrainingOptions.parse({**base.model_dump(), **self.model_dump(exclude_none=True)})
+
+
+class FinetuneOptions(SettingsModel):
+    """A fine-tune job's changes to the project's learning policy, and why it runs."""
+
+    steps: Steps | None = None
+    lr: LearningRate | None = None
+    correction_weight: CorrectionWeight | None = None
+    replay_size: ReplaySize | None = None
+    trigger: Literal["manual", "corrections"] = "manual"
+    corrections: int | None = Field(default=None, ge=0)
+    """How many corrections the project had when an automatic fine-tune was queued."""
+
+    def apply(self, base: LearningPolicy) -> LearningPolicy:
+        """``base`` with these overrides."""
+        changes = self.model_dump(exclude_none=True, exclude={"trigger", "corrections"})
+        return LearningPolicy.parse({**base.model_dump(), **changes})
+
+
+class EvaluateOptions(SettingsModel):
+    """Which version to score (default: production) on which reference split."""
+
+    version: str | None = Field(default=None, pattern=r"^v\d{4,}$")
+    split: Literal["train", "val", "test"] | None = None
+    """Default: ``test`` when the project has test pairs, else ``val``."""
+
+
+class DicomwebSyncOptions(SettingsModel):
+    """Why a DICOMweb sync runs."""
+
+    trigger: Literal["manual", "poll"] = "manual"
+
+
+class TrainJob(SettingsModel):
+    kind: Literal["train"] = "train"
+    options: TrainOverrides = Field(default_factory=TrainOverrides)
+
+
+class FinetuneJob(SettingsModel):
+    kind: Literal["finetune"] = "finetune"
+    options: FinetuneOptions = Field(default_factory=FinetuneOptions)
+
+
+class EvaluateJob(SettingsModel):
+    kind: Literal["evaluate"] = "evaluate"
+    options: EvaluateOptions = Field(default_factory=EvaluateOptions)
+
+
+class DicomwebSyncJob(SettingsModel):
+    kind: Literal["dicomweb_sync"] = "dicomweb_sync"
+    options: DicomwebSyncOptions = Field(default_factory=DicomwebSyncOptions)
+
+
+JobSpec = Annotated[
+    TrainJob | FinetuneJob | EvaluateJob | DicomwebSyncJob, Field(discriminator="kind")
+]
+"""A job to run: its ``kind`` and that kind's typed ``options``."""
+
+_SPEC: TypeAdapter[TrainJob | FinetuneJob | EvaluateJob | DicomwebSyncJob] = TypeAdapter(JobSpec)
+
+
+def parse_job_spec(
+    kind: str, options: dict[str, Any] | None
+) -> TrainJob | FinetuneJob | EvaluateJob | DicomwebSyncJob:
+    """The typed spec of a job of ``kind`` with stored ``options``.
+
+    Raises:
+        ConfigError: an unknown kind or invalid options, naming the field.
+    """
+    try:
+        return _SPEC.validate_python({"kind": kind, "options": options or {}})
+    except ValidationError as err:
+        raise ConfigError(f"{kind} job options: {validation_message(err)}") from err
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A snapshot of one job, detached from any database session."""
+
+    id: str
+    project_id: str
+    kind: str
+    state: str
+    options: dict[str, Any] = field(default_factory=dict)
+    progress: float = 0.0
+    log_tail: str = ""
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+    heartbeat_at: datetime | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    created_by: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job reached a final state (succeeded, failed or cancelled)."""
+        return self.state in FINISHED_STATES
+
+    @property
+    def is_learning(self) -> bool:
+        """Whether the job trains a model (at most one per project runs at a time)."""
+        return self.kind in LEARNING_KINDS
+
+    @property
+    def spec(self) -> TrainJob | FinetuneJob | EvaluateJob | DicomwebSyncJob:
+        """The job's typed options (raises ``ConfigError`` if the stored ones are invalid)."""
+        return parse_job_spec(self.kind, self.options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (timestamps as ISO 8601 strings)."""
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
+        return out

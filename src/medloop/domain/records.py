@@ -1,0 +1,181 @@
+"""What the server keeps, as plain immutable records.
+
+The storage layer turns database rows into these at its boundary; services and the
+API see only records, never rows or sessions. Ids are 32 hex characters; times are
+timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from medloop.domain.settings import ProjectSettings
+
+__all__ = [
+    "AnalysisRecord",
+    "AuditRecord",
+    "CorrectionRecord",
+    "DicomInstanceRecord",
+    "ImageRecord",
+    "ProjectRecord",
+    "ReferenceRecord",
+    "UserRecord",
+]
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    """A segmentation task and its settings.
+
+    ``dicom`` is the stored DICOM settings JSON (it holds secrets: only the DICOM
+    services read it, and the API shows it only through their public view).
+    """
+
+    id: str
+    name: str
+    settings: ProjectSettings
+    created_at: datetime
+    dicom: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """An uploaded image: content-addressed bytes (``blob_key``) plus what was read from them.
+
+    ``spacing_mm`` is ``(row, col)`` in millimetres when the source states it;
+    ``frames`` > 1 for multi-frame DICOM (each frame is analysed on its own).
+    """
+
+    id: str
+    project_id: str
+    sha256: str
+    blob_key: str
+    filename: str
+    content_type: str
+    width: int
+    height: int
+    channels: int
+    spacing_mm: tuple[float, float] | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    created_by: str | None = None
+    frames: int = 1
+
+    @property
+    def pixel_area_mm2(self) -> float | None:
+        return None if self.spacing_mm is None else self.spacing_mm[0] * self.spacing_mm[1]
+
+    @property
+    def sop_instance_uid(self) -> str | None:
+        uid = self.metadata.get("SOPInstanceUID")
+        return str(uid) if uid else None
+
+
+@dataclass(frozen=True)
+class ReferenceRecord:
+    """A reference image with its ground-truth label map, in a train/val/test split."""
+
+    id: str
+    project_id: str
+    image_id: str
+    mask_blob_key: str
+    mask_sha256: str
+    split: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AnalysisRecord:
+    """Model version V's result on image I (frame ``frame``): label map blob and figures.
+
+    ``measurements`` holds one dict per foreground class
+    (:class:`~medloop.domain.measurements.ClassMeasurement`); ``uncertainty`` is 0..1.
+    """
+
+    id: str
+    project_id: str
+    image_id: str
+    model_version: str
+    label_blob_key: str
+    label_sha256: str
+    uncertainty: float
+    measurements: tuple[dict[str, Any], ...]
+    created_at: datetime
+    created_by: str | None = None
+    frame: int = 0
+
+
+@dataclass(frozen=True)
+class CorrectionRecord:
+    """A clinician's label map for an analysis; numbered per project from 0 (``seq``).
+
+    ``held_out`` corrections are never trained on: the gate scores on them.
+    ``dice_vs_prediction`` is the agreement with the analysis it corrects.
+    """
+
+    id: str
+    project_id: str
+    analysis_id: str
+    image_id: str
+    mask_blob_key: str
+    mask_sha256: str
+    seq: int
+    held_out: bool
+    author_id: str | None
+    author_name: str | None
+    model_version: str
+    dice_vs_prediction: float
+    created_at: datetime
+    frame: int = 0
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A person or device; ``project_id`` binds it to one project (``None``: all)."""
+
+    id: str
+    name: str
+    role: str
+    project_id: str | None
+    disabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One append-only audit event: who did what to which resource, when, from where."""
+
+    id: int
+    at: datetime
+    actor_id: str | None
+    actor_name: str
+    action: str
+    resource_type: str
+    resource_id: str | None
+    project_id: str | None
+    client_ip: str | None
+    outcome: str
+    detail: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class DicomInstanceRecord:
+    """One instance seen on a project's DICOMweb server: the sync's memory of it."""
+
+    id: str
+    project_id: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_class_uid: str
+    kind: str
+    state: str
+    image_id: str | None
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    detail: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime

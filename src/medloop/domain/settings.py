@@ -1,0 +1,184 @@
+"""A project's settings, typed and validated once: labels, learning policy, gate, training.
+
+Every default and every bound of a project setting is written here and nowhere else.
+The API takes these models as its request schemas, the database stores their JSON
+(converted at the storage boundary only) and the engine reads them as they are::
+
+    settings = ProjectSettings(labels=(Label(value=1, name="nucleus", color="#ff0000"),))
+    settings.learning.correction_weight          # 16.0
+    ProjectSettings.parse(json.loads(text))      # ConfigError naming the bad field
+
+:meth:`~medloop.domain.base.SettingsModel.parse` turns bad values into a
+:class:`~medloop.errors.ConfigError` (CLI exit 2, HTTP 400); FastAPI validates request
+bodies against the same models and answers 422.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from medloop.domain.base import SettingsModel
+from medloop.domain.labels import Label, LabelSet
+from medloop.errors import ConfigError
+
+__all__ = [
+    "AcceptanceRule",
+    "BatchSize",
+    "Channels",
+    "Color",
+    "CorrectionWeight",
+    "LearningRate",
+    "PatchSize",
+    "ReplaySize",
+    "Seed",
+    "Steps",
+    "ValEvery",
+    "LearningPolicy",
+    "ProjectSettings",
+    "Strategy",
+    "TrainingOptions",
+]
+
+
+class Strategy(StrEnum):
+    """How a fine-tune mixes corrections with reference data.
+
+    ``weighted-replay`` (medloop's): corrections at weight *w* plus a replay sample of
+    the reference training data at weight 1. ``corrections-only``: corrections alone,
+    weight 1. ``all-equal``: corrections plus all reference data, weight 1 (what
+    MONAI Label does). ``retrain``: from scratch on everything, weight 1.
+    """
+
+    WEIGHTED_REPLAY = "weighted-replay"
+    CORRECTIONS_ONLY = "corrections-only"
+    ALL_EQUAL = "all-equal"
+    RETRAIN = "retrain"
+
+
+Color = Literal["auto", "gray", "rgb"]
+
+# The bounds of each setting, written once: the settings below and the jobs' overrides
+# (``medloop.domain.jobs``) use these.
+CorrectionWeight = Annotated[float, Field(gt=0.0, le=1000.0)]
+ReplaySize = Annotated[int, Field(ge=0, le=100_000)]
+Steps = Annotated[int, Field(ge=1, le=1_000_000)]
+LearningRate = Annotated[float, Field(gt=0.0, le=1.0)]
+BatchSize = Annotated[int, Field(ge=1, le=512)]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+ValEvery = Annotated[int, Field(ge=0, le=1_000_000)]
+PatchSize = Annotated[int, Field(ge=16, le=2048)]
+Channels = Annotated[tuple[int, ...], Field(min_length=2, max_length=8)]
+
+
+class LearningPolicy(SettingsModel):
+    """How a fine-tune learns from corrections (the patent's claims 1, 2, 7, 8, 9).
+
+    Attributes:
+        correction_weight: *w*, a correction's pull relative to a reference pair
+            (acts as √w in sampling and √w in the loss).
+        replay_size: reference training pairs replayed with the corrections (weight 1).
+        steps: optimiser steps per fine-tune.
+        lr: peak learning rate of the fine-tune (AdamW, warm-up then cosine decay).
+        batch_size: patches per step.
+        held_out_share: share of corrections held out for the gate, decided when each
+            arrives and never changed (every ``round(1/share)``-th one).
+        strategy: how corrections and reference data are mixed.
+        seed: base seed of the fine-tune (the number of corrections is added).
+    """
+
+    correction_weight: CorrectionWeight = 16.0
+    replay_size: ReplaySize = 256
+    steps: Steps = 300
+    lr: LearningRate = 3e-4
+    batch_size: BatchSize = 8
+    held_out_share: float = Field(default=0.2, ge=0.0, lt=1.0)
+    strategy: Strategy = Strategy.WEIGHTED_REPLAY
+    seed: Seed = 0
+
+
+class AcceptanceRule(SettingsModel):
+    """When the gate promotes a candidate (see :mod:`medloop.domain.gate`).
+
+    Attributes:
+        max_class_dice_drop: on the locked validation set, no class's mean Dice may
+            drop by more than this against production.
+        min_heldout_gain: on held-out corrections (when there are any), the candidate's
+            mean Dice must be at least production's plus this (0 = must not drop).
+    """
+
+    max_class_dice_drop: float = Field(default=0.01, ge=0.0, le=1.0)
+    min_heldout_gain: float = Field(default=0.0, ge=-1.0, le=1.0)
+
+
+class TrainingOptions(SettingsModel):
+    """How a version is trained from scratch on the reference data.
+
+    Attributes:
+        steps: optimiser steps.
+        batch_size: patches per step.
+        lr: peak learning rate.
+        val_every: steps between scores on the selection half of ``val`` (0: keep
+            the last weights).
+        patch_size: side of the square training patch in pixels; a multiple of
+            ``2 ** (len(channels) - 1)``.
+        channels: U-Net widths per resolution level (its depth is their number).
+        color: network input: ``gray``, ``rgb``, or ``auto`` (rgb when the data has colour).
+        seed: seed of sampling, augmentation and initialisation.
+    """
+
+    steps: Steps = 2000
+    batch_size: BatchSize = 8
+    lr: LearningRate = 1e-3
+    val_every: ValEvery = 200
+    patch_size: PatchSize = 256
+    channels: Channels = (16, 32, 64, 128, 256)
+    color: Color = "auto"
+    seed: Seed = 0
+
+    @model_validator(mode="after")
+    def _patch_fits_network(self) -> TrainingOptions:
+        if min(self.channels) < 1 or max(self.channels) > 4096:
+            raise ValueError(f"channels must be widths in 1..4096, got {list(self.channels)}")
+        divisor = 2 ** (len(self.channels) - 1)
+        if self.patch_size % divisor:
+            raise ValueError(
+                f"patch_size {self.patch_size} must be a multiple of {divisor} "
+                f"for a {len(self.channels)}-level U-Net"
+            )
+        return self
+
+
+class ProjectSettings(SettingsModel):
+    """Everything that says what a project is and how it learns.
+
+    Attributes:
+        labels: the foreground labels, values exactly ``1..K`` (background 0 implied).
+        image_kind: free text for people (``microscopy``, ``ct``, ...).
+        learning: the fine-tune policy.
+        acceptance: the promotion gate's rule.
+        training: how a version is trained from scratch.
+        finetune_every: new corrections per automatic fine-tune (0: never automatic).
+    """
+
+    labels: tuple[Label, ...] = Field(min_length=1, max_length=255)
+    image_kind: str = Field(default="microscopy", min_length=1, max_length=64)
+    learning: LearningPolicy = Field(default_factory=LearningPolicy)
+    acceptance: AcceptanceRule = Field(default_factory=AcceptanceRule)
+    training: TrainingOptions = Field(default_factory=TrainingOptions)
+    finetune_every: int = Field(default=10, ge=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _labels_form_a_set(self) -> ProjectSettings:
+        try:
+            LabelSet(self.labels)
+        except ConfigError as err:
+            raise ValueError(str(err)) from err
+        return self
+
+    @property
+    def label_set(self) -> LabelSet:
+        """The labels as a :class:`LabelSet`."""
+        return LabelSet(self.labels)

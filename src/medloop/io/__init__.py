@@ -1,6 +1,5 @@
 """Reading and writing images, masks and datasets; no torch here (keep imports light)."""
 
-from medloop.io.atomic import atomic_write_bytes, fsync_dir, sha256_bytes, sha256_file
 from medloop.io.datasets import Dataset, Sample, check_pairs, load_dataset
 from medloop.io.images import DEFAULT_MAX_PIXELS, decode_image, read_image, to_display_rgb
 from medloop.io.masks import (
@@ -18,20 +17,16 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "Dataset",
     "Sample",
-    "atomic_write_bytes",
     "check_pairs",
     "decode_image",
     "decode_mask",
     "encode_label_map_png",
     "encode_png",
-    "fsync_dir",
     "load_dataset",
     "mask_from_array",
     "read_image",
     "read_mask",
     "render_overlay",
-    "sha256_bytes",
-    "sha256_file",
     "to_display_rgb",
     "write_label_map_png",
     "write_overlay_png",

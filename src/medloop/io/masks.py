@@ -20,7 +20,7 @@ from medloop.domain.image import Image
 from medloop.errors import ConfigError, ImageReadError, MaskError
 from medloop.io._common import decode_guard, sniff_format
 from medloop.io._pillow import open_pillow, without_bomb_warning
-from medloop.io.atomic import atomic_write_bytes
+from medloop.durable import atomic_write_bytes
 from medloop.io.images import DEFAULT_MAX_PIXELS, decode_image, to_display_rgb
 
 __all__ = [

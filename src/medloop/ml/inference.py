@@ -7,9 +7,9 @@ the label map, class probabilities and an uncertainty score.
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,7 +21,28 @@ from medloop.ml.device import resolve_device
 from medloop.ml.network import build_network
 from medloop.ml.preprocess import prepare
 
-__all__ = ["Prediction", "Predictor", "normalized_entropy"]
+__all__ = [
+    "Prediction",
+    "Predictor",
+    "normalized_entropy",
+    "state_dict_from_bytes",
+    "state_dict_to_bytes",
+]
+
+
+def state_dict_to_bytes(state_dict: dict[str, torch.Tensor]) -> bytes:
+    """A ``state_dict`` serialised with ``torch.save`` (the ``weights.pt`` of a version)."""
+    buf = io.BytesIO()
+    torch.save(state_dict, buf)
+    return buf.getvalue()
+
+
+def state_dict_from_bytes(data: bytes) -> dict[str, torch.Tensor]:
+    """The ``state_dict`` in ``data`` (tensors only: ``weights_only`` loading, on the CPU)."""
+    state: dict[str, torch.Tensor] = torch.load(
+        io.BytesIO(data), map_location="cpu", weights_only=True
+    )
+    return state
 
 
 @dataclass(frozen=True)
@@ -73,9 +94,11 @@ class Predictor:
         self.sw_batch_size = sw_batch_size
 
     @classmethod
-    def load(cls, manifest: ModelManifest, weights: Path, device: str | None = None) -> Predictor:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        return cls(manifest, state, device)
+    def from_bytes(
+        cls, manifest: ModelManifest, weights: bytes, device: str | None = None
+    ) -> Predictor:
+        """A predictor from a serialised ``state_dict`` (what an artifact store keeps)."""
+        return cls(manifest, state_dict_from_bytes(weights), device)
 
     @torch.inference_mode()
     def probabilities(self, x: np.ndarray) -> torch.Tensor:

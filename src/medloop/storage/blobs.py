@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from medloop.durable import fsync_dir, sha256_file
 from medloop.errors import InputError, MedloopError
 
 __all__ = ["BlobCorrupt", "BlobRef", "BlobStore", "UploadTooLarge"]
@@ -51,26 +52,6 @@ class BlobRef:
     key: str
     sha256: str
     size: int
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms that cannot open directories
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class StagedBlob:
@@ -154,7 +135,7 @@ class BlobStore:
             return BlobRef(key=key, sha256=key, size=size)
         self._make_dirs(final.parent)
         os.replace(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return BlobRef(key=key, sha256=key, size=size)
 
     def put_bytes(self, data: bytes, max_bytes: int | None = None) -> BlobRef:
@@ -175,7 +156,7 @@ class BlobStore:
             current = current.parent
         for new in reversed(missing):
             new.mkdir(exist_ok=True)
-            _fsync_dir(new.parent)
+            fsync_dir(new.parent)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -206,7 +187,7 @@ class BlobStore:
         target = self.path(key)
         expected = expected_sha256 or key
         try:
-            actual = _hash_file(target)
+            actual = sha256_file(target)
         except FileNotFoundError as err:
             raise BlobCorrupt(f"blob {key} is missing") from err
         if actual != expected:

@@ -13,16 +13,8 @@ from PIL import Image as PILImage
 
 from medloop.domain.image import Image
 from medloop.errors import ConfigError
-from medloop.io import (
-    atomic_write_bytes,
-    encode_png,
-    fsync_dir,
-    read_image,
-    render_overlay,
-    sha256_bytes,
-    sha256_file,
-    write_overlay_png,
-)
+from medloop.durable import atomic_write_bytes, fsync_dir, sha256_bytes, sha256_file
+from medloop.io import encode_png, read_image, render_overlay, write_overlay_png
 
 GRAY = Image(pixels=np.full((20, 30, 1), 100, np.uint8))
 LABELS = np.zeros((20, 30), np.uint8)

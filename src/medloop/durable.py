@@ -1,4 +1,4 @@
-"""Crash-safe file writes and content hashes.
+"""Crash-safe file writes and content hashes: the one copy every layer uses.
 
 A reader never sees a half-written file: data goes to a temporary file in the
 destination's directory, is flushed and fsynced, then renamed over the target
@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write_bytes", "fsync_dir", "sha256_bytes", "sha256_file"]
+__all__ = ["atomic_write_bytes", "atomic_write_json", "fsync_dir", "sha256_bytes", "sha256_file"]
 
 _CHUNK = 1024 * 1024  # 1 MiB
 
@@ -62,6 +64,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.unlink(tmp_name)
         raise
     fsync_dir(directory)
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    """:func:`atomic_write_bytes` of ``obj`` as indented, key-sorted JSON with a final newline."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def sha256_bytes(data: bytes) -> str:

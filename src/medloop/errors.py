@@ -7,19 +7,22 @@
      │    ├── ImageReadError        unreadable, truncated, unsupported or absurd image
      │    ├── MaskError             mask of the wrong size, mode or labels
      │    ├── DatasetError          unpaired files, empty dataset, bad manifest
-     │    └── ConfigError           invalid settings or options
+     │    ├── ConfigError           invalid settings or options
+     │    └── UploadTooLarge        an upload over the size limit (nothing stored)
      ├── RegistryError              model registry problems
      │    ├── VersionNotFound       no such model version
      │    └── NoProductionModel     nothing is promoted yet
      ├── TrainingError              training could not run (e.g. nothing to train on)
      ├── NotFoundError              no such resource (or not visible to the caller)
      ├── ConflictError              the resource's state forbids the request
-     └── PermissionDeniedError      the caller's role does not allow it
+     ├── PermissionDeniedError      the caller's role does not allow it
+     └── BlobCorrupt                a stored blob is missing or its bytes changed (server-side)
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BlobCorrupt",
     "ConfigError",
     "ConflictError",
     "DatasetError",
@@ -32,6 +35,7 @@ __all__ = [
     "PermissionDeniedError",
     "RegistryError",
     "TrainingError",
+    "UploadTooLarge",
     "VersionNotFound",
 ]
 
@@ -60,6 +64,10 @@ class ConfigError(InputError):
     """A configuration value is invalid."""
 
 
+class UploadTooLarge(InputError):
+    """An upload is larger than the configured limit; nothing was stored."""
+
+
 class RegistryError(MedloopError):
     """The model registry cannot do what was asked."""
 
@@ -86,3 +94,7 @@ class ConflictError(MedloopError):
 
 class PermissionDeniedError(MedloopError):
     """The caller's role does not allow this action."""
+
+
+class BlobCorrupt(MedloopError):
+    """A stored blob is missing or its bytes no longer match its sha256."""

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from pydicom.dataset import Dataset
 
-from medloop.dicom.settings import DicomwebSettings
+from medloop.domain.dicom import DicomwebSettings
 from medloop.errors import MedloopError
 
 __all__ = ["DicomwebPacs", "InstanceRef", "Pacs", "PacsError", "PacsUnavailable"]

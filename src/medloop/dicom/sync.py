@@ -40,7 +40,7 @@ from medloop.dicom.dicomweb import (
     iter_instances,
 )
 from medloop.dicom.seg import SEG_SOP_CLASS_UIDS, encode_dataset
-from medloop.dicom.settings import DicomSettings, DicomwebSettings
+from medloop.domain.dicom import DicomSettings, DicomwebSettings
 from medloop.errors import ConfigError, InputError, NotFoundError
 from medloop.storage import repo_dicom
 from medloop.storage import repositories as repo

@@ -20,6 +20,7 @@ __all__ = [
     "DicomInstanceRecord",
     "ImageRecord",
     "ProjectRecord",
+    "PseudonymRecord",
     "ReferenceRecord",
     "UserRecord",
 ]
@@ -179,3 +180,13 @@ class DicomInstanceRecord:
     detail: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PseudonymRecord:
+    """De-identification on ingest: an original identifier and the pseudonym that replaced it."""
+
+    kind: str
+    original: str
+    pseudonym: str
+    created_at: datetime

@@ -1,7 +1,8 @@
 """Reading and writing images, masks and datasets; no torch here (keep imports light)."""
 
 from medloop.io.datasets import Dataset, Sample, check_pairs, load_dataset
-from medloop.io.images import DEFAULT_MAX_PIXELS, decode_image, read_image, to_display_rgb
+from medloop.io.display import default_window, pixel_range, render_window, to_display_rgb
+from medloop.io.images import DEFAULT_MAX_PIXELS, decode_image, dicom_frames, read_image
 from medloop.io.masks import (
     decode_mask,
     encode_label_map_png,
@@ -20,13 +21,17 @@ __all__ = [
     "check_pairs",
     "decode_image",
     "decode_mask",
+    "default_window",
+    "dicom_frames",
     "encode_label_map_png",
     "encode_png",
     "load_dataset",
     "mask_from_array",
+    "pixel_range",
     "read_image",
     "read_mask",
     "render_overlay",
+    "render_window",
     "to_display_rgb",
     "write_label_map_png",
     "write_overlay_png",

@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
 from medloop.domain.image import Image
 from medloop.errors import ImageReadError
 from medloop.io._common import UNSUPPORTED_MESSAGE, as_hwc, check_dimensions, sniff_format
@@ -30,12 +28,9 @@ __all__ = [
     "dicom_frames",
     "image_frames",
     "read_image",
-    "to_display_rgb",
 ]
 
 DEFAULT_MAX_PIXELS = 100_000_000
-_PERCENTILES = (0.5, 99.5)
-_PERCENTILE_SAMPLE = 4_000_000  # pixels used to estimate the display window
 
 
 def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int = 0) -> Image:
@@ -153,54 +148,3 @@ def _decode_tiff(data: bytes, name: str, max_pixels: int) -> Image:
             raise
     pixels, meta = decode_tiff(data, name)  # e.g. float RGB, which Pillow cannot open
     return Image(pixels=as_hwc(pixels, name), source_format="tiff", metadata=meta)
-
-
-def _display_window(image: Image) -> tuple[float, float]:
-    """``(low, high)`` pixel values mapped to black and white."""
-    centre = image.metadata.get("WindowCenter")
-    width = image.metadata.get("WindowWidth")
-    if (
-        image.channels == 1
-        and isinstance(centre, int | float)
-        and isinstance(width, int | float)
-        and width > 0
-    ):
-        return float(centre) - float(width) / 2.0, float(centre) + float(width) / 2.0
-    values = image.pixels.reshape(-1)
-    if values.size > _PERCENTILE_SAMPLE:
-        values = values[:: values.size // _PERCENTILE_SAMPLE + 1]
-    values = values[np.isfinite(values)] if values.dtype.kind == "f" else values
-    if values.size == 0:
-        return 0.0, 1.0
-    low, high = (float(v) for v in np.percentile(values, _PERCENTILES))
-    if high <= low:
-        low, high = float(values.min()), float(values.max())
-    return low, high
-
-
-def to_display_rgb(image: Image) -> np.ndarray:
-    """Pixels for viewing: uint8 ``(H, W, 3)``.
-
-    uint8 images are shown as they are (gray repeated to three channels). Other
-    images are windowed linearly: with the DICOM window centre/width from the
-    metadata when present (gray only), else between the 0.5th and 99.5th
-    percentiles of the pixel values.
-
-    Args:
-        image: any image.
-
-    Returns:
-        A new uint8 array ``(H, W, 3)``.
-    """
-    pixels = image.pixels
-    if pixels.dtype == np.uint8:
-        display = pixels
-    else:
-        low, high = _display_window(image)
-        span = high - low if high > low else 1.0
-        scaled = (pixels.astype(np.float32) - np.float32(low)) * np.float32(255.0 / span)
-        scaled = np.nan_to_num(scaled, nan=0.0, posinf=255.0, neginf=0.0)
-        display = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    if display.shape[2] == 1:
-        display = np.repeat(display, 3, axis=2)
-    return np.ascontiguousarray(display)

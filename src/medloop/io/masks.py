@@ -17,11 +17,12 @@ from PIL import Image as PILImage
 from scipy import ndimage
 
 from medloop.domain.image import Image
+from medloop.durable import atomic_write_bytes
 from medloop.errors import ConfigError, ImageReadError, MaskError
 from medloop.io._common import decode_guard, sniff_format
 from medloop.io._pillow import open_pillow, without_bomb_warning
-from medloop.durable import atomic_write_bytes
-from medloop.io.images import DEFAULT_MAX_PIXELS, decode_image, to_display_rgb
+from medloop.io.display import to_display_rgb
+from medloop.io.images import DEFAULT_MAX_PIXELS, decode_image
 
 __all__ = [
     "decode_mask",
@@ -254,7 +255,7 @@ def render_overlay(
     """The image for viewing with each label blended in its colour.
 
     Args:
-        image: the image; shown through :func:`~medloop.io.images.to_display_rgb`.
+        image: the image; shown through :func:`~medloop.io.display.to_display_rgb`.
         labels: ``(H, W)`` label map matching the image.
         colors: ``'#rrggbb'`` for labels ``1..len(colors)``.
         alpha: opacity of the fill, 0 (none) to 1 (solid).

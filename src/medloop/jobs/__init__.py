@@ -2,6 +2,7 @@
 
 from medloop.jobs.queue import MAX_ATTEMPTS, JobQueue, JobRecord
 from medloop.jobs.sql_queue import SqlJobQueue
+from medloop.jobs.scheduler import SyncScheduler
 from medloop.jobs.worker import Handler, JobCancelled, JobContext, JobWorker
 
 __all__ = [
@@ -13,4 +14,5 @@ __all__ = [
     "JobRecord",
     "JobWorker",
     "SqlJobQueue",
+    "SyncScheduler",
 ]

@@ -9,6 +9,7 @@ A job is a durable state machine::
     cancelled           └─recover (crash)─▶ queued (attempts < 3) or failed ("interrupted")
 
 At most one learning job (``train``/``finetune``) runs per project at a time.
+:class:`~medloop.domain.jobs.JobRecord` is the snapshot handed out.
 :class:`JobQueue` is the narrow interface services and workers use;
 :class:`~medloop.jobs.sql_queue.SqlJobQueue` keeps jobs in the database, and an
 external distributed job engine can implement the same methods later.
@@ -17,11 +18,9 @@ external distributed job engine can implement the same methods later.
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
-from medloop.storage.models import FINISHED_STATES, JOB_KINDS, JOB_STATES, LEARNING_KINDS
+from medloop.domain.jobs import FINISHED_STATES, JOB_KINDS, JOB_STATES, LEARNING_KINDS, JobRecord
 
 __all__ = [
     "FINISHED_STATES",
@@ -35,46 +34,6 @@ __all__ = [
 
 MAX_ATTEMPTS = 3
 """A job interrupted this many times (crashes, kills) fails instead of running again."""
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """A snapshot of one job, detached from any database session."""
-
-    id: str
-    project_id: str
-    kind: str
-    state: str
-    options: dict[str, Any] = field(default_factory=dict)
-    progress: float = 0.0
-    log_tail: str = ""
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    attempts: int = 0
-    cancel_requested: bool = False
-    heartbeat_at: datetime | None = None
-    created_at: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    created_by: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        """Whether the job reached a final state (succeeded, failed or cancelled)."""
-        return self.state in FINISHED_STATES
-
-    @property
-    def is_learning(self) -> bool:
-        """Whether the job trains a model (at most one per project runs at a time)."""
-        return self.kind in LEARNING_KINDS
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (timestamps as ISO 8601 strings)."""
-        out: dict[str, Any] = {}
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            out[name] = value.isoformat() if isinstance(value, datetime) else value
-        return out
 
 
 class JobQueue(Protocol):
@@ -94,8 +53,13 @@ class JobQueue(Protocol):
         coalesce: bool = False,
     ) -> JobRecord:
         """Add a queued job; with ``coalesce``, return the project's queued job of this kind
-        if there is one instead (raises ``InputError`` for an unknown kind, ``NotFoundError``
-        for an unknown project)."""
+        if there is one instead.
+
+        ``options`` are validated against the kind's options model
+        (:func:`~medloop.domain.jobs.parse_job_spec`) and stored as given; the worker
+        reads them back typed through :attr:`JobRecord.spec`. Raises ``InputError`` for
+        an unknown kind, ``ConfigError`` for bad options, ``NotFoundError`` for an
+        unknown project."""
         ...
 
     def claim(self, worker_id: str) -> JobRecord | None:

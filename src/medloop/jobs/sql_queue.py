@@ -25,7 +25,8 @@ from medloop.errors import ConflictError, InputError, NotFoundError
 from medloop.jobs.queue import MAX_ATTEMPTS, JobRecord
 from medloop.storage._repo_base import check_choice, lock_project, page
 from medloop.storage.db import SQLITE_BEGIN_OPTION
-from medloop.storage.models import JOB_KINDS, JOB_STATES, LEARNING_KINDS, Job, utcnow
+from medloop.domain.jobs import JOB_KINDS, JOB_STATES, LEARNING_KINDS, parse_job_spec
+from medloop.storage.models import Job, utcnow
 
 __all__ = ["SqlJobQueue"]
 
@@ -131,6 +132,7 @@ class SqlJobQueue:
         """See :meth:`JobQueue.enqueue`."""
         check_choice("job kind", kind, JOB_KINDS)
         opts = _json_copy("options", options or {})
+        parse_job_spec(kind, opts)  # ConfigError names the bad option
         with self._transaction() as session:
             lock_project(session, project_id)
             if coalesce:

@@ -65,7 +65,7 @@ def load_image(rt: Runtime, row: ImageRow, frame: int = 0) -> Image:
 
 def _deidentify_settings(rt: Runtime, project_id: str) -> str | None:
     """The project's de-identification key when it de-identifies DICOM on ingest."""
-    from medloop.dicom.settings import DicomSettings
+    from medloop.domain.dicom import DicomSettings
 
     with rt.session() as s:
         raw = repo.get_project(s, project_id).dicom

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medloop.durable import fsync_dir, sha256_file
-from medloop.errors import InputError, MedloopError
+from medloop.errors import BlobCorrupt, InputError, UploadTooLarge
 
 __all__ = ["BlobCorrupt", "BlobRef", "BlobStore", "UploadTooLarge"]
 
@@ -35,14 +35,6 @@ logger = logging.getLogger(__name__)
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
 _TMP = "tmp"
-
-
-class UploadTooLarge(InputError):
-    """An upload is larger than the configured limit; nothing was stored."""
-
-
-class BlobCorrupt(MedloopError):
-    """A stored blob is missing or its bytes no longer match its sha256."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,14 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["SQLITE_BEGIN_OPTION", "is_sqlite", "make_engine", "migrate", "session_factory"]
+__all__ = [
+    "DATA_DIR_ATTRIBUTE",
+    "SQLITE_BEGIN_OPTION",
+    "is_sqlite",
+    "make_engine",
+    "migrate",
+    "session_factory",
+]
 
 SQLITE_BEGIN_OPTION = "sqlite_begin"
 """Execution option naming the SQLite ``BEGIN`` mode: ``IMMEDIATE`` (default) or ``DEFERRED``."""
@@ -97,12 +104,21 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def migrate(url_or_engine: str | Engine, revision: str = "head") -> None:
+DATA_DIR_ATTRIBUTE = "medloop_data_dir"
+"""Alembic config attribute holding the server's data folder (migrations that move files)."""
+
+
+def migrate(
+    url_or_engine: str | Engine, revision: str = "head", *, data_dir: Path | None = None
+) -> None:
     """Bring the database schema up to ``revision`` with Alembic (the only way tables are made).
 
     Args:
         url_or_engine: database URL, or an engine made by :func:`make_engine`.
         revision: target revision; ``head`` is the newest.
+        data_dir: the server's data folder. Migrations that carry files into the
+            database and the blob store (0004: the model registry folders) read it;
+            without one they change only the schema.
     """
     from alembic import command
     from alembic.config import Config
@@ -117,6 +133,7 @@ def migrate(url_or_engine: str | Engine, revision: str = "head") -> None:
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
+            config.attributes[DATA_DIR_ATTRIBUTE] = data_dir
             command.upgrade(config, revision)
     finally:
         if own:

@@ -7,23 +7,26 @@ project row is locked while numbering (PostgreSQL), SQLite serialises writers an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
+from medloop.domain.records import AnalysisRecord, CorrectionRecord, ImageRecord
 from medloop.storage._repo_base import get_or_raise, insert, lock_project, page
-from medloop.storage.models import Analysis, Correction
-from medloop.storage.repo_images import get_image
+from medloop.storage.mapping import analysis_record, correction_record, image_record
+from medloop.storage.models import Analysis, Correction, Image, User
 
 __all__ = [
+    "corrected_analyses",
     "count_corrections",
     "count_corrections_since",
     "create_analysis",
     "create_correction",
     "get_analysis",
     "get_correction",
+    "latest_analysis",
     "list_analyses",
     "list_corrections",
     "next_correction_seq",
@@ -41,15 +44,19 @@ def create_analysis(
     label_blob_key: str,
     label_sha256: str,
     uncertainty: float,
-    measurements: dict[str, Any],
+    measurements: list[dict[str, Any]],
     created_by: str | None = None,
-) -> Analysis:
-    """Record model ``model_version``'s result on an image of the project.
+    frame: int = 0,
+) -> AnalysisRecord:
+    """Record model ``model_version``'s result on frame ``frame`` of an image of the project.
+
+    Args:
+        measurements: one dict per foreground class.
 
     Raises:
         NotFoundError: the image is not in this project.
     """
-    get_image(session, image_id, project_id)
+    get_or_raise(session, Image, "image", image_id, project_id)
     row = Analysis(
         project_id=project_id,
         image_id=image_id,
@@ -57,15 +64,18 @@ def create_analysis(
         label_blob_key=label_blob_key,
         label_sha256=label_sha256,
         uncertainty=float(uncertainty),
-        measurements=dict(measurements),
+        measurements={"classes": list(measurements)},
         created_by=created_by,
+        frame=frame,
     )
-    return insert(session, row, "analysis conflicts with an existing one")
+    return analysis_record(insert(session, row, "analysis conflicts with an existing one"))
 
 
-def get_analysis(session: Session, analysis_id: str, project_id: str | None = None) -> Analysis:
+def get_analysis(
+    session: Session, analysis_id: str, project_id: str | None = None
+) -> AnalysisRecord:
     """The analysis ``analysis_id`` (only if in ``project_id``, when given)."""
-    return get_or_raise(session, Analysis, "analysis", analysis_id, project_id)
+    return analysis_record(get_or_raise(session, Analysis, "analysis", analysis_id, project_id))
 
 
 def list_analyses(
@@ -74,25 +84,55 @@ def list_analyses(
     limit: int = 100,
     offset: int = 0,
     image_id: str | None = None,
-) -> list[Analysis]:
+) -> list[AnalysisRecord]:
     """A project's analyses, newest first; with ``image_id``, only that image's."""
     limit, offset = page(limit, offset)
     query = select(Analysis).where(Analysis.project_id == project_id)
     if image_id is not None:
         query = query.where(Analysis.image_id == image_id)
     query = query.order_by(Analysis.created_at.desc(), Analysis.id).limit(limit).offset(offset)
-    return list(session.scalars(query))
+    return [analysis_record(row) for row in session.scalars(query)]
 
 
-def _uncorrected(project_id: str) -> Select[Analysis]:
+def latest_analysis(
+    session: Session, project_id: str, image_id: str, frame: int
+) -> AnalysisRecord | None:
+    """The newest analysis of frame ``frame`` of an image, or ``None``."""
+    query = (
+        select(Analysis)
+        .where(
+            Analysis.project_id == project_id,
+            Analysis.image_id == image_id,
+            Analysis.frame == frame,
+        )
+        .order_by(Analysis.created_at.desc(), Analysis.id)
+        .limit(1)
+    )
+    row = session.scalars(query).first()
+    return None if row is None else analysis_record(row)
+
+
+def corrected_analyses(session: Session, analysis_ids: Collection[str]) -> set[str]:
+    """Which of ``analysis_ids`` have at least one correction (one query)."""
+    if not analysis_ids:
+        return set()
+    query = select(Correction.analysis_id).where(Correction.analysis_id.in_(list(analysis_ids)))
+    return {str(a) for a in session.scalars(query.distinct())}
+
+
+def _uncorrected(project_id: str) -> Select[tuple[Analysis, Image]]:
     corrected = exists().where(Correction.analysis_id == Analysis.id)
-    return select(Analysis).where(Analysis.project_id == project_id, ~corrected)
+    return (
+        select(Analysis, Image)
+        .join(Image, Image.id == Analysis.image_id)
+        .where(Analysis.project_id == project_id, ~corrected)
+    )
 
 
 def review_queue(
     session: Session, project_id: str, limit: int = 50, offset: int = 0
-) -> list[Analysis]:
-    """Analyses with no correction yet: most uncertain first, then oldest first."""
+) -> list[tuple[AnalysisRecord, ImageRecord]]:
+    """Analyses with no correction yet, with their images: most uncertain first, then oldest."""
     limit, offset = page(limit, offset)
     query = (
         _uncorrected(project_id)
@@ -100,7 +140,7 @@ def review_queue(
         .limit(limit)
         .offset(offset)
     )
-    return list(session.scalars(query))
+    return [(analysis_record(a), image_record(i)) for a, i in session.execute(query).tuples()]
 
 
 def review_queue_size(session: Session, project_id: str) -> int:
@@ -126,7 +166,7 @@ def create_correction(
     dice_vs_prediction: float,
     author_id: str | None,
     held_out: bool | Callable[[int], bool] = False,
-) -> Correction:
+) -> CorrectionRecord:
     """Record a correction of an analysis as a new immutable row.
 
     The image and the corrected model version are taken from the analysis.
@@ -139,7 +179,7 @@ def create_correction(
         NotFoundError: the project does not exist or the analysis is not in it.
     """
     lock_project(session, project_id)
-    analysis = get_analysis(session, analysis_id, project_id)
+    analysis = get_or_raise(session, Analysis, "analysis", analysis_id, project_id)
     seq = next_correction_seq(session, project_id)
     row = Correction(
         project_id=project_id,
@@ -153,14 +193,26 @@ def create_correction(
         model_version=analysis.model_version,
         dice_vs_prediction=float(dice_vs_prediction),
     )
-    return insert(session, row, f"correction number {seq} of project {project_id!r} exists")
+    insert(session, row, f"correction number {seq} of project {project_id!r} exists")
+    author = None if author_id is None else session.get(User, author_id)
+    return correction_record(row, None if author is None else author.name, analysis.frame)
+
+
+def _corrections() -> Select[tuple[Correction, str | None, int]]:
+    return (
+        select(Correction, User.name, Analysis.frame)
+        .join(Analysis, Analysis.id == Correction.analysis_id)
+        .outerjoin(User, User.id == Correction.author_id)
+    )
 
 
 def get_correction(
     session: Session, correction_id: str, project_id: str | None = None
-) -> Correction:
+) -> CorrectionRecord:
     """The correction ``correction_id`` (only if in ``project_id``, when given)."""
-    return get_or_raise(session, Correction, "correction", correction_id, project_id)
+    get_or_raise(session, Correction, "correction", correction_id, project_id)
+    row, author, frame = session.execute(_corrections().where(Correction.id == correction_id)).one()
+    return correction_record(row, author, frame)
 
 
 def list_corrections(
@@ -171,7 +223,7 @@ def list_corrections(
     analysis_id: str | None = None,
     since_seq: int = 0,
     limit: int | None = None,
-) -> list[Correction]:
+) -> list[CorrectionRecord]:
     """A project's corrections in ``seq`` order, optionally filtered.
 
     Args:
@@ -180,9 +232,7 @@ def list_corrections(
         since_seq: only corrections with ``seq >= since_seq``.
         limit: at most this many (``None``: all).
     """
-    query = select(Correction).where(
-        Correction.project_id == project_id, Correction.seq >= since_seq
-    )
+    query = _corrections().where(Correction.project_id == project_id, Correction.seq >= since_seq)
     if held_out is not None:
         query = query.where(Correction.held_out == held_out)
     if analysis_id is not None:
@@ -190,7 +240,7 @@ def list_corrections(
     query = query.order_by(Correction.seq)
     if limit is not None:
         query = query.limit(page(limit, 0)[0])
-    return list(session.scalars(query))
+    return [correction_record(c, a, f) for c, a, f in session.execute(query).tuples()]
 
 
 def count_corrections(session: Session, project_id: str, held_out: bool | None = None) -> int:

@@ -12,7 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medloop.domain.records import AuditRecord
 from medloop.storage._repo_base import check_choice, page
+from medloop.storage.mapping import audit_record
 from medloop.storage.models import OUTCOMES, AuditEvent
 
 __all__ = ["list_events", "record_event"]
@@ -30,7 +32,7 @@ def record_event(
     client_ip: str | None = None,
     outcome: str = "ok",
     detail: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> AuditRecord:
     """Append an event.
 
     Args:
@@ -58,7 +60,7 @@ def record_event(
     )
     session.add(row)
     session.flush()
-    return row
+    return audit_record(row)
 
 
 def list_events(
@@ -69,7 +71,7 @@ def list_events(
     *,
     actor_id: str | None = None,
     action: str | None = None,
-) -> list[AuditEvent]:
+) -> list[AuditRecord]:
     """Events, newest first, optionally only one project's, actor's or action's."""
     limit, offset = page(limit, offset)
     query = select(AuditEvent)
@@ -80,4 +82,4 @@ def list_events(
     if action is not None:
         query = query.where(AuditEvent.action == action)
     query = query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
-    return list(session.scalars(query))
+    return [audit_record(row) for row in session.scalars(query)]

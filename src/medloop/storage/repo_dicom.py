@@ -14,7 +14,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from medloop.domain.records import DicomInstanceRecord, ProjectRecord, PseudonymRecord
 from medloop.storage._repo_base import check_choice, get_or_raise, page
+from medloop.storage.mapping import dicom_instance_record, project_record, pseudonym_record
 from medloop.storage.models import (
     DICOM_INSTANCE_KINDS,
     DICOM_INSTANCE_STATES,
@@ -47,17 +49,23 @@ def get_dicom_settings(session: Session, project_id: str) -> dict[str, Any]:
     return dict(project.dicom or {})
 
 
-def set_dicom_settings(session: Session, project_id: str, settings: dict[str, Any]) -> Project:
+def set_dicom_settings(
+    session: Session, project_id: str, settings: dict[str, Any]
+) -> ProjectRecord:
     """Replace the project's DICOM settings (the caller validates and audits)."""
     project = get_or_raise(session, Project, "project", project_id)
     project.dicom = dict(settings)
     session.flush()
-    return project
+    return project_record(project)
 
 
-def projects_with_dicomweb(session: Session) -> list[Project]:
+def projects_with_dicomweb(session: Session) -> list[ProjectRecord]:
     """Projects whose DICOM settings name a DICOMweb server (enabled or not)."""
-    return [p for p in session.scalars(select(Project)) if (p.dicom or {}).get("dicomweb")]
+    return [
+        project_record(p)
+        for p in session.scalars(select(Project))
+        if (p.dicom or {}).get("dicomweb")
+    ]
 
 
 def known_sop_uids(session: Session, project_id: str, uids: Iterable[str]) -> set[str]:
@@ -88,13 +96,13 @@ def add_dicom_instance(
     kind: str,
     state: str = "pending",
     detail: dict[str, Any] | None = None,
-) -> DicomInstance:
+) -> DicomInstanceRecord:
     """Record an instance seen on the PACS; idempotent per ``(project, SOP Instance UID)``."""
     check_choice("kind", kind, DICOM_INSTANCE_KINDS)
     check_choice("state", state, DICOM_INSTANCE_STATES)
-    existing = find_dicom_instance(session, project_id, sop_instance_uid)
+    existing = _find(session, project_id, sop_instance_uid)
     if existing is not None:
-        return existing
+        return dicom_instance_record(existing)
     row = DicomInstance(
         project_id=project_id,
         sop_instance_uid=sop_instance_uid,
@@ -110,17 +118,14 @@ def add_dicom_instance(
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
-        existing = find_dicom_instance(session, project_id, sop_instance_uid)
+        existing = _find(session, project_id, sop_instance_uid)
         if existing is None:
             raise
-        return existing
-    return row
+        return dicom_instance_record(existing)
+    return dicom_instance_record(row)
 
 
-def find_dicom_instance(
-    session: Session, project_id: str, sop_instance_uid: str
-) -> DicomInstance | None:
-    """The ledger row of an instance, or ``None``."""
+def _find(session: Session, project_id: str, sop_instance_uid: str) -> DicomInstance | None:
     return session.scalars(
         select(DicomInstance).where(
             DicomInstance.project_id == project_id,
@@ -129,9 +134,17 @@ def find_dicom_instance(
     ).one_or_none()
 
 
+def find_dicom_instance(
+    session: Session, project_id: str, sop_instance_uid: str
+) -> DicomInstanceRecord | None:
+    """The ledger row of an instance, or ``None``."""
+    row = _find(session, project_id, sop_instance_uid)
+    return None if row is None else dicom_instance_record(row)
+
+
 def due_dicom_instances(
     session: Session, project_id: str, kind: str, now: datetime, limit: int
-) -> list[DicomInstance]:
+) -> list[DicomInstanceRecord]:
     """Instances of ``kind`` with work left (pending or analysed) whose retry time has come."""
     query = (
         select(DicomInstance)
@@ -144,10 +157,10 @@ def due_dicom_instances(
         .order_by(DicomInstance.created_at, DicomInstance.id)
         .limit(limit)
     )
-    return list(session.scalars(query))
+    return [dicom_instance_record(row) for row in session.scalars(query)]
 
 
-def update_dicom_instance(session: Session, instance_id: str, **values: Any) -> DicomInstance:
+def update_dicom_instance(session: Session, instance_id: str, **values: Any) -> DicomInstanceRecord:
     """Change a ledger row's ``state``, ``attempts``, ``next_attempt_at``, ``last_error``,
     ``image_id`` or ``detail``."""
     row = get_or_raise(session, DicomInstance, "DICOM instance", instance_id)
@@ -161,12 +174,12 @@ def update_dicom_instance(session: Session, instance_id: str, **values: Any) -> 
         setattr(row, key, value)
     row.updated_at = utcnow()
     session.flush()
-    return row
+    return dicom_instance_record(row)
 
 
 def list_dicom_instances(
     session: Session, project_id: str, state: str | None = None, limit: int = 100
-) -> list[DicomInstance]:
+) -> list[DicomInstanceRecord]:
     """A project's ledger rows, most recently changed first."""
     limit, _ = page(limit, 0)
     query = select(DicomInstance).where(DicomInstance.project_id == project_id)
@@ -175,7 +188,7 @@ def list_dicom_instances(
             DicomInstance.state == check_choice("state", state, DICOM_INSTANCE_STATES)
         )
     query = query.order_by(DicomInstance.updated_at.desc(), DicomInstance.id).limit(limit)
-    return list(session.scalars(query))
+    return [dicom_instance_record(row) for row in session.scalars(query)]
 
 
 def count_dicom_instances(session: Session, project_id: str) -> dict[str, dict[str, int]]:
@@ -221,7 +234,7 @@ def add_pseudonyms(
 
 def list_pseudonyms(
     session: Session, project_id: str, limit: int = 1000, offset: int = 0
-) -> list[Pseudonym]:
+) -> list[PseudonymRecord]:
     """A project's pseudonym map, oldest first."""
     limit, offset = page(min(limit, 1000), offset)
     query = (
@@ -231,7 +244,7 @@ def list_pseudonyms(
         .limit(limit)
         .offset(offset)
     )
-    return list(session.scalars(query))
+    return [pseudonym_record(row) for row in session.scalars(query)]
 
 
 def reverse_pseudonyms(

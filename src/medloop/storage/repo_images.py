@@ -14,8 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from medloop.domain.records import ImageRecord, ReferenceRecord
 from medloop.errors import ConflictError
 from medloop.storage._repo_base import check_choice, get_or_raise, insert, page
+from medloop.storage.mapping import image_record, reference_record
 from medloop.storage.models import SPLITS, Image, ReferencePair
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "count_images",
     "create_image",
     "find_image",
+    "find_images_by_sop_uid",
     "get_image",
     "get_reference_pair",
     "list_images",
@@ -44,11 +47,16 @@ def sanitize_filename(name: str, default: str = "upload") -> str:
     return (name or default)[:255]
 
 
-def find_image(session: Session, project_id: str, sha256: str) -> Image | None:
-    """The project's image with these bytes, or ``None``."""
+def _find(session: Session, project_id: str, sha256: str) -> Image | None:
     return session.scalars(
         select(Image).where(Image.project_id == project_id, Image.sha256 == sha256)
     ).one_or_none()
+
+
+def find_image(session: Session, project_id: str, sha256: str) -> ImageRecord | None:
+    """The project's image with these bytes, or ``None``."""
+    row = _find(session, project_id, sha256)
+    return None if row is None else image_record(row)
 
 
 def create_image(
@@ -62,20 +70,19 @@ def create_image(
     width: int,
     height: int,
     channels: int,
-    spacing_row_mm: float | None = None,
-    spacing_col_mm: float | None = None,
+    spacing_mm: tuple[float, float] | None = None,
     meta: dict[str, Any] | None = None,
     created_by: str | None = None,
-) -> Image:
+    frames: int = 1,
+) -> tuple[ImageRecord, bool]:
     """Record an image; idempotent: the same bytes in the same project give the existing row.
 
     Returns:
-        The new image, or the project's existing image with this ``sha256`` (compare
-        ``image.created_by``/``created_at`` or call :func:`find_image` first to tell).
+        The image and whether it is new (``False``: the project already had these bytes).
     """
-    existing = find_image(session, project_id, sha256)
+    existing = _find(session, project_id, sha256)
     if existing is not None:
-        return existing
+        return image_record(existing), False
     row = Image(
         project_id=project_id,
         sha256=sha256,
@@ -85,31 +92,42 @@ def create_image(
         width=width,
         height=height,
         channels=channels,
-        spacing_row_mm=spacing_row_mm,
-        spacing_col_mm=spacing_col_mm,
+        spacing_row_mm=None if spacing_mm is None else spacing_mm[0],
+        spacing_col_mm=None if spacing_mm is None else spacing_mm[1],
         meta=dict(meta or {}),
         created_by=created_by,
+        frames=max(1, frames),
     )
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
         # Another transaction stored the same bytes first (PostgreSQL): use its row.
-        existing = find_image(session, project_id, sha256)
+        existing = _find(session, project_id, sha256)
         if existing is None:
             raise
-        return existing
-    return row
+        return image_record(existing), False
+    return image_record(row), True
 
 
-def get_image(session: Session, image_id: str, project_id: str | None = None) -> Image:
+def get_image(session: Session, image_id: str, project_id: str | None = None) -> ImageRecord:
     """The image ``image_id`` (only if in ``project_id``, when given)."""
-    return get_or_raise(session, Image, "image", image_id, project_id)
+    return image_record(get_or_raise(session, Image, "image", image_id, project_id))
+
+
+def find_images_by_sop_uid(session: Session, project_id: str, sop_uid: str) -> list[ImageRecord]:
+    """The project's images whose DICOM SOP Instance UID is ``sop_uid`` (oldest first)."""
+    query = (
+        select(Image)
+        .where(Image.project_id == project_id, Image.meta["SOPInstanceUID"].as_string() == sop_uid)
+        .order_by(Image.created_at, Image.id)
+    )
+    return [image_record(row) for row in session.scalars(query)]
 
 
 def list_images(
     session: Session, project_id: str, limit: int = 100, offset: int = 0
-) -> list[Image]:
+) -> list[ImageRecord]:
     """A project's images, newest first."""
     limit, offset = page(limit, offset)
     query = (
@@ -119,7 +137,7 @@ def list_images(
         .limit(limit)
         .offset(offset)
     )
-    return list(session.scalars(query))
+    return [image_record(row) for row in session.scalars(query)]
 
 
 def count_images(session: Session, project_id: str) -> int:
@@ -136,7 +154,7 @@ def add_reference_pair(
     mask_blob_key: str,
     mask_sha256: str,
     split: str = "train",
-) -> ReferencePair:
+) -> ReferenceRecord:
     """Record a reference image + mask pair; idempotent for the same image, mask and split.
 
     Raises:
@@ -145,7 +163,7 @@ def add_reference_pair(
         ConflictError: the image already has a different reference mask or split.
     """
     check_choice("split", split, SPLITS)
-    get_image(session, image_id, project_id)
+    get_or_raise(session, Image, "image", image_id, project_id)
     existing = session.scalars(
         select(ReferencePair).where(
             ReferencePair.project_id == project_id, ReferencePair.image_id == image_id
@@ -153,7 +171,7 @@ def add_reference_pair(
     ).one_or_none()
     if existing is not None:
         if existing.mask_sha256 == mask_sha256 and existing.split == split:
-            return existing
+            return reference_record(existing)
         raise ConflictError(
             f"image {image_id!r} already has a reference mask in split {existing.split!r}"
         )
@@ -164,21 +182,30 @@ def add_reference_pair(
         mask_sha256=mask_sha256,
         split=split,
     )
-    return insert(session, row, f"image {image_id!r} already has a reference mask")
+    return reference_record(
+        insert(session, row, f"image {image_id!r} already has a reference mask")
+    )
 
 
 def get_reference_pair(
     session: Session, pair_id: str, project_id: str | None = None
-) -> ReferencePair:
+) -> ReferenceRecord:
     """The reference pair ``pair_id`` (only if in ``project_id``, when given)."""
-    return get_or_raise(session, ReferencePair, "reference pair", pair_id, project_id)
+    return reference_record(
+        get_or_raise(session, ReferencePair, "reference pair", pair_id, project_id)
+    )
 
 
 def list_reference_pairs(
     session: Session, project_id: str, split: str | None = None
-) -> list[ReferencePair]:
-    """A project's reference pairs, oldest first; with ``split``, only that split."""
-    query = select(ReferencePair).where(ReferencePair.project_id == project_id)
+) -> list[tuple[ReferenceRecord, ImageRecord]]:
+    """A project's reference pairs with their images, oldest first; with ``split``, only that split."""
+    query = (
+        select(ReferencePair, Image)
+        .join(Image, Image.id == ReferencePair.image_id)
+        .where(ReferencePair.project_id == project_id)
+    )
     if split is not None:
         query = query.where(ReferencePair.split == check_choice("split", split, SPLITS))
-    return list(session.scalars(query.order_by(ReferencePair.created_at, ReferencePair.id)))
+    query = query.order_by(ReferencePair.created_at, ReferencePair.id)
+    return [(reference_record(p), image_record(i)) for p, i in session.execute(query).tuples()]

@@ -1,9 +1,10 @@
 """All repository functions in one namespace: ``from medloop.storage import repositories as repo``.
 
 Functions take a :class:`~sqlalchemy.orm.Session` first, flush but never commit (the
-caller owns the transaction), and raise :mod:`medloop.errors` exceptions:
-``NotFoundError`` for unknown ids (or ids of another project when ``project_id`` is
-given), ``ConflictError`` for unique clashes, ``InputError`` for bad choices.
+caller owns the transaction), return records of :mod:`medloop.domain.records` (never
+rows), and raise :mod:`medloop.errors` exceptions: ``NotFoundError`` for unknown ids
+(or ids of another project when ``project_id`` is given), ``ConflictError`` for
+unique clashes, ``InputError`` for bad choices.
 """
 
 from __future__ import annotations
@@ -11,14 +12,23 @@ from __future__ import annotations
 from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
-from medloop.storage.models import Analysis, Correction, Image, ReferencePair
+from medloop.storage.models import (
+    Analysis,
+    Correction,
+    Image,
+    ModelFile,
+    ReferencePair,
+    TrainingCheckpoint,
+)
 from medloop.storage.repo_analyses import (
+    corrected_analyses,
     count_corrections,
     count_corrections_since,
     create_analysis,
     create_correction,
     get_analysis,
     get_correction,
+    latest_analysis,
     list_analyses,
     list_corrections,
     next_correction_seq,
@@ -31,6 +41,7 @@ from medloop.storage.repo_images import (
     count_images,
     create_image,
     find_image,
+    find_images_by_sop_uid,
     get_image,
     get_reference_pair,
     list_images,
@@ -41,6 +52,7 @@ from medloop.storage.repo_projects import (
     TOKEN_PREFIX,
     create_project,
     create_user,
+    find_project,
     get_project,
     get_project_by_name,
     get_user,
@@ -57,6 +69,7 @@ from medloop.storage.repo_projects import (
 __all__ = [
     "TOKEN_PREFIX",
     "add_reference_pair",
+    "corrected_analyses",
     "count_corrections",
     "count_corrections_since",
     "count_images",
@@ -66,6 +79,8 @@ __all__ = [
     "create_project",
     "create_user",
     "find_image",
+    "find_images_by_sop_uid",
+    "find_project",
     "get_analysis",
     "get_correction",
     "get_image",
@@ -75,6 +90,7 @@ __all__ = [
     "get_user",
     "get_user_by_name",
     "hash_token",
+    "latest_analysis",
     "list_analyses",
     "list_corrections",
     "list_events",
@@ -96,14 +112,14 @@ __all__ = [
 
 
 def referenced_blob_keys(session: Session) -> set[str]:
-    """Every blob key a row points to (for :meth:`BlobStore.sweep_orphans`).
-
-    Model weights live in the model registry, not in the blob store, so they are not listed.
-    """
+    """Every blob key a row points to (for :meth:`BlobStore.sweep_orphans`): images, masks,
+    label maps, model files (weights) and training checkpoints."""
     query = union(
         select(Image.blob_key),
         select(ReferencePair.mask_blob_key),
         select(Analysis.label_blob_key),
         select(Correction.mask_blob_key),
+        select(ModelFile.blob_key),
+        select(TrainingCheckpoint.blob_key),
     )
     return {str(key) for key in session.scalars(query)}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from medloop.dicom.scheduler import SyncScheduler
-from medloop.dicom.settings import DicomSettings
+from medloop.domain.dicom import DicomSettings
 from medloop.runtime import Runtime
 from medloop.settings import Settings
 from medloop.storage import repo_dicom

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from medloop.dicom.dicomweb import InstanceRef, PacsError, PacsUnavailable
 from medloop.dicom.seg import build_seg, deterministic_uid, read_seg
-from medloop.dicom.settings import DicomSettings
+from medloop.domain.dicom import DicomSettings
 from medloop.dicom.sync import sync_project
 from medloop.domain.labels import LabelSet
 from medloop.storage import repo_dicom
@@ -274,7 +274,7 @@ def test_pages_are_followed() -> None:
 
 @pytest.mark.parametrize("kind", ["source", "seg_in"])
 def test_ledger_kinds(kind: str) -> None:
-    from medloop.dicom.settings import DicomwebSettings
+    from medloop.domain.dicom import DicomwebSettings
     from medloop.dicom.sync import _classify
 
     sop_class = "1.2.840.10008.5.1.4.1.1.66.4" if kind == "seg_in" else "1.2.840.10008.5.1.4.1.1.2"

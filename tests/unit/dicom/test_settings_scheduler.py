@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medloop.dicom.scheduler import MAX_BACKOFF_S, next_delay
-from medloop.dicom.settings import DicomSettings
+from medloop.domain.dicom import DicomSettings
 from medloop.dicom.sync import backoff
 from medloop.errors import ConfigError
 

@@ -17,7 +17,7 @@ from medloop.api.convert import correction_out, job_out
 from medloop.api.routers._files import chunks, safe_name
 from medloop.api.schemas import JobOut, Page
 from medloop.api.security import CallerDep, RuntimeDep, audit, audit_failure, project_for
-from medloop.dicom.settings import DicomSettings, DicomwebSettings
+from medloop.domain.dicom import DicomSettings, DicomwebSettings
 from medloop.errors import InputError
 from medloop.services.server_data import correct_from_seg, read_upload
 from medloop.storage import repo_dicom

@@ -1,4 +1,4 @@
-"""A project's DICOM settings: its DICOMweb server and de-identification on ingest.
+"""A project's DICOM settings: its DICOMweb server and de-identification on ingest (plain pydantic).
 
 Kept in ``projects.dicom`` as JSON. Secrets (the PACS password or token, the
 de-identification key) are stored there and never sent back: :meth:`DicomSettings.public`

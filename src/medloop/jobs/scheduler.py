@@ -12,14 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from medloop.dicom.settings import DicomSettings
+from medloop.domain.dicom import DicomSettings
 from medloop.errors import MedloopError
+from medloop.jobs.queue import JobQueue
 from medloop.storage import repo_dicom
-
-if TYPE_CHECKING:
-    from medloop.runtime import Runtime
+from medloop.storage.database import Database
 
 __all__ = ["MAX_BACKOFF_S", "SyncScheduler", "next_delay"]
 
@@ -37,12 +36,20 @@ class SyncScheduler:
     """Queues ``dicomweb_sync`` jobs for connected projects (see module doc).
 
     Args:
-        rt: the server runtime (its queue and worker).
+        db: the database (which projects are connected).
+        queue: where the syncs are queued.
+        wake: called after queueing (wakes an idle in-process worker).
         tick_s: how often to look.
     """
 
-    def __init__(self, rt: Runtime, tick_s: float = 2.0) -> None:
-        self.rt = rt
+    def __init__(
+        self,
+        db: Database,
+        queue: JobQueue,
+        wake: Callable[[], None] = lambda: None,
+        tick_s: float = 2.0,
+    ) -> None:
+        self.db, self.queue, self.wake = db, queue, wake
         self.tick_s = tick_s
         self._last: dict[str, float] = {}
         self._stop = threading.Event()
@@ -72,7 +79,7 @@ class SyncScheduler:
     def _outages(self, project_id: str) -> int:
         """Consecutive most recent syncs that found the PACS unreachable."""
         count = 0
-        for job in self.rt.queue.list(project_id, limit=50):
+        for job in self.queue.list(project_id, limit=50):
             if job.kind != "dicomweb_sync" or not job.finished:
                 continue
             if not (job.result or {}).get("pacs_unavailable"):
@@ -83,7 +90,7 @@ class SyncScheduler:
     def tick(self, now: float | None = None) -> list[str]:
         """Queue the syncs that are due; returns the projects they were queued for."""
         now = time.monotonic() if now is None else now
-        with self.rt.session() as s:
+        with self.db.read() as s:
             projects = repo_dicom.projects_with_dicomweb(s)
         queued = []
         for project in projects:
@@ -98,8 +105,8 @@ class SyncScheduler:
             if last is not None and now - last < delay:
                 continue
             self._last[project.id] = now
-            self.rt.queue.enqueue(project.id, "dicomweb_sync", {"trigger": "poll"}, coalesce=True)
+            self.queue.enqueue(project.id, "dicomweb_sync", {"trigger": "poll"}, coalesce=True)
             queued.append(project.id)
         if queued:
-            self.rt.wake_worker()
+            self.wake()
         return queued

@@ -1,0 +1,195 @@
+"""Rows -> records: the one place database rows become :mod:`medloop.domain.records`.
+
+Repositories return only what these functions make, so no ORM object (and no lazy
+load on a closed session) ever leaves :mod:`medloop.storage`.
+"""
+
+from __future__ import annotations
+
+from medloop.domain.model import Lineage, ModelManifest, VersionStatus
+from medloop.domain.ports import VersionRecord
+from medloop.domain.records import (
+    AnalysisRecord,
+    AuditRecord,
+    CorrectionRecord,
+    DicomInstanceRecord,
+    ImageRecord,
+    ProjectRecord,
+    PseudonymRecord,
+    ReferenceRecord,
+    UserRecord,
+)
+from medloop.domain.settings import ProjectSettings
+from medloop.storage.models import (
+    Analysis,
+    AuditEvent,
+    Correction,
+    DicomInstance,
+    Image,
+    ModelFile,
+    ModelVersion,
+    Project,
+    Pseudonym,
+    ReferencePair,
+    User,
+)
+
+__all__ = [
+    "analysis_record",
+    "audit_record",
+    "correction_record",
+    "dicom_instance_record",
+    "image_record",
+    "project_record",
+    "pseudonym_record",
+    "reference_record",
+    "user_record",
+    "version_record",
+]
+
+
+def project_record(row: Project) -> ProjectRecord:
+    """Raises ``ConfigError`` if the stored settings no longer validate."""
+    return ProjectRecord(
+        id=row.id,
+        name=row.name,
+        settings=ProjectSettings.parse(row.settings),
+        created_at=row.created_at,
+        dicom=dict(row.dicom or {}),
+    )
+
+
+def user_record(row: User) -> UserRecord:
+    return UserRecord(
+        id=row.id,
+        name=row.name,
+        role=row.role,
+        project_id=row.project_id,
+        disabled=row.disabled,
+        created_at=row.created_at,
+    )
+
+
+def image_record(row: Image) -> ImageRecord:
+    spacing = (
+        None
+        if row.spacing_row_mm is None
+        else (float(row.spacing_row_mm), float(row.spacing_col_mm or row.spacing_row_mm))
+    )
+    return ImageRecord(
+        id=row.id,
+        project_id=row.project_id,
+        sha256=row.sha256,
+        blob_key=row.blob_key,
+        filename=row.filename,
+        content_type=row.content_type,
+        width=row.width,
+        height=row.height,
+        channels=row.channels,
+        spacing_mm=spacing,
+        metadata=dict(row.meta or {}),
+        created_at=row.created_at,
+        created_by=row.created_by,
+        frames=max(1, row.frames or 1),
+    )
+
+
+def reference_record(row: ReferencePair) -> ReferenceRecord:
+    return ReferenceRecord(
+        id=row.id,
+        project_id=row.project_id,
+        image_id=row.image_id,
+        mask_blob_key=row.mask_blob_key,
+        mask_sha256=row.mask_sha256,
+        split=row.split,
+        created_at=row.created_at,
+    )
+
+
+def analysis_record(row: Analysis) -> AnalysisRecord:
+    return AnalysisRecord(
+        id=row.id,
+        project_id=row.project_id,
+        image_id=row.image_id,
+        model_version=row.model_version,
+        label_blob_key=row.label_blob_key,
+        label_sha256=row.label_sha256,
+        uncertainty=float(row.uncertainty),
+        measurements=tuple(dict(m) for m in (row.measurements or {}).get("classes", [])),
+        created_at=row.created_at,
+        created_by=row.created_by,
+        frame=row.frame or 0,
+    )
+
+
+def correction_record(row: Correction, author_name: str | None, frame: int) -> CorrectionRecord:
+    return CorrectionRecord(
+        id=row.id,
+        project_id=row.project_id,
+        analysis_id=row.analysis_id,
+        image_id=row.image_id,
+        mask_blob_key=row.mask_blob_key,
+        mask_sha256=row.mask_sha256,
+        seq=row.seq,
+        held_out=row.held_out,
+        author_id=row.author_id,
+        author_name=author_name,
+        model_version=row.model_version,
+        dice_vs_prediction=float(row.dice_vs_prediction),
+        created_at=row.created_at,
+        frame=frame,
+    )
+
+
+def audit_record(row: AuditEvent) -> AuditRecord:
+    return AuditRecord(
+        id=row.id,
+        at=row.at,
+        actor_id=row.actor_id,
+        actor_name=row.actor_name,
+        action=row.action,
+        resource_type=row.resource_type,
+        resource_id=row.resource_id,
+        project_id=row.project_id,
+        client_ip=row.client_ip,
+        outcome=row.outcome,
+        detail=None if row.detail is None else dict(row.detail),
+    )
+
+
+def dicom_instance_record(row: DicomInstance) -> DicomInstanceRecord:
+    return DicomInstanceRecord(
+        id=row.id,
+        project_id=row.project_id,
+        sop_instance_uid=row.sop_instance_uid,
+        study_instance_uid=row.study_instance_uid,
+        series_instance_uid=row.series_instance_uid,
+        sop_class_uid=row.sop_class_uid,
+        kind=row.kind,
+        state=row.state,
+        image_id=row.image_id,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        detail=dict(row.detail or {}),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def pseudonym_record(row: Pseudonym) -> PseudonymRecord:
+    return PseudonymRecord(
+        kind=row.kind, original=row.original, pseudonym=row.pseudonym, created_at=row.created_at
+    )
+
+
+def version_record(row: ModelVersion, files: list[ModelFile]) -> VersionRecord:
+    return VersionRecord(
+        name=row.name,
+        status=VersionStatus(row.status),
+        manifest=ModelManifest.from_dict(row.manifest),
+        lineage=Lineage.from_dict(row.lineage),
+        metrics=dict(row.metrics or {}),
+        files={f.name: f.sha256 for f in files},
+        report=None if row.report is None else dict(row.report),
+    )

@@ -1,0 +1,214 @@
+"""The core tables: projects, users, images, reference pairs, analyses, corrections, audit.
+
+Ids are 32-character hex strings (``uuid4().hex``), except the audit log's integer
+sequence. Every timestamp is timezone-aware UTC (stored naive-UTC on SQLite).
+Records are immutable once written except a user's ``disabled`` flag and token;
+audit events are append-only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from medloop.storage.models.base import (
+    Base,
+    UTCDateTime,
+    created_column,
+    id_column,
+    in_,
+    project_fk,
+    utcnow,
+)
+
+__all__ = [
+    "OUTCOMES",
+    "ROLES",
+    "SPLITS",
+    "Analysis",
+    "AuditEvent",
+    "Correction",
+    "Image",
+    "Project",
+    "ReferencePair",
+    "User",
+]
+
+ROLES = ("viewer", "annotator", "admin")
+"""User roles, weakest first."""
+SPLITS = ("train", "val", "test")
+OUTCOMES = ("ok", "denied", "error")
+
+
+class Project(Base):
+    """A segmentation task: its :class:`~medloop.domain.settings.ProjectSettings` as JSON."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[str] = id_column()
+    name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    """``ProjectSettings.to_json()``: labels, image kind, learning, acceptance, training."""
+    created_at: Mapped[datetime] = created_column()
+    dicom: Mapped[dict[str, Any]] = mapped_column(
+        JSON, nullable=False, default=dict, server_default=text("'{}'")
+    )
+    """DICOM settings: ``dicomweb`` (url, auth, poll interval) and ``deidentify`` (on ingest).
+    Holds secrets: never sent to non-admins, auth never sent at all."""
+
+
+class User(Base):
+    """A person or device identity. Only the sha256 of its API token is stored."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(in_("role", ROLES), name="role"),
+        Index("ix_users_token_hash", "token_hash", unique=True),
+    )
+
+    id: Mapped[str] = id_column()
+    name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    project_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("projects.id"), nullable=True
+    )
+    """The one project this user may access; ``None`` means every project."""
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = created_column()
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class Image(Base):
+    """An uploaded image: content-addressed bytes in the blob store plus metadata."""
+
+    __tablename__ = "images"
+    __table_args__ = (UniqueConstraint("project_id", "sha256"),)
+
+    id: Mapped[str] = id_column()
+    project_id: Mapped[str] = project_fk()
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    blob_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    channels: Mapped[int] = mapped_column(Integer, nullable=False)
+    spacing_row_mm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    spacing_col_mm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = created_column()
+    created_by: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("users.id"), nullable=True
+    )
+    frames: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    """How many frames the image holds (multi-frame DICOM); every other image has 1."""
+
+
+class ReferencePair(Base):
+    """A reference image with its ground-truth mask, in a train/val/test split."""
+
+    __tablename__ = "reference_pairs"
+    __table_args__ = (
+        UniqueConstraint("project_id", "image_id"),
+        CheckConstraint(in_("split", SPLITS), name="split"),
+    )
+
+    id: Mapped[str] = id_column()
+    project_id: Mapped[str] = project_fk()
+    image_id: Mapped[str] = mapped_column(String(32), ForeignKey("images.id"), nullable=False)
+    mask_blob_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    mask_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    split: Mapped[str] = mapped_column(String(8), nullable=False)
+    created_at: Mapped[datetime] = created_column()
+
+
+class Analysis(Base):
+    """Model version V's result on image I: label map blob, measurements, uncertainty."""
+
+    __tablename__ = "analyses"
+    __table_args__ = (
+        Index("ix_analyses_project_id_created_at", "project_id", "created_at"),
+        Index("ix_analyses_image_id", "image_id"),
+    )
+
+    id: Mapped[str] = id_column()
+    project_id: Mapped[str] = project_fk()
+    image_id: Mapped[str] = mapped_column(String(32), ForeignKey("images.id"), nullable=False)
+    model_version: Mapped[str] = mapped_column(String(64), nullable=False)
+    label_blob_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    label_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    uncertainty: Mapped[float] = mapped_column(Float, nullable=False)
+    measurements: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = created_column()
+    created_by: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("users.id"), nullable=True
+    )
+    frame: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    """Which frame of the image was analysed (0 for single-frame images)."""
+
+
+class Correction(Base):
+    """A clinician's mask for an analysis; immutable, numbered per project from 0 (``seq``)."""
+
+    __tablename__ = "corrections"
+    __table_args__ = (
+        UniqueConstraint("project_id", "seq"),
+        Index("ix_corrections_analysis_id", "analysis_id"),
+    )
+
+    id: Mapped[str] = id_column()
+    project_id: Mapped[str] = project_fk()
+    analysis_id: Mapped[str] = mapped_column(String(32), ForeignKey("analyses.id"), nullable=False)
+    image_id: Mapped[str] = mapped_column(String(32), ForeignKey("images.id"), nullable=False)
+    mask_blob_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    mask_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    held_out: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    author_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("users.id"), nullable=True)
+    """The user who corrected; ``None`` only for corrections imported by the system."""
+    model_version: Mapped[str] = mapped_column(String(64), nullable=False)
+    dice_vs_prediction: Mapped[float] = mapped_column(Float, nullable=False)
+    created_at: Mapped[datetime] = created_column()
+
+
+class AuditEvent(Base):
+    """Who did what to which resource, when, from where, with what outcome. Append-only.
+
+    Actor and project are plain values, not foreign keys: the log outlives what it names.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        CheckConstraint(in_("outcome", OUTCOMES), name="outcome"),
+        Index("ix_audit_events_project_id_id", "project_id", "id"),
+        Index("ix_audit_events_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    actor_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    actor_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    resource_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    resource_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    project_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    client_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(8), nullable=False)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -1,7 +1,7 @@
 // medloop in the browser: sign in with a token, pick a project, then
 // Worklist · Upload · Viewer · Models · Jobs. Every call goes to the public API.
 
-import { api, ApiError, clearToken, getToken, setToken } from "./api.js";
+import { ApiError, api, clearToken, getToken, setToken } from "./api.js";
 import { clear, h, toast } from "./dom.js";
 import { mountJobs } from "./jobs.js";
 import { mountModels } from "./models.js";
@@ -46,13 +46,24 @@ function showSignIn(message) {
   const form = h(
     "form",
     { class: "signin-card", "data-testid": "signin" },
-    h("div", { class: "brand big" }, h("span", { class: "logo", "aria-hidden": "true" }), h("span", { text: "medloop" })),
-    h("p", { class: "muted", text: "Review and correct segmentations. Your corrections teach the next model version." }),
+    h(
+      "div",
+      { class: "brand big" },
+      h("span", { class: "logo", "aria-hidden": "true" }),
+      h("span", { text: "medloop" }),
+    ),
+    h("p", {
+      class: "muted",
+      text: "Review and correct segmentations. Your corrections teach the next model version.",
+    }),
     h("label", { for: "token", class: "field-label", text: "Access token" }),
     input,
     error,
     h("button", { class: "btn btn-primary wide", type: "submit", "data-testid": "signin-submit", text: "Sign in" }),
-    h("p", { class: "muted small", text: "Your administrator creates tokens with “medloop users add”. The token stays in this browser tab only." }),
+    h("p", {
+      class: "muted small",
+      text: "Your administrator creates tokens with “medloop users add”. The token stays in this browser tab only.",
+    }),
   );
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -63,7 +74,9 @@ function showSignIn(message) {
       await start();
     } catch (err) {
       clearToken();
-      showSignIn(err instanceof ApiError && err.status === 401 ? "This token is not valid." : `Cannot sign in: ${err.message}`);
+      showSignIn(
+        err instanceof ApiError && err.status === 401 ? "This token is not valid." : `Cannot sign in: ${err.message}`,
+      );
     }
   });
   app.append(h("main", { class: "signin" }, form));
@@ -86,7 +99,8 @@ async function start() {
   const page = await api("/api/v1/projects");
   state.projects = page.items;
   const wanted = sessionStorage.getItem(PROJECT_KEY);
-  state.project = state.projects.find((p) => p.id === wanted) || (state.projects.length === 1 ? state.projects[0] : null);
+  state.project =
+    state.projects.find((p) => p.id === wanted) || (state.projects.length === 1 ? state.projects[0] : null);
   if (state.project) sessionStorage.setItem(PROJECT_KEY, state.project.id);
   renderShell();
   route();
@@ -102,25 +116,45 @@ function renderShell() {
       "data-testid": "project-select",
       onchange: (e) => pickProject(e.target.value),
     },
-    h("option", { value: "", text: state.projects.length ? "Choose a project…" : "No projects", disabled: true, selected: !state.project }),
-    state.projects.map((p) => h("option", { value: p.id, selected: state.project && p.id === state.project.id, text: p.name })),
+    h("option", {
+      value: "",
+      text: state.projects.length ? "Choose a project…" : "No projects",
+      disabled: true,
+      selected: !state.project,
+    }),
+    state.projects.map((p) =>
+      h("option", { value: p.id, selected: state.project && p.id === state.project.id, text: p.name }),
+    ),
   );
   const nav = h(
     "nav",
     { class: "nav", "aria-label": "Main" },
-    PAGES.filter(allowed).map((p) => h("a", { href: `#/${p.id}`, dataset: { page: p.id }, "data-testid": `nav-${p.id}`, text: p.title })),
+    PAGES.filter(allowed).map((p) =>
+      h("a", { href: `#/${p.id}`, dataset: { page: p.id }, "data-testid": `nav-${p.id}`, text: p.title }),
+    ),
   );
   const user = h(
     "div",
     { class: "user" },
     h("span", { class: "user-name", "data-testid": "user-name", text: state.me.name }),
     h("span", { class: `role role-${state.me.role}`, "data-testid": "user-role", text: state.me.role }),
-    h("button", { class: "btn btn-ghost btn-small", type: "button", "data-testid": "signout", onclick: signOut, text: "Sign out" }),
+    h("button", {
+      class: "btn btn-ghost btn-small",
+      type: "button",
+      "data-testid": "signout",
+      onclick: signOut,
+      text: "Sign out",
+    }),
   );
   const header = h(
     "header",
     { class: "topbar" },
-    h("a", { class: "brand", href: "#/worklist" }, h("span", { class: "logo", "aria-hidden": "true" }), h("span", { text: "medloop" })),
+    h(
+      "a",
+      { class: "brand", href: "#/worklist" },
+      h("span", { class: "logo", "aria-hidden": "true" }),
+      h("span", { text: "medloop" }),
+    ),
     select,
     nav,
     h("div", { class: "spacer" }),
@@ -163,7 +197,12 @@ function route() {
         "div",
         { class: "page narrow" },
         h("h1", { text: "Choose a project" }),
-        h("p", { class: "muted", text: state.projects.length ? "Pick the segmentation task to work on." : "There are no projects you can see yet." }),
+        h("p", {
+          class: "muted",
+          text: state.projects.length
+            ? "Pick the segmentation task to work on."
+            : "There are no projects you can see yet.",
+        }),
         h(
           "ul",
           { class: "project-list" },
@@ -171,9 +210,19 @@ function route() {
             h(
               "li",
               {},
-              h("button", { class: "project-card", type: "button", "data-testid": `project-${p.name}`, onclick: () => pickProject(p.id) },
+              h(
+                "button",
+                {
+                  class: "project-card",
+                  type: "button",
+                  "data-testid": `project-${p.name}`,
+                  onclick: () => pickProject(p.id),
+                },
                 h("span", { class: "strong", text: p.name }),
-                h("span", { class: "muted small", text: `${p.image_kind} · ${p.labels.map((l) => l.name).join(", ")} · ${p.production_version ? `model ${p.production_version}` : "no model yet"}` }),
+                h("span", {
+                  class: "muted small",
+                  text: `${p.image_kind} · ${p.labels.map((l) => l.name).join(", ")} · ${p.production_version ? `model ${p.production_version}` : "no model yet"}`,
+                }),
               ),
             ),
           ),
@@ -204,7 +253,7 @@ window.addEventListener("medloop:unauthorized", () => {
 window.addEventListener("unhandledrejection", (e) => {
   const err = e.reason;
   if (err && err.name === "AbortError") return;
-  toast(err && err.message ? err.message : String(err), "error");
+  toast(err?.message || String(err), "error");
 });
 
 if (getToken()) {

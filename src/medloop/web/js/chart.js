@@ -20,7 +20,13 @@ export function diceChart(points) {
   const hi = 1;
   const x = (i) => m.l + (points.length <= 1 ? (W - m.l - m.r) / 2 : (i * (W - m.l - m.r)) / (points.length - 1));
   const y = (v) => m.t + ((hi - v) * (H - m.t - m.b)) / (hi - lo || 1);
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": "Dice per model version", "data-testid": "dice-chart" });
+  const root = svg("svg", {
+    viewBox: `0 0 ${W} ${H}`,
+    class: "chart",
+    role: "img",
+    "aria-label": "Dice per model version",
+    "data-testid": "dice-chart",
+  });
   const step = hi - lo > 0.5 ? 0.1 : 0.05;
   for (let v = lo; v <= hi + 1e-9; v += step) {
     root.append(
@@ -28,24 +34,50 @@ export function diceChart(points) {
       svg("text", { x: m.l - 8, y: y(v) + 4, class: "tick", "text-anchor": "end", text: v.toFixed(2) }),
     );
   }
-  root.append(svg("text", { x: 12, y: m.t + (H - m.t - m.b) / 2, class: "axis-label", transform: `rotate(-90 12 ${m.t + (H - m.t - m.b) / 2})`, "text-anchor": "middle", text: "Dice" }));
+  root.append(
+    svg("text", {
+      x: 12,
+      y: m.t + (H - m.t - m.b) / 2,
+      class: "axis-label",
+      transform: `rotate(-90 12 ${m.t + (H - m.t - m.b) / 2})`,
+      "text-anchor": "middle",
+      text: "Dice",
+    }),
+  );
   points.forEach((p, i) => {
-    root.append(svg("text", { x: x(i), y: H - m.b + 18, class: `tick${p.status === "production" ? " tick-prod" : ""}`, "text-anchor": "middle", text: p.version }));
+    root.append(
+      svg("text", {
+        x: x(i),
+        y: H - m.b + 18,
+        class: `tick${p.status === "production" ? " tick-prod" : ""}`,
+        "text-anchor": "middle",
+        text: p.version,
+      }),
+    );
     if (p.status === "production") {
-      root.append(svg("text", { x: x(i), y: H - m.b + 33, class: "tick tick-prod", "text-anchor": "middle", text: "production" }));
+      root.append(
+        svg("text", { x: x(i), y: H - m.b + 33, class: "tick tick-prod", "text-anchor": "middle", text: "production" }),
+      );
     }
   });
   for (const s of SERIES) {
     const pts = points.map((p, i) => [i, p[s.key]]).filter(([, v]) => typeof v === "number");
     if (pts.length > 1) {
-      root.append(svg("polyline", { class: `line ${s.cls}`, points: pts.map(([i, v]) => `${x(i)},${y(v)}`).join(" ") }));
+      root.append(
+        svg("polyline", { class: `line ${s.cls}`, points: pts.map(([i, v]) => `${x(i)},${y(v)}`).join(" ") }),
+      );
     }
     for (const [i, v] of pts) {
       const p = points[i];
       root.append(
         svg(
           "circle",
-          { cx: x(i), cy: y(v), r: p.status === "production" ? 6 : 4.5, class: `dot ${s.cls}${p.status === "rejected" ? " rejected" : ""}` },
+          {
+            cx: x(i),
+            cy: y(v),
+            r: p.status === "production" ? 6 : 4.5,
+            class: `dot ${s.cls}${p.status === "rejected" ? " rejected" : ""}`,
+          },
           svg("title", { text: `${p.version} (${p.status}) · ${s.name}: ${v.toFixed(3)}` }),
         ),
       );

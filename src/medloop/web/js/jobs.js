@@ -25,15 +25,32 @@ export function mountJobs(root, ctx) {
   const actions = [];
   if (isAdmin) {
     actions.push(
-      h("button", { class: "btn btn-small", type: "button", "data-testid": "start-train", onclick: () => start("train"), text: "Train from reference" }),
-      h("button", { class: "btn btn-small", type: "button", "data-testid": "start-finetune", onclick: () => start("finetune"), text: "Fine-tune now" }),
+      h("button", {
+        class: "btn btn-small",
+        type: "button",
+        "data-testid": "start-train",
+        onclick: () => start("train"),
+        text: "Train from reference",
+      }),
+      h("button", {
+        class: "btn btn-small",
+        type: "button",
+        "data-testid": "start-finetune",
+        onclick: () => start("finetune"),
+        text: "Fine-tune now",
+      }),
     );
   }
   root.append(
     h(
       "div",
       { class: "page" },
-      h("div", { class: "page-head" }, h("h1", { text: "Jobs" }), h("p", { class: "muted", text: "Training, fine-tuning and evaluation run in the server's durable job queue." })),
+      h(
+        "div",
+        { class: "page-head" },
+        h("h1", { text: "Jobs" }),
+        h("p", { class: "muted", text: "Training, fine-tuning and evaluation run in the server's durable job queue." }),
+      ),
       section("Jobs", actions, body),
     ),
   );
@@ -80,7 +97,9 @@ export function mountJobs(root, ctx) {
       });
       const buttons = [toggle];
       if (isAdmin && (j.state === "queued" || j.state === "running")) {
-        buttons.push(h("button", { class: "btn btn-small", type: "button", onclick: () => cancel(j.id), text: "Cancel" }));
+        buttons.push(
+          h("button", { class: "btn btn-small", type: "button", onclick: () => cancel(j.id), text: "Cancel" }),
+        );
       }
       const lastLine = summary(j);
       rows.push(
@@ -90,7 +109,12 @@ export function mountJobs(root, ctx) {
           h("td", { class: "mono", text: shortId(j.id) }),
           h("td", { class: "strong", text: j.kind }),
           h("td", {}, badge(j.state)),
-          h("td", { class: "progress-cell" }, progress, h("span", { class: "num", text: `${j.state === "succeeded" ? 100 : pct} %` })),
+          h(
+            "td",
+            { class: "progress-cell" },
+            progress,
+            h("span", { class: "num", text: `${j.state === "succeeded" ? 100 : pct} %` }),
+          ),
           h("td", { class: "muted small ellipsis", title: lastLine, text: j.error || lastLine }),
           h("td", { class: "muted nowrap", text: fmtDate(j.created_at) }),
           h("td", { class: "muted nowrap", text: fmtDate(j.finished_at || j.started_at) }),
@@ -99,7 +123,26 @@ export function mountJobs(root, ctx) {
       );
       if (open.has(j.id)) {
         const result = j.result ? JSON.stringify(j.result, null, 2) : "";
-        rows.push(h("tr", { class: "log-row" }, h("td", { colspan: "8" }, h("pre", { class: "log", text: [j.log_tail || "(no log yet)", j.error ? `error: ${j.error}` : "", result ? `result: ${result}` : ""].filter(Boolean).join("\n") }))));
+        rows.push(
+          h(
+            "tr",
+            { class: "log-row" },
+            h(
+              "td",
+              { colspan: "8" },
+              h("pre", {
+                class: "log",
+                text: [
+                  j.log_tail || "(no log yet)",
+                  j.error ? `error: ${j.error}` : "",
+                  result ? `result: ${result}` : "",
+                ]
+                  .filter(Boolean)
+                  .join("\n"),
+              }),
+            ),
+          ),
+        );
       }
     }
     append(
@@ -107,7 +150,17 @@ export function mountJobs(root, ctx) {
       h(
         "table",
         { class: "table", "data-testid": "jobs-table" },
-        h("thead", {}, h("tr", {}, ["Job", "Kind", "State", "Progress", "Last message", "Created", "Started / finished", ""].map((t) => h("th", { text: t })))),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Job", "Kind", "State", "Progress", "Last message", "Created", "Started / finished", ""].map((t) =>
+              h("th", { text: t }),
+            ),
+          ),
+        ),
         h("tbody", {}, rows),
       ),
     );

@@ -5,7 +5,7 @@ import { diceChart } from "./chart.js";
 import { append, badge, clear, empty, fmtDate, fmtNum, h, section, shortId, toast } from "./dom.js";
 
 function dice(metrics, key) {
-  const m = metrics && metrics[key];
+  const m = metrics?.[key];
   return m && typeof m.mean_dice === "number" ? m.mean_dice : null;
 }
 
@@ -18,13 +18,29 @@ export function mountModels(root, ctx) {
   const prodChip = h("span", { class: "chip", "data-testid": "production-version" });
   const actions = [prodChip];
   if (isAdmin) {
-    actions.push(h("button", { class: "btn btn-danger", type: "button", "data-testid": "rollback", onclick: () => rollback(), text: "Roll back production" }));
+    actions.push(
+      h("button", {
+        class: "btn btn-danger",
+        type: "button",
+        "data-testid": "rollback",
+        onclick: () => rollback(),
+        text: "Roll back production",
+      }),
+    );
   }
   root.append(
     h(
       "div",
       { class: "page" },
-      h("div", { class: "page-head" }, h("h1", { text: "Models" }), h("p", { class: "muted", text: "Every version is immutable. A candidate is promoted only if it does not get worse on the locked validation set and on held-out corrections." })),
+      h(
+        "div",
+        { class: "page-head" },
+        h("h1", { text: "Models" }),
+        h("p", {
+          class: "muted",
+          text: "Every version is immutable. A candidate is promoted only if it does not get worse on the locked validation set and on held-out corrections.",
+        }),
+      ),
       section("Versions", actions, tableBox),
       section("Dice per version", [], chartBox),
       section("Lineage", [], lineageBox),
@@ -52,7 +68,14 @@ export function mountModels(root, ctx) {
     append(
       clear(chartBox),
       versions.length
-        ? diceChart(versions.map((v) => ({ version: v.version, status: v.status, locked: dice(v.metrics, "locked_val"), heldout: dice(v.metrics, "heldout_corrections") })))
+        ? diceChart(
+            versions.map((v) => ({
+              version: v.version,
+              status: v.status,
+              locked: dice(v.metrics, "locked_val"),
+              heldout: dice(v.metrics, "heldout_corrections"),
+            })),
+          )
         : empty("No versions yet: train one from the reference data (Jobs)."),
     );
     if (!versions.length) {
@@ -71,12 +94,36 @@ export function mountModels(root, ctx) {
         h("td", { class: "num", text: fmtNum(dice(v.metrics, "heldout_corrections"), 3) }),
         h("td", { class: "num", text: String(nCorr) }),
       ];
-      const buttons = [h("button", { class: "btn btn-small", type: "button", "data-testid": `lineage-${v.version}`, onclick: () => showLineage(v.version), text: "Lineage" })];
+      const buttons = [
+        h("button", {
+          class: "btn btn-small",
+          type: "button",
+          "data-testid": `lineage-${v.version}`,
+          onclick: () => showLineage(v.version),
+          text: "Lineage",
+        }),
+      ];
       if (isAdmin && v.status !== "production") {
-        buttons.push(h("button", { class: "btn btn-small", type: "button", "data-testid": `promote-${v.version}`, onclick: () => promote(v.version), text: "Promote" }));
+        buttons.push(
+          h("button", {
+            class: "btn btn-small",
+            type: "button",
+            "data-testid": `promote-${v.version}`,
+            onclick: () => promote(v.version),
+            text: "Promote",
+          }),
+        );
       }
       cells.push(h("td", { class: "actions nowrap" }, buttons));
-      return h("tr", { "data-testid": "model-row", dataset: { version: v.version, status: v.status }, class: v.version === selected ? "selected" : "" }, cells);
+      return h(
+        "tr",
+        {
+          "data-testid": "model-row",
+          dataset: { version: v.version, status: v.status },
+          class: v.version === selected ? "selected" : "",
+        },
+        cells,
+      );
     });
     append(
       clear(tableBox),
@@ -110,7 +157,8 @@ export function mountModels(root, ctx) {
 
   async function showLineage(name) {
     selected = name;
-    for (const tr of tableBox.querySelectorAll("tr[data-version]")) tr.classList.toggle("selected", tr.dataset.version === name);
+    for (const tr of tableBox.querySelectorAll("tr[data-version]"))
+      tr.classList.toggle("selected", tr.dataset.version === name);
     const v = versions.find((x) => x.version === name);
     if (!v) return;
     const lin = v.lineage || {};
@@ -124,17 +172,38 @@ export function mountModels(root, ctx) {
     fact("Kind", lin.kind || v.kind);
     fact("Parent", lin.parent || "—");
     fact("Created", fmtDate(v.created_at));
-    fact("Trained on", Object.entries(byRole).map(([r, n]) => `${n} ${r}`).join(", ") || "—");
+    fact(
+      "Trained on",
+      Object.entries(byRole)
+        .map(([r, n]) => `${n} ${r}`)
+        .join(", ") || "—",
+    );
     fact("Held-out corrections", String((lin.held_out_corrections || []).length));
     fact("Seed", lin.seed === undefined ? "—" : String(lin.seed));
-    if (lin.software) fact("Software", Object.entries(lin.software).map(([k, s]) => `${k} ${s}`).join(", "));
+    if (lin.software)
+      fact(
+        "Software",
+        Object.entries(lin.software)
+          .map(([k, s]) => `${k} ${s}`)
+          .join(", "),
+      );
     const report = v.report;
     const gate = report
       ? h(
           "div",
           { class: "gate" },
-          h("h3", {}, "Gate: ", report.accepted ? badge("accepted", "production") : badge("rejected", "rejected"), ` against ${report.against || "—"}`),
-          h("ul", { class: "reasons" }, (report.reasons || []).map((r) => h("li", { text: r }))),
+          h(
+            "h3",
+            {},
+            "Gate: ",
+            report.accepted ? badge("accepted", "production") : badge("rejected", "rejected"),
+            ` against ${report.against || "—"}`,
+          ),
+          h(
+            "ul",
+            { class: "reasons" },
+            (report.reasons || []).map((r) => h("li", { text: r })),
+          ),
         )
       : null;
     const corrRefs = data.filter((d) => d.role === "correction");
@@ -165,12 +234,35 @@ export function mountModels(root, ctx) {
       corrTable = h(
         "table",
         { class: "table compact" },
-        h("thead", {}, h("tr", {}, ["Correction", "No.", "Use", "Author", "Corrects", "Dice vs prediction", "Weight", "When"].map((t) => h("th", { text: t })))),
-        h("tbody", {}, corrRefs.map((d) => line(d.key, d.weight, "trained")), held.map((id) => line(id, null, "held out"))),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Correction", "No.", "Use", "Author", "Corrects", "Dice vs prediction", "Weight", "When"].map((t) =>
+              h("th", { text: t }),
+            ),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          corrRefs.map((d) => line(d.key, d.weight, "trained")),
+          held.map((id) => line(id, null, "held out")),
+        ),
       );
     }
     if (selected !== name) return;
-    append(clear(lineageBox), h("div", { class: "lineage" }, h("div", {}, dl, gate), h("div", {}, h("h3", { text: "Corrections that made it" }), corrTable)));
+    append(
+      clear(lineageBox),
+      h(
+        "div",
+        { class: "lineage" },
+        h("div", {}, dl, gate),
+        h("div", {}, h("h3", { text: "Corrections that made it" }), corrTable),
+      ),
+    );
   }
 
   async function promote(name) {
@@ -186,7 +278,12 @@ export function mountModels(root, ctx) {
 
   async function rollback() {
     const prod = versions.find((v) => v.status === "production");
-    if (!window.confirm(`Roll production back from ${prod ? prod.version : "the current version"} to the version before it?`)) return;
+    if (
+      !window.confirm(
+        `Roll production back from ${prod ? prod.version : "the current version"} to the version before it?`,
+      )
+    )
+      return;
     try {
       const v = await api(projectPath(ctx.project, "/models/rollback"), { method: "POST" });
       toast(`Rolled back: ${v.version} is in production`, "ok");

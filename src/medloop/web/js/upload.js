@@ -22,7 +22,13 @@ export function mountUpload(root, ctx) {
   });
   const zone = h(
     "div",
-    { class: "dropzone", tabindex: "0", role: "button", "data-testid": "dropzone", "aria-label": "Drop images here or choose files" },
+    {
+      class: "dropzone",
+      tabindex: "0",
+      role: "button",
+      "data-testid": "dropzone",
+      "aria-label": "Drop images here or choose files",
+    },
     svg(
       "svg",
       { class: "dz-icon", viewBox: "0 0 24 24", width: "36", height: "36", "aria-hidden": "true" },
@@ -54,7 +60,15 @@ export function mountUpload(root, ctx) {
     h(
       "div",
       { class: "page" },
-      h("div", { class: "page-head" }, h("h1", { text: "Upload" }), h("p", { class: "muted", text: `Images are analysed by the production model of ${ctx.project.name} as soon as they arrive.` })),
+      h(
+        "div",
+        { class: "page-head" },
+        h("h1", { text: "Upload" }),
+        h("p", {
+          class: "muted",
+          text: `Images are analysed by the production model of ${ctx.project.name} as soon as they arrive.`,
+        }),
+      ),
       h("section", { class: "card" }, h("div", { class: "card-body" }, zone, list)),
     ),
   );
@@ -70,7 +84,12 @@ export function mountUpload(root, ctx) {
       const item = h(
         "li",
         { class: "upload-item", "data-testid": "upload-item" },
-        h("div", { class: "upload-name" }, h("span", { class: "strong", text: file.name }), h("span", { class: "muted small", text: fmtBytes(file.size) })),
+        h(
+          "div",
+          { class: "upload-name" },
+          h("span", { class: "strong", text: file.name }),
+          h("span", { class: "muted small", text: fmtBytes(file.size) }),
+        ),
         progress,
         status,
         action,
@@ -106,7 +125,14 @@ export function mountUpload(root, ctx) {
       progress.value = 1;
       item.dataset.state = "done";
       status.textContent = `analysed by ${analysis.model_version} · uncertainty ${fmtNum(analysis.uncertainty, 3)}`;
-      action.append(h("a", { class: "btn btn-small btn-primary", href: `#/viewer/${encodeURIComponent(analysis.id)}`, "data-testid": "open-analysis", text: "Open" }));
+      action.append(
+        h("a", {
+          class: "btn btn-small btn-primary",
+          href: `#/viewer/${encodeURIComponent(analysis.id)}`,
+          "data-testid": "open-analysis",
+          text: "Open",
+        }),
+      );
     } catch (err) {
       item.dataset.state = "error";
       item.classList.add("failed");

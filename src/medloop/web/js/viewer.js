@@ -1,14 +1,14 @@
 // Viewer and correction: the image with the model's label map, measurements beside it,
 // and (for annotators and admins) the tools to correct the label map and submit it.
 
-import { api, apiBlob, ApiError, projectPath, uploadWithProgress } from "./api.js";
+import { ApiError, api, apiBlob, projectPath, uploadWithProgress } from "./api.js";
 import { append, badge, clear, fmtInt, fmtNum, h, shortId, toast } from "./dom.js";
 import { LabelBuffer } from "./labels.js";
+import { imagePanel, measurementsPanel } from "./panels.js";
 import { decodeLabelPng, encodeLabelPng } from "./png.js";
 import { isTyping, Stage } from "./stage.js";
 import { LassoTool, PaintTool } from "./tools.js";
 import { browserDecodable, ClientWindow, ServerWindow } from "./window.js";
-import { imagePanel, measurementsPanel } from "./panels.js";
 
 function roleAtLeast(role, wanted) {
   const rank = { viewer: 0, annotator: 1, admin: 2 };
@@ -47,7 +47,9 @@ class ViewerView {
     if (this.destroyed) return;
     if (err && err.name === "AbortError") return;
     clear(this.stageWrap);
-    this.stageWrap.append(h("div", { class: "stage-error", text: `Could not open this analysis: ${err.message || err}` }));
+    this.stageWrap.append(
+      h("div", { class: "stage-error", text: `Could not open this analysis: ${err.message || err}` }),
+    );
   }
 
   destroy() {
@@ -56,7 +58,7 @@ class ViewerView {
     window.removeEventListener("keydown", this.onKey);
     window.removeEventListener("beforeunload", this.onUnload);
     if (this.stage) this.stage.destroy();
-    if (this.serverWindow && this.serverWindow.bitmap) this.serverWindow.bitmap.close();
+    if (this.serverWindow?.bitmap) this.serverWindow.bitmap.close();
     clearTimeout(this.wlTimer);
   }
 
@@ -111,7 +113,11 @@ class ViewerView {
         onclick: () => this.setTool(tool),
         text: label,
       });
-    this.toolButtons = [toolButton("brush", "Brush", "B"), toolButton("eraser", "Eraser", "E"), toolButton("lasso", "Lasso / polygon", "L")];
+    this.toolButtons = [
+      toolButton("brush", "Brush", "B"),
+      toolButton("eraser", "Eraser", "E"),
+      toolButton("lasso", "Lasso / polygon", "L"),
+    ];
     this.sizeInput = h("input", {
       type: "range",
       min: "1",
@@ -140,15 +146,48 @@ class ViewerView {
         h("span", { text: i < 9 ? `${i + 1} ${lab.name}` : lab.name }),
       );
     });
-    this.undoBtn = h("button", { class: "btn", type: "button", title: "Undo (Z, Ctrl+Z)", "data-testid": "undo", onclick: () => this.undo(), text: "Undo" });
-    this.redoBtn = h("button", { class: "btn", type: "button", title: "Redo (Y, Ctrl+Shift+Z)", "data-testid": "redo", onclick: () => this.redo(), text: "Redo" });
-    this.resetBtn = h("button", { class: "btn", type: "button", title: "Back to the model's prediction", "data-testid": "reset", onclick: () => this.reset(), text: "Reset to prediction" });
-    this.submitBtn = h("button", { class: "btn btn-primary", type: "button", "data-testid": "submit", onclick: () => this.submit(), text: "Submit correction" });
+    this.undoBtn = h("button", {
+      class: "btn",
+      type: "button",
+      title: "Undo (Z, Ctrl+Z)",
+      "data-testid": "undo",
+      onclick: () => this.undo(),
+      text: "Undo",
+    });
+    this.redoBtn = h("button", {
+      class: "btn",
+      type: "button",
+      title: "Redo (Y, Ctrl+Shift+Z)",
+      "data-testid": "redo",
+      onclick: () => this.redo(),
+      text: "Redo",
+    });
+    this.resetBtn = h("button", {
+      class: "btn",
+      type: "button",
+      title: "Back to the model's prediction",
+      "data-testid": "reset",
+      onclick: () => this.reset(),
+      text: "Reset to prediction",
+    });
+    this.submitBtn = h("button", {
+      class: "btn btn-primary",
+      type: "button",
+      "data-testid": "submit",
+      onclick: () => this.submit(),
+      text: "Submit correction",
+    });
     const bar = h(
       "div",
       { class: "toolbar", "data-testid": "correction-tools", role: "toolbar", "aria-label": "Correction tools" },
       h("div", { class: "tool-group" }, this.toolButtons),
-      h("label", { class: "tool-group size" }, h("span", { class: "muted", text: "Size" }), this.sizeInput, this.sizeOut),
+      h(
+        "label",
+        { class: "tool-group size" },
+        h("span", { class: "muted", text: "Size" }),
+        this.sizeInput,
+        this.sizeOut,
+      ),
       h("div", { class: "tool-group labels" }, this.labelButtons),
       h("div", { class: "tool-group" }, this.undoBtn, this.redoBtn, this.resetBtn),
       h("div", { class: "spacer" }),
@@ -181,7 +220,10 @@ class ViewerView {
       this.dirty = true;
       this.scheduleCounts();
     };
-    this.stage.setLabels(this.buffer, this.labels.map((l) => l.color));
+    this.stage.setLabels(
+      this.buffer,
+      this.labels.map((l) => l.color),
+    );
     await this.loadImage(fileBlob);
     if (this.destroyed) return;
     if (this.canEdit) this.stage.handler = this.handlers[this.tool];
@@ -213,7 +255,9 @@ class ViewerView {
       this.stage.setImage(shown, this.clientWindow.width, this.clientWindow.height);
       this.wlSource = "browser";
     } else {
-      this.serverWindow = new ServerWindow(projectPath(this.project, `/images/${encodeURIComponent(this.image.id)}/display`));
+      this.serverWindow = new ServerWindow(
+        projectPath(this.project, `/images/${encodeURIComponent(this.image.id)}/display`),
+      );
       const bmp = await this.serverWindow.load();
       this.wl = { ...this.serverWindow.range };
       this.wlDefault = { ...this.wl };
@@ -244,13 +288,7 @@ class ViewerView {
     clear(this.side);
     this.resultBox = h("div", { class: "result", "data-testid": "result", hidden: true });
     this.displayCard = h("div", { class: "panel" });
-    append(
-      this.side,
-      this.resultBox,
-      this.displayCard,
-      this.measurements(),
-      imagePanel(this.analysis, this.image),
-    );
+    append(this.side, this.resultBox, this.displayCard, this.measurements(), imagePanel(this.analysis, this.image));
     this.renderDisplayControls();
   }
 
@@ -294,7 +332,12 @@ class ViewerView {
       h("h3", { text: "Display" }),
       h("label", { class: "row" }, show, h("span", { text: "Show overlay" })),
       h("label", { class: "row slider" }, h("span", { class: "lbl", text: "Opacity" }), opacity, opacityOut),
-      h("div", { class: "row" }, h("span", { class: "lbl", text: "Style" }), h("div", { class: "segmented" }, seg("Filled", false), seg("Outline", true))),
+      h(
+        "div",
+        { class: "row" },
+        h("span", { class: "lbl", text: "Style" }),
+        h("div", { class: "segmented" }, seg("Filled", false), seg("Outline", true)),
+      ),
       this.wlBox,
       h(
         "div",
@@ -303,11 +346,15 @@ class ViewerView {
         h("button", { class: "btn btn-small", type: "button", onclick: () => this.stage.fit(), text: "Fit (F)" }),
         h("button", { class: "btn btn-small", type: "button", onclick: () => this.zoomTo(1), text: "1:1" }),
       ),
-      h("div", { class: "legend" }, this.labels.map((lab) => {
-        const sw = h("span", { class: "swatch" });
-        sw.style.backgroundColor = lab.color;
-        return h("span", { class: "legend-item" }, sw, h("span", { text: lab.name }));
-      })),
+      h(
+        "div",
+        { class: "legend" },
+        this.labels.map((lab) => {
+          const sw = h("span", { class: "swatch" });
+          sw.style.backgroundColor = lab.color;
+          return h("span", { class: "legend-item" }, sw, h("span", { text: lab.name }));
+        }),
+      ),
     );
   }
 
@@ -349,24 +396,37 @@ class ViewerView {
     this.widthInput = width;
     append(
       box,
-      h("div", { class: "row" }, h("span", { class: "lbl", text: "Window" }), h("span", {
-        class: "muted small",
-        "data-testid": "wl-source",
-        text: this.wlSource === "server" ? `rendered by the server (${this.image.metadata.bits || "high"}-bit / ${fmtWl(min)}…${fmtWl(max)})` : "8-bit, in the browser",
-      })),
+      h(
+        "div",
+        { class: "row" },
+        h("span", { class: "lbl", text: "Window" }),
+        h("span", {
+          class: "muted small",
+          "data-testid": "wl-source",
+          text:
+            this.wlSource === "server"
+              ? `rendered by the server (${this.image.metadata.bits || "high"}-bit / ${fmtWl(min)}…${fmtWl(max)})`
+              : "8-bit, in the browser",
+        }),
+      ),
       h("label", { class: "row slider" }, h("span", { class: "lbl", text: "Level" }), level, this.levelOut),
       h("label", { class: "row slider" }, h("span", { class: "lbl", text: "Width" }), width, this.widthOut),
-      h("div", { class: "row" }, h("span", { class: "lbl" }), h("button", {
-        class: "btn btn-small",
-        type: "button",
-        "data-testid": "wl-reset",
-        onclick: () => {
-          this.setWindow(this.wlDefault.center, this.wlDefault.width);
-          level.value = String(this.wl.center);
-          width.value = String(this.wl.width);
-        },
-        text: "Reset window",
-      })),
+      h(
+        "div",
+        { class: "row" },
+        h("span", { class: "lbl" }),
+        h("button", {
+          class: "btn btn-small",
+          type: "button",
+          "data-testid": "wl-reset",
+          onclick: () => {
+            this.setWindow(this.wlDefault.center, this.wlDefault.width);
+            level.value = String(this.wl.center);
+            width.value = String(this.wl.width);
+          },
+          text: "Reset window",
+        }),
+      ),
     );
   }
 
@@ -376,7 +436,11 @@ class ViewerView {
     this.levelOut.textContent = fmtWl(center);
     this.widthOut.textContent = fmtWl(this.wl.width);
     if (this.clientWindow) {
-      this.stage.setImage(this.clientWindow.apply(center, this.wl.width), this.clientWindow.width, this.clientWindow.height);
+      this.stage.setImage(
+        this.clientWindow.apply(center, this.wl.width),
+        this.clientWindow.width,
+        this.clientWindow.height,
+      );
       return;
     }
     clearTimeout(this.wlTimer);
@@ -406,7 +470,7 @@ class ViewerView {
   }
 
   updateCounts() {
-    if (!this.buffer || !this.editedCells || !this.editedCells.length) return;
+    if (!this.buffer || !this.editedCells?.length) return;
     const counts = this.buffer.counts(Math.max(...this.labels.map((l) => l.value)));
     for (const cell of this.editedCells) cell.textContent = `${fmtInt(counts[Number(cell.dataset.value)])} px`;
   }
@@ -422,7 +486,7 @@ class ViewerView {
   }
 
   setTool(tool) {
-    if (this._handlers && this._handlers.lasso && tool !== "lasso") this._handlers.lasso.cancel();
+    if (this._handlers?.lasso && tool !== "lasso") this._handlers.lasso.cancel();
     this.tool = tool;
     for (const b of this.toolButtons || []) b.setAttribute("aria-pressed", String(b.dataset.tool === tool));
     if (this.stage && this.buffer) this.stage.handler = this.handlers[tool];
@@ -450,16 +514,16 @@ class ViewerView {
 
   historyChanged() {
     if (!this.undoBtn) return;
-    this.undoBtn.disabled = !(this.buffer && this.buffer.canUndo);
-    this.redoBtn.disabled = !(this.buffer && this.buffer.canRedo);
+    this.undoBtn.disabled = !this.buffer?.canUndo;
+    this.redoBtn.disabled = !this.buffer?.canRedo;
   }
 
   undo() {
-    if (this.buffer && this.buffer.undo()) this.historyChanged();
+    if (this.buffer?.undo()) this.historyChanged();
   }
 
   redo() {
-    if (this.buffer && this.buffer.redo()) this.historyChanged();
+    if (this.buffer?.redo()) this.historyChanged();
   }
 
   reset() {
@@ -510,7 +574,9 @@ class ViewerView {
       const res = await uploadWithProgress(path, form, () => {});
       this.dirty = false;
       this.showResult(res);
-      this.stateBadge.replaceWith((this.stateBadge = badge("corrected", "corrected")));
+      const corrected = badge("corrected", "corrected");
+      this.stateBadge.replaceWith(corrected);
+      this.stateBadge = corrected;
       toast("Correction saved", "ok");
     } catch (err) {
       toast(err instanceof ApiError ? err.message : `Submit failed: ${err}`, "error", 8000);
@@ -525,25 +591,54 @@ class ViewerView {
     clear(box);
     box.hidden = false;
     const until = res.corrections_until_finetune;
-    const next = h("button", { class: "btn btn-primary btn-small", type: "button", "data-testid": "next", onclick: () => this.next(), text: "Next in queue →" });
+    const next = h("button", {
+      class: "btn btn-primary btn-small",
+      type: "button",
+      "data-testid": "next",
+      onclick: () => this.next(),
+      text: "Next in queue →",
+    });
     append(
       box,
       h("h3", { text: `Correction #${res.seq} saved` }),
       h(
         "div",
         { class: "result-grid" },
-        h("div", { class: "metric" }, h("div", { class: "metric-value", "data-testid": "agreement", text: fmtNum(res.dice_vs_prediction, 3) }), h("div", { class: "metric-label", text: "Agreement with the prediction (Dice)" })),
         h(
           "div",
           { class: "metric" },
-          h("div", { class: "metric-value", "data-testid": "until-finetune", text: until == null ? "—" : String(until) }),
-          h("div", { class: "metric-label", text: until == null ? "Automatic fine-tuning is off" : "Corrections until the next fine-tune" }),
+          h("div", { class: "metric-value", "data-testid": "agreement", text: fmtNum(res.dice_vs_prediction, 3) }),
+          h("div", { class: "metric-label", text: "Agreement with the prediction (Dice)" }),
+        ),
+        h(
+          "div",
+          { class: "metric" },
+          h("div", {
+            class: "metric-value",
+            "data-testid": "until-finetune",
+            text: until == null ? "—" : String(until),
+          }),
+          h("div", {
+            class: "metric-label",
+            text: until == null ? "Automatic fine-tuning is off" : "Corrections until the next fine-tune",
+          }),
         ),
       ),
       res.finetune_job_id
-        ? h("p", { class: "note", "data-testid": "finetune-started" }, "A fine-tune has started: ", h("a", { href: "#/jobs", text: `job ${shortId(res.finetune_job_id)}` }), ".")
+        ? h(
+            "p",
+            { class: "note", "data-testid": "finetune-started" },
+            "A fine-tune has started: ",
+            h("a", { href: "#/jobs", text: `job ${shortId(res.finetune_job_id)}` }),
+            ".",
+          )
         : null,
-      res.held_out ? h("p", { class: "muted small", text: "This correction is held out: it scores new versions and is never trained on." }) : null,
+      res.held_out
+        ? h("p", {
+            class: "muted small",
+            text: "This correction is held out: it scores new versions and is never trained on.",
+          })
+        : null,
       h("div", { class: "row" }, next),
     );
   }
@@ -567,4 +662,3 @@ function fmtWl(v) {
   if (!Number.isFinite(v)) return "—";
   return Math.abs(v) >= 100 || Number.isInteger(v) ? String(Math.round(v)) : v.toPrecision(3);
 }
-

@@ -20,7 +20,10 @@ export function mountWorklist(root, ctx) {
         "div",
         { class: "page-head" },
         h("h1", { text: "Worklist" }),
-        h("p", { class: "muted", text: "Analyses awaiting review, the most uncertain first: correcting those helps the model most." }),
+        h("p", {
+          class: "muted",
+          text: "Analyses awaiting review, the most uncertain first: correcting those helps the model most.",
+        }),
       ),
       section("Review queue", [count, refresh], queueBody),
       section("Recent analyses", [], recentBody),
@@ -34,7 +37,10 @@ export function mountWorklist(root, ctx) {
       while (work.length && !abort.signal.aborted) {
         const [img, analysis] = work.shift();
         try {
-          img.src = await bag.fetch(projectPath(ctx.project, `/analyses/${encodeURIComponent(analysis.id)}/overlay`), abort.signal);
+          img.src = await bag.fetch(
+            projectPath(ctx.project, `/analyses/${encodeURIComponent(analysis.id)}/overlay`),
+            abort.signal,
+          );
         } catch {
           img.alt = "no preview";
           img.classList.add("thumb-missing");
@@ -51,18 +57,44 @@ export function mountWorklist(root, ctx) {
       location.hash = `#/viewer/${encodeURIComponent(analysis.id)}`;
     };
     const u = Number(analysis.uncertainty);
-    const meter = h("meter", { min: "0", max: "1", low: "0.33", high: "0.66", optimum: "0", value: String(Number.isFinite(u) ? u : 0) });
+    const meter = h("meter", {
+      min: "0",
+      max: "1",
+      low: "0.33",
+      high: "0.66",
+      optimum: "0",
+      value: String(Number.isFinite(u) ? u : 0),
+    });
     const name = image ? image.filename : shortId(analysis.image_id);
     return h(
       "tr",
-      { class: "clickable", tabindex: "0", "data-testid": "worklist-row", dataset: { analysis: analysis.id }, onclick: open, onkeydown: (e) => e.key === "Enter" && open() },
+      {
+        class: "clickable",
+        tabindex: "0",
+        "data-testid": "worklist-row",
+        dataset: { analysis: analysis.id },
+        onclick: open,
+        onkeydown: (e) => e.key === "Enter" && open(),
+      },
       h("td", { class: "thumb-cell" }, thumb),
-      h("td", {}, h("div", { class: "strong", text: name }), h("div", { class: "muted small", text: image ? `${image.width} × ${image.height} px · ${shortId(analysis.id)}` : shortId(analysis.id) })),
+      h(
+        "td",
+        {},
+        h("div", { class: "strong", text: name }),
+        h("div", {
+          class: "muted small",
+          text: image ? `${image.width} × ${image.height} px · ${shortId(analysis.id)}` : shortId(analysis.id),
+        }),
+      ),
       h("td", {}, h("div", { class: "uncertainty" }, meter, h("span", { class: "num", text: fmtNum(u, 3) }))),
       h("td", { text: analysis.model_version }),
       h("td", {}, state === "corrected" ? badge("corrected", "corrected") : badge("to review", "review")),
       h("td", { class: "muted nowrap", text: fmtDate(analysis.created_at) }),
-      h("td", { class: "right" }, h("a", { class: "btn btn-small", href: `#/viewer/${encodeURIComponent(analysis.id)}`, text: "Open" })),
+      h(
+        "td",
+        { class: "right" },
+        h("a", { class: "btn btn-small", href: `#/viewer/${encodeURIComponent(analysis.id)}`, text: "Open" }),
+      ),
     );
   }
 
@@ -102,7 +134,10 @@ export function mountWorklist(root, ctx) {
       append(
         clear(queueBody),
         queue.items.length
-          ? table(queue.items.map((it) => row(it.analysis, it.image, "review")), "review-queue")
+          ? table(
+              queue.items.map((it) => row(it.analysis, it.image, "review")),
+              "review-queue",
+            )
           : empty("Nothing to review. Upload images to analyse them."),
       );
       // image names for the recent list: reuse what the queue gave, fetch the rest
@@ -120,7 +155,10 @@ export function mountWorklist(root, ctx) {
       append(
         clear(recentBody),
         recent.items.length
-          ? table(recent.items.map((a) => row(a, known.get(a.image_id), a.corrected ? "corrected" : "review")), "recent")
+          ? table(
+              recent.items.map((a) => row(a, known.get(a.image_id), a.corrected ? "corrected" : "review")),
+              "recent",
+            )
           : empty("No analyses yet."),
       );
       loadThumbs();

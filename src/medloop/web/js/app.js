@@ -5,6 +5,7 @@ import { ApiError, api, clearToken, getToken, setToken } from "./api.js";
 import { clear, h, toast } from "./dom.js";
 import { mountJobs } from "./jobs.js";
 import { mountModels } from "./models.js";
+import { roleAtLeast } from "./roles.js";
 import { mountUpload } from "./upload.js";
 import { mountViewer } from "./viewer.js";
 import { mountWorklist } from "./worklist.js";
@@ -21,10 +22,9 @@ const PAGES = [
   { id: "models", title: "Models", role: "viewer", mount: mountModels },
   { id: "jobs", title: "Jobs", role: "viewer", mount: mountJobs },
 ];
-const RANK = { viewer: 0, annotator: 1, admin: 2 };
 
 function allowed(page) {
-  return state.me && (RANK[state.me.role] ?? -1) >= RANK[page.role];
+  return Boolean(state.me) && roleAtLeast(state.me.role, page.role);
 }
 
 // -- sign in ----------------------------------------------------------------------------------

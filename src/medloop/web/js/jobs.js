@@ -2,6 +2,7 @@
 
 import { api, projectPath } from "./api.js";
 import { append, badge, clear, empty, fmtDate, h, section, shortId, toast } from "./dom.js";
+import { roleAtLeast } from "./roles.js";
 
 const POLL_MS = 1500;
 
@@ -18,7 +19,7 @@ function summary(j) {
 }
 
 export function mountJobs(root, ctx) {
-  const isAdmin = ctx.me.role === "admin";
+  const isAdmin = roleAtLeast(ctx.me.role, "admin");
   let alive = true;
   let timer = 0;
   const body = h("div", {}, h("div", { class: "loading", text: "Loading jobs…" }));

@@ -3,6 +3,7 @@
 import { api, projectPath } from "./api.js";
 import { diceChart } from "./chart.js";
 import { append, badge, clear, empty, fmtDate, fmtNum, h, section, shortId, toast } from "./dom.js";
+import { roleAtLeast } from "./roles.js";
 
 function dice(metrics, key) {
   const m = metrics?.[key];
@@ -10,7 +11,7 @@ function dice(metrics, key) {
 }
 
 export function mountModels(root, ctx) {
-  const isAdmin = ctx.me.role === "admin";
+  const isAdmin = roleAtLeast(ctx.me.role, "admin");
   const abort = new AbortController();
   const chartBox = h("div", { class: "chart-box" });
   const tableBox = h("div", {}, h("div", { class: "loading", text: "Loading versions…" }));

@@ -6,14 +6,10 @@ import { append, badge, clear, fmtInt, fmtNum, h, shortId, toast } from "./dom.j
 import { LabelBuffer } from "./labels.js";
 import { imagePanel, measurementsPanel } from "./panels.js";
 import { decodeLabelPng, encodeLabelPng } from "./png.js";
+import { roleAtLeast } from "./roles.js";
 import { isTyping, Stage } from "./stage.js";
 import { LassoTool, PaintTool } from "./tools.js";
 import { browserDecodable, ClientWindow, ServerWindow } from "./window.js";
-
-function roleAtLeast(role, wanted) {
-  const rank = { viewer: 0, annotator: 1, admin: 2 };
-  return (rank[role] ?? -1) >= rank[wanted];
-}
 
 export function mountViewer(root, ctx, analysisId) {
   const view = new ViewerView(root, ctx, analysisId);

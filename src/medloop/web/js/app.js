@@ -32,6 +32,12 @@ function allowed(page) {
 function showSignIn(message) {
   teardown();
   clear(app);
+  const form = signInForm(message);
+  app.append(h("main", { class: "signin" }, form));
+  form.elements.token.focus();
+}
+
+function signInForm(message) {
   const input = h("input", {
     type: "password",
     id: "token",
@@ -42,45 +48,46 @@ function showSignIn(message) {
     "data-testid": "token-input",
     required: true,
   });
-  const error = h("p", { class: "error", role: "alert", "data-testid": "signin-error", text: message || "" });
   const form = h(
     "form",
     { class: "signin-card", "data-testid": "signin" },
-    h(
-      "div",
-      { class: "brand big" },
-      h("span", { class: "logo", "aria-hidden": "true" }),
-      h("span", { text: "medloop" }),
-    ),
+    h("div", { class: "brand big" }, brandMark()),
     h("p", {
       class: "muted",
       text: "Review and correct segmentations. Your corrections teach the next model version.",
     }),
     h("label", { for: "token", class: "field-label", text: "Access token" }),
     input,
-    error,
+    h("p", { class: "error", role: "alert", "data-testid": "signin-error", text: message || "" }),
     h("button", { class: "btn btn-primary wide", type: "submit", "data-testid": "signin-submit", text: "Sign in" }),
     h("p", {
       class: "muted small",
       text: "Your administrator creates tokens with “medloop users add”. The token stays in this browser tab only.",
     }),
   );
-  form.addEventListener("submit", async (e) => {
+  form.addEventListener("submit", (e) => {
     e.preventDefault();
-    const token = input.value.trim();
-    if (!token) return;
-    setToken(token);
-    try {
-      await start();
-    } catch (err) {
-      clearToken();
-      showSignIn(
-        err instanceof ApiError && err.status === 401 ? "This token is not valid." : `Cannot sign in: ${err.message}`,
-      );
-    }
+    signIn(input.value.trim());
   });
-  app.append(h("main", { class: "signin" }, form));
-  input.focus();
+  return form;
+}
+
+async function signIn(token) {
+  if (!token) return;
+  setToken(token);
+  try {
+    await start();
+  } catch (err) {
+    clearToken();
+    showSignIn(
+      err instanceof ApiError && err.status === 401 ? "This token is not valid." : `Cannot sign in: ${err.message}`,
+    );
+  }
+}
+
+/** The logo and the name, in the top bar and on the sign-in card. */
+function brandMark() {
+  return [h("span", { class: "logo", "aria-hidden": "true" }), h("span", { text: "medloop" })];
 }
 
 function signOut() {
@@ -108,7 +115,27 @@ async function start() {
 
 function renderShell() {
   clear(app);
-  const select = h(
+  const header = h(
+    "header",
+    { class: "topbar" },
+    h("a", { class: "brand", href: "#/worklist" }, brandMark()),
+    projectSelect(),
+    h(
+      "nav",
+      { class: "nav", "aria-label": "Main" },
+      PAGES.filter(allowed).map((p) =>
+        h("a", { href: `#/${p.id}`, dataset: { page: p.id }, "data-testid": `nav-${p.id}`, text: p.title }),
+      ),
+    ),
+    h("div", { class: "spacer" }),
+    userBox(),
+  );
+  state.main = h("main", { class: "content", id: "main" });
+  app.append(header, state.main);
+}
+
+function projectSelect() {
+  return h(
     "select",
     {
       class: "project-select",
@@ -126,14 +153,11 @@ function renderShell() {
       h("option", { value: p.id, selected: state.project && p.id === state.project.id, text: p.name }),
     ),
   );
-  const nav = h(
-    "nav",
-    { class: "nav", "aria-label": "Main" },
-    PAGES.filter(allowed).map((p) =>
-      h("a", { href: `#/${p.id}`, dataset: { page: p.id }, "data-testid": `nav-${p.id}`, text: p.title }),
-    ),
-  );
-  const user = h(
+}
+
+/** The signed-in user's name and role, and Sign out. */
+function userBox() {
+  return h(
     "div",
     { class: "user" },
     h("span", { class: "user-name", "data-testid": "user-name", text: state.me.name }),
@@ -146,22 +170,6 @@ function renderShell() {
       text: "Sign out",
     }),
   );
-  const header = h(
-    "header",
-    { class: "topbar" },
-    h(
-      "a",
-      { class: "brand", href: "#/worklist" },
-      h("span", { class: "logo", "aria-hidden": "true" }),
-      h("span", { text: "medloop" }),
-    ),
-    select,
-    nav,
-    h("div", { class: "spacer" }),
-    user,
-  );
-  state.main = h("main", { class: "content", id: "main" });
-  app.append(header, state.main);
 }
 
 function pickProject(id) {
@@ -192,43 +200,7 @@ function route() {
     a.classList.toggle("active", a.dataset.page === name || (name === "viewer" && a.dataset.page === "worklist"));
   }
   if (!state.project) {
-    main.append(
-      h(
-        "div",
-        { class: "page narrow" },
-        h("h1", { text: "Choose a project" }),
-        h("p", {
-          class: "muted",
-          text: state.projects.length
-            ? "Pick the segmentation task to work on."
-            : "There are no projects you can see yet.",
-        }),
-        h(
-          "ul",
-          { class: "project-list" },
-          state.projects.map((p) =>
-            h(
-              "li",
-              {},
-              h(
-                "button",
-                {
-                  class: "project-card",
-                  type: "button",
-                  "data-testid": `project-${p.name}`,
-                  onclick: () => pickProject(p.id),
-                },
-                h("span", { class: "strong", text: p.name }),
-                h("span", {
-                  class: "muted small",
-                  text: `${p.image_kind} · ${p.labels.map((l) => l.name).join(", ")} · ${p.production_version ? `model ${p.production_version}` : "no model yet"}`,
-                }),
-              ),
-            ),
-          ),
-        ),
-      ),
-    );
+    main.append(projectChooser());
     return;
   }
   const ctx = { me: state.me, project: state.project };
@@ -240,6 +212,34 @@ function route() {
   const page = PAGES.find((p) => p.id === name && allowed(p)) || PAGES[0];
   unmount = page.mount(main, ctx);
   document.title = `${page.title} · ${state.project.name} · medloop`;
+}
+
+/** The page shown until a project is picked: one card per project the user can see. */
+function projectChooser() {
+  const card = (p) =>
+    h(
+      "button",
+      { class: "project-card", type: "button", "data-testid": `project-${p.name}`, onclick: () => pickProject(p.id) },
+      h("span", { class: "strong", text: p.name }),
+      h("span", {
+        class: "muted small",
+        text: `${p.image_kind} · ${p.labels.map((l) => l.name).join(", ")} · ${p.production_version ? `model ${p.production_version}` : "no model yet"}`,
+      }),
+    );
+  return h(
+    "div",
+    { class: "page narrow" },
+    h("h1", { text: "Choose a project" }),
+    h("p", {
+      class: "muted",
+      text: state.projects.length ? "Pick the segmentation task to work on." : "There are no projects you can see yet.",
+    }),
+    h(
+      "ul",
+      { class: "project-list" },
+      state.projects.map((p) => h("li", {}, card(p))),
+    ),
+  );
 }
 
 window.addEventListener("hashchange", route);

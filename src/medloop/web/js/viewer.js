@@ -98,22 +98,48 @@ class ViewerView {
   }
 
   buildToolbar() {
-    const toolButton = (tool, label, key) =>
-      h("button", {
-        class: "tool",
-        type: "button",
-        title: `${label} (${key})`,
-        "aria-pressed": "false",
-        dataset: { tool },
-        "data-testid": `tool-${tool}`,
-        onclick: () => this.setTool(tool),
-        text: label,
-      });
     this.toolButtons = [
-      toolButton("brush", "Brush", "B"),
-      toolButton("eraser", "Eraser", "E"),
-      toolButton("lasso", "Lasso / polygon", "L"),
+      this.toolButton("brush", "Brush", "B"),
+      this.toolButton("eraser", "Eraser", "E"),
+      this.toolButton("lasso", "Lasso / polygon", "L"),
     ];
+    this.labelButtons = this.labels.map((lab, i) => this.labelButton(lab, i));
+    const button = (cls, testid, title, text, onclick) =>
+      h("button", { class: cls, type: "button", title, "data-testid": testid, onclick, text });
+    this.undoBtn = button("btn", "undo", "Undo (Z, Ctrl+Z)", "Undo", () => this.undo());
+    this.redoBtn = button("btn", "redo", "Redo (Y, Ctrl+Shift+Z)", "Redo", () => this.redo());
+    this.resetBtn = button("btn", "reset", "Back to the model's prediction", "Reset to prediction", () => this.reset());
+    this.submitBtn = button("btn btn-primary", "submit", undefined, "Submit correction", () => this.submit());
+    const bar = h(
+      "div",
+      { class: "toolbar", "data-testid": "correction-tools", role: "toolbar", "aria-label": "Correction tools" },
+      h("div", { class: "tool-group" }, this.toolButtons),
+      this.sizeControl(),
+      h("div", { class: "tool-group labels" }, this.labelButtons),
+      h("div", { class: "tool-group" }, this.undoBtn, this.redoBtn, this.resetBtn),
+      h("div", { class: "spacer" }),
+      this.submitBtn,
+    );
+    this.setTool("brush");
+    this.setLabel(this.label);
+    this.historyChanged();
+    return bar;
+  }
+
+  toolButton(tool, label, key) {
+    return h("button", {
+      class: "tool",
+      type: "button",
+      title: `${label} (${key})`,
+      "aria-pressed": "false",
+      dataset: { tool },
+      "data-testid": `tool-${tool}`,
+      onclick: () => this.setTool(tool),
+      text: label,
+    });
+  }
+
+  sizeControl() {
     this.sizeInput = h("input", {
       type: "range",
       min: "1",
@@ -124,75 +150,33 @@ class ViewerView {
       oninput: (e) => this.setSize(Number(e.target.value)),
     });
     this.sizeOut = h("output", { class: "size-out", text: `${this.size} px` });
-    this.labelButtons = this.labels.map((lab, i) => {
-      const swatch = h("span", { class: "swatch" });
-      swatch.style.backgroundColor = lab.color; // CSSOM, allowed by the CSP
-      return h(
-        "button",
-        {
-          class: "label-btn",
-          type: "button",
-          title: i < 9 ? `${lab.name} (${i + 1})` : lab.name,
-          "aria-pressed": "false",
-          "data-testid": `label-${lab.value}`,
-          dataset: { value: String(lab.value) },
-          onclick: () => this.setLabel(lab.value),
-        },
-        swatch,
-        h("span", { text: i < 9 ? `${i + 1} ${lab.name}` : lab.name }),
-      );
-    });
-    this.undoBtn = h("button", {
-      class: "btn",
-      type: "button",
-      title: "Undo (Z, Ctrl+Z)",
-      "data-testid": "undo",
-      onclick: () => this.undo(),
-      text: "Undo",
-    });
-    this.redoBtn = h("button", {
-      class: "btn",
-      type: "button",
-      title: "Redo (Y, Ctrl+Shift+Z)",
-      "data-testid": "redo",
-      onclick: () => this.redo(),
-      text: "Redo",
-    });
-    this.resetBtn = h("button", {
-      class: "btn",
-      type: "button",
-      title: "Back to the model's prediction",
-      "data-testid": "reset",
-      onclick: () => this.reset(),
-      text: "Reset to prediction",
-    });
-    this.submitBtn = h("button", {
-      class: "btn btn-primary",
-      type: "button",
-      "data-testid": "submit",
-      onclick: () => this.submit(),
-      text: "Submit correction",
-    });
-    const bar = h(
-      "div",
-      { class: "toolbar", "data-testid": "correction-tools", role: "toolbar", "aria-label": "Correction tools" },
-      h("div", { class: "tool-group" }, this.toolButtons),
-      h(
-        "label",
-        { class: "tool-group size" },
-        h("span", { class: "muted", text: "Size" }),
-        this.sizeInput,
-        this.sizeOut,
-      ),
-      h("div", { class: "tool-group labels" }, this.labelButtons),
-      h("div", { class: "tool-group" }, this.undoBtn, this.redoBtn, this.resetBtn),
-      h("div", { class: "spacer" }),
-      this.submitBtn,
+    return h(
+      "label",
+      { class: "tool-group size" },
+      h("span", { class: "muted", text: "Size" }),
+      this.sizeInput,
+      this.sizeOut,
     );
-    this.setTool("brush");
-    this.setLabel(this.label);
-    this.historyChanged();
-    return bar;
+  }
+
+  /** The button of the `i`th label: its swatch and name, with its key (1-9) for the first nine. */
+  labelButton(lab, i) {
+    const swatch = h("span", { class: "swatch" });
+    swatch.style.backgroundColor = lab.color; // CSSOM, allowed by the CSP
+    return h(
+      "button",
+      {
+        class: "label-btn",
+        type: "button",
+        title: i < 9 ? `${lab.name} (${i + 1})` : lab.name,
+        "aria-pressed": "false",
+        "data-testid": `label-${lab.value}`,
+        dataset: { value: String(lab.value) },
+        onclick: () => this.setLabel(lab.value),
+      },
+      swatch,
+      h("span", { text: i < 9 ? `${i + 1} ${lab.name}` : lab.name }),
+    );
   }
 
   // -- loading -----------------------------------------------------------------------------

@@ -151,7 +151,7 @@ function uploadItem(file) {
     h(
       "div",
       { class: "upload-name" },
-      h("span", { class: "strong", text: file.name }),
+      h("span", { class: "strong", title: file.name, text: file.name }),
       h("span", { class: "muted small", text: fmtBytes(file.size) }),
     ),
     progress,

@@ -252,6 +252,7 @@ class ViewerView {
   renderHead() {
     const a = this.analysis;
     this.title.textContent = this.image.filename || this.image.id;
+    this.title.title = this.title.textContent; // elided when long: whole on hover
     clear(this.chips);
     this.state = a.corrected ? "corrected" : "to review";
     this.stateBadge = badge(this.state, a.corrected ? "corrected" : "review");

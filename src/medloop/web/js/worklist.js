@@ -4,7 +4,16 @@ import { api, projectPath, UrlBag } from "./api.js";
 import { append, badge, clear, empty, fmtDate, fmtNum, h, section, shortId } from "./dom.js";
 
 const THUMB_CONCURRENCY = 4;
-const COLUMNS = ["", "Image", "Uncertainty", "Model", "State", "Analysed", ""];
+// Fixed widths (style.css) for all but the image column, which takes the rest of the row.
+const COLUMNS = [
+  { cls: "col-thumb", text: "" },
+  { cls: "col-image", text: "Image" },
+  { cls: "col-uncertainty", text: "Uncertainty" },
+  { cls: "col-model", text: "Model" },
+  { cls: "col-state", text: "State" },
+  { cls: "col-date", text: "Analysed" },
+  { cls: "col-open", text: "" },
+];
 
 export function mountWorklist(root, ctx) {
   const page = new WorklistPage(root, ctx);
@@ -135,14 +144,14 @@ class WorklistPage {
   table(rows, testid) {
     return h(
       "table",
-      { class: "table", "data-testid": testid },
+      { class: "table worklist-table", "data-testid": testid },
       h(
         "thead",
         {},
         h(
           "tr",
           {},
-          COLUMNS.map((text) => h("th", { text })),
+          COLUMNS.map((c) => h("th", { class: c.cls, text: c.text })),
         ),
       ),
       h("tbody", {}, rows),
@@ -169,9 +178,9 @@ class WorklistPage {
       h("td", { class: "thumb-cell" }, thumb),
       imageCell(analysis, image),
       uncertaintyCell(analysis),
-      h("td", { text: analysis.model_version }),
+      h("td", { class: "col-model ellipsis", title: analysis.model_version, text: analysis.model_version }),
       h("td", {}, state === "corrected" ? badge("corrected", "corrected") : badge("to review", "review")),
-      h("td", { class: "muted nowrap", text: fmtDate(analysis.created_at) }),
+      h("td", { class: "col-date muted nowrap", text: fmtDate(analysis.created_at) }),
       h("td", { class: "right" }, h("a", { class: "btn btn-small", href, text: "Open" })),
     );
   }
@@ -181,13 +190,13 @@ function viewerHref(analysis) {
   return `#/viewer/${encodeURIComponent(analysis.id)}`;
 }
 
-/** The file name (or the image's id when unknown), its size and the analysis id. */
+/** The file name (elided when long, whole on hover; the image's id when unknown), size and analysis id. */
 function imageCell(analysis, image) {
   const name = image ? image.filename : shortId(analysis.image_id);
   return h(
     "td",
     {},
-    h("div", { class: "strong", text: name }),
+    h("div", { class: "strong file-name", title: name, text: name }),
     h("div", {
       class: "muted small",
       text: image ? `${image.width} × ${image.height} px · ${shortId(analysis.id)}` : shortId(analysis.id),

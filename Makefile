@@ -4,8 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip
 STAMP  := $(VENV)/.installed
+# The browser code's linter and formatter (Biome), pinned by tools/web/package-lock.json and
+# installed with `npm ci` into tools/web/node_modules (git-ignored). Nothing here ships.
+WEB       := src/medloop/web
+WEB_TOOLS := tools/web
+BIOME     := $(WEB_TOOLS)/node_modules/.bin/biome
+WEB_STAMP := $(WEB_TOOLS)/node_modules/.installed
 
-.PHONY: install services demo test lint typecheck unit bench-loop-quick bench-server-load clean
+.PHONY: install web-tools services demo test lint format typecheck unit bench-loop-quick bench-server-load clean
 
 install: $(STAMP)
 
@@ -21,9 +27,23 @@ demo: install
 	$(BIN)/medloop demo --out demo-output
 	$(BIN)/medloop demo --serve --out demo-output
 
-lint: install
+web-tools: $(WEB_STAMP)
+
+$(WEB_STAMP): $(WEB_TOOLS)/package.json $(WEB_TOOLS)/package-lock.json
+	scripts/install-node.sh
+	cd $(WEB_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
+# Python: ruff lint + format check. Browser code: Biome lint + format check (biome.json).
+lint: install web-tools
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIOME) ci --error-on-warnings $(WEB)
+
+# Rewrite in place what `make lint` checks: formatting, and Biome's safe fixes.
+format: install web-tools
+	$(BIN)/ruff format src tests bench
+	$(BIOME) check --write $(WEB)
 
 typecheck: install
 	$(BIN)/mypy
@@ -50,4 +70,4 @@ bench-server-load: install
 	$(BIN)/python bench/server_load.py --json bench/results/server-load-cpu.json
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(WEB_TOOLS)/node_modules demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@
      │    ├── VersionNotFound       no such model version
      │    └── NoProductionModel     nothing is promoted yet
      ├── TrainingError              training could not run (e.g. nothing to train on)
+ │    └── TrainingInterrupted   stopped before the end; started again, it resumes
      ├── NotFoundError              no such resource (or not visible to the caller)
      ├── ConflictError              the resource's state forbids the request
      ├── PermissionDeniedError      the caller's role does not allow it
@@ -35,6 +36,7 @@ __all__ = [
     "PermissionDeniedError",
     "RegistryError",
     "TrainingError",
+    "TrainingInterrupted",
     "UploadTooLarge",
     "VersionNotFound",
 ]
@@ -82,6 +84,10 @@ class NoProductionModel(RegistryError):
 
 class TrainingError(MedloopError):
     """Training or fine-tuning cannot run."""
+
+
+class TrainingInterrupted(TrainingError):
+    """A training run was stopped before its last step; its checkpoint is kept for a resume."""
 
 
 class NotFoundError(MedloopError):

@@ -17,12 +17,15 @@ from rich.table import Table
 
 from medloop.bench.budgets import budget
 from medloop.bench.loop import machine_description
+from medloop.domain.labels import LabelSet
+from medloop.domain.settings import ProjectSettings, TrainingOptions
 from medloop.errors import DatasetError
 from medloop.io import load_dataset
-from medloop.registry import ModelRegistry
-from medloop.services.evaluation import EvalCase, evaluate_cases
-from medloop.services.items import PairLoader
-from medloop.services.training import TrainOptions, train_base
+from medloop.services.evaluation import evaluate_samples
+from medloop.services.folder_data import FolderTrainingData
+from medloop.services.pairs import PairCache
+from medloop.services.workspace import train_workspace
+from medloop.storage.folder_registry import FolderArtifactStore
 
 __all__ = ["run_accuracy"]
 
@@ -45,24 +48,31 @@ def run_accuracy(
     if not len(test):
         raise DatasetError(f"{data}: no 'test' split to report on")
     work = work_dir or Path(tempfile.mkdtemp(prefix="medloop-acc-"))
-    opts = TrainOptions(
-        channels=bud.channels,
-        patch_size=bud.patch_size,
-        steps=steps or bud.base_steps * (2 if not quick else 1),
-        batch_size=bud.batch_size,
-        lr=bud.lr,
-        val_every=bud.val_every,
-        max_val_images=bud.max_val_images,
-        device=device,
+    settings = ProjectSettings(
+        labels=LabelSet.from_names(["foreground"]).labels,
+        training=TrainingOptions(
+            channels=bud.channels,
+            patch_size=bud.patch_size,
+            steps=steps or bud.base_steps * (2 if not quick else 1),
+            batch_size=bud.batch_size,
+            lr=bud.lr,
+            val_every=bud.val_every,
+        ),
     )
+    source = FolderTrainingData(data, settings.label_set.num_foreground)
+    cache = PairCache(source)
     t0 = time.perf_counter()
-    out = train_base(data, work / "registry", opts)
+    out = train_workspace(
+        data, work / "registry", settings, device=device, max_val=bud.max_val_images, cache=cache
+    )
     train_seconds = time.perf_counter() - t0
-    reg = ModelRegistry(work / "registry")
-    pred = Predictor.load(reg.manifest(out.version), reg.get(out.version).weights_path, device)
-    cases = [EvalCase(s.key, s.image, s.mask, s.group) for s in test.samples]
+    store = FolderArtifactStore(work / "registry")
+    pred = Predictor.from_bytes(
+        store.get(out.version).manifest, store.read_file(out.version), device
+    )
     t1 = time.perf_counter()
-    summary, _ = evaluate_cases(pred, cases, PairLoader(1))
+    samples = [s for s in source.reference() if s.split == "test"]
+    summary, _ = evaluate_samples(pred, samples, cache)
     result = {
         "dataset": str(data),
         "machine": machine_description(device),

@@ -17,20 +17,22 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.table import Table
 
 from medloop.bench.budgets import Budget, budget
-from medloop.domain.learning import LearningPolicy, Strategy
+from medloop.domain.labels import LabelSet
+from medloop.domain.ports import PairSample
+from medloop.domain.settings import LearningPolicy, ProjectSettings, Strategy, TrainingOptions
 from medloop.errors import ConfigError, DatasetError
 from medloop.io import Sample, load_dataset
-from medloop.registry import ModelRegistry
-from medloop.services.evaluation import EvalCase, evaluate_cases
-from medloop.services.items import PairLoader
-from medloop.services.learning import Learner
-from medloop.services.training import TrainOptions, train_base
+from medloop.services.evaluation import evaluate_samples
+from medloop.services.folder_data import FolderTrainingData
+from medloop.services.pairs import PairCache
+from medloop.services.workspace import Workspace, train_workspace
+from medloop.storage.folder_registry import FolderArtifactStore
 
 __all__ = ["LoopConfig", "run_loop"]
 
@@ -59,7 +61,7 @@ def _subset(samples: list[Sample], limit: int | None) -> list[Sample]:
     return sorted(samples, key=lambda s: hashlib.sha256(s.key.encode()).hexdigest())[:limit]
 
 
-def _color_for(samples: list[Sample]) -> str:
+def _color_for(samples: list[Sample]) -> Literal["gray", "rgb"]:
     """``rgb`` when any of these images has real colour: the model will see both groups."""
     from medloop.io import read_image
 
@@ -81,26 +83,29 @@ def machine_description(device: str | None) -> str:
 
 
 class _Scorer:
-    """Scores registry versions on fixed test sets, caching by version weights."""
+    """Scores versions on fixed test sets, caching by the weights' sha256."""
 
     def __init__(
-        self, loader: PairLoader, target: list[EvalCase], source: list[EvalCase], device: str | None
-    ):
-        self.loader, self.target, self.source, self.device = loader, target, source, device
-        self._cache: dict[str, tuple[float, float, dict[str, Any]]] = {}
+        self,
+        cache: PairCache,
+        target: list[PairSample],
+        source: list[PairSample],
+        device: str | None,
+    ) -> None:
+        self.cache, self.target, self.source, self.device = cache, target, source, device
+        self._scores: dict[str, tuple[float, float]] = {}
 
-    def score(self, registry: ModelRegistry, name: str) -> tuple[float, float]:
+    def score(self, store: FolderArtifactStore, name: str) -> tuple[float, float]:
         from medloop.ml.inference import Predictor
 
-        rec = registry.get(name)
-        key = hashlib.sha256(rec.weights_path.read_bytes()).hexdigest()
-        if key not in self._cache:
-            pred = Predictor.load(registry.manifest(name), rec.weights_path, self.device)
-            t, _ = evaluate_cases(pred, self.target, self.loader)
-            s, _ = evaluate_cases(pred, self.source, self.loader)
-            self._cache[key] = (t.mean_dice, s.mean_dice, {})
-        t_d, s_d, _ = self._cache[key]
-        return t_d, s_d
+        rec = store.get(name)
+        key = rec.files["weights.pt"]
+        if key not in self._scores:
+            pred = Predictor.from_bytes(rec.manifest, store.read_file(name), self.device)
+            t, _ = evaluate_samples(pred, self.target, self.cache)
+            s, _ = evaluate_samples(pred, self.source, self.cache)
+            self._scores[key] = (t.mean_dice, s.mean_dice)
+        return self._scores[key]
 
 
 def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
@@ -136,11 +141,13 @@ def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
     console = Console(stderr=True)
     work = cfg.work_dir or Path(tempfile.mkdtemp(prefix="medloop-loop-"))
     work.mkdir(parents=True, exist_ok=True)
-    loader = PairLoader(1)
+    everything = FolderTrainingData(cfg.data, 1)
+    by_key = {s.key: s for s in everything.reference()}
+    cache = PairCache(everything)
     scorer = _Scorer(
-        loader,
-        [EvalCase(s.key, s.image, s.mask, s.group) for s in target_test],
-        [EvalCase(s.key, s.image, s.mask, s.group) for s in source_test],
+        cache,
+        [by_key[s.key] for s in target_test],
+        [by_key[s.key] for s in source_test],
         cfg.device,
     )
     policy = LearningPolicy(
@@ -152,28 +159,37 @@ def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
         held_out_share=cfg.held_out_share,
         seed=cfg.seed,
     )
-    opts = TrainOptions(
-        labels=("nucleus",) if "nuclei" in str(cfg.data) else ("foreground",),
-        channels=bud.channels,
-        patch_size=bud.patch_size,
-        steps=bud.base_steps,
-        batch_size=bud.batch_size,
-        lr=bud.lr,
-        val_every=bud.val_every,
-        max_val_images=bud.max_val_images,
-        group=cfg.source_group,
-        seed=cfg.seed,
-        device=cfg.device,
-        policy=policy,
-        color=_color_for(pool[:4] + [s for s in ds.samples if s.group == cfg.source_group][:4]),
+    settings = ProjectSettings(
+        labels=LabelSet.from_names(
+            ["nucleus" if "nuclei" in str(cfg.data) else "foreground"]
+        ).labels,
+        learning=policy,
+        training=TrainingOptions(
+            channels=bud.channels,
+            patch_size=bud.patch_size,
+            steps=bud.base_steps,
+            batch_size=bud.batch_size,
+            lr=bud.lr,
+            val_every=bud.val_every,
+            seed=cfg.seed,
+            color=_color_for(pool[:4] + [s for s in ds.samples if s.group == cfg.source_group][:4]),
+        ),
     )
     base_dir = work / "base"
     shutil.rmtree(base_dir, ignore_errors=True)
     console.print(f"training the base model on {cfg.source_group} ({bud.base_steps} steps)")
     t0 = time.perf_counter()
-    base = train_base(cfg.data, base_dir, opts)
+    base = train_workspace(
+        cfg.data,
+        base_dir,
+        settings,
+        group=cfg.source_group,
+        device=cfg.device,
+        max_val=bud.max_val_images,
+        cache=cache,
+    )
     base_seconds = time.perf_counter() - t0
-    base_t, base_s = scorer.score(ModelRegistry(base_dir), base.version)
+    base_t, base_s = scorer.score(FolderArtifactStore(base_dir), base.version)
     console.print(
         f"base: target Dice {base_t:.4f}, source Dice {base_s:.4f} ({base_seconds:.0f} s)"
     )
@@ -198,23 +214,24 @@ def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
         reg_dir = work / strat
         shutil.rmtree(reg_dir, ignore_errors=True)
         shutil.copytree(base_dir, reg_dir)
-        learner = Learner(reg_dir, cfg.device, loader)
-        strat_policy = replace(policy, strategy=Strategy(strat))
+        workspace = Workspace.open(reg_dir)
+        learner = workspace.learner(device=cfg.device, cache=cache)
+        strat_policy = policy.model_copy(update={"strategy": Strategy(strat)})
         rounds: list[dict[str, Any]] = []
         for r in range(cfg.rounds):
             for smp in pool[r * cfg.per_round : (r + 1) * cfg.per_round]:
-                learner.store.add(
-                    smp.image,
-                    smp.mask,
+                workspace.corrections.add(
+                    smp.image.read_bytes(),
+                    smp.mask.read_bytes(),
                     key=smp.key,
                     held_out_share=cfg.held_out_share,
                     author="simulated-clinician",
-                    corrects_version=learner.registry.production(),
+                    corrects_version=workspace.store.production(),
                 )
             out = learner.finetune(strat_policy)
-            prod = learner.registry.production()
-            t_d, s_d = scorer.score(learner.registry, prod)
-            c_t, c_s = scorer.score(learner.registry, out.version)
+            prod = workspace.store.require_production()
+            t_d, s_d = scorer.score(workspace.store, prod)
+            c_t, c_s = scorer.score(workspace.store, out.version)
             row = {
                 "round": r + 1,
                 "n_corrections": (r + 1) * cfg.per_round,

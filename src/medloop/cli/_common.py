@@ -29,8 +29,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def run_guarded(fn: Callable[[], T]) -> T:
     """Run ``fn``; medloop errors become one line and exit 2 (input) or 1 (other)."""
+    from pydantic import ValidationError
+
+    from medloop.domain.base import validation_message
+
     try:
         return fn()
+    except ValidationError as err:  # settings built from command-line options
+        fail(f"{err.title}: {validation_message(err)}", 2)
     except InputError as err:
         fail(str(err), 2)
     except MedloopError as err:

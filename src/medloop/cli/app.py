@@ -82,37 +82,54 @@ def train(
     The first version is promoted. The learning policy and acceptance rule given here
     become the project's defaults for later fine-tunes.
     """
-    from medloop.domain.learning import AcceptanceRule, LearningPolicy
-    from medloop.services.training import TrainOptions, train_base
-
-    policy = run_guarded(
-        lambda: LearningPolicy(
-            correction_weight=weight,
-            replay_size=replay,
-            steps=finetune_steps,
-            held_out_share=held_out_share,
-        )
+    from medloop.domain.labels import LabelSet
+    from medloop.domain.settings import (
+        AcceptanceRule,
+        LearningPolicy,
+        ProjectSettings,
+        TrainingOptions,
     )
+    from medloop.services.workspace import train_workspace
 
-    opts = TrainOptions(
-        labels=tuple(s.strip() for s in labels.split(",") if s.strip()),
-        channels=_parse_channels(channels),
-        patch_size=patch_size,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        val_every=val_every,
-        group=group,
-        color=color,
-        seed=seed,
-        device=device,
-        policy=policy,
-        rule=AcceptanceRule(max_class_dice_drop=max_dice_drop, min_heldout_gain=min_heldout_gain),
-    )
     if not data.exists():
         fail(f"dataset {data} does not exist")
+    names = [s.strip() for s in labels.split(",") if s.strip()]
+    settings = run_guarded(
+        lambda: ProjectSettings(
+            labels=LabelSet.from_names(names).labels,
+            learning=LearningPolicy(
+                correction_weight=weight,
+                replay_size=replay,
+                steps=finetune_steps,
+                held_out_share=held_out_share,
+            ),
+            acceptance=AcceptanceRule(
+                max_class_dice_drop=max_dice_drop, min_heldout_gain=min_heldout_gain
+            ),
+            training=TrainingOptions(
+                channels=_parse_channels(channels),
+                patch_size=patch_size,
+                steps=steps,
+                batch_size=batch_size,
+                lr=lr,
+                val_every=val_every,
+                color=color,  # type: ignore[arg-type]  # validated by pydantic
+                seed=seed,
+            ),
+        )
+    )
     with training_progress("train") as cb:
-        out = run_guarded(lambda: train_base(data, registry, opts, cb))
+        out = run_guarded(
+            lambda: train_workspace(
+                data,
+                registry,
+                settings,
+                options=settings.training,
+                group=group,
+                device=device,
+                callbacks=cb,
+            )
+        )
     verdict = "promoted to production" if out.promoted else "rejected"
     console.print(
         f"{out.version}: {verdict}; validation Dice {out.val.mean_dice:.4f} "
@@ -180,40 +197,28 @@ def finetune(
     device: DeviceOpt = None,
 ) -> None:
     """Add corrections, fine-tune production on all corrections so far, and gate the candidate."""
-    from dataclasses import replace
-
-    from medloop.domain.learning import Strategy
-    from medloop.services.learning import Learner, add_corrections
-    from medloop.services.project import load_project
+    from medloop.domain.jobs import FinetuneOptions
+    from medloop.domain.settings import Strategy
+    from medloop.services.workspace import Workspace, add_corrections
 
     def go() -> None:
-        project = load_project(registry)
-        policy = project.policy
-        changes: dict[str, object] = {}
-        if weight is not None:
-            changes["correction_weight"] = weight
-        if replay is not None:
-            changes["replay_size"] = replay
-        if steps is not None:
-            changes["steps"] = steps
-        if lr is not None:
-            changes["lr"] = lr
+        workspace = Workspace.open(registry)
+        policy = FinetuneOptions(
+            correction_weight=weight, replay_size=replay, steps=steps, lr=lr
+        ).apply(workspace.project.settings.learning)
         if strategy is not None:
             try:
-                changes["strategy"] = Strategy(strategy)
+                policy = policy.model_copy(update={"strategy": Strategy(strategy)})
             except ValueError:
-                fail(
-                    f"--strategy must be one of {', '.join(s.value for s in Strategy)}, got {strategy!r}"
-                )
-        policy = replace(policy, **changes)  # type: ignore[arg-type]
+                choices = ", ".join(s.value for s in Strategy)
+                fail(f"--strategy must be one of {choices}, got {strategy!r}")
         if corrections is not None:
             added = add_corrections(registry, corrections, author=author)
             console.print(
                 f"stored {len(added)} corrections ({sum(r.held_out for r in added)} held out)"
             )
-        learner = Learner(registry, device)
         with training_progress("finetune") as cb:
-            out = learner.finetune(policy, callbacks=cb)
+            out = workspace.learner(device=device).finetune(policy, callbacks=cb)
         verdict = "promoted to production" if out.promoted else "rejected"
         console.print(
             f"{out.version} (from {out.parent}): {verdict}; trained on {out.n_trained_corrections} "
@@ -240,7 +245,7 @@ def evaluate(
     device: DeviceOpt = None,
 ) -> None:
     """Score a version on a dataset: Dice, IoU and HD95 per class, Dice per group."""
-    from medloop.services.evaluate_cmd import evaluate_dataset
+    from medloop.services.workspace import evaluate_dataset
 
     name, summary = run_guarded(lambda: evaluate_dataset(registry, data, split, version, device))
     table = Table("class", "Dice", "IoU", "HD95 px")

@@ -35,12 +35,11 @@ def _dice(pred_path: Path, mask_path: Path) -> float:
 
 
 def run_demo(out: Path, steps: int = 300, device: str | None = None) -> None:
-    from medloop.domain.learning import LearningPolicy
+    from medloop.domain.labels import LabelSet
+    from medloop.domain.settings import LearningPolicy, ProjectSettings, TrainingOptions
     from medloop.io import load_dataset
-    from medloop.registry import ModelRegistry
     from medloop.services.analysis import analyze_files
-    from medloop.services.learning import Learner
-    from medloop.services.training import TrainOptions, train_base
+    from medloop.services.workspace import Workspace, train_workspace
 
     data = sample_dataset()
     ds = load_dataset(data)
@@ -50,21 +49,23 @@ def run_demo(out: Path, steps: int = 300, device: str | None = None) -> None:
     policy = LearningPolicy(
         correction_weight=4.0, replay_size=24, steps=max(20, steps // 2), lr=3e-4
     )
-    opts = TrainOptions(
-        labels=("nucleus",),
-        channels=(16, 32, 64, 128),
-        patch_size=128,
-        steps=steps,
-        lr=2e-3,
-        val_every=max(1, steps // 3),
-        group="fluorescence",
-        color="rgb",  # the project will also see H&E stains: keep colour
-        device=device,
-        policy=policy,
+    settings = ProjectSettings(
+        labels=LabelSet.from_names(["nucleus"]).labels,
+        learning=policy,
+        training=TrainingOptions(
+            channels=(16, 32, 64, 128),
+            patch_size=128,
+            steps=steps,
+            lr=2e-3,
+            val_every=max(1, steps // 3),
+            color="rgb",  # the project will also see H&E stains: keep colour
+        ),
     )
     console.rule("1. train version 1 on fluorescence nuclei")
     with training_progress("train v1") as cb:
-        base = train_base(data, registry_root, opts, cb)
+        base = train_workspace(
+            data, registry_root, settings, group="fluorescence", device=device, callbacks=cb
+        )
     console.print(
         f"{base.version}: validation Dice {base.val.mean_dice:.3f}, promoted: {base.promoted}"
     )
@@ -84,21 +85,22 @@ def run_demo(out: Path, steps: int = 300, device: str | None = None) -> None:
         )
 
     console.rule("3. a clinician corrects six other brightfield images")
-    learner = Learner(registry_root, device)
+    workspace = Workspace.open(registry_root)
     for s in ds.select(group="brightfield_or_he", split="train").samples:
-        learner.store.add(
-            s.image,
-            s.mask,
+        workspace.corrections.add(
+            s.image.read_bytes(),
+            s.mask.read_bytes(),
             key=s.key,
             held_out_share=policy.held_out_share,
             author="demo-clinician",
             corrects_version=base.version,
         )
-    console.print(f"{len(learner.store.records())} corrections stored in {learner.store.root}")
+    n_corrections = len(workspace.corrections.records())
+    console.print(f"{n_corrections} corrections stored in {workspace.corrections.root}")
 
     console.rule("4. fine-tune on the weighted corrections + replay, then gate")
     with training_progress("fine-tune") as cb:
-        ft = learner.finetune(callbacks=cb)
+        ft = workspace.learner(device=device).finetune(callbacks=cb)
     console.print(f"{ft.version} (parent {ft.parent}): {'promoted' if ft.promoted else 'rejected'}")
     for reason in ft.decision.reasons:
         console.print(f"  - {reason}", highlight=False)
@@ -122,9 +124,8 @@ def run_demo(out: Path, steps: int = 300, device: str | None = None) -> None:
     for s, b, c, a, ra in zip(unseen, dice_before, dice_cand, dice_after, after, strict=True):
         table.add_row(s.image.name, f"{b:.3f}", f"{c:.3f}", f"{a:.3f} ({ra.model_version})")
     console.print(table)
-    reg = ModelRegistry(registry_root)
-    versions = ", ".join(f"{r.name} {r.status.value}" for r in reg.versions())
-    console.print(f"production: {reg.production()}; versions: {versions}")
+    versions = ", ".join(f"{r.name} {r.status.value}" for r in workspace.store.versions())
+    console.print(f"production: {workspace.store.production()}; versions: {versions}")
     console.print(f"registry: {registry_root}")
     console.print(
         f"analyses: {out / 'analyses-before'}, {out / 'analyses-candidate'}, {out / 'analyses-after'}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -17,13 +17,17 @@ models_app = typer.Typer(
 RegistryOpt = Annotated[Path, typer.Option("--registry", "-r", help="Model registry folder.")]
 
 
-def _registry(root: Path):  # type: ignore[no-untyped-def]
+if TYPE_CHECKING:
+    from medloop.storage.folder_registry import FolderArtifactStore
+
+
+def _registry(root: Path) -> FolderArtifactStore:
     from medloop.errors import RegistryError
-    from medloop.registry import ModelRegistry
+    from medloop.storage.folder_registry import FolderArtifactStore
 
     if not root.is_dir():
         raise RegistryError(f"registry {root} does not exist")
-    return ModelRegistry(root)
+    return FolderArtifactStore(root)
 
 
 @models_app.command("list")
@@ -66,15 +70,15 @@ def show(registry: RegistryOpt, version: Annotated[str, typer.Argument()]) -> No
     """Manifest, lineage, metrics and gate report of one version, as JSON."""
 
     def go() -> dict[str, object]:
-        reg = _registry(registry)
-        rec = reg.get(version)
+        rec = _registry(registry).get(version)
         return {
             "version": rec.name,
             "status": rec.status.value,
-            "manifest": reg.manifest(version).to_dict(),
-            "lineage": reg.lineage(version).to_dict(),
+            "manifest": rec.manifest.to_dict(),
+            "lineage": rec.lineage.to_dict(),
             "metrics": rec.metrics,
-            "report": reg.report(version),
+            "files": rec.files,
+            "report": rec.report,
         }
 
     typer.echo(json.dumps(run_guarded(go), indent=2))
@@ -92,5 +96,5 @@ def promote(
 @models_app.command("rollback")
 def rollback(registry: RegistryOpt, reason: str = "manual") -> None:
     """Return production to the version that served before the current one."""
-    name = run_guarded(lambda: _registry(registry).rollback(reason=reason))
-    console.print(f"rolled back: {name} is in production")
+    rec = run_guarded(lambda: _registry(registry).rollback(reason=reason))
+    console.print(f"rolled back: {rec.name} is in production")

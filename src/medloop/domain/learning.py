@@ -6,8 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-
-__all__ = ["Decision", "EvalSummary"]
+__all__ = ["Decision", "EvalSummary", "is_held_out"]
 
 
 @dataclass(frozen=True)
@@ -47,3 +46,17 @@ class Decision:
 
     accepted: bool
     reasons: tuple[str, ...]
+
+
+def is_held_out(seq: int, share: float) -> bool:
+    """Whether the ``seq``-th correction (0-based) of a project is held out for the gate.
+
+    Every ``round(1 / share)``-th correction is, decided when it arrives and never
+    changed after, so a held-out correction is never trained on.
+    """
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"held-out share must be in [0, 1), got {share}")
+    if share == 0.0:
+        return False
+    every = max(2, round(1.0 / share))
+    return (seq + 1) % every == 0

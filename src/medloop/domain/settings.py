@@ -30,16 +30,16 @@ __all__ = [
     "Channels",
     "Color",
     "CorrectionWeight",
+    "LearningPolicy",
     "LearningRate",
     "PatchSize",
+    "ProjectSettings",
     "ReplaySize",
     "Seed",
     "Steps",
-    "ValEvery",
-    "LearningPolicy",
-    "ProjectSettings",
     "Strategy",
     "TrainingOptions",
+    "ValEvery",
 ]
 
 

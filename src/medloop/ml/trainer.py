@@ -3,24 +3,24 @@
 Configured by :class:`TrainSpec`; reports through :class:`TrainCallbacks`. Sampling
 and augmentation come from :mod:`medloop.ml.data`, the loss from
 :mod:`medloop.ml.loss`. Deterministic on CPU for a given seed; resumable from a
-checkpoint in ``work_dir``; mixed precision (bf16) on CUDA.
+:class:`~medloop.domain.ports.Checkpoint`; mixed precision (bf16) on CUDA.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from medloop.domain.model import ModelManifest
+from medloop.domain.ports import Checkpoint
 from medloop.ml.data import PatchSampler, TrainItem
 from medloop.ml.device import resolve_device
 from medloop.ml.inference import Predictor
@@ -80,6 +80,8 @@ class TrainResult:
     best_step: int | None
     history: list[dict[str, float]] = field(default_factory=list)
     device: str = "cpu"
+    stopped: bool = False
+    """``should_stop`` ended the run early (its state is in the checkpoint, when one was given)."""
 
 
 def _lr_lambda(spec: TrainSpec) -> Callable[[int], float]:
@@ -110,13 +112,108 @@ def evaluate_items(
     return float(np.mean(scores)) if scores else float("nan")
 
 
-def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(payload, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def _dump(payload: dict[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return buf.getvalue()
+
+
+class _Run:
+    """The mutable state of one training run: model, optimiser, sampler, best weights."""
+
+    def __init__(
+        self,
+        manifest: ModelManifest,
+        items: list[TrainItem],
+        spec: TrainSpec,
+        init_state: dict[str, torch.Tensor] | None,
+    ) -> None:
+        self.manifest, self.spec = manifest, spec
+        self.device = resolve_device(spec.device)
+        torch.manual_seed(spec.seed)
+        self.rng = np.random.default_rng(spec.seed)
+        self.model = build_network(manifest.network)
+        if init_state is not None:
+            self.model.load_state_dict(init_state)
+        self.model.to(self.device)
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay
+        )
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(spec))
+        self.loss_fn = WeightedDiceCELoss()
+        self.sampler = PatchSampler(
+            items,
+            manifest.patch_size,
+            spec.batch_size,
+            self.rng,
+            fg_prob=spec.fg_prob,
+            weighted=spec.weighted_sampling,
+            augment=spec.augment,
+        )
+        self.use_amp = spec.amp and self.device.type == "cuda"
+        self.step, self.best_score = 0, -1.0
+        self.best_step: int | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.history: list[dict[str, float]] = []
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume exactly (weights, optimiser, RNG streams, best so far)."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "step": self.step,
+            "best_score": self.best_score,
+            "best_step": self.best_step,
+            "best_state": self.best_state,
+            "history": self.history,
+        }
+
+    def resume(self, data: bytes) -> None:
+        saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        self.model.load_state_dict(saved["model"])
+        self.opt.load_state_dict(saved["optimizer"])
+        self.sched.load_state_dict(saved["scheduler"])
+        self.rng.bit_generator.state = saved["rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        self.step, self.best_score = saved["step"], saved["best_score"]
+        self.best_step, self.best_state = saved["best_step"], saved["best_state"]
+        self.history = saved["history"]
+
+    def train_step(self) -> float:
+        """One optimiser step on a fresh batch; returns the loss."""
+        self.model.train()
+        batch = self.sampler.next_batch()
+        x, y = batch.images.to(self.device), batch.masks.to(self.device)
+        w = batch.weights.to(self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+            logits = self.model(x)
+        loss = self.loss_fn(logits, y, w)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 12.0)
+        self.opt.step()
+        self.sched.step()
+        self.step += 1
+        return float(loss.detach())
+
+    def validate(self, val_items: list[TrainItem], loss: float) -> float:
+        """Score on ``val_items``; keeps a copy of the weights when they are the best so far."""
+        score = evaluate_items(self.model, val_items, self.manifest, self.device)
+        self.history.append({"step": float(self.step), "val_dice": score, "loss": loss})
+        if score > self.best_score:
+            self.best_score, self.best_step = score, self.step
+            self.best_state = {
+                k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
+            }
+        return score
+
+    def final_weights(self) -> dict[str, torch.Tensor]:
+        if self.best_state is not None:
+            return self.best_state
+        return copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
 
 
 def train(
@@ -126,7 +223,7 @@ def train(
     *,
     val_items: list[TrainItem] | None = None,
     init_state: dict[str, torch.Tensor] | None = None,
-    work_dir: Path | None = None,
+    checkpoint: Checkpoint | None = None,
     callbacks: TrainCallbacks | None = None,
 ) -> TrainResult:
     """Train ``manifest.network`` on ``items`` and return the selected weights.
@@ -137,98 +234,44 @@ def train(
         spec: hyper-parameters.
         val_items: scored every ``spec.val_every`` steps; the best weights win.
         init_state: start from these weights (fine-tuning) instead of random init.
-        work_dir: if given, a checkpoint is kept there every ``spec.checkpoint_every``
-            steps and an existing one is resumed.
+        checkpoint: if given, the run's state is saved there every
+            ``spec.checkpoint_every`` steps, and a saved one is resumed.
         callbacks: progress, validation and cancellation hooks.
     """
     cb = callbacks or TrainCallbacks()
-    device = resolve_device(spec.device)
-    torch.manual_seed(spec.seed)
-    rng = np.random.default_rng(spec.seed)
-    model = build_network(manifest.network)
-    if init_state is not None:
-        model.load_state_dict(init_state)
-    model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(spec))
-    loss_fn = WeightedDiceCELoss()
-    sampler = PatchSampler(
-        items,
-        manifest.patch_size,
-        spec.batch_size,
-        rng,
-        fg_prob=spec.fg_prob,
-        weighted=spec.weighted_sampling,
-        augment=spec.augment,
-    )
-    use_amp = spec.amp and device.type == "cuda"
-    start_step, best_score, best_step = 0, -1.0, None
-    best_state: dict[str, torch.Tensor] | None = None
-    history: list[dict[str, float]] = []
-    ckpt = work_dir / "checkpoint.pt" if work_dir is not None else None
-    if ckpt is not None and ckpt.exists():
-        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        sched.load_state_dict(saved["scheduler"])
-        rng.bit_generator.state = saved["rng"]
-        torch.set_rng_state(saved["torch_rng"])
-        start_step, best_score, best_step = saved["step"], saved["best_score"], saved["best_step"]
-        best_state, history = saved["best_state"], saved["history"]
+    run = _Run(manifest, items, spec, init_state)
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        run.resume(saved)
     t0 = time.perf_counter()
-    done = start_step
-    for step in range(start_step, spec.steps):
+    stopped = False
+    while run.step < spec.steps:
         if cb.should_stop is not None and cb.should_stop():
+            stopped = True
+            if checkpoint is not None:
+                checkpoint.save(_dump(run.state()))
             break
-        model.train()
-        batch = sampler.next_batch()
-        x, y, w = batch.images.to(device), batch.masks.to(device), batch.weights.to(device)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-            logits = model(x)
-        loss = loss_fn(logits, y, w)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 12.0)
-        opt.step()
-        sched.step()
+        loss = run.train_step()
         if cb.on_step is not None:
-            cb.on_step(step + 1, spec.steps, float(loss.detach()))
-        done = step + 1
-        if val_items and spec.val_every and (done % spec.val_every == 0 or done == spec.steps):
-            score = evaluate_items(model, val_items, manifest, device)
-            history.append({"step": float(done), "val_dice": score, "loss": float(loss.detach())})
+            cb.on_step(run.step, spec.steps, loss)
+        due = run.step % spec.val_every == 0 or run.step == spec.steps if spec.val_every else False
+        if val_items and due:
+            score = run.validate(val_items, loss)
             if cb.on_validate is not None:
-                cb.on_validate(done, score)
-            if score > best_score:
-                best_score, best_step = score, done
-                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        if ckpt is not None and spec.checkpoint_every and done % spec.checkpoint_every == 0:
-            _save_checkpoint(
-                ckpt,
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(),
-                    "step": done,
-                    "best_score": best_score,
-                    "best_step": best_step,
-                    "best_state": best_state,
-                    "history": history,
-                },
-            )
-    final = (
-        best_state
-        if best_state is not None
-        else copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-    )
+                cb.on_validate(run.step, score)
+        if (
+            checkpoint is not None
+            and spec.checkpoint_every
+            and run.step % spec.checkpoint_every == 0
+        ):
+            checkpoint.save(_dump(run.state()))
     return TrainResult(
-        state_dict=final,
-        steps=done,
+        state_dict=run.final_weights(),
+        steps=run.step,
         seconds=time.perf_counter() - t0,
-        best_val_dice=best_score if best_step is not None else None,
-        best_step=best_step,
-        history=history,
-        device=str(device),
+        best_val_dice=run.best_score if run.best_step is not None else None,
+        best_step=run.best_step,
+        history=run.history,
+        device=str(run.device),
+        stopped=stopped,
     )

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from medloop.domain.measurements import ClassMeasurement, measure
-from medloop.io import atomic_write_bytes, encode_label_map_png, read_image, sha256_file
+from medloop.durable import atomic_write_bytes, sha256_file
+from medloop.io import encode_label_map_png, read_image
 from medloop.io.masks import encode_png, render_overlay
-from medloop.registry import ModelRegistry
+from medloop.storage.folder_registry import FolderArtifactStore
 
 __all__ = ["AnalysisResult", "analyze_files"]
 
@@ -70,11 +71,11 @@ def analyze_files(
     """
     from medloop.ml.inference import Predictor
 
-    registry = ModelRegistry(registry_root)
-    record = registry.resolve(version)
-    manifest = registry.manifest(record.name)
+    store = FolderArtifactStore(registry_root)
+    record = store.get(version or store.require_production())
+    manifest = record.manifest
     images = [read_image(p) for p in paths]
-    predictor = Predictor.load(manifest, record.weights_path, device)
+    predictor = Predictor.from_bytes(manifest, store.read_file(record.name), device)
     out_dir.mkdir(parents=True, exist_ok=True)
     colors = [lab.color for lab in manifest.labels.labels]
     used: set[str] = set()

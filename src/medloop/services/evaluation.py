@@ -1,33 +1,22 @@
-"""Score a model version on a set of image/mask pairs: Dice, IoU, HD95 per class and group."""
+"""Score a model version on pairs: Dice, IoU, HD95 per class, Dice per group and per image."""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from medloop.domain.learning import EvalSummary
-from medloop.services.items import PairLoader
+from medloop.domain.ports import PairSample
+from medloop.services.pairs import PairCache
 
 if TYPE_CHECKING:
     from medloop.ml.inference import Predictor
 
-__all__ = ["EvalCase", "evaluate_cases", "per_image_dice"]
-
-
-@dataclass(frozen=True)
-class EvalCase:
-    """One pair to score; ``group`` is reported separately when set."""
-
-    key: str
-    image: Path
-    mask: Path
-    group: str | None = None
+__all__ = ["evaluate_samples", "per_image_dice"]
 
 
 def _nanmean(values: Sequence[float]) -> float:
@@ -35,10 +24,10 @@ def _nanmean(values: Sequence[float]) -> float:
     return float(np.mean(finite)) if finite else math.nan
 
 
-def evaluate_cases(
-    predictor: Predictor, cases: Sequence[EvalCase], loader: PairLoader
+def evaluate_samples(
+    predictor: Predictor, samples: Sequence[PairSample], cache: PairCache
 ) -> tuple[EvalSummary, list[float]]:
-    """Summary over ``cases`` plus each image's mean foreground Dice (in case order).
+    """Summary over ``samples`` plus each image's mean foreground Dice (in sample order).
 
     Dice per image is ``2|P∩G| / (|P| + |G|)``, 1 when both are empty; the summary
     averages images (not pixels), overall and per group.
@@ -52,18 +41,16 @@ def evaluate_cases(
     per_image: list[float] = []
     groups: dict[str, list[float]] = defaultdict(list)
     spec = predictor.manifest.preprocess
-    for case in cases:
-        pair = loader.pair(case.key, case.image, case.mask, case.group)
-        probs = predictor.probabilities(loader.prepared(pair, case.image, spec))
-        pred = probs.argmax(0).numpy()
-        s = score_label_maps(pred, pair.mask, k + 1)
+    for sample in samples:
+        probs = predictor.probabilities(cache.prepared(sample, spec))
+        s = score_label_maps(probs.argmax(0).numpy(), cache.pair(sample).mask, k + 1)
         for c in range(k):
             dice[c].append(s.dice[c])
             iou[c].append(s.iou[c])
             hd[c].append(s.hd95[c])
         per_image.append(s.mean_dice)
-        if case.group is not None:
-            groups[case.group].append(s.mean_dice)
+        if sample.group is not None:
+            groups[sample.group].append(s.mean_dice)
     summary = EvalSummary(
         n_images=len(per_image),
         mean_dice=float(np.mean(per_image)) if per_image else math.nan,

@@ -1,65 +1,70 @@
-"""Learn from corrections: store them, fine-tune a candidate, gate it.
+"""The learning engine: train a version, fine-tune it from corrections, gate every candidate.
 
-The patent's claims 1, 2, 7, 8, 9: start from the production weights; train on all
-corrections so far at weight *w* plus a replay sample of the reference training
-data at weight 1 (weights act both in sampling and in the loss); the candidate
-names its parent and every correction it used; it is evaluated on the locked
-validation set and on held-out corrections and promoted only if the project's
-acceptance rule passes.
+The patent's claims 1-9 as one use case over two ports. Reference pairs and
+corrections come from a :class:`~medloop.domain.ports.TrainingData`; versions, the
+gate's verdicts and checkpoints go to an :class:`~medloop.domain.ports.ArtifactStore`.
+The same :class:`Learner` runs behind the CLI (folder adapters), the server (database
+and blob store) and unit tests (in memory)::
+
+    learner = Learner(settings, data, store)
+    learner.train()              # v0001 from the reference data; the first version is promoted
+    learner.finetune()           # a candidate from production + corrections, gated
+    learner.evaluate(None, "test")
+
+A fine-tune starts from the production weights and trains on every correction so far
+(weight *w*, acting as √w in sampling and √w in the loss) plus a replay sample of the
+reference training pairs (weight 1). Every candidate is scored beside production on
+the locked half of ``val`` and on the held-out corrections, and the project's
+acceptance rule decides; the store records the verdict and promotes or rejects.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medloop.domain.learning import AcceptanceRule, Decision, EvalSummary, LearningPolicy, Strategy
-from medloop.domain.model import DataRef, Lineage, VersionStatus
-from medloop.errors import TrainingError
-from medloop.io import load_dataset
-from medloop.registry import ModelRegistry
-from medloop.registry.corrections import CorrectionRecord, CorrectionSource, CorrectionStore
-from medloop.services.common import now_iso, software_versions, temporary_weights
-from medloop.services.evaluation import EvalCase, evaluate_cases
-from medloop.services.items import PairLoader
-from medloop.services.project import ProjectConfig, load_project
+from medloop.domain.gate import decide
+from medloop.domain.learning import Decision, EvalSummary
+from medloop.domain.model import DataRef, Lineage, ModelManifest, NetworkSpec, PreprocessSpec
+from medloop.domain.ports import (
+    ArtifactStore,
+    Checkpoint,
+    CorrectionSample,
+    PairSample,
+    TrainingData,
+    VersionRecord,
+)
+from medloop.domain.settings import LearningPolicy, ProjectSettings, Strategy, TrainingOptions
+from medloop.errors import DatasetError, NoProductionModel, TrainingError, TrainingInterrupted
+from medloop.services.common import now_iso, software_versions
+from medloop.services.evaluation import evaluate_samples
+from medloop.services.pairs import PairCache
+from medloop.services.splits import ReferenceSplit, split_reference
 
 if TYPE_CHECKING:
     from medloop.ml.data import TrainItem
-    from medloop.ml.trainer import TrainCallbacks
+    from medloop.ml.inference import Predictor
+    from medloop.ml.trainer import TrainCallbacks, TrainResult, TrainSpec
 
-__all__ = ["FinetuneOutcome", "Learner", "add_corrections"]
-
-
-def correction_store(registry_root: Path) -> CorrectionStore:
-    return CorrectionStore(registry_root / "corrections")
+__all__ = ["FinetuneOutcome", "Learner", "TrainOutcome"]
 
 
-def add_corrections(
-    registry_root: Path, data: Path, *, author: str = "cli", corrects_version: str | None = None
-) -> list[CorrectionRecord]:
-    """Validate and store every pair of dataset ``data`` as a correction."""
-    project = load_project(registry_root)
-    ds = load_dataset(data)
-    loader = PairLoader(project.labels.num_foreground)
-    for s in ds.samples:  # validate everything before storing anything
-        loader.pair(s.key, s.image, s.mask)
-    store = correction_store(registry_root)
-    return [
-        store.add(
-            s.image,
-            s.mask,
-            key=s.key,
-            held_out_share=project.policy.held_out_share,
-            author=author,
-            corrects_version=corrects_version,
-        )
-        for s in ds.samples
-    ]
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What training from scratch did; ``val`` is the new version on the locked set."""
+
+    version: str
+    promoted: bool
+    decision: Decision
+    val: EvalSummary
+    seconds: float
+    steps: int
 
 
 @dataclass(frozen=True)
@@ -80,188 +85,366 @@ class FinetuneOutcome:
     total_seconds: float
 
 
-class Learner:
-    """Fine-tunes one registry's production model from its corrections.
+@dataclass(frozen=True)
+class _Verdict:
+    decision: Decision
+    production: str | None
+    production_val: EvalSummary | None
+    candidate_heldout: EvalSummary | None
+    production_heldout: EvalSummary | None
 
-    Holds a :class:`PairLoader` so repeated rounds (benchmarks, a long-running
-    server) do not decode the same reference images again.
+
+def _choose_color(requested: str, images: Sequence[np.ndarray]) -> str:
+    """``gray`` or ``rgb``; ``auto`` is rgb when any image's channels differ."""
+    if requested != "auto":
+        return requested
+    for px in images:
+        if px.shape[2] == 3 and not (px[..., 0] == px[..., 1]).all():
+            return "rgb"
+    return "gray"
+
+
+def _run_key(options: TrainingOptions, train: Sequence[PairSample]) -> str:
+    blob = json.dumps(
+        {"o": options.to_json(), "k": [(s.key, s.image_sha256, s.mask_sha256) for s in train]},
+        sort_keys=True,
+    )
+    return "train-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _summary(s: EvalSummary | None) -> dict[str, Any] | None:
+    return None if s is None else s.to_dict()
+
+
+class Learner:
+    """Trains, fine-tunes and gates one project's model.
+
+    Args:
+        settings: the project's labels, learning policy, acceptance rule and training options.
+        data: its reference pairs and corrections.
+        store: where its versions live.
+        device: ``cpu``, ``cuda`` or ``None`` (auto).
+        cache: pairs already loaded (benchmarks share one across rounds).
     """
 
     def __init__(
         self,
-        registry_root: Path,
+        settings: ProjectSettings,
+        data: TrainingData,
+        store: ArtifactStore,
         device: str | None = None,
-        loader: PairLoader | None = None,
-        corrections: CorrectionSource | None = None,
+        cache: PairCache | None = None,
     ) -> None:
-        self.root = Path(registry_root)
-        self.registry = ModelRegistry(self.root)
-        self.project: ProjectConfig = load_project(self.root)
-        self.store = correction_store(self.root)
-        self.corrections: CorrectionSource = corrections or self.store
-        self.device = device
-        self.loader = loader or PairLoader(self.project.labels.num_foreground)
-        ref = load_dataset(self.project.reference_root)
-        self._ref = {s.key: s for s in ref.samples}
+        self.settings, self.data, self.store, self.device = settings, data, store, device
+        self.cache = cache.rebind(data) if cache is not None else PairCache(data)
 
-    def _reference(self, keys: tuple[str, ...]) -> list[EvalCase]:
-        missing = [k for k in keys if k not in self._ref]
-        if missing:
-            raise TrainingError(
-                f"reference data changed: {len(missing)} pairs are gone from "
-                f"{self.project.reference_root} (first: {missing[0]})"
-            )
-        return [
-            EvalCase(k, self._ref[k].image, self._ref[k].mask, self._ref[k].group) for k in keys
-        ]
+    # -- reading ----------------------------------------------------------------------------
+    def reference_split(self, max_val: int | None = None) -> ReferenceSplit:
+        """The reference pairs by role: ``train``, ``select`` and ``locked`` (never ``test``)."""
+        return split_reference(list(self.data.reference()), max_val)
 
-    def _correction_cases(self, recs: list[CorrectionRecord]) -> list[EvalCase]:
-        return [
-            EvalCase(r.id, self.corrections.path(r.image), self.corrections.path(r.mask))
-            for r in recs
-        ]
-
-    def finetune(
-        self,
-        policy: LearningPolicy | None = None,
-        rule: AcceptanceRule | None = None,
-        callbacks: TrainCallbacks | None = None,
-    ) -> FinetuneOutcome:
-        """Train a candidate from production per ``policy`` (project default), then gate it."""
+    def predictor(self, version: str) -> Predictor:
+        """A predictor of a stored version."""
         from medloop.ml.inference import Predictor
-        from medloop.ml.trainer import TrainSpec, train
 
+        record = self.store.get(version)
+        return Predictor.from_bytes(record.manifest, self.store.read_file(version), self.device)
+
+    def evaluate(self, version: str | None, split: str) -> tuple[str, EvalSummary]:
+        """Score ``version`` (default production) on the reference pairs of ``split``.
+
+        Raises:
+            NoProductionModel: no version given and none in production.
+            DatasetError: the split has no pairs.
+        """
+        name = version or self.store.production()
+        if name is None:
+            raise NoProductionModel("no model version is in production yet; train one first")
+        samples = [s for s in self.data.reference() if s.split == split]
+        if not samples:
+            raise DatasetError(f"no reference pairs in split {split!r}")
+        summary, _ = evaluate_samples(self.predictor(name), samples, self.cache)
+        return name, summary
+
+    # -- training from scratch ----------------------------------------------------------------
+    def train(
+        self,
+        options: TrainingOptions | None = None,
+        callbacks: TrainCallbacks | None = None,
+        run_key: str | None = None,
+        max_val: int | None = None,
+    ) -> TrainOutcome:
+        """Train a version on the ``train`` pairs, select on one half of ``val``, gate on the other.
+
+        The first version is promoted; a later one must pass the acceptance rule against
+        production on the same locked pairs. An interrupted run resumes from its
+        checkpoint (keyed by ``run_key``, default: the options and the training pairs).
+        """
+        from medloop.ml.trainer import TrainSpec
+
+        opts = options or self.settings.training
+        split = self.reference_split(max_val)
+        if not split.locked:
+            raise DatasetError("no validation pairs: add reference pairs in split 'val'")
+        labels = self.settings.label_set
+        color = _choose_color(opts.color, [self.cache.pair(s).image.pixels for s in split.train])
+        preprocess = PreprocessSpec(color=color)
+        network = NetworkSpec(
+            in_channels=preprocess.channels, out_channels=labels.num_classes, channels=opts.channels
+        )
+        manifest = ModelManifest(network, preprocess, labels, (opts.patch_size, opts.patch_size))
+        spec = TrainSpec(
+            steps=opts.steps,
+            batch_size=opts.batch_size,
+            lr=opts.lr,
+            val_every=opts.val_every,
+            seed=opts.seed,
+            device=self.device,
+            warmup_steps=min(50, max(1, opts.steps // 10)),
+        )
+        items = [self.cache.item(s, preprocess) for s in split.train]
+        val_items = [self.cache.item(s, preprocess) for s in split.select]
+        checkpoint = self.store.checkpoint(run_key or _run_key(opts, split.train))
+        result = self._fit(manifest, items, spec, callbacks, val_items=val_items, ckpt=checkpoint)
+        refs = [
+            DataRef(s.key, s.image_sha256, s.mask_sha256, "reference", 1.0) for s in split.train
+        ]
+        hyper = {"train": spec.to_dict(), "options": opts.to_json()}
+        record, cand, cand_val = self._add_candidate(
+            manifest, result, "train", None, refs, (), hyper, split.locked
+        )
+        verdict = self._judge(record, cand, cand_val, split.locked, ())
+        checkpoint.clear()
+        return TrainOutcome(
+            record.name,
+            verdict.decision.accepted,
+            verdict.decision,
+            cand_val,
+            result.seconds,
+            result.steps,
+        )
+
+    # -- fine-tuning ------------------------------------------------------------------------
+    def finetune(
+        self, policy: LearningPolicy | None = None, callbacks: TrainCallbacks | None = None
+    ) -> FinetuneOutcome:
+        """Train a candidate from production per ``policy`` (default: the project's), then gate it.
+
+        Raises:
+            NoProductionModel: nothing in production to start from.
+            TrainingError: no correction to learn from yet.
+        """
         t_start = time.perf_counter()
-        policy = policy or self.project.policy
-        rule = rule or self.project.rule
-        parent = self.registry.production()
-        manifest = self.registry.manifest(parent)
-        spec_pre = manifest.preprocess
-        recs = self.corrections.latest_per_image()
-        trained = [r for r in recs if not r.held_out]
-        held = [r for r in recs if r.held_out]
+        policy = policy or self.settings.learning
+        parent = self.store.production()
+        if parent is None:
+            raise NoProductionModel("no model version is in production yet; train one first")
+        parent_rec = self.store.get(parent)
+        corrections = list(self.data.corrections())
+        trained = [c for c in corrections if not c.held_out]
+        held = [c for c in corrections if c.held_out]
         if not trained:
             raise TrainingError(
                 "no corrections to learn from yet (held-out ones are never trained on)"
             )
-
-        strategy = policy.strategy
-        w = policy.correction_weight if strategy == Strategy.WEIGHTED_REPLAY else 1.0
-        ref_cases = self._reference(self.project.train_keys)
-        if strategy == Strategy.WEIGHTED_REPLAY:
-            rng = np.random.default_rng([policy.seed, len(recs)])
-            n = min(policy.replay_size, len(ref_cases))
-            pick = sorted(rng.choice(len(ref_cases), size=n, replace=False).tolist()) if n else []
-            replay = [ref_cases[i] for i in pick]
-        elif strategy == Strategy.CORRECTIONS_ONLY:
-            replay = []
-        else:
-            replay = ref_cases
-
-        items: list[TrainItem] = []
-        refs: list[DataRef] = []
-        for r, case in zip(trained, self._correction_cases(trained), strict=True):
-            items.append(self.loader.item(case.key, case.image, case.mask, spec_pre, w))
-            refs.append(DataRef(r.id, r.image_sha256, r.mask_sha256, "correction", w))
-        for case in replay:
-            items.append(self.loader.item(case.key, case.image, case.mask, spec_pre, 1.0))
-            pair = self.loader.pair(case.key, case.image, case.mask)
-            refs.append(DataRef(case.key, pair.image_sha256, pair.mask_sha256, "replay", 1.0))
-
-        base = self.project.base_hyperparameters.get("train", {})
-        if strategy == Strategy.RETRAIN:
-            init = None
-            spec = TrainSpec(
-                steps=int(base.get("steps", policy.steps)),
-                batch_size=int(base.get("batch_size", policy.batch_size)),
-                lr=float(base.get("lr", 1e-3)),
-                warmup_steps=int(base.get("warmup_steps", 50)),
-                val_every=0,
-                seed=policy.seed,
-                device=self.device,
-            )
-        else:
-            import torch
-
-            init = torch.load(
-                self.registry.get(parent).weights_path, map_location="cpu", weights_only=True
-            )
-            spec = TrainSpec(
-                steps=policy.steps,
-                batch_size=policy.batch_size,
-                lr=policy.lr,
-                warmup_steps=max(1, policy.steps // 10),
-                val_every=0,
-                seed=policy.seed + len(recs),
-                device=self.device,
-            )
-        result = train(manifest, items, spec, init_state=init, callbacks=callbacks)
-
-        val_cases = self._reference(self.project.val_keys)
-        held_cases = self._correction_cases(held)
-        cand = Predictor(manifest, result.state_dict, self.device)
-        cand_val, _ = evaluate_cases(cand, val_cases, self.loader)
-        prod_val = EvalSummary.from_dict(self.registry.get(parent).metrics["locked_val"])
-        cand_held = prod_held = None
-        if held_cases:
-            prod = Predictor.load(manifest, self.registry.get(parent).weights_path, self.device)
-            cand_held, _ = evaluate_cases(cand, held_cases, self.loader)
-            prod_held, _ = evaluate_cases(prod, held_cases, self.loader)
-        decision = rule.decide(cand_val, prod_val, cand_held, prod_held)
-
-        lineage = Lineage(
-            kind="retrain" if strategy == Strategy.RETRAIN else "finetune",
-            parent=None if strategy == Strategy.RETRAIN else parent,
-            data=tuple(refs),
-            held_out_corrections=tuple(r.id for r in held),
-            hyperparameters={
-                "train": spec.to_dict(),
-                "policy": policy.to_dict(),
-                "rule": rule.to_dict(),
-            },
-            seed=spec.seed,
-            software=software_versions(),
-            reference_root=self.project.reference_root,
-            created_at=now_iso(),
-            extra={"device": result.device, "production_at_start": parent},
-        )
-        metrics = {
-            "locked_val": cand_val.to_dict(),
-            "heldout_corrections": None if cand_held is None else cand_held.to_dict(),
-            "train_seconds": result.seconds,
-            "steps": result.steps,
+        split = self.reference_split()
+        manifest = parent_rec.manifest
+        items, refs = self._finetune_items(policy, manifest, trained, split, len(corrections))
+        spec, init = self._finetune_spec(policy, parent, len(corrections))
+        result = self._fit(manifest, items, spec, callbacks, init=init)
+        retrain = policy.strategy == Strategy.RETRAIN
+        hyper = {
+            "train": spec.to_dict(),
+            "policy": policy.to_json(),
+            "rule": self.settings.acceptance.to_json(),
         }
-        with temporary_weights(result.state_dict, self.root / ".staging") as wfile:
-            record = self.registry.add_version(wfile, manifest, lineage, metrics)
-        self.registry.write_report(
-            record.name,
-            {
-                "against": parent,
-                "accepted": decision.accepted,
-                "reasons": list(decision.reasons),
-                "candidate": metrics,
-                "production": {
-                    "locked_val": prod_val.to_dict(),
-                    "heldout_corrections": None if prod_held is None else prod_held.to_dict(),
-                },
-            },
+        record, cand, cand_val = self._add_candidate(
+            manifest,
+            result,
+            "retrain" if retrain else "finetune",
+            None if retrain else parent,
+            refs,
+            tuple(c.id for c in held),
+            hyper,
+            split.locked,
+            extra={"production_at_start": parent},
         )
-        reason = "; ".join(decision.reasons)
-        if decision.accepted:
-            self.registry.promote(record.name, reason=reason)
-        else:
-            self.registry.set_status(record.name, VersionStatus.REJECTED, reason=reason)
+        verdict = self._judge(record, cand, cand_val, split.locked, held)
+        if verdict.production_val is None:
+            raise TrainingError(f"production was withdrawn while {record.name} trained")
         return FinetuneOutcome(
             version=record.name,
             parent=parent,
-            promoted=decision.accepted,
-            decision=decision,
+            promoted=verdict.decision.accepted,
+            decision=verdict.decision,
             candidate_val=cand_val,
-            production_val=prod_val,
-            candidate_heldout=cand_held,
-            production_heldout=prod_held,
+            production_val=verdict.production_val,
+            candidate_heldout=verdict.candidate_heldout,
+            production_heldout=verdict.production_heldout,
             n_trained_corrections=len(trained),
             n_heldout_corrections=len(held),
             seconds=result.seconds,
             total_seconds=time.perf_counter() - t_start,
         )
+
+    def _finetune_items(
+        self,
+        policy: LearningPolicy,
+        manifest: ModelManifest,
+        trained: Sequence[CorrectionSample],
+        split: ReferenceSplit,
+        n_corrections: int,
+    ) -> tuple[list[TrainItem], list[DataRef]]:
+        """Corrections at weight *w* (weighted-replay) or 1, plus the strategy's reference pairs."""
+        strategy = policy.strategy
+        w = policy.correction_weight if strategy == Strategy.WEIGHTED_REPLAY else 1.0
+        if strategy == Strategy.WEIGHTED_REPLAY:
+            rng = np.random.default_rng([policy.seed, n_corrections])
+            n = min(policy.replay_size, len(split.train))
+            pick = sorted(rng.choice(len(split.train), size=n, replace=False).tolist()) if n else []
+            replay = [split.train[i] for i in pick]
+        elif strategy == Strategy.CORRECTIONS_ONLY:
+            replay = []
+        else:
+            replay = list(split.train)
+        pre = manifest.preprocess
+        items = [self.cache.item(c, pre, w) for c in trained]
+        refs = [DataRef(c.id, c.image_sha256, c.mask_sha256, "correction", w) for c in trained]
+        items += [self.cache.item(s, pre, 1.0) for s in replay]
+        refs += [DataRef(s.key, s.image_sha256, s.mask_sha256, "replay", 1.0) for s in replay]
+        return items, refs
+
+    def _finetune_spec(
+        self, policy: LearningPolicy, parent: str, n_corrections: int
+    ) -> tuple[TrainSpec, dict[str, Any] | None]:
+        """Hyper-parameters and initial weights: production's, or none for ``retrain``."""
+        from medloop.ml.inference import state_dict_from_bytes
+        from medloop.ml.trainer import TrainSpec
+
+        if policy.strategy == Strategy.RETRAIN:
+            base = self.settings.training
+            spec = TrainSpec(
+                steps=base.steps,
+                batch_size=base.batch_size,
+                lr=base.lr,
+                warmup_steps=min(50, max(1, base.steps // 10)),
+                val_every=0,
+                seed=policy.seed,
+                device=self.device,
+            )
+            return spec, None
+        spec = TrainSpec(
+            steps=policy.steps,
+            batch_size=policy.batch_size,
+            lr=policy.lr,
+            warmup_steps=max(1, policy.steps // 10),
+            val_every=0,
+            seed=policy.seed + n_corrections,
+            device=self.device,
+        )
+        return spec, state_dict_from_bytes(self.store.read_file(parent))
+
+    # -- shared steps -------------------------------------------------------------------------
+    def _fit(
+        self,
+        manifest: ModelManifest,
+        items: list[TrainItem],
+        spec: TrainSpec,
+        callbacks: TrainCallbacks | None,
+        *,
+        val_items: list[TrainItem] | None = None,
+        init: dict[str, Any] | None = None,
+        ckpt: Checkpoint | None = None,
+    ) -> TrainResult:
+        from medloop.ml.trainer import train
+
+        result = train(
+            manifest,
+            items,
+            spec,
+            val_items=val_items,
+            init_state=init,
+            checkpoint=ckpt,
+            callbacks=callbacks,
+        )
+        if result.stopped:
+            resume = " (its checkpoint is kept: run it again to resume)" if ckpt else ""
+            raise TrainingInterrupted(f"stopped at step {result.steps} of {spec.steps}{resume}")
+        return result
+
+    def _add_candidate(
+        self,
+        manifest: ModelManifest,
+        result: TrainResult,
+        kind: str,
+        parent: str | None,
+        refs: Sequence[DataRef],
+        held_out: tuple[str, ...],
+        hyper: dict[str, Any],
+        locked: Sequence[PairSample],
+        extra: dict[str, Any] | None = None,
+    ) -> tuple[VersionRecord, Predictor, EvalSummary]:
+        """Score the trained weights on the locked set and store them as a candidate."""
+        from medloop.ml.inference import Predictor, state_dict_to_bytes
+
+        cand = Predictor(manifest, result.state_dict, self.device)
+        cand_val, _ = evaluate_samples(cand, locked, self.cache)
+        lineage = Lineage(
+            kind=kind,
+            parent=parent,
+            data=tuple(refs),
+            held_out_corrections=held_out,
+            hyperparameters=hyper,
+            seed=int(hyper["train"]["seed"]),
+            software=software_versions(),
+            created_at=now_iso(),
+            extra={
+                "device": result.device,
+                "best_step": result.best_step,
+                "locked": [s.key for s in locked],
+                **(extra or {}),
+            },
+        )
+        metrics = {
+            "locked_val": cand_val.to_dict(),
+            "train_seconds": result.seconds,
+            "steps": result.steps,
+        }
+        files = {"weights.pt": state_dict_to_bytes(result.state_dict)}
+        record = self.store.add_version(files, manifest, lineage, metrics)
+        return record, cand, cand_val
+
+    def _judge(
+        self,
+        record: VersionRecord,
+        cand: Predictor,
+        cand_val: EvalSummary,
+        locked: Sequence[PairSample],
+        held: Sequence[CorrectionSample],
+    ) -> _Verdict:
+        """Score production beside the candidate, decide, and record the verdict once."""
+        prod_name = self.store.production()
+        prod_val = cand_held = prod_held = None
+        if prod_name is not None:
+            prod = self.predictor(prod_name)
+            prod_val, _ = evaluate_samples(prod, locked, self.cache)
+            if held:
+                cand_held, _ = evaluate_samples(cand, held, self.cache)
+                prod_held, _ = evaluate_samples(prod, held, self.cache)
+        decision = decide(self.settings.acceptance, cand_val, prod_val, cand_held, prod_held)
+        report = {
+            "against": prod_name,
+            "accepted": decision.accepted,
+            "reasons": list(decision.reasons),
+            "rule": self.settings.acceptance.to_json(),
+            "candidate": {
+                "locked_val": cand_val.to_dict(),
+                "heldout_corrections": _summary(cand_held),
+            },
+            "production": {
+                "locked_val": _summary(prod_val),
+                "heldout_corrections": _summary(prod_held),
+            },
+        }
+        self.store.record_verdict(record.name, decision, report)
+        return _Verdict(decision, prod_name, prod_val, cand_held, prod_held)

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
+from medloop.domain.gate import decide
 from medloop.domain.labels import LabelSet
-from medloop.domain.learning import AcceptanceRule, EvalSummary, LearningPolicy, Strategy
+from medloop.domain.learning import EvalSummary, is_held_out
 from medloop.domain.measurements import measure
-from medloop.errors import ConfigError
-from medloop.registry.corrections import is_held_out
+from medloop.domain.settings import AcceptanceRule
 
 
 def _s(*dice: float, mean: float | None = None) -> EvalSummary:
@@ -25,34 +25,25 @@ def _s(*dice: float, mean: float | None = None) -> EvalSummary:
 
 
 def test_first_version_is_accepted() -> None:
-    assert AcceptanceRule().decide(_s(0.5), None).accepted
+    assert decide(AcceptanceRule(), _s(0.5), None).accepted
 
 
 def test_small_drop_passes_large_drop_fails() -> None:
     rule = AcceptanceRule(max_class_dice_drop=0.01)
-    assert rule.decide(_s(0.895), _s(0.90)).accepted
-    d = rule.decide(_s(0.88), _s(0.90))
+    assert decide(rule, _s(0.895), _s(0.90)).accepted
+    d = decide(rule, _s(0.88), _s(0.90))
     assert not d.accepted
     assert "class 1" in d.reasons[0] and "0.9000 -> 0.8800" in d.reasons[0]
 
 
 def test_any_class_dropping_fails_multiclass() -> None:
-    assert not AcceptanceRule().decide(_s(0.95, 0.70), _s(0.90, 0.80)).accepted
+    assert not decide(AcceptanceRule(), _s(0.95, 0.70), _s(0.90, 0.80)).accepted
 
 
 def test_heldout_corrections_must_not_drop() -> None:
     rule = AcceptanceRule()
-    assert rule.decide(_s(0.9), _s(0.9), _s(0.7), _s(0.6)).accepted
-    assert not rule.decide(_s(0.9), _s(0.9), _s(0.5), _s(0.6)).accepted
-
-
-def test_policy_validation() -> None:
-    with pytest.raises(ConfigError):
-        LearningPolicy(correction_weight=0)
-    with pytest.raises(ConfigError):
-        LearningPolicy(held_out_share=1.0)
-    p = LearningPolicy(strategy=Strategy.ALL_EQUAL)
-    assert LearningPolicy.from_dict(p.to_dict()) == p
+    assert decide(rule, _s(0.9), _s(0.9), _s(0.7), _s(0.6)).accepted
+    assert not decide(rule, _s(0.9), _s(0.9), _s(0.5), _s(0.6)).accepted
 
 
 def test_held_out_is_stable_and_proportional() -> None:

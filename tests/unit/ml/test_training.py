@@ -10,10 +10,11 @@ import torch
 
 from medloop.domain.model import ModelManifest
 from medloop.ml.data import PatchSampler
-from medloop.ml.inference import Predictor
+from medloop.ml.inference import Predictor, state_dict_to_bytes
 from medloop.ml.loss import WeightedDiceCELoss
 from medloop.ml.network import build_network
 from medloop.ml.trainer import TrainCallbacks, TrainSpec, evaluate_items, train
+from medloop.storage.folder_registry import FolderCheckpoint
 
 from .conftest import make_items
 
@@ -52,15 +53,16 @@ def test_resume_gives_the_same_weights(manifest: ModelManifest, tmp_path: Path) 
         calls["n"] += 1
         return calls["n"] > 5
 
+    checkpoint = FolderCheckpoint(tmp_path / "run")
     partial = train(
         manifest,
         items,
         spec,
-        work_dir=tmp_path,
+        checkpoint=checkpoint,
         callbacks=TrainCallbacks(should_stop=stop_after_five),
     )
-    assert partial.steps == 5 and (tmp_path / "checkpoint.pt").exists()
-    resumed = train(manifest, items, spec, work_dir=tmp_path)
+    assert partial.steps == 5 and partial.stopped and checkpoint.load() is not None
+    resumed = train(manifest, items, spec, checkpoint=checkpoint)
     assert resumed.steps == 10
     for k in straight.state_dict:
         assert torch.allclose(straight.state_dict[k], resumed.state_dict[k], atol=1e-6), k
@@ -109,12 +111,11 @@ def test_finetune_follows_corrections_more_with_higher_weight(manifest: ModelMan
 
 def test_inference_from_manifest_alone_reproduces(manifest: ModelManifest, tmp_path: Path) -> None:
     res = train(manifest, make_items(0, 4), replace(SPEC, steps=10))
-    weights = tmp_path / "w.pt"
-    torch.save(res.state_dict, weights)
+    weights = state_dict_to_bytes(res.state_dict)
     again = ModelManifest.from_dict(manifest.to_dict())
     item = make_items(3, 1)[0]
     a = Predictor(manifest, res.state_dict, "cpu").probabilities(item.image)
-    b = Predictor.load(again, weights, "cpu").probabilities(item.image)
+    b = Predictor.from_bytes(again, weights, "cpu").probabilities(item.image)
     assert torch.equal(a, b)
 
 

@@ -32,7 +32,7 @@ async function errorOf(response) {
   let message = `${response.status} ${response.statusText}`;
   try {
     const body = await response.json();
-    if (body && body.error) {
+    if (body?.error) {
       code = body.error.code || code;
       message = body.error.message || message;
     }
@@ -106,7 +106,7 @@ export function uploadWithProgress(path, form, onProgress) {
         return;
       }
       if (xhr.status === 401) window.dispatchEvent(new CustomEvent("medloop:unauthorized"));
-      const err = body && body.error ? body.error : {};
+      const err = body?.error || {};
       reject(new ApiError(xhr.status, err.code || "error", err.message || `upload failed (${xhr.status})`));
     });
     xhr.addEventListener("error", () => reject(new ApiError(0, "network", "network error during upload")));

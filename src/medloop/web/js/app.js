@@ -1,10 +1,11 @@
 // medloop in the browser: sign in with a token, pick a project, then
 // Worklist · Upload · Viewer · Models · Jobs. Every call goes to the public API.
 
-import { api, ApiError, clearToken, getToken, setToken } from "./api.js";
+import { ApiError, api, clearToken, getToken, setToken } from "./api.js";
 import { clear, h, toast } from "./dom.js";
 import { mountJobs } from "./jobs.js";
 import { mountModels } from "./models.js";
+import { roleAtLeast } from "./roles.js";
 import { mountUpload } from "./upload.js";
 import { mountViewer } from "./viewer.js";
 import { mountWorklist } from "./worklist.js";
@@ -21,10 +22,9 @@ const PAGES = [
   { id: "models", title: "Models", role: "viewer", mount: mountModels },
   { id: "jobs", title: "Jobs", role: "viewer", mount: mountJobs },
 ];
-const RANK = { viewer: 0, annotator: 1, admin: 2 };
 
 function allowed(page) {
-  return state.me && (RANK[state.me.role] ?? -1) >= RANK[page.role];
+  return Boolean(state.me) && roleAtLeast(state.me.role, page.role);
 }
 
 // -- sign in ----------------------------------------------------------------------------------
@@ -32,6 +32,12 @@ function allowed(page) {
 function showSignIn(message) {
   teardown();
   clear(app);
+  const form = signInForm(message);
+  app.append(h("main", { class: "signin" }, form));
+  form.elements.token.focus();
+}
+
+function signInForm(message) {
   const input = h("input", {
     type: "password",
     id: "token",
@@ -42,32 +48,46 @@ function showSignIn(message) {
     "data-testid": "token-input",
     required: true,
   });
-  const error = h("p", { class: "error", role: "alert", "data-testid": "signin-error", text: message || "" });
   const form = h(
     "form",
     { class: "signin-card", "data-testid": "signin" },
-    h("div", { class: "brand big" }, h("span", { class: "logo", "aria-hidden": "true" }), h("span", { text: "medloop" })),
-    h("p", { class: "muted", text: "Review and correct segmentations. Your corrections teach the next model version." }),
+    h("div", { class: "brand big" }, brandMark()),
+    h("p", {
+      class: "muted",
+      text: "Review and correct segmentations. Your corrections teach the next model version.",
+    }),
     h("label", { for: "token", class: "field-label", text: "Access token" }),
     input,
-    error,
+    h("p", { class: "error", role: "alert", "data-testid": "signin-error", text: message || "" }),
     h("button", { class: "btn btn-primary wide", type: "submit", "data-testid": "signin-submit", text: "Sign in" }),
-    h("p", { class: "muted small", text: "Your administrator creates tokens with “medloop users add”. The token stays in this browser tab only." }),
+    h("p", {
+      class: "muted small",
+      text: "Your administrator creates tokens with “medloop users add”. The token stays in this browser tab only.",
+    }),
   );
-  form.addEventListener("submit", async (e) => {
+  form.addEventListener("submit", (e) => {
     e.preventDefault();
-    const token = input.value.trim();
-    if (!token) return;
-    setToken(token);
-    try {
-      await start();
-    } catch (err) {
-      clearToken();
-      showSignIn(err instanceof ApiError && err.status === 401 ? "This token is not valid." : `Cannot sign in: ${err.message}`);
-    }
+    signIn(input.value.trim());
   });
-  app.append(h("main", { class: "signin" }, form));
-  input.focus();
+  return form;
+}
+
+async function signIn(token) {
+  if (!token) return;
+  setToken(token);
+  try {
+    await start();
+  } catch (err) {
+    clearToken();
+    showSignIn(
+      err instanceof ApiError && err.status === 401 ? "This token is not valid." : `Cannot sign in: ${err.message}`,
+    );
+  }
+}
+
+/** The logo and the name, in the top bar and on the sign-in card. */
+function brandMark() {
+  return [h("span", { class: "logo", "aria-hidden": "true" }), h("span", { text: "medloop" })];
 }
 
 function signOut() {
@@ -86,7 +106,8 @@ async function start() {
   const page = await api("/api/v1/projects");
   state.projects = page.items;
   const wanted = sessionStorage.getItem(PROJECT_KEY);
-  state.project = state.projects.find((p) => p.id === wanted) || (state.projects.length === 1 ? state.projects[0] : null);
+  state.project =
+    state.projects.find((p) => p.id === wanted) || (state.projects.length === 1 ? state.projects[0] : null);
   if (state.project) sessionStorage.setItem(PROJECT_KEY, state.project.id);
   renderShell();
   route();
@@ -94,7 +115,27 @@ async function start() {
 
 function renderShell() {
   clear(app);
-  const select = h(
+  const header = h(
+    "header",
+    { class: "topbar" },
+    h("a", { class: "brand", href: "#/worklist" }, brandMark()),
+    projectSelect(),
+    h(
+      "nav",
+      { class: "nav", "aria-label": "Main" },
+      PAGES.filter(allowed).map((p) =>
+        h("a", { href: `#/${p.id}`, dataset: { page: p.id }, "data-testid": `nav-${p.id}`, text: p.title }),
+      ),
+    ),
+    h("div", { class: "spacer" }),
+    userBox(),
+  );
+  state.main = h("main", { class: "content", id: "main" });
+  app.append(header, state.main);
+}
+
+function projectSelect() {
+  return h(
     "select",
     {
       class: "project-select",
@@ -102,32 +143,33 @@ function renderShell() {
       "data-testid": "project-select",
       onchange: (e) => pickProject(e.target.value),
     },
-    h("option", { value: "", text: state.projects.length ? "Choose a project…" : "No projects", disabled: true, selected: !state.project }),
-    state.projects.map((p) => h("option", { value: p.id, selected: state.project && p.id === state.project.id, text: p.name })),
+    h("option", {
+      value: "",
+      text: state.projects.length ? "Choose a project…" : "No projects",
+      disabled: true,
+      selected: !state.project,
+    }),
+    state.projects.map((p) =>
+      h("option", { value: p.id, selected: state.project && p.id === state.project.id, text: p.name }),
+    ),
   );
-  const nav = h(
-    "nav",
-    { class: "nav", "aria-label": "Main" },
-    PAGES.filter(allowed).map((p) => h("a", { href: `#/${p.id}`, dataset: { page: p.id }, "data-testid": `nav-${p.id}`, text: p.title })),
-  );
-  const user = h(
+}
+
+/** The signed-in user's name and role, and Sign out. */
+function userBox() {
+  return h(
     "div",
     { class: "user" },
     h("span", { class: "user-name", "data-testid": "user-name", text: state.me.name }),
     h("span", { class: `role role-${state.me.role}`, "data-testid": "user-role", text: state.me.role }),
-    h("button", { class: "btn btn-ghost btn-small", type: "button", "data-testid": "signout", onclick: signOut, text: "Sign out" }),
+    h("button", {
+      class: "btn btn-ghost btn-small",
+      type: "button",
+      "data-testid": "signout",
+      onclick: signOut,
+      text: "Sign out",
+    }),
   );
-  const header = h(
-    "header",
-    { class: "topbar" },
-    h("a", { class: "brand", href: "#/worklist" }, h("span", { class: "logo", "aria-hidden": "true" }), h("span", { text: "medloop" })),
-    select,
-    nav,
-    h("div", { class: "spacer" }),
-    user,
-  );
-  state.main = h("main", { class: "content", id: "main" });
-  app.append(header, state.main);
 }
 
 function pickProject(id) {
@@ -158,28 +200,7 @@ function route() {
     a.classList.toggle("active", a.dataset.page === name || (name === "viewer" && a.dataset.page === "worklist"));
   }
   if (!state.project) {
-    main.append(
-      h(
-        "div",
-        { class: "page narrow" },
-        h("h1", { text: "Choose a project" }),
-        h("p", { class: "muted", text: state.projects.length ? "Pick the segmentation task to work on." : "There are no projects you can see yet." }),
-        h(
-          "ul",
-          { class: "project-list" },
-          state.projects.map((p) =>
-            h(
-              "li",
-              {},
-              h("button", { class: "project-card", type: "button", "data-testid": `project-${p.name}`, onclick: () => pickProject(p.id) },
-                h("span", { class: "strong", text: p.name }),
-                h("span", { class: "muted small", text: `${p.image_kind} · ${p.labels.map((l) => l.name).join(", ")} · ${p.production_version ? `model ${p.production_version}` : "no model yet"}` }),
-              ),
-            ),
-          ),
-        ),
-      ),
-    );
+    main.append(projectChooser());
     return;
   }
   const ctx = { me: state.me, project: state.project };
@@ -193,6 +214,34 @@ function route() {
   document.title = `${page.title} · ${state.project.name} · medloop`;
 }
 
+/** The page shown until a project is picked: one card per project the user can see. */
+function projectChooser() {
+  const card = (p) =>
+    h(
+      "button",
+      { class: "project-card", type: "button", "data-testid": `project-${p.name}`, onclick: () => pickProject(p.id) },
+      h("span", { class: "strong", text: p.name }),
+      h("span", {
+        class: "muted small",
+        text: `${p.image_kind} · ${p.labels.map((l) => l.name).join(", ")} · ${p.production_version ? `model ${p.production_version}` : "no model yet"}`,
+      }),
+    );
+  return h(
+    "div",
+    { class: "page narrow" },
+    h("h1", { text: "Choose a project" }),
+    h("p", {
+      class: "muted",
+      text: state.projects.length ? "Pick the segmentation task to work on." : "There are no projects you can see yet.",
+    }),
+    h(
+      "ul",
+      { class: "project-list" },
+      state.projects.map((p) => h("li", {}, card(p))),
+    ),
+  );
+}
+
 window.addEventListener("hashchange", route);
 window.addEventListener("medloop:unauthorized", () => {
   if (state.me) {
@@ -204,7 +253,7 @@ window.addEventListener("medloop:unauthorized", () => {
 window.addEventListener("unhandledrejection", (e) => {
   const err = e.reason;
   if (err && err.name === "AbortError") return;
-  toast(err && err.message ? err.message : String(err), "error");
+  toast(err?.message || String(err), "error");
 });
 
 if (getToken()) {

@@ -2,8 +2,176 @@
 
 import { api, projectPath } from "./api.js";
 import { append, badge, clear, empty, fmtDate, h, section, shortId, toast } from "./dom.js";
+import { roleAtLeast } from "./roles.js";
 
 const POLL_MS = 1500;
+const COLUMNS = ["Job", "Kind", "State", "Progress", "Last message", "Created", "Started / finished", ""];
+
+export function mountJobs(root, ctx) {
+  const page = new JobsPage(root, ctx);
+  page.poll();
+  return () => page.destroy();
+}
+
+class JobsPage {
+  constructor(root, ctx) {
+    this.project = ctx.project;
+    this.isAdmin = roleAtLeast(ctx.me.role, "admin");
+    this.alive = true;
+    this.timer = 0;
+    this.open = new Set(); // job ids whose log is expanded
+    this.body = h("div", {}, h("div", { class: "loading", text: "Loading jobs…" }));
+    root.append(
+      h(
+        "div",
+        { class: "page" },
+        h(
+          "div",
+          { class: "page-head" },
+          h("h1", { text: "Jobs" }),
+          h("p", {
+            class: "muted",
+            text: "Training, fine-tuning and evaluation run in the server's durable job queue.",
+          }),
+        ),
+        section("Jobs", this.isAdmin ? this.adminActions() : [], this.body),
+      ),
+    );
+  }
+
+  destroy() {
+    this.alive = false;
+    clearTimeout(this.timer);
+  }
+
+  adminActions() {
+    return [
+      h("button", {
+        class: "btn btn-small",
+        type: "button",
+        "data-testid": "start-train",
+        onclick: () => this.start("train"),
+        text: "Train from reference",
+      }),
+      h("button", {
+        class: "btn btn-small",
+        type: "button",
+        "data-testid": "start-finetune",
+        onclick: () => this.start("finetune"),
+        text: "Fine-tune now",
+      }),
+    ];
+  }
+
+  // -- actions -----------------------------------------------------------------------------
+
+  async start(kind) {
+    try {
+      const job = await api(projectPath(this.project, "/jobs"), { method: "POST", json: { kind } });
+      toast(`${kind} job ${shortId(job.id)} queued`, "ok");
+      this.poll();
+    } catch (err) {
+      toast(err.message, "error", 8000);
+    }
+  }
+
+  async cancel(id) {
+    try {
+      await api(projectPath(this.project, `/jobs/${encodeURIComponent(id)}/cancel`), { method: "POST" });
+    } catch (err) {
+      toast(err.message, "error");
+    }
+    this.poll();
+  }
+
+  toggleLog(id) {
+    if (this.open.has(id)) this.open.delete(id);
+    else this.open.add(id);
+    this.poll();
+  }
+
+  // -- polling and rendering ---------------------------------------------------------------
+
+  async poll() {
+    clearTimeout(this.timer);
+    try {
+      const page = await api(projectPath(this.project, "/jobs?limit=50"));
+      if (!this.alive) return;
+      this.render(page.items);
+    } catch (err) {
+      if (!this.alive) return;
+      append(clear(this.body), h("div", { class: "error", text: err.message }));
+    }
+    if (this.alive) this.timer = setTimeout(() => this.poll(), POLL_MS);
+  }
+
+  render(jobs) {
+    if (!jobs.length) {
+      append(clear(this.body), empty("No jobs yet."));
+      return;
+    }
+    const rows = jobs.flatMap((j) => (this.open.has(j.id) ? [this.row(j), logRow(j)] : [this.row(j)]));
+    append(
+      clear(this.body),
+      h(
+        "table",
+        { class: "table", "data-testid": "jobs-table" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            COLUMNS.map((t) => h("th", { text: t })),
+          ),
+        ),
+        h("tbody", {}, rows),
+      ),
+    );
+  }
+
+  row(j) {
+    const pct = j.state === "succeeded" ? 100 : Math.round((j.progress || 0) * 100);
+    const lastLine = summary(j);
+    return h(
+      "tr",
+      { "data-testid": "job-row", dataset: { job: j.id, kind: j.kind, state: j.state } },
+      h("td", { class: "mono", text: shortId(j.id) }),
+      h("td", { class: "strong", text: j.kind }),
+      h("td", {}, badge(j.state)),
+      h(
+        "td",
+        { class: "progress-cell" },
+        h("progress", { max: "100", value: String(pct) }),
+        h("span", { class: "num", text: `${pct} %` }),
+      ),
+      h("td", { class: "muted small ellipsis", title: lastLine, text: j.error || lastLine }),
+      h("td", { class: "muted nowrap", text: fmtDate(j.created_at) }),
+      h("td", { class: "muted nowrap", text: fmtDate(j.finished_at || j.started_at) }),
+      h("td", { class: "right nowrap" }, this.buttons(j)),
+    );
+  }
+
+  /** Log (show or hide), and Cancel for an admin while the job is queued or running. */
+  buttons(j) {
+    const shown = this.open.has(j.id);
+    const buttons = [
+      h("button", {
+        class: "btn btn-small",
+        type: "button",
+        "aria-expanded": String(shown),
+        onclick: () => this.toggleLog(j.id),
+        text: shown ? "Hide log" : "Log",
+      }),
+    ];
+    if (this.isAdmin && (j.state === "queued" || j.state === "running")) {
+      buttons.push(
+        h("button", { class: "btn btn-small", type: "button", onclick: () => this.cancel(j.id), text: "Cancel" }),
+      );
+    }
+    return buttons;
+  }
+}
 
 /** One line on how a job went: its outcome when done, else its latest log line. */
 function summary(j) {
@@ -17,118 +185,11 @@ function summary(j) {
   return line.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z?\s*/, "");
 }
 
-export function mountJobs(root, ctx) {
-  const isAdmin = ctx.me.role === "admin";
-  let alive = true;
-  let timer = 0;
-  const body = h("div", {}, h("div", { class: "loading", text: "Loading jobs…" }));
-  const actions = [];
-  if (isAdmin) {
-    actions.push(
-      h("button", { class: "btn btn-small", type: "button", "data-testid": "start-train", onclick: () => start("train"), text: "Train from reference" }),
-      h("button", { class: "btn btn-small", type: "button", "data-testid": "start-finetune", onclick: () => start("finetune"), text: "Fine-tune now" }),
-    );
-  }
-  root.append(
-    h(
-      "div",
-      { class: "page" },
-      h("div", { class: "page-head" }, h("h1", { text: "Jobs" }), h("p", { class: "muted", text: "Training, fine-tuning and evaluation run in the server's durable job queue." })),
-      section("Jobs", actions, body),
-    ),
-  );
-  const open = new Set(); // job ids whose log is expanded
-
-  async function start(kind) {
-    try {
-      const job = await api(projectPath(ctx.project, "/jobs"), { method: "POST", json: { kind } });
-      toast(`${kind} job ${shortId(job.id)} queued`, "ok");
-      poll();
-    } catch (err) {
-      toast(err.message, "error", 8000);
-    }
-  }
-
-  async function cancel(id) {
-    try {
-      await api(projectPath(ctx.project, `/jobs/${encodeURIComponent(id)}/cancel`), { method: "POST" });
-    } catch (err) {
-      toast(err.message, "error");
-    }
-    poll();
-  }
-
-  function render(jobs) {
-    if (!jobs.length) {
-      append(clear(body), empty("No jobs yet."));
-      return;
-    }
-    const rows = [];
-    for (const j of jobs) {
-      const pct = Math.round((j.progress || 0) * 100);
-      const progress = h("progress", { max: "100", value: String(j.state === "succeeded" ? 100 : pct) });
-      const toggle = h("button", {
-        class: "btn btn-small",
-        type: "button",
-        "aria-expanded": String(open.has(j.id)),
-        onclick: () => {
-          if (open.has(j.id)) open.delete(j.id);
-          else open.add(j.id);
-          poll();
-        },
-        text: open.has(j.id) ? "Hide log" : "Log",
-      });
-      const buttons = [toggle];
-      if (isAdmin && (j.state === "queued" || j.state === "running")) {
-        buttons.push(h("button", { class: "btn btn-small", type: "button", onclick: () => cancel(j.id), text: "Cancel" }));
-      }
-      const lastLine = summary(j);
-      rows.push(
-        h(
-          "tr",
-          { "data-testid": "job-row", dataset: { job: j.id, kind: j.kind, state: j.state } },
-          h("td", { class: "mono", text: shortId(j.id) }),
-          h("td", { class: "strong", text: j.kind }),
-          h("td", {}, badge(j.state)),
-          h("td", { class: "progress-cell" }, progress, h("span", { class: "num", text: `${j.state === "succeeded" ? 100 : pct} %` })),
-          h("td", { class: "muted small ellipsis", title: lastLine, text: j.error || lastLine }),
-          h("td", { class: "muted nowrap", text: fmtDate(j.created_at) }),
-          h("td", { class: "muted nowrap", text: fmtDate(j.finished_at || j.started_at) }),
-          h("td", { class: "right nowrap" }, buttons),
-        ),
-      );
-      if (open.has(j.id)) {
-        const result = j.result ? JSON.stringify(j.result, null, 2) : "";
-        rows.push(h("tr", { class: "log-row" }, h("td", { colspan: "8" }, h("pre", { class: "log", text: [j.log_tail || "(no log yet)", j.error ? `error: ${j.error}` : "", result ? `result: ${result}` : ""].filter(Boolean).join("\n") }))));
-      }
-    }
-    append(
-      clear(body),
-      h(
-        "table",
-        { class: "table", "data-testid": "jobs-table" },
-        h("thead", {}, h("tr", {}, ["Job", "Kind", "State", "Progress", "Last message", "Created", "Started / finished", ""].map((t) => h("th", { text: t })))),
-        h("tbody", {}, rows),
-      ),
-    );
-  }
-
-  async function poll() {
-    clearTimeout(timer);
-    try {
-      const page = await api(projectPath(ctx.project, "/jobs?limit=50"));
-      if (!alive) return;
-      render(page.items);
-    } catch (err) {
-      if (!alive) return;
-      append(clear(body), h("div", { class: "error", text: err.message }));
-    }
-    if (alive) timer = setTimeout(poll, POLL_MS);
-  }
-
-  poll();
-  return () => {
-    alive = false;
-    clearTimeout(timer);
-  };
+/** The expanded log of a job: its log tail, error and result. */
+function logRow(j) {
+  const result = j.result ? JSON.stringify(j.result, null, 2) : "";
+  const text = [j.log_tail || "(no log yet)", j.error ? `error: ${j.error}` : "", result ? `result: ${result}` : ""]
+    .filter(Boolean)
+    .join("\n");
+  return h("tr", { class: "log-row" }, h("td", { colspan: "8" }, h("pre", { class: "log", text })));
 }

@@ -134,7 +134,7 @@ export class LabelBuffer {
       for (let x = minX; x <= maxX; x++) {
         const px = x + 0.5;
         let t = len2 > 0 ? ((px - x0) * dx + (py - y0) * dy) / len2 : 0;
-        t = t < 0 ? 0 : t > 1 ? 1 : t;
+        t = Math.min(1, Math.max(0, t));
         const ex = px - (x0 + t * dx);
         const ey = py - (y0 + t * dy);
         if (ex * ex + ey * ey <= r2) {

@@ -18,18 +18,30 @@ export function measurementsPanel(analysis, image, labels, canEdit) {
     const largestMm = m.largest_component_mm2 == null ? "" : ` · ${fmtNum(m.largest_component_mm2, 2)} mm²`;
     fact("Largest", `${fmtInt(m.largest_component_px)} px${largestMm}`);
     if (canEdit) {
-      const cell = h("dd", { class: "num", "data-testid": `edited-area-${m.value}`, dataset: { value: String(m.value) }, text: "—" });
+      const cell = h("dd", {
+        class: "num",
+        "data-testid": `edited-area-${m.value}`,
+        dataset: { value: String(m.value) },
+        text: "—",
+      });
       dl.append(h("dt", { title: "Area of the mask as you have corrected it", text: "Your mask" }), cell);
       editedCells.push(cell);
     }
-    return h("div", { class: "measure" }, h("div", { class: "measure-head" }, sw, h("span", { class: "strong", text: m.name })), dl);
+    return h(
+      "div",
+      { class: "measure" },
+      h("div", { class: "measure-head" }, sw, h("span", { class: "strong", text: m.name })),
+      dl,
+    );
   });
   const el = h(
     "div",
     { class: "panel", "data-testid": "measurements" },
     h("h3", { text: "Measurements (model)" }),
     blocks.length ? blocks : h("p", { class: "muted small", text: "No measurements." }),
-    image.spacing_mm ? null : h("p", { class: "muted small", text: "No pixel spacing in the file: areas in mm² are unknown." }),
+    image.spacing_mm
+      ? null
+      : h("p", { class: "muted small", text: "No pixel spacing in the file: areas in mm² are unknown." }),
   );
   return { el, editedCells };
 }
@@ -40,7 +52,7 @@ export function imagePanel(analysis, image) {
   const fact = (k, v) => dl.append(h("dt", { text: k }), h("dd", { text: v }));
   fact("File", image.filename);
   fact("Size", `${image.width} × ${image.height} px, ${image.channels === 1 ? "gray" : `${image.channels} channels`}`);
-  if (image.metadata && image.metadata.bits) fact("Bit depth", String(image.metadata.bits));
+  if (image.metadata?.bits) fact("Bit depth", String(image.metadata.bits));
   fact("Spacing", image.spacing_mm ? `${image.spacing_mm.map((s) => fmtNum(s, 4)).join(" × ")} mm` : "unknown");
   fact("Model", analysis.model_version);
   fact("Uncertainty", fmtNum(analysis.uncertainty, 4));
@@ -56,7 +68,10 @@ export function imagePanel(analysis, image) {
         h(
           "dl",
           { class: "facts small", "data-testid": "metadata" },
-          meta.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: typeof v === "object" ? JSON.stringify(v) : String(v) })]),
+          meta.flatMap(([k, v]) => [
+            h("dt", { text: k }),
+            h("dd", { text: typeof v === "object" ? JSON.stringify(v) : String(v) }),
+          ]),
         ),
       )
     : null;

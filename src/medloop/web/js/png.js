@@ -86,7 +86,12 @@ export async function encodeLabelPng(data, width, height, { stored = false } = {
   ihdr[8] = 8; // bit depth
   ihdr[9] = 0; // colour type: grayscale
   const signature = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]);
-  const parts = [signature, chunk("IHDR", ihdr), chunk("IDAT", stored ? zlibStored(raw) : await zlib(raw)), chunk("IEND", new Uint8Array(0))];
+  const parts = [
+    signature,
+    chunk("IHDR", ihdr),
+    chunk("IDAT", stored ? zlibStored(raw) : await zlib(raw)),
+    chunk("IEND", new Uint8Array(0)),
+  ];
   return new Blob(parts, { type: "image/png" });
 }
 

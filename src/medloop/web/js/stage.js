@@ -95,7 +95,7 @@ export class Stage {
     if (!lb) return;
     const W = lb.width;
     const H = lb.height;
-    let { x, y, w, h: hh } = rect || { x: 0, y: 0, w: W, h: H };
+    const { x, y, w, h: hh } = rect || { x: 0, y: 0, w: W, h: H };
     // an outline depends on the neighbours: widen by one pixel
     const x0 = Math.max(0, x - 1);
     const y0 = Math.max(0, y - 1);
@@ -110,8 +110,14 @@ export class Stage {
         let on = v !== 0;
         if (on && this.outline) {
           on =
-            xx === 0 || yy === 0 || xx === W - 1 || yy === H - 1 ||
-            d[i - 1] !== v || d[i + 1] !== v || d[i - W] !== v || d[i + W] !== v;
+            xx === 0 ||
+            yy === 0 ||
+            xx === W - 1 ||
+            yy === H - 1 ||
+            d[i - 1] !== v ||
+            d[i + 1] !== v ||
+            d[i - W] !== v ||
+            d[i + W] !== v;
         }
         const o = i * 4;
         if (on) {
@@ -225,7 +231,7 @@ export class Stage {
     ctx.strokeStyle = "rgba(255,255,255,0.18)";
     ctx.lineWidth = 1;
     ctx.strokeRect(this.ox - 0.5, this.oy - 0.5, this.iw * s + 1, this.ih * s + 1);
-    if (this.handler && this.handler.preview) this.handler.preview(ctx, this);
+    if (this.handler?.preview) this.handler.preview(ctx, this);
   }
 
   // -- input -----------------------------------------------------------------------------
@@ -250,7 +256,8 @@ export class Stage {
     c.addEventListener("pointerdown", (e) => {
       c.focus({ preventScroll: true });
       const [sx, sy] = this._local(e);
-      const panning = e.button === 1 || e.button === 2 || (e.button === 0 && (this.space || this.panWithLeft || !this.handler));
+      const panning =
+        e.button === 1 || e.button === 2 || (e.button === 0 && (this.space || this.panWithLeft || !this.handler));
       c.setPointerCapture(e.pointerId);
       if (panning) {
         this.pan = { sx, sy, ox: this.ox, oy: this.oy };
@@ -289,7 +296,7 @@ export class Stage {
       this.requestRender();
     });
     c.addEventListener("dblclick", (e) => {
-      if (this.handler && this.handler.dblclick) this.handler.dblclick(e);
+      if (this.handler?.dblclick) this.handler.dblclick(e);
     });
     this._onKeyDown = (e) => {
       if (e.code === "Space" && !isTyping(e)) {
@@ -311,7 +318,7 @@ export class Stage {
 
 export function isTyping(e) {
   const t = e.target;
-  if (!t || !t.tagName) return false;
+  if (!t?.tagName) return false;
   if (t.tagName === "TEXTAREA" || t.tagName === "SELECT") return true;
   return t.tagName === "INPUT" && !["range", "checkbox", "radio", "button"].includes(t.type);
 }

@@ -20,7 +20,9 @@ export class PaintTool {
   move(ix, iy, e) {
     if (!this.last) return;
     const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [];
-    const points = events.length ? events.map((ev) => this.view.stage.toImage(...this.view.stage._local(ev))) : [[ix, iy]];
+    const points = events.length
+      ? events.map((ev) => this.view.stage.toImage(...this.view.stage._local(ev)))
+      : [[ix, iy]];
     for (const [x, y] of points) {
       this.view.buffer.paintSegment(this.last[0], this.last[1], x, y, this.radius, this.value);
       this.last = [x, y];
@@ -56,10 +58,10 @@ export class LassoTool {
     this.drag = null;
     this.poly = [];
   }
-  down(ix, iy, e, screen) {
+  down(ix, iy, _e, screen) {
     this.drag = { points: [[ix, iy]], start: screen, moved: false };
   }
-  move(ix, iy, e, screen) {
+  move(ix, iy, _e, screen) {
     if (!this.drag) return;
     const [sx, sy] = screen;
     if (Math.hypot(sx - this.drag.start[0], sy - this.drag.start[1]) > 4) this.drag.moved = true;
@@ -67,7 +69,7 @@ export class LassoTool {
     const [lx, ly] = this.view.stage.toScreen(...last);
     if (Math.hypot(sx - lx, sy - ly) >= 2) this.drag.points.push([ix, iy]);
   }
-  up(ix, iy, e, screen) {
+  up(ix, iy, _e, screen) {
     const drag = this.drag;
     this.drag = null;
     if (!drag) return;
@@ -106,7 +108,7 @@ export class LassoTool {
     this.view.historyChanged();
   }
   preview(ctx, stage) {
-    const points = this.drag && this.drag.moved ? this.drag.points : this.poly;
+    const points = this.drag?.moved ? this.drag.points : this.poly;
     if (!points.length) {
       if (stage.pointer) {
         const [sx, sy] = stage.pointer;

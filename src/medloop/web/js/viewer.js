@@ -1,19 +1,15 @@
 // Viewer and correction: the image with the model's label map, measurements beside it,
 // and (for annotators and admins) the tools to correct the label map and submit it.
 
-import { api, apiBlob, ApiError, projectPath, uploadWithProgress } from "./api.js";
+import { ApiError, api, apiBlob, projectPath, uploadWithProgress } from "./api.js";
 import { append, badge, clear, fmtInt, fmtNum, h, shortId, toast } from "./dom.js";
 import { LabelBuffer } from "./labels.js";
+import { imagePanel, measurementsPanel } from "./panels.js";
 import { decodeLabelPng, encodeLabelPng } from "./png.js";
+import { roleAtLeast } from "./roles.js";
 import { isTyping, Stage } from "./stage.js";
 import { LassoTool, PaintTool } from "./tools.js";
 import { browserDecodable, ClientWindow, ServerWindow } from "./window.js";
-import { imagePanel, measurementsPanel } from "./panels.js";
-
-function roleAtLeast(role, wanted) {
-  const rank = { viewer: 0, annotator: 1, admin: 2 };
-  return (rank[role] ?? -1) >= rank[wanted];
-}
 
 export function mountViewer(root, ctx, analysisId) {
   const view = new ViewerView(root, ctx, analysisId);
@@ -47,7 +43,9 @@ class ViewerView {
     if (this.destroyed) return;
     if (err && err.name === "AbortError") return;
     clear(this.stageWrap);
-    this.stageWrap.append(h("div", { class: "stage-error", text: `Could not open this analysis: ${err.message || err}` }));
+    this.stageWrap.append(
+      h("div", { class: "stage-error", text: `Could not open this analysis: ${err.message || err}` }),
+    );
   }
 
   destroy() {
@@ -56,7 +54,7 @@ class ViewerView {
     window.removeEventListener("keydown", this.onKey);
     window.removeEventListener("beforeunload", this.onUnload);
     if (this.stage) this.stage.destroy();
-    if (this.serverWindow && this.serverWindow.bitmap) this.serverWindow.bitmap.close();
+    if (this.serverWindow?.bitmap) this.serverWindow.bitmap.close();
     clearTimeout(this.wlTimer);
   }
 
@@ -100,18 +98,48 @@ class ViewerView {
   }
 
   buildToolbar() {
-    const toolButton = (tool, label, key) =>
-      h("button", {
-        class: "tool",
-        type: "button",
-        title: `${label} (${key})`,
-        "aria-pressed": "false",
-        dataset: { tool },
-        "data-testid": `tool-${tool}`,
-        onclick: () => this.setTool(tool),
-        text: label,
-      });
-    this.toolButtons = [toolButton("brush", "Brush", "B"), toolButton("eraser", "Eraser", "E"), toolButton("lasso", "Lasso / polygon", "L")];
+    this.toolButtons = [
+      this.toolButton("brush", "Brush", "B"),
+      this.toolButton("eraser", "Eraser", "E"),
+      this.toolButton("lasso", "Lasso / polygon", "L"),
+    ];
+    this.labelButtons = this.labels.map((lab, i) => this.labelButton(lab, i));
+    const button = (cls, testid, title, text, onclick) =>
+      h("button", { class: cls, type: "button", title, "data-testid": testid, onclick, text });
+    this.undoBtn = button("btn", "undo", "Undo (Z, Ctrl+Z)", "Undo", () => this.undo());
+    this.redoBtn = button("btn", "redo", "Redo (Y, Ctrl+Shift+Z)", "Redo", () => this.redo());
+    this.resetBtn = button("btn", "reset", "Back to the model's prediction", "Reset to prediction", () => this.reset());
+    this.submitBtn = button("btn btn-primary", "submit", undefined, "Submit correction", () => this.submit());
+    const bar = h(
+      "div",
+      { class: "toolbar", "data-testid": "correction-tools", role: "toolbar", "aria-label": "Correction tools" },
+      h("div", { class: "tool-group" }, this.toolButtons),
+      this.sizeControl(),
+      h("div", { class: "tool-group labels" }, this.labelButtons),
+      h("div", { class: "tool-group" }, this.undoBtn, this.redoBtn, this.resetBtn),
+      h("div", { class: "spacer" }),
+      this.submitBtn,
+    );
+    this.setTool("brush");
+    this.setLabel(this.label);
+    this.historyChanged();
+    return bar;
+  }
+
+  toolButton(tool, label, key) {
+    return h("button", {
+      class: "tool",
+      type: "button",
+      title: `${label} (${key})`,
+      "aria-pressed": "false",
+      dataset: { tool },
+      "data-testid": `tool-${tool}`,
+      onclick: () => this.setTool(tool),
+      text: label,
+    });
+  }
+
+  sizeControl() {
     this.sizeInput = h("input", {
       type: "range",
       min: "1",
@@ -122,42 +150,33 @@ class ViewerView {
       oninput: (e) => this.setSize(Number(e.target.value)),
     });
     this.sizeOut = h("output", { class: "size-out", text: `${this.size} px` });
-    this.labelButtons = this.labels.map((lab, i) => {
-      const swatch = h("span", { class: "swatch" });
-      swatch.style.backgroundColor = lab.color; // CSSOM, allowed by the CSP
-      return h(
-        "button",
-        {
-          class: "label-btn",
-          type: "button",
-          title: i < 9 ? `${lab.name} (${i + 1})` : lab.name,
-          "aria-pressed": "false",
-          "data-testid": `label-${lab.value}`,
-          dataset: { value: String(lab.value) },
-          onclick: () => this.setLabel(lab.value),
-        },
-        swatch,
-        h("span", { text: i < 9 ? `${i + 1} ${lab.name}` : lab.name }),
-      );
-    });
-    this.undoBtn = h("button", { class: "btn", type: "button", title: "Undo (Z, Ctrl+Z)", "data-testid": "undo", onclick: () => this.undo(), text: "Undo" });
-    this.redoBtn = h("button", { class: "btn", type: "button", title: "Redo (Y, Ctrl+Shift+Z)", "data-testid": "redo", onclick: () => this.redo(), text: "Redo" });
-    this.resetBtn = h("button", { class: "btn", type: "button", title: "Back to the model's prediction", "data-testid": "reset", onclick: () => this.reset(), text: "Reset to prediction" });
-    this.submitBtn = h("button", { class: "btn btn-primary", type: "button", "data-testid": "submit", onclick: () => this.submit(), text: "Submit correction" });
-    const bar = h(
-      "div",
-      { class: "toolbar", "data-testid": "correction-tools", role: "toolbar", "aria-label": "Correction tools" },
-      h("div", { class: "tool-group" }, this.toolButtons),
-      h("label", { class: "tool-group size" }, h("span", { class: "muted", text: "Size" }), this.sizeInput, this.sizeOut),
-      h("div", { class: "tool-group labels" }, this.labelButtons),
-      h("div", { class: "tool-group" }, this.undoBtn, this.redoBtn, this.resetBtn),
-      h("div", { class: "spacer" }),
-      this.submitBtn,
+    return h(
+      "label",
+      { class: "tool-group size" },
+      h("span", { class: "muted", text: "Size" }),
+      this.sizeInput,
+      this.sizeOut,
     );
-    this.setTool("brush");
-    this.setLabel(this.label);
-    this.historyChanged();
-    return bar;
+  }
+
+  /** The button of the `i`th label: its swatch and name, with its key (1-9) for the first nine. */
+  labelButton(lab, i) {
+    const swatch = h("span", { class: "swatch" });
+    swatch.style.backgroundColor = lab.color; // CSSOM, allowed by the CSP
+    return h(
+      "button",
+      {
+        class: "label-btn",
+        type: "button",
+        title: i < 9 ? `${lab.name} (${i + 1})` : lab.name,
+        "aria-pressed": "false",
+        "data-testid": `label-${lab.value}`,
+        dataset: { value: String(lab.value) },
+        onclick: () => this.setLabel(lab.value),
+      },
+      swatch,
+      h("span", { text: i < 9 ? `${i + 1} ${lab.name}` : lab.name }),
+    );
   }
 
   // -- loading -----------------------------------------------------------------------------
@@ -181,7 +200,10 @@ class ViewerView {
       this.dirty = true;
       this.scheduleCounts();
     };
-    this.stage.setLabels(this.buffer, this.labels.map((l) => l.color));
+    this.stage.setLabels(
+      this.buffer,
+      this.labels.map((l) => l.color),
+    );
     await this.loadImage(fileBlob);
     if (this.destroyed) return;
     if (this.canEdit) this.stage.handler = this.handlers[this.tool];
@@ -213,7 +235,9 @@ class ViewerView {
       this.stage.setImage(shown, this.clientWindow.width, this.clientWindow.height);
       this.wlSource = "browser";
     } else {
-      this.serverWindow = new ServerWindow(projectPath(this.project, `/images/${encodeURIComponent(this.image.id)}/display`));
+      this.serverWindow = new ServerWindow(
+        projectPath(this.project, `/images/${encodeURIComponent(this.image.id)}/display`),
+      );
       const bmp = await this.serverWindow.load();
       this.wl = { ...this.serverWindow.range };
       this.wlDefault = { ...this.wl };
@@ -228,6 +252,7 @@ class ViewerView {
   renderHead() {
     const a = this.analysis;
     this.title.textContent = this.image.filename || this.image.id;
+    this.title.title = this.title.textContent; // elided when long: whole on hover
     clear(this.chips);
     this.state = a.corrected ? "corrected" : "to review";
     this.stateBadge = badge(this.state, a.corrected ? "corrected" : "review");
@@ -244,13 +269,7 @@ class ViewerView {
     clear(this.side);
     this.resultBox = h("div", { class: "result", "data-testid": "result", hidden: true });
     this.displayCard = h("div", { class: "panel" });
-    append(
-      this.side,
-      this.resultBox,
-      this.displayCard,
-      this.measurements(),
-      imagePanel(this.analysis, this.image),
-    );
+    append(this.side, this.resultBox, this.displayCard, this.measurements(), imagePanel(this.analysis, this.image));
     this.renderDisplayControls();
   }
 
@@ -294,7 +313,12 @@ class ViewerView {
       h("h3", { text: "Display" }),
       h("label", { class: "row" }, show, h("span", { text: "Show overlay" })),
       h("label", { class: "row slider" }, h("span", { class: "lbl", text: "Opacity" }), opacity, opacityOut),
-      h("div", { class: "row" }, h("span", { class: "lbl", text: "Style" }), h("div", { class: "segmented" }, seg("Filled", false), seg("Outline", true))),
+      h(
+        "div",
+        { class: "row" },
+        h("span", { class: "lbl", text: "Style" }),
+        h("div", { class: "segmented" }, seg("Filled", false), seg("Outline", true)),
+      ),
       this.wlBox,
       h(
         "div",
@@ -303,11 +327,15 @@ class ViewerView {
         h("button", { class: "btn btn-small", type: "button", onclick: () => this.stage.fit(), text: "Fit (F)" }),
         h("button", { class: "btn btn-small", type: "button", onclick: () => this.zoomTo(1), text: "1:1" }),
       ),
-      h("div", { class: "legend" }, this.labels.map((lab) => {
-        const sw = h("span", { class: "swatch" });
-        sw.style.backgroundColor = lab.color;
-        return h("span", { class: "legend-item" }, sw, h("span", { text: lab.name }));
-      })),
+      h(
+        "div",
+        { class: "legend" },
+        this.labels.map((lab) => {
+          const sw = h("span", { class: "swatch" });
+          sw.style.backgroundColor = lab.color;
+          return h("span", { class: "legend-item" }, sw, h("span", { text: lab.name }));
+        }),
+      ),
     );
   }
 
@@ -349,24 +377,37 @@ class ViewerView {
     this.widthInput = width;
     append(
       box,
-      h("div", { class: "row" }, h("span", { class: "lbl", text: "Window" }), h("span", {
-        class: "muted small",
-        "data-testid": "wl-source",
-        text: this.wlSource === "server" ? `rendered by the server (${this.image.metadata.bits || "high"}-bit / ${fmtWl(min)}…${fmtWl(max)})` : "8-bit, in the browser",
-      })),
+      h(
+        "div",
+        { class: "row" },
+        h("span", { class: "lbl", text: "Window" }),
+        h("span", {
+          class: "muted small",
+          "data-testid": "wl-source",
+          text:
+            this.wlSource === "server"
+              ? `rendered by the server (${this.image.metadata.bits || "high"}-bit / ${fmtWl(min)}…${fmtWl(max)})`
+              : "8-bit, in the browser",
+        }),
+      ),
       h("label", { class: "row slider" }, h("span", { class: "lbl", text: "Level" }), level, this.levelOut),
       h("label", { class: "row slider" }, h("span", { class: "lbl", text: "Width" }), width, this.widthOut),
-      h("div", { class: "row" }, h("span", { class: "lbl" }), h("button", {
-        class: "btn btn-small",
-        type: "button",
-        "data-testid": "wl-reset",
-        onclick: () => {
-          this.setWindow(this.wlDefault.center, this.wlDefault.width);
-          level.value = String(this.wl.center);
-          width.value = String(this.wl.width);
-        },
-        text: "Reset window",
-      })),
+      h(
+        "div",
+        { class: "row" },
+        h("span", { class: "lbl" }),
+        h("button", {
+          class: "btn btn-small",
+          type: "button",
+          "data-testid": "wl-reset",
+          onclick: () => {
+            this.setWindow(this.wlDefault.center, this.wlDefault.width);
+            level.value = String(this.wl.center);
+            width.value = String(this.wl.width);
+          },
+          text: "Reset window",
+        }),
+      ),
     );
   }
 
@@ -376,7 +417,11 @@ class ViewerView {
     this.levelOut.textContent = fmtWl(center);
     this.widthOut.textContent = fmtWl(this.wl.width);
     if (this.clientWindow) {
-      this.stage.setImage(this.clientWindow.apply(center, this.wl.width), this.clientWindow.width, this.clientWindow.height);
+      this.stage.setImage(
+        this.clientWindow.apply(center, this.wl.width),
+        this.clientWindow.width,
+        this.clientWindow.height,
+      );
       return;
     }
     clearTimeout(this.wlTimer);
@@ -406,7 +451,7 @@ class ViewerView {
   }
 
   updateCounts() {
-    if (!this.buffer || !this.editedCells || !this.editedCells.length) return;
+    if (!this.buffer || !this.editedCells?.length) return;
     const counts = this.buffer.counts(Math.max(...this.labels.map((l) => l.value)));
     for (const cell of this.editedCells) cell.textContent = `${fmtInt(counts[Number(cell.dataset.value)])} px`;
   }
@@ -422,7 +467,7 @@ class ViewerView {
   }
 
   setTool(tool) {
-    if (this._handlers && this._handlers.lasso && tool !== "lasso") this._handlers.lasso.cancel();
+    if (this._handlers?.lasso && tool !== "lasso") this._handlers.lasso.cancel();
     this.tool = tool;
     for (const b of this.toolButtons || []) b.setAttribute("aria-pressed", String(b.dataset.tool === tool));
     if (this.stage && this.buffer) this.stage.handler = this.handlers[tool];
@@ -450,16 +495,16 @@ class ViewerView {
 
   historyChanged() {
     if (!this.undoBtn) return;
-    this.undoBtn.disabled = !(this.buffer && this.buffer.canUndo);
-    this.redoBtn.disabled = !(this.buffer && this.buffer.canRedo);
+    this.undoBtn.disabled = !this.buffer?.canUndo;
+    this.redoBtn.disabled = !this.buffer?.canRedo;
   }
 
   undo() {
-    if (this.buffer && this.buffer.undo()) this.historyChanged();
+    if (this.buffer?.undo()) this.historyChanged();
   }
 
   redo() {
-    if (this.buffer && this.buffer.redo()) this.historyChanged();
+    if (this.buffer?.redo()) this.historyChanged();
   }
 
   reset() {
@@ -510,7 +555,9 @@ class ViewerView {
       const res = await uploadWithProgress(path, form, () => {});
       this.dirty = false;
       this.showResult(res);
-      this.stateBadge.replaceWith((this.stateBadge = badge("corrected", "corrected")));
+      const corrected = badge("corrected", "corrected");
+      this.stateBadge.replaceWith(corrected);
+      this.stateBadge = corrected;
       toast("Correction saved", "ok");
     } catch (err) {
       toast(err instanceof ApiError ? err.message : `Submit failed: ${err}`, "error", 8000);
@@ -525,25 +572,54 @@ class ViewerView {
     clear(box);
     box.hidden = false;
     const until = res.corrections_until_finetune;
-    const next = h("button", { class: "btn btn-primary btn-small", type: "button", "data-testid": "next", onclick: () => this.next(), text: "Next in queue →" });
+    const next = h("button", {
+      class: "btn btn-primary btn-small",
+      type: "button",
+      "data-testid": "next",
+      onclick: () => this.next(),
+      text: "Next in queue →",
+    });
     append(
       box,
       h("h3", { text: `Correction #${res.seq} saved` }),
       h(
         "div",
         { class: "result-grid" },
-        h("div", { class: "metric" }, h("div", { class: "metric-value", "data-testid": "agreement", text: fmtNum(res.dice_vs_prediction, 3) }), h("div", { class: "metric-label", text: "Agreement with the prediction (Dice)" })),
         h(
           "div",
           { class: "metric" },
-          h("div", { class: "metric-value", "data-testid": "until-finetune", text: until == null ? "—" : String(until) }),
-          h("div", { class: "metric-label", text: until == null ? "Automatic fine-tuning is off" : "Corrections until the next fine-tune" }),
+          h("div", { class: "metric-value", "data-testid": "agreement", text: fmtNum(res.dice_vs_prediction, 3) }),
+          h("div", { class: "metric-label", text: "Agreement with the prediction (Dice)" }),
+        ),
+        h(
+          "div",
+          { class: "metric" },
+          h("div", {
+            class: "metric-value",
+            "data-testid": "until-finetune",
+            text: until == null ? "—" : String(until),
+          }),
+          h("div", {
+            class: "metric-label",
+            text: until == null ? "Automatic fine-tuning is off" : "Corrections until the next fine-tune",
+          }),
         ),
       ),
       res.finetune_job_id
-        ? h("p", { class: "note", "data-testid": "finetune-started" }, "A fine-tune has started: ", h("a", { href: "#/jobs", text: `job ${shortId(res.finetune_job_id)}` }), ".")
+        ? h(
+            "p",
+            { class: "note", "data-testid": "finetune-started" },
+            "A fine-tune has started: ",
+            h("a", { href: "#/jobs", text: `job ${shortId(res.finetune_job_id)}` }),
+            ".",
+          )
         : null,
-      res.held_out ? h("p", { class: "muted small", text: "This correction is held out: it scores new versions and is never trained on." }) : null,
+      res.held_out
+        ? h("p", {
+            class: "muted small",
+            text: "This correction is held out: it scores new versions and is never trained on.",
+          })
+        : null,
       h("div", { class: "row" }, next),
     );
   }
@@ -567,4 +643,3 @@ function fmtWl(v) {
   if (!Number.isFinite(v)) return "—";
   return Math.abs(v) >= 100 || Number.isInteger(v) ? String(Math.round(v)) : v.toPrecision(3);
 }
-

@@ -1,0 +1,75 @@
+"""Pairs loaded once through a :class:`~medloop.domain.ports.TrainingData`, and their training items.
+
+Loading and preprocessing dominate the engine's set-up time, and benchmarks and a
+long-running server fine-tune the same pairs again and again, so both are cached
+by content (key and sha256), never by path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from medloop.domain.model import PreprocessSpec
+from medloop.domain.ports import LoadedPair, PairSample, TrainingData
+
+if TYPE_CHECKING:
+    from medloop.ml.data import TrainItem
+
+__all__ = ["PairCache"]
+
+_Id = tuple[str, str, str, int]
+
+
+def _identity(sample: PairSample) -> _Id:
+    return (sample.key, sample.image_sha256, sample.mask_sha256, sample.frame)
+
+
+class PairCache:
+    """Reads pairs through ``data`` once and keeps them and their preprocessed arrays.
+
+    Args:
+        data: where the pixels come from.
+    """
+
+    def __init__(self, data: TrainingData) -> None:
+        self.data = data
+        self._pairs: dict[_Id, LoadedPair] = {}
+        self._prepared: dict[tuple[_Id, PreprocessSpec], np.ndarray] = {}
+
+    def rebind(self, data: TrainingData) -> PairCache:
+        """A cache sharing this one's contents that reads misses through ``data``.
+
+        Entries are keyed by content, so several sources of the same files (a benchmark's
+        registries, one per strategy) can share what was already loaded.
+        """
+        other = PairCache(data)
+        other._pairs, other._prepared = self._pairs, self._prepared
+        return other
+
+    def pair(self, sample: PairSample) -> LoadedPair:
+        """The image and label map of ``sample`` (read on first use)."""
+        ident = _identity(sample)
+        cached = self._pairs.get(ident)
+        if cached is None:
+            cached = self.data.load(sample)
+            self._pairs[ident] = cached
+        return cached
+
+    def prepared(self, sample: PairSample, spec: PreprocessSpec) -> np.ndarray:
+        """The network input of ``sample``'s image under ``spec``: ``(C, H, W)`` float32."""
+        from medloop.ml.preprocess import prepare
+
+        key = (_identity(sample), spec)
+        cached = self._prepared.get(key)
+        if cached is None:
+            cached = prepare(self.pair(sample).image, spec)
+            self._prepared[key] = cached
+        return cached
+
+    def item(self, sample: PairSample, spec: PreprocessSpec, weight: float = 1.0) -> TrainItem:
+        """``sample`` as a training item with per-sample ``weight``."""
+        from medloop.ml.data import TrainItem
+
+        return TrainItem(sample.key, self.prepared(sample, spec), self.pair(sample).mask, weight)

@@ -1,0 +1,129 @@
+"""The learning engine on in-memory ports: it trains, fine-tunes, gates and records, with no files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medloop.domain.labels import LabelSet
+from medloop.domain.model import VersionStatus
+from medloop.domain.settings import LearningPolicy, ProjectSettings, Strategy, TrainingOptions
+from medloop.errors import DatasetError, NoProductionModel, TrainingError, TrainingInterrupted
+from medloop.ml.trainer import TrainCallbacks
+from medloop.services.learning import Learner
+
+from ...fakes import MemoryArtifactStore, MemoryTrainingData, disc_pair
+
+TINY = TrainingOptions(
+    steps=30, patch_size=32, channels=(8, 16), batch_size=4, lr=3e-3, val_every=15
+)
+SETTINGS = ProjectSettings(
+    labels=LabelSet.from_names(["disc"]).labels,
+    training=TINY,
+    learning=LearningPolicy(steps=10, replay_size=3, correction_weight=8.0, held_out_share=0.5),
+)
+
+
+def _data(n_train: int = 6, n_val: int = 4, seed: int = 0) -> MemoryTrainingData:
+    rng = np.random.default_rng(seed)
+    data = MemoryTrainingData()
+    for i, split in enumerate(["train"] * n_train + ["val"] * n_val + ["test"] * 2):
+        data.add_reference(f"r{i}", *disc_pair(rng), split=split)
+    return data
+
+
+@pytest.fixture
+def trained() -> tuple[Learner, MemoryTrainingData, MemoryArtifactStore]:
+    data, store = _data(), MemoryArtifactStore()
+    learner = Learner(SETTINGS, data, store, device="cpu")
+    out = learner.train()
+    assert out.version == "v0001" and out.promoted
+    return learner, data, store
+
+
+def test_train_promotes_the_first_version_and_records_everything(
+    trained: tuple[Learner, MemoryTrainingData, MemoryArtifactStore],
+) -> None:
+    learner, _, store = trained
+    rec = store.get("v0001")
+    assert rec.status == VersionStatus.PRODUCTION and store.production() == "v0001"
+    assert [r.role for r in rec.lineage.data] == ["reference"] * 6
+    assert rec.lineage.hyperparameters["options"]["steps"] == 30
+    assert rec.report is not None and rec.report["accepted"] and rec.report["against"] is None
+    assert rec.metrics["locked_val"]["n_images"] == 2  # half of the 4 val pairs; test never used
+    assert not store.checkpoints  # the finished run's checkpoint is gone
+    name, summary = learner.evaluate(None, "test")
+    assert name == "v0001" and summary.n_images == 2
+
+
+def test_finetune_weights_corrections_replays_reference_and_holds_out(
+    trained: tuple[Learner, MemoryTrainingData, MemoryArtifactStore],
+) -> None:
+    learner, data, store = trained
+    rng = np.random.default_rng(7)
+    for i in range(4):
+        data.add_correction(*disc_pair(rng), held_out=i % 2 == 1)
+    out = learner.finetune()
+    assert out.parent == "v0001" and out.version == "v0002"
+    assert out.n_trained_corrections == 2 and out.n_heldout_corrections == 2
+    rec = store.get("v0002")
+    roles = [(r.role, r.weight) for r in rec.lineage.data]
+    assert roles.count(("correction", 8.0)) == 2 and roles.count(("replay", 1.0)) == 3
+    held = set(rec.lineage.held_out_corrections)
+    assert held == {"c001", "c003"} and not held & {r.key for r in rec.lineage.data}
+    report = rec.report
+    assert report is not None and report["against"] == "v0001"
+    assert report["production"]["heldout_corrections"]["n_images"] == 2
+    assert rec.status == (VersionStatus.PRODUCTION if out.promoted else VersionStatus.REJECTED)
+
+
+def test_a_candidate_that_forgets_is_rejected_and_production_stays(
+    trained: tuple[Learner, MemoryTrainingData, MemoryArtifactStore],
+) -> None:
+    learner, data, store = trained
+    rng = np.random.default_rng(3)
+    for _ in range(4):  # "there is nothing here" on images full of discs
+        data.add_correction(*disc_pair(rng, empty=True))
+    policy = LearningPolicy(steps=40, lr=1e-2, strategy=Strategy.CORRECTIONS_ONLY)
+    out = learner.finetune(policy)
+    assert not out.promoted
+    assert store.production() == "v0001"
+    assert store.get(out.version).status == VersionStatus.REJECTED
+    assert any("fell" in r for r in out.decision.reasons)
+
+
+def test_finetune_needs_production_and_corrections() -> None:
+    learner = Learner(SETTINGS, _data(), MemoryArtifactStore(), device="cpu")
+    with pytest.raises(NoProductionModel):
+        learner.finetune()
+    learner.train()
+    with pytest.raises(TrainingError, match="no corrections"):
+        learner.finetune()
+
+
+def test_train_needs_validation_pairs() -> None:
+    learner = Learner(SETTINGS, _data(n_val=0), MemoryArtifactStore(), device="cpu")
+    with pytest.raises(DatasetError, match="val"):
+        learner.train()
+
+
+def test_an_interrupted_training_adds_no_version_and_resumes_exactly() -> None:
+    opts = TINY.model_copy(update={"steps": 20, "val_every": 0})
+    straight_store = MemoryArtifactStore()
+    Learner(SETTINGS, _data(), straight_store, device="cpu").train(opts, run_key="run")
+
+    data, store = _data(), MemoryArtifactStore()
+    calls = {"n": 0}
+
+    def stop_at_ten() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 10
+
+    with pytest.raises(TrainingInterrupted, match="step 10 of 20"):
+        Learner(SETTINGS, data, store, device="cpu").train(
+            opts, TrainCallbacks(should_stop=stop_at_ten), run_key="run"
+        )
+    assert store.versions() == [] and "run" in store.checkpoints
+    resumed = Learner(SETTINGS, data, store, device="cpu").train(opts, run_key="run")
+    assert resumed.steps == 20 and "run" not in store.checkpoints
+    assert store.read_file("v0001") == straight_store.read_file("v0001")

@@ -13,13 +13,13 @@ from medloop.api.middleware import BodyLimit, Metrics, MetricsMiddleware, Securi
 from medloop.api.routers import (
     analyses,
     audit,
-    corrections_extra,
+    corrections,
     dicom,
-    display,
     images,
     jobs,
     models,
     projects,
+    references,
     system,
     web,
 )
@@ -52,21 +52,22 @@ def create_app(
         description="Segmentation that learns from clinicians' corrections. Bearer token on every route but /healthz.",
         lifespan=lifespan,
     )
-    app.state.runtime = rt
+    app.state.services = rt.services
+    app.state.worker_running = lambda: rt.worker_running
     app.state.metrics = Metrics()
     install_error_handlers(app)
     for r in (
         system.router,
         projects.router,
+        references.router,
         images.router,
         analyses.router,
+        corrections.router,
         models.router,
         jobs.router,
         audit.router,
-        display.router,
-        corrections_extra.router,
-        web.router,
         dicom.router,
+        web.router,
     ):
         app.include_router(r)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

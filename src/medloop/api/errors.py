@@ -10,14 +10,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medloop import errors as E
-from medloop.storage.blobs import BlobCorrupt, UploadTooLarge
 
 __all__ = ["error_response", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
-    (UploadTooLarge, 413, "too_large"),
+    (E.UploadTooLarge, 413, "too_large"),
     (E.ImageReadError, 400, "bad_image"),
     (E.MaskError, 400, "bad_mask"),
     (E.DatasetError, 400, "bad_dataset"),
@@ -30,7 +29,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (E.NoProductionModel, 409, "no_model"),
     (E.RegistryError, 409, "conflict"),
     (E.TrainingError, 409, "cannot_train"),
-    (BlobCorrupt, 500, "corrupt_blob"),
+    (E.BlobCorrupt, 500, "corrupt_blob"),
 ]
 
 

@@ -1,30 +1,41 @@
-"""JSON shapes of the HTTP API (``/api/v1``). The client SDK mirrors these; it never imports them."""
+"""JSON shapes of the HTTP API (``/api/v1``). The client SDK mirrors these; it never imports them.
+
+Request bodies that carry settings or job options are the domain's own models
+(:class:`~medloop.domain.settings.ProjectSettings`, :data:`~medloop.domain.jobs.JobSpec`),
+so every default and bound is written once, and bad values answer 422 before
+anything is stored or queued.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from medloop.domain.dicom import DicomwebSettings
+from medloop.domain.jobs import JobSpec
+from medloop.domain.settings import ProjectSettings
+
 __all__ = [
-    "AcceptanceRuleIn",
     "AnalysisOut",
     "AnalyzeRequest",
     "AuditEventOut",
     "CorrectionOut",
+    "DicomInstanceOut",
+    "DicomSettingsIn",
     "ErrorOut",
     "ImageOut",
     "JobIn",
     "JobOut",
-    "LabelIn",
-    "LearningIn",
     "ModelVersionOut",
     "Page",
     "ProjectIn",
     "ProjectOut",
+    "PseudonymOut",
     "ReferenceOut",
     "ReviewItemOut",
+    "SyncLedgerOut",
 ]
 
 
@@ -38,49 +49,23 @@ class ErrorOut(BaseModel):
     error: dict[str, str]
 
 
-class LabelIn(_Strict):
-    value: int = Field(ge=1, le=255)
-    name: str = Field(min_length=1, max_length=64)
-    color: str = Field(pattern=r"^#[0-9a-fA-F]{6}$")
+class ProjectIn(ProjectSettings):
+    """``POST /api/v1/projects``: a name and the project's settings (defaults: the settings')."""
 
-
-class AcceptanceRuleIn(_Strict):
-    max_class_dice_drop: float = Field(default=0.01, ge=0.0, le=1.0)
-    min_heldout_gain: float = Field(default=0.0, ge=-1.0, le=1.0)
-
-
-class LearningIn(_Strict):
-    """Per-project learning settings; ``finetune_every`` = new corrections per automatic fine-tune (0 = never)."""
-
-    correction_weight: float = Field(default=16.0, gt=0.0, le=1000.0)
-    replay_size: int = Field(default=256, ge=0, le=100_000)
-    finetune_every: int = Field(default=10, ge=0, le=100_000)
-    steps: int = Field(default=300, ge=1, le=1_000_000)
-    lr: float = Field(default=3e-4, gt=0.0, le=1.0)
-    held_out_share: float = Field(default=0.2, ge=0.0, lt=1.0)
-    acceptance: AcceptanceRuleIn = Field(default_factory=AcceptanceRuleIn)
-    # training from scratch
-    train_steps: int = Field(default=2000, ge=1, le=1_000_000)
-    patch_size: int = Field(default=256, ge=16, le=2048)
-    channels: list[int] = Field(
-        default_factory=lambda: [16, 32, 64, 128, 256], min_length=2, max_length=8
-    )
-    color: Literal["auto", "gray", "rgb"] = "auto"
-
-
-class ProjectIn(_Strict):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    labels: list[LabelIn] = Field(min_length=1, max_length=255)
-    image_kind: str = Field(default="microscopy", max_length=64)
-    learning: LearningIn = Field(default_factory=LearningIn)
+
+    def settings(self) -> ProjectSettings:
+        """The settings part, without the name."""
+        return ProjectSettings.model_validate(self.model_dump(exclude={"name"}))
 
 
-class ProjectOut(BaseModel):
+class ProjectOut(ProjectSettings):
+    """A project: its id, name, settings and production version."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
     id: str
     name: str
-    labels: list[LabelIn]
-    image_kind: str
-    learning: LearningIn
     production_version: str | None
     created_at: datetime
 
@@ -93,6 +78,7 @@ class ImageOut(BaseModel):
     width: int
     height: int
     channels: int
+    frames: int = 1
     spacing_mm: list[float] | None
     metadata: dict[str, Any]
     created_at: datetime
@@ -142,6 +128,7 @@ class CorrectionOut(BaseModel):
     dice_vs_prediction: float
     held_out: bool
     seq: int
+    frame: int = 0
     corrections_until_finetune: int | None
     finetune_job_id: str | None
     created_at: datetime
@@ -161,11 +148,12 @@ class ModelVersionOut(BaseModel):
     metrics: dict[str, Any]
     lineage: dict[str, Any]
     report: dict[str, Any] | None
+    files: dict[str, str] = Field(default_factory=dict)
+    """Each stored file and its sha256."""
 
 
-class JobIn(_Strict):
-    kind: Literal["train", "finetune", "evaluate"]
-    options: dict[str, Any] = Field(default_factory=dict)
+JobIn = JobSpec
+"""``POST .../jobs``: ``{"kind": ..., "options": {...}}``, options typed per kind."""
 
 
 class JobOut(BaseModel):
@@ -196,6 +184,42 @@ class AuditEventOut(BaseModel):
     client_ip: str | None
     outcome: str
     detail: dict[str, Any] | None
+
+
+class DicomSettingsIn(_Strict):
+    """``PUT .../dicom``: the DICOMweb server (or ``null``) and de-identification on ingest.
+
+    A password or token left out keeps the one stored.
+    """
+
+    dicomweb: DicomwebSettings | None = None
+    deidentify_on_ingest: bool = False
+
+
+class DicomInstanceOut(BaseModel):
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    kind: str
+    state: str
+    image_id: str | None
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    detail: dict[str, Any]
+    updated_at: datetime
+
+
+class SyncLedgerOut(BaseModel):
+    counts: dict[str, dict[str, int]]
+    items: list[DicomInstanceOut]
+
+
+class PseudonymOut(BaseModel):
+    kind: str
+    original: str
+    pseudonym: str
+    created_at: datetime
 
 
 class Page(BaseModel):

@@ -1,46 +1,40 @@
-"""Who is calling and what they may do: bearer tokens, roles, per-project access.
+"""Who is calling, what they may do, and the audit trail of what they did.
 
 Deny by default: every route but ``/healthz`` depends on :func:`caller`. Roles are
 ordered viewer < annotator < admin; a user bound to a project sees only that
 project (others answer 404, never their data).
+
+Audit is one mechanism: a route declares its access with :func:`allow` (a project's
+routes) or :func:`allow_any` (the others), and that dependency records the outcome::
+
+    @router.get("/analyses/{analysis}")
+    def get_analysis(analysis: str, acc: Annotated[ProjectAccess,
+                     allow("viewer", "analysis.read", "analysis", resource="analysis")], ...)
+
+- a refused caller (no such project, a role too low) is recorded as ``denied``;
+- a request that fails on the caller's input (:class:`~medloop.errors.InputError`)
+  is recorded as ``error``, with the message;
+- a request that succeeds is recorded as ``ok`` (unless ``record=False``, for the
+  reads the browser polls), with the resource id from the path, or the one the
+  route sets with :meth:`Access.note` (a created resource), and its details.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 
+from medloop.api.deps import ServicesDep
+from medloop.domain.records import ProjectRecord
 from medloop.errors import InputError, NotFoundError
-from medloop.runtime import Runtime
-from medloop.services.server_projects import find_project
-from medloop.storage import repositories as repo
-from medloop.storage.models import Project
+from medloop.runtime import Services
+from medloop.services.audit import Actor
+from medloop.services.users import ROLE_RANK
 
-__all__ = [
-    "ROLE_RANK",
-    "Caller",
-    "CallerDep",
-    "RuntimeDep",
-    "audit",
-    "audit_failure",
-    "caller",
-    "get_runtime",
-    "project_for",
-]
-
-ROLE_RANK = {"viewer": 0, "annotator": 1, "admin": 2}
-
-
-def get_runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+__all__ = ["Access", "Caller", "CallerDep", "ProjectAccess", "allow", "allow_any", "caller"]
 
 
 @dataclass(frozen=True)
@@ -56,115 +50,121 @@ class Caller:
     def at_least(self, role: str) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
 
-
-def audit(
-    rt: Runtime,
-    who: Caller | None,
-    action: str,
-    resource_type: str,
-    resource_id: str | None = None,
-    project_id: str | None = None,
-    outcome: str = "ok",
-    detail: dict[str, object] | None = None,
-    client_ip: str | None = None,
-) -> None:
-    """Append an audit event in its own transaction (kept even if the request fails)."""
-    with rt.session() as s:
-        repo.record_event(
-            s,
-            action=action,
-            resource_type=resource_type,
-            actor_name=who.name if who else "anonymous",
-            actor_id=who.user_id if who else None,
-            resource_id=resource_id,
-            project_id=project_id,
-            client_ip=who.client_ip if who else client_ip,
-            outcome=outcome,
-            detail=dict(detail) if detail else None,
-        )
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.name, self.user_id, self.client_ip)
 
 
-@contextmanager
-def audit_failure(
-    rt: Runtime,
-    who: Caller,
-    action: str,
-    resource_type: str,
-    project_id: str,
-    detail: dict[str, object] | None = None,
-) -> Iterator[None]:
-    """Record an ``error`` audit event when the block raises an :class:`InputError`, then re-raise."""
-    try:
-        yield
-    except InputError as err:
-        audit(
-            rt,
-            who,
-            action,
-            resource_type,
-            project_id=project_id,
-            outcome="error",
-            detail={**(detail or {}), "error": str(err)[:200]},
-        )
-        raise
-
-
-def caller(request: Request, rt: RuntimeDep) -> Caller:
+def caller(request: Request, svc: ServicesDep) -> Caller:
+    """The user behind the request's bearer token; 401 (recorded as denied) without one."""
     ip = request.client.host if request.client else None
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    user = None
-    if scheme.lower() == "bearer" and token.strip():
-        with rt.read_session() as s:
-            user = repo.user_by_token(s, token.strip())
-            if user is not None:
-                who = Caller(user.id, user.name, user.role, user.project_id, ip)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    user = svc.users.authenticate(token.strip()) if scheme.lower() == "bearer" else None
     if user is None:
-        audit(
-            rt,
-            None,
+        svc.audit.record(
+            Actor(client_ip=ip),
             "auth.login",
             "user",
             outcome="denied",
             detail={"path": request.url.path},
-            client_ip=ip,
         )
         raise HTTPException(
             401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
         )
-    return who
+    return Caller(user.id, user.name, user.role, user.project_id, ip)
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def require(
-    who: Caller, role: str, rt: Runtime, action: str, project_id: str | None = None
-) -> None:
+@dataclass(kw_only=True)
+class Access:
+    """An authorised request: its caller, and what its audit event will say."""
+
+    who: Caller
+    resource_id: str | None = None
+    project_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def note(self, resource_id: str | None = None, **detail: Any) -> None:
+        """Name the resource the request made (or acted on) and add details to its event."""
+        if resource_id is not None:
+            self.resource_id = resource_id
+        self.detail.update(detail)
+
+
+@dataclass(kw_only=True)
+class ProjectAccess(Access):
+    """An authorised request on one project."""
+
+    project: ProjectRecord
+
+
+A = TypeVar("A", bound=Access)
+
+
+def _require(svc: Services, who: Caller, role: str, action: str, project_id: str | None) -> None:
     if not who.at_least(role):
-        audit(
-            rt, who, action, "role", project_id=project_id, outcome="denied", detail={"needs": role}
-        )
+        svc.audit.record(who.actor, action, "role", None, project_id, "denied", {"needs": role})
         raise HTTPException(403, f"this needs the {role} role; you are {who.role}")
 
 
-def project_for(rt: Runtime, who: Caller, ref: str, role: str, action: str) -> Project:
-    """The project ``ref`` (id or name) if ``who`` may act on it with ``role``; else 404/403."""
-    with rt.read_session() as s:
-        try:
-            project = find_project(s, ref)
-        except NotFoundError:
-            project = None
+def _project(svc: Services, who: Caller, ref: str, role: str, action: str) -> ProjectRecord:
+    try:
+        project: ProjectRecord | None = svc.projects.find(ref)
+    except NotFoundError:
+        project = None
     if project is None or (who.project_id is not None and who.project_id != project.id):
-        audit(
-            rt,
-            who,
-            action,
-            "project",
-            resource_id=ref,
-            outcome="denied",
-            detail={"reason": "not found"},
-        )
+        svc.audit.record(who.actor, action, "project", ref, None, "denied", {"reason": "not found"})
         raise NotFoundError(f"no project {ref!r}")
-    require(who, role, rt, action, project.id)
+    _require(svc, who, role, action, project.id)
     return project
+
+
+def _audited(svc: Services, acc: A, action: str, kind: str, record: bool) -> Iterator[A]:
+    actor, pid = acc.who.actor, acc.project_id
+    try:
+        yield acc
+    except InputError as err:
+        detail = {**acc.detail, "error": str(err)[:200]}
+        svc.audit.record(actor, action, kind, acc.resource_id, pid, "error", detail)
+        raise
+    if record:
+        svc.audit.record(
+            actor, action, kind, acc.resource_id, acc.project_id, "ok", acc.detail or None
+        )
+
+
+def allow(
+    role: str, action: str, resource_type: str, *, resource: str | None = None, record: bool = True
+) -> Any:
+    """A dependency: the caller may do ``action`` on the path's ``{project}`` with ``role``.
+
+    Args:
+        role: the least role needed.
+        action: the audit action, e.g. ``analysis.read``.
+        resource_type: the audit resource type, e.g. ``analysis``.
+        resource: the path parameter naming the resource (its id goes into the event).
+        record: record successful requests (off for reads the browser polls).
+    """
+
+    def dependency(
+        request: Request, project: str, who: CallerDep, svc: ServicesDep
+    ) -> Iterator[ProjectAccess]:
+        proj = _project(svc, who, project, role, action)
+        rid = request.path_params.get(resource) if resource else None
+        acc = ProjectAccess(who=who, project=proj, resource_id=rid, project_id=proj.id)
+        yield from _audited(svc, acc, action, resource_type, record)
+
+    return Depends(dependency, scope="function")
+
+
+def allow_any(role: str, action: str, resource_type: str, *, record: bool = True) -> Any:
+    """A dependency for routes outside a project: the caller needs ``role``."""
+
+    def dependency(who: CallerDep, svc: ServicesDep) -> Iterator[Access]:
+        _require(svc, who, role, action, None)
+        acc = Access(who=who, project_id=who.project_id)
+        yield from _audited(svc, acc, action, resource_type, record)
+
+    return Depends(dependency, scope="function")

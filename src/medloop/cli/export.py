@@ -11,7 +11,7 @@ import typer
 from medloop.cli._common import console, fail, run_guarded
 
 if TYPE_CHECKING:
-    from medloop.dicom.export import ExportReport
+    from medloop.services.export import ExportReport
 
 
 def export(
@@ -52,17 +52,15 @@ def export(
 
     def go() -> ExportReport:
         from medloop.cli.server import _settings
-        from medloop.dicom.export import export_training_set
         from medloop.runtime import Runtime
-        from medloop.services.server_projects import find_project
+        from medloop.services.export import export_training_set
 
         rt = Runtime(_settings(data_dir))
         try:
-            with rt.session() as s:
-                pid = find_project(s, project).id
-            return export_training_set(rt, pid, out, deidentify=deidentify, key=key)
+            pid = rt.services.projects.find(project).id
+            return export_training_set(rt.services.images, pid, out, deidentify=deidentify, key=key)
         finally:
-            rt.engine.dispose()
+            rt.stop()
 
     report = run_guarded(go)
     if pseudonym_map is not None:

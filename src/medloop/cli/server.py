@@ -94,17 +94,12 @@ def add_user(
 
     def go() -> str:
         from medloop.runtime import Runtime
-        from medloop.services.server_projects import find_project
-        from medloop.storage import repositories as repo
 
         rt = Runtime(_settings(data_dir))
         try:
-            with rt.session() as s:
-                pid = find_project(s, project).id if project else None
-                _, token = repo.create_user(s, name, role, pid)
-            return token
+            return rt.services.users.add(name, role, project)[1]
         finally:
-            rt.engine.dispose()
+            rt.stop()
 
     token = run_guarded(go)
     console.print(
@@ -125,33 +120,26 @@ def import_data(
     def go() -> int:
         from medloop.io import load_dataset
         from medloop.runtime import Runtime
-        from medloop.services.server_data import ingest_image, ingest_reference
-        from medloop.services.server_projects import find_project
 
         rt = Runtime(_settings(data_dir))
         try:
             ds = load_dataset(data)
-            with rt.session() as s:
-                proj = find_project(s, project)
-            n = 0
+            proj = rt.services.projects.find(project)
             for smp in ds.samples:
-                with open(smp.image, "rb") as fi:
-                    img, _ = ingest_image(
-                        rt, proj.id, iter(lambda: fi.read(1 << 20), b""), smp.image.name, "", None
-                    )
-                with open(smp.mask, "rb") as fm:
-                    ingest_reference(
-                        rt,
+                with open(smp.image, "rb") as fi, open(smp.mask, "rb") as fm:
+                    rt.services.references.add(
                         proj,
-                        img,
+                        iter(lambda: fi.read(1 << 20), b""),
+                        smp.image.name,
+                        "",
                         iter(lambda: fm.read(1 << 20), b""),
                         smp.mask.name,
                         smp.split or "train",
+                        None,
                     )
-                n += 1
-            return n
+            return len(ds.samples)
         finally:
-            rt.engine.dispose()
+            rt.stop()
 
     if not data.exists():
         fail(f"dataset {data} does not exist")

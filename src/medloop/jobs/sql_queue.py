@@ -21,11 +21,11 @@ from sqlalchemy import Exists, and_, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from medloop.domain.jobs import JOB_KINDS, JOB_STATES, LEARNING_KINDS, parse_job_spec
 from medloop.errors import ConflictError, InputError, NotFoundError
 from medloop.jobs.queue import MAX_ATTEMPTS, JobRecord
 from medloop.storage._repo_base import check_choice, lock_project, page
 from medloop.storage.db import SQLITE_BEGIN_OPTION
-from medloop.domain.jobs import JOB_KINDS, JOB_STATES, LEARNING_KINDS, parse_job_spec
 from medloop.storage.models import Job, utcnow
 
 __all__ = ["SqlJobQueue"]

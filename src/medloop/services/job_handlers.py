@@ -1,57 +1,33 @@
-"""What the job worker runs: train, finetune, evaluate and DICOMweb sync jobs of a server project."""
+"""What the job worker runs: train, fine-tune, evaluate and DICOMweb sync jobs of a project.
+
+The learning jobs build the engine's :class:`~medloop.services.learning.Learner` from
+the project's :class:`~medloop.domain.settings.ProjectSettings`, its data in the
+database (:class:`~medloop.services.training_data.DbTrainingData`) and its versions
+in the database and blob store (:class:`~medloop.storage.DbArtifactStore`); a job's
+options arrive typed (:attr:`~medloop.domain.jobs.JobRecord.spec`).
+"""
 
 from __future__ import annotations
 
-import csv
-import os
-import uuid
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from medloop.errors import ConfigError, DatasetError
-from medloop.jobs import JobCancelled, JobContext, JobRecord
-from medloop.services.server_projects import learning_policy, train_options
+from medloop.domain.jobs import EvaluateJob, FinetuneJob, JobRecord, TrainJob
+from medloop.domain.records import ProjectRecord
+from medloop.errors import ConfigError, TrainingInterrupted
+from medloop.jobs.worker import Handler, JobCancelled, JobContext
+from medloop.services.dicom_sync import DicomSync
+from medloop.services.training_data import DbTrainingData
 from medloop.storage import repositories as repo
+from medloop.storage.artifacts import DbArtifactStore
+from medloop.storage.blobs import BlobStore
+from medloop.storage.database import Database
 
 if TYPE_CHECKING:
     from medloop.ml.trainer import TrainCallbacks
-    from medloop.runtime import Runtime
+    from medloop.services.learning import Learner
 
-__all__ = ["build_handlers", "materialize_reference"]
-
-Handler = Callable[[JobRecord, JobContext], Mapping[str, Any] | None]
-
-
-def materialize_reference(rt: Runtime, project_id: str) -> Path:
-    """Write ``reference/manifest.csv`` listing the project's reference pairs by blob path."""
-    with rt.session() as s:
-        pairs = repo.list_reference_pairs(s, project_id)
-        rows = []
-        for p in pairs:
-            img = repo.get_image(s, p.image_id, project_id)
-            rows.append(
-                {
-                    "image": str(rt.blobs.open_verified(img.blob_key, img.sha256)),
-                    "mask": str(rt.blobs.open_verified(p.mask_blob_key, p.mask_sha256)),
-                    "split": p.split,
-                    "group": "",
-                    "name": img.filename,
-                }
-            )
-    if not any(r["split"] == "train" for r in rows):
-        raise DatasetError("the project has no reference pairs with split 'train': add some first")
-    ref_dir = rt.project_dir(project_id) / "reference"
-    ref_dir.mkdir(parents=True, exist_ok=True)
-    tmp = ref_dir / f".manifest.{uuid.uuid4().hex}.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=["image", "mask", "split", "group", "name"])
-        w.writeheader()
-        w.writerows(rows)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, ref_dir / "manifest.csv")
-    return ref_dir
+__all__ = ["LearningJobs", "build_handlers"]
 
 
 def _callbacks(ctx: JobContext, what: str) -> TrainCallbacks:
@@ -68,29 +44,46 @@ def _callbacks(ctx: JobContext, what: str) -> TrainCallbacks:
     return TrainCallbacks(on_step=on_step, on_validate=on_validate, should_stop=ctx.cancelled)
 
 
-def build_handlers(rt: Runtime) -> dict[str, Handler]:
-    """Handlers keyed by job kind, closed over the runtime."""
+class LearningJobs:
+    """Train, fine-tune and evaluate jobs over the server's adapters.
 
-    def train(job: JobRecord, ctx: JobContext) -> dict[str, Any]:
-        from medloop.services.training import train_base
+    Args:
+        db: the database.
+        blobs: the blob store.
+        device: ``cpu``, ``cuda`` or ``None`` (auto).
+        max_pixels: images with more pixels are refused.
+    """
 
-        with rt.session() as s:
-            project = repo.get_project(s, job.project_id)
-        opts = dict(job.options)
-        if "steps" in opts:
-            opts["train_steps"] = opts.pop("steps")
-        options = train_options(project, opts, rt.settings.device)
-        ref_dir = materialize_reference(rt, job.project_id)
-        ctx.progress(0.0, f"training from scratch on {ref_dir}")
-        out = train_base(
-            ref_dir,
-            rt.project_dir(job.project_id) / "registry",
-            options,
-            _callbacks(ctx, "train"),
-            replace_reference=True,
+    def __init__(self, db: Database, blobs: BlobStore, device: str | None, max_pixels: int) -> None:
+        self.db, self.blobs, self.device, self.max_pixels = db, blobs, device, max_pixels
+
+    def learner(self, project: ProjectRecord) -> Learner:
+        """The engine for ``project``, reading and writing only through the server's adapters."""
+        from medloop.services.learning import Learner
+
+        settings = project.settings
+        data = DbTrainingData(
+            self.db, self.blobs, project.id, settings.label_set.num_foreground, self.max_pixels
         )
-        if ctx.cancelled():
-            raise JobCancelled()
+        return Learner(
+            settings, data, DbArtifactStore(self.db, self.blobs, project.id), self.device
+        )
+
+    def _project(self, job: JobRecord) -> ProjectRecord:
+        with self.db.read() as s:
+            return repo.get_project(s, job.project_id)
+
+    def train(self, job: JobRecord, ctx: JobContext) -> dict[str, Any]:
+        spec = job.spec
+        if not isinstance(spec, TrainJob):
+            raise ConfigError(f"job {job.id} is a {job.kind} job, not a train job")
+        project = self._project(job)
+        options = spec.options.apply(project.settings.training)
+        ctx.progress(0.0, f"training from scratch ({options.steps} steps)")
+        try:
+            out = self.learner(project).train(options, _callbacks(ctx, "train"), f"job-{job.id}")
+        except TrainingInterrupted as err:
+            raise JobCancelled(str(err)) from err
         return {
             "version": out.version,
             "promoted": out.promoted,
@@ -99,32 +92,17 @@ def build_handlers(rt: Runtime) -> dict[str, Handler]:
             "seconds": out.seconds,
         }
 
-    def finetune(job: JobRecord, ctx: JobContext) -> dict[str, Any]:
-        from medloop.domain.learning import AcceptanceRule
-        from medloop.services.learning import Learner
-        from medloop.services.server_data import DbCorrections
-
-        with rt.session() as s:
-            project = repo.get_project(s, job.project_id)
-        learning = {
-            **project.learning,
-            **{
-                k: v
-                for k, v in job.options.items()
-                if k in ("steps", "lr", "correction_weight", "replay_size")
-            },
-        }
-        policy = learning_policy(learning)
-        acc = learning.get("acceptance", {})
-        rule = AcceptanceRule(**acc) if acc else AcceptanceRule()
-        registry_root = rt.project_dir(job.project_id) / "registry"
-        if not (registry_root / "project.json").exists():
-            raise ConfigError("the project has no trained model yet: run a train job first")
-        learner = Learner(
-            registry_root, rt.settings.device, corrections=DbCorrections(rt, job.project_id)
-        )
-        ctx.progress(0.0, f"fine-tuning {learner.registry.production()} on corrections")
-        out = learner.finetune(policy, rule, _callbacks(ctx, "finetune"))
+    def finetune(self, job: JobRecord, ctx: JobContext) -> dict[str, Any]:
+        spec = job.spec
+        if not isinstance(spec, FinetuneJob):
+            raise ConfigError(f"job {job.id} is a {job.kind} job, not a finetune job")
+        project = self._project(job)
+        policy = spec.options.apply(project.settings.learning)
+        ctx.progress(0.0, f"fine-tuning on corrections ({spec.options.trigger})")
+        try:
+            out = self.learner(project).finetune(policy, _callbacks(ctx, "finetune"))
+        except TrainingInterrupted as err:
+            raise JobCancelled(str(err)) from err
         return {
             "version": out.version,
             "parent": out.parent,
@@ -135,41 +113,30 @@ def build_handlers(rt: Runtime) -> dict[str, Handler]:
             "seconds": out.total_seconds,
         }
 
-    def evaluate(job: JobRecord, ctx: JobContext) -> dict[str, Any]:
-        from medloop.services.evaluate_cmd import evaluate_dataset
+    def evaluate(self, job: JobRecord, ctx: JobContext) -> dict[str, Any]:
+        spec = job.spec
+        if not isinstance(spec, EvaluateJob):
+            raise ConfigError(f"job {job.id} is a {job.kind} job, not an evaluate job")
+        learner = self.learner(self._project(job))
+        split = spec.options.split
+        if split is None:
+            has_test = any(s.split == "test" for s in learner.data.reference())
+            split = "test" if has_test else "val"
+        ctx.progress(0.1, f"evaluating {spec.options.version or 'production'} on split {split}")
+        name, summary = learner.evaluate(spec.options.version, split)
+        return {"version": name, "split": split, "summary": summary.to_dict()}
 
-        ref_dir = materialize_reference(rt, job.project_id)
-        split = job.options.get("split")
-        version = job.options.get("version")
-        ctx.progress(0.1, f"evaluating {version or 'production'} on split {split or 'test'}")
-        try:
-            name, summary = evaluate_dataset(
-                rt.project_dir(job.project_id) / "registry",
-                ref_dir,
-                split,
-                version,
-                rt.settings.device,
-            )
-        except DatasetError:
-            name, summary = evaluate_dataset(
-                rt.project_dir(job.project_id) / "registry",
-                ref_dir,
-                "val",
-                version,
-                rt.settings.device,
-            )
-        return {"version": name, "summary": summary.to_dict()}
+
+def build_handlers(learning: LearningJobs, sync: DicomSync) -> Mapping[str, Handler]:
+    """Handlers keyed by job kind."""
 
     def dicomweb_sync(job: JobRecord, ctx: JobContext) -> dict[str, Any]:
-        from medloop.dicom.sync import sync_project
-
         ctx.progress(0.0, "DICOMweb sync")
-        report = sync_project(rt, job.project_id, log_line=ctx.log)
-        return report.to_dict()
+        return sync.run(job.project_id, log_line=ctx.log).to_dict()
 
     return {
-        "train": train,
-        "finetune": finetune,
-        "evaluate": evaluate,
+        "train": learning.train,
+        "finetune": learning.finetune,
+        "evaluate": learning.evaluate,
         "dicomweb_sync": dicomweb_sync,
     }

@@ -120,7 +120,7 @@ def corrected_analyses(session: Session, analysis_ids: Collection[str]) -> set[s
     return {str(a) for a in session.scalars(query.distinct())}
 
 
-def _uncorrected(project_id: str) -> Select[tuple[Analysis, Image]]:
+def _uncorrected(project_id: str) -> Select[Analysis, Image]:
     corrected = exists().where(Correction.analysis_id == Analysis.id)
     return (
         select(Analysis, Image)
@@ -198,7 +198,7 @@ def create_correction(
     return correction_record(row, None if author is None else author.name, analysis.frame)
 
 
-def _corrections() -> Select[tuple[Correction, str | None, int]]:
+def _corrections() -> Select[Correction, str, int]:
     return (
         select(Correction, User.name, Analysis.frame)
         .join(Analysis, Analysis.id == Correction.analysis_id)

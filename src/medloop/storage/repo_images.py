@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,6 +28,7 @@ __all__ = [
     "find_image",
     "find_images_by_sop_uid",
     "get_image",
+    "get_images",
     "get_reference_pair",
     "list_images",
     "list_reference_pairs",
@@ -113,6 +115,16 @@ def create_image(
 def get_image(session: Session, image_id: str, project_id: str | None = None) -> ImageRecord:
     """The image ``image_id`` (only if in ``project_id``, when given)."""
     return image_record(get_or_raise(session, Image, "image", image_id, project_id))
+
+
+def get_images(
+    session: Session, project_id: str, image_ids: Collection[str]
+) -> dict[str, ImageRecord]:
+    """The project's images among ``image_ids``, by id (unknown ids are left out)."""
+    if not image_ids:
+        return {}
+    query = select(Image).where(Image.project_id == project_id, Image.id.in_(list(image_ids)))
+    return {row.id: image_record(row) for row in session.scalars(query)}
 
 
 def find_images_by_sop_uid(session: Session, project_id: str, sop_uid: str) -> list[ImageRecord]:

@@ -6,9 +6,7 @@ from collections.abc import Iterator
 
 from starlette.datastructures import UploadFile
 
-from medloop.storage.repositories import sanitize_filename
-
-__all__ = ["chunks", "safe_name"]
+__all__ = ["chunks", "filename"]
 
 CHUNK = 1 << 20
 
@@ -22,6 +20,6 @@ def chunks(upload: UploadFile) -> Iterator[bytes]:
         yield block
 
 
-def safe_name(upload: UploadFile, default: str = "upload") -> str:
-    """The client's file name with path parts, NUL and control characters removed."""
-    return sanitize_filename(upload.filename or default, default)
+def filename(upload: UploadFile, default: str = "upload") -> str:
+    """The client's file name as sent (the services make it display-safe)."""
+    return upload.filename or default

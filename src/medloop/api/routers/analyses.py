@@ -1,75 +1,71 @@
-"""``/api/v1/projects/{p}/analyses``, their masks, overlays and corrections; the review queue.
+"""``/api/v1/projects/{project}/analyses``: analyses, their label maps, overlays and DICOM
+SEG, and the review queue.
 
-Model work never runs on the event loop: uploads are stored in Starlette's thread
-pool and inference runs in the runtime's analysis pool.
+Model work never runs on the event loop: analyses run in the analysis service's
+executor (uploads are streamed into the blob store there too).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile, status
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from medloop.api.convert import analysis_out, correction_out, image_out
-from medloop.api.routers._files import chunks, safe_name
-from medloop.api.schemas import AnalysisOut, AnalyzeRequest, CorrectionOut, Page, ReviewItemOut
-from medloop.api.security import CallerDep, RuntimeDep, audit, audit_failure, project_for
+from medloop.api.convert import analysis_out, image_out
+from medloop.api.deps import ServicesDep
+from medloop.api.routers._files import chunks, filename
+from medloop.api.schemas import AnalysisOut, AnalyzeRequest, Page, ReviewItemOut
+from medloop.api.security import ProjectAccess, allow
+from medloop.domain.records import AnalysisRecord
 from medloop.errors import InputError
-from medloop.io import decode_mask, encode_png, render_overlay
-from medloop.services.server_data import analyze_image, correct_analysis, ingest_image, load_image
-from medloop.services.server_projects import label_set
-from medloop.storage import repositories as repo
-from medloop.storage.models import Image as ImageRow
 
-router = APIRouter(prefix="/api/v1/projects/{p}", tags=["analyses"])
+__all__ = ["router"]
 
+router = APIRouter(prefix="/api/v1/projects/{project}", tags=["analyses"])
 
-def _corrected(rt: RuntimeDep, project_id: str, analysis_id: str) -> bool:
-    with rt.session() as s:
-        return bool(repo.list_corrections(s, project_id, analysis_id=analysis_id, limit=1))
-
-
-@router.post(
-    "/analyses",
-    status_code=status.HTTP_201_CREATED,
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": AnalyzeRequest.model_json_schema()},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
-                        "required": ["file"],
-                    }
-                },
+_UPLOAD_BODY = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": AnalyzeRequest.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
             },
-            "required": True,
-        }
-    },
-)
-async def create_analysis(p: str, request: Request, rt: RuntimeDep, who: CallerDep) -> AnalysisOut:
+        },
+        "required": True,
+    }
+}
+
+
+@router.post("/analyses", status_code=status.HTTP_201_CREATED, openapi_extra=_UPLOAD_BODY)
+async def create_analysis(
+    request: Request,
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("annotator", "analysis.create", "analysis")],
+) -> AnalysisOut:
     """Analyse a stored image (JSON ``{"image_id"}``) or upload and analyse (multipart ``file``)."""
-    project = await run_in_threadpool(project_for, rt, who, p, "annotator", "analysis.create")
     ctype = request.headers.get("content-type", "")
-    version: str | None = None
+    user = acc.who.user_id
+    analyses = svc.analyses
     if ctype.startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
         if not isinstance(upload, StarletteUpload):
             raise InputError("multipart analysis needs a 'file' field with the image")
-        row, _ = await run_in_threadpool(
-            ingest_image,
-            rt,
-            project.id,
+        run = functools.partial(
+            analyses.create_upload,
+            acc.project,
             chunks(upload),
-            safe_name(upload),
+            filename(upload),
             upload.content_type or "",
-            who.user_id,
+            user,
         )
     elif ctype.startswith("application/json"):
         try:
@@ -78,130 +74,92 @@ async def create_analysis(p: str, request: Request, rt: RuntimeDep, who: CallerD
             raise HTTPException(
                 422, f'invalid JSON body: expected {{"image_id": ...}} ({str(err)[:200]})'
             ) from err
-        version = body.version
-
-        def get_row() -> ImageRow:
-            with rt.session() as s:
-                return repo.get_image(s, body.image_id, project.id)
-
-        row = await run_in_threadpool(get_row)
+        run = functools.partial(analyses.create_for, acc.project, body.image_id, body.version, user)
     else:
         raise InputError("send JSON {\"image_id\": ...} or multipart with a 'file' field")
-    loop = asyncio.get_running_loop()
-    analysis = await loop.run_in_executor(
-        rt.analysis_pool, analyze_image, rt, project, row, version, who.user_id
+    analysis: AnalysisRecord = await asyncio.get_running_loop().run_in_executor(
+        analyses.executor, run
     )
-    await run_in_threadpool(
-        audit,
-        rt,
-        who,
-        "analysis.create",
-        "analysis",
-        analysis.id,
-        project.id,
-        "ok",
-        {"version": analysis.model_version},
-    )
+    acc.note(analysis.id, version=analysis.model_version)
     return analysis_out(analysis, False)
 
 
 @router.get("/analyses")
-def list_analyses(p: str, rt: RuntimeDep, who: CallerDep, limit: int = 50, offset: int = 0) -> Page:
-    project = project_for(rt, who, p, "viewer", "analysis.list")
-    with rt.session() as s:
-        rows = repo.list_analyses(
-            s, project.id, limit=min(max(limit, 1), 500), offset=max(offset, 0)
-        )
-    items = [analysis_out(a, _corrected(rt, project.id, a.id)) for a in rows]
-    audit(rt, who, "analysis.list", "analysis", None, project.id, detail={"count": len(items)})
-    return Page(items=items)
+def list_analyses(
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("viewer", "analysis.list", "analysis")],
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
+    views = svc.analyses.recent(acc.project.id, limit, offset)
+    acc.note(count=len(views))
+    return Page(items=[analysis_out(v.analysis, v.corrected) for v in views])
 
 
-@router.get("/analyses/{a}")
-def get_analysis(p: str, a: str, rt: RuntimeDep, who: CallerDep) -> AnalysisOut:
-    project = project_for(rt, who, p, "viewer", "analysis.read")
-    with rt.session() as s:
-        row = repo.get_analysis(s, a, project.id)
-    audit(rt, who, "analysis.read", "analysis", a, project.id)
-    return analysis_out(row, _corrected(rt, project.id, a))
+@router.get("/analyses/{analysis}")
+def get_analysis(
+    analysis: str,
+    svc: ServicesDep,
+    acc: Annotated[
+        ProjectAccess, allow("viewer", "analysis.read", "analysis", resource="analysis")
+    ],
+) -> AnalysisOut:
+    view = svc.analyses.get(acc.project.id, analysis)
+    return analysis_out(view.analysis, view.corrected)
 
 
-@router.get("/analyses/{a}/mask", response_class=Response)
-def get_mask(p: str, a: str, rt: RuntimeDep, who: CallerDep) -> Response:
-    project = project_for(rt, who, p, "viewer", "analysis.mask")
-    with rt.session() as s:
-        row = repo.get_analysis(s, a, project.id)
-    data = rt.blobs.read_bytes(row.label_blob_key, row.label_sha256)
-    audit(rt, who, "analysis.mask", "analysis", a, project.id)
-    return Response(data, media_type="image/png")
+@router.get("/analyses/{analysis}/mask", response_class=Response)
+def get_mask(
+    analysis: str,
+    svc: ServicesDep,
+    acc: Annotated[
+        ProjectAccess, allow("viewer", "analysis.mask", "analysis", resource="analysis")
+    ],
+) -> Response:
+    return Response(svc.analyses.mask(acc.project.id, analysis), media_type="image/png")
 
 
-@router.get("/analyses/{a}/overlay", response_class=Response)
-def get_overlay(p: str, a: str, rt: RuntimeDep, who: CallerDep) -> Response:
-    project = project_for(rt, who, p, "viewer", "analysis.overlay")
-    with rt.session() as s:
-        row = repo.get_analysis(s, a, project.id)
-        img_row = repo.get_image(s, row.image_id, project.id)
-    labels = label_set(project)
-    lm = decode_mask(
-        rt.blobs.read_bytes(row.label_blob_key, row.label_sha256),
-        name="label map",
-        num_foreground=labels.num_foreground,
-    )
-    png = encode_png(
-        render_overlay(load_image(rt, img_row, row.frame), lm, [lab.color for lab in labels.labels])
-    )
-    audit(rt, who, "analysis.overlay", "analysis", a, project.id)
-    return Response(png, media_type="image/png")
+@router.get("/analyses/{analysis}/overlay", response_class=Response)
+def get_overlay(
+    analysis: str,
+    svc: ServicesDep,
+    acc: Annotated[
+        ProjectAccess, allow("viewer", "analysis.overlay", "analysis", resource="analysis")
+    ],
+) -> Response:
+    return Response(svc.display.overlay(acc.project, analysis), media_type="image/png")
 
 
-@router.post("/analyses/{a}/corrections", status_code=status.HTTP_201_CREATED)
-def create_correction(
-    p: str, a: str, rt: RuntimeDep, who: CallerDep, file: Annotated[UploadFile, File()]
-) -> CorrectionOut:
-    project = project_for(rt, who, p, "annotator", "correction.create")
-    with rt.session() as s:
-        analysis = repo.get_analysis(s, a, project.id)
-    with audit_failure(rt, who, "correction.create", "correction", project.id, {"analysis": a}):
-        res = correct_analysis(
-            rt, project, analysis, chunks(file), safe_name(file, "mask"), who.user_id
-        )
-    audit(
-        rt,
-        who,
-        "correction.create",
-        "correction",
-        res.correction.id,
-        project.id,
-        detail={"analysis": a, "dice": res.correction.dice_vs_prediction},
-    )
-    return correction_out(res.correction, who.name, res.until_finetune, res.finetune_job_id)
-
-
-@router.get("/corrections")
-def list_corrections(p: str, rt: RuntimeDep, who: CallerDep, limit: int = 100) -> Page:
-    project = project_for(rt, who, p, "viewer", "correction.list")
-    with rt.session() as s:
-        rows = repo.list_corrections(s, project.id, limit=min(max(limit, 1), 1000))
-        names = {u.id: u.name for u in repo.list_users(s)}
-    return Page(
-        items=[correction_out(c, names.get(c.author_id or "")) for c in rows], total=len(rows)
+@router.get(
+    "/analyses/{analysis}/seg",
+    response_class=Response,
+    responses={200: {"content": {"application/dicom": {}}}},
+)
+def get_seg(
+    analysis: str,
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("viewer", "analysis.seg", "analysis", resource="analysis")],
+) -> Response:
+    """The analysis as DICOM SEG (409 if the analysed image is not DICOM)."""
+    return Response(
+        svc.seg.analysis_seg(acc.project, analysis),
+        media_type="application/dicom",
+        headers={"Content-Disposition": f'attachment; filename="{analysis}.seg.dcm"'},
     )
 
 
 @router.get("/review-queue")
-def review_queue(p: str, rt: RuntimeDep, who: CallerDep, limit: int = 20, offset: int = 0) -> Page:
-    project = project_for(rt, who, p, "viewer", "review.read")
-    with rt.session() as s:
-        rows = repo.review_queue(
-            s, project.id, limit=min(max(limit, 1), 200), offset=max(offset, 0)
-        )
-        total = repo.review_queue_size(s, project.id)
-        items = [
-            ReviewItemOut(
-                analysis=analysis_out(a, False),
-                image=image_out(repo.get_image(s, a.image_id, project.id)),
-            )
-            for a in rows
-        ]
-    return Page(items=items, total=total)
+def review_queue(
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("viewer", "review.read", "analysis", record=False)],
+    limit: int = 20,
+    offset: int = 0,
+) -> Page:
+    items, total = svc.analyses.review_queue(acc.project.id, limit, offset)
+    return Page(
+        items=[
+            ReviewItemOut(analysis=analysis_out(i.analysis, False), image=image_out(i.image))
+            for i in items
+        ],
+        total=total,
+    )

@@ -1,28 +1,29 @@
-"""``/api/v1/audit``: the append-only audit trail (admins)."""
+"""``/api/v1/audit``: the append-only audit trail (admins; a project's admin sees its own)."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 from fastapi import APIRouter
 
 from medloop.api.convert import audit_out
+from medloop.api.deps import ServicesDep
 from medloop.api.schemas import Page
-from medloop.api.security import CallerDep, RuntimeDep, audit, require
-from medloop.storage import repositories as repo
+from medloop.api.security import Access, allow_any
+
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
 @router.get("")
 def list_audit(
-    rt: RuntimeDep, who: CallerDep, limit: int = 100, offset: int = 0, project_id: str | None = None
+    svc: ServicesDep,
+    acc: Annotated[Access, allow_any("admin", "audit.read", "audit")],
+    limit: int = 100,
+    offset: int = 0,
+    project_id: str | None = None,
 ) -> Page:
-    require(who, "admin", rt, "audit.read")
-    if who.project_id is not None:
-        project_id = who.project_id
-    with rt.session() as s:
-        rows = repo.list_events(
-            s, limit=min(max(limit, 1), 1000), offset=max(offset, 0), project_id=project_id
-        )
-        items = [audit_out(e) for e in rows]
-    audit(rt, who, "audit.read", "audit", None, project_id)
-    return Page(items=items)
+    project = acc.who.project_id or project_id
+    acc.project_id = project
+    return Page(items=[audit_out(e) for e in svc.audit.recent(limit, offset, project)])

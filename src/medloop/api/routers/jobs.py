@@ -1,44 +1,62 @@
-"""``/api/v1/projects/{p}/jobs``: durable train / finetune / evaluate jobs."""
+"""``/api/v1/projects/{project}/jobs``: durable train / finetune / evaluate jobs.
+
+The body is a :data:`~medloop.domain.jobs.JobSpec`: ``{"kind", "options"}`` with the
+options typed per kind, so ``{"steps": -5}`` or ``{"patch_size": 100000}`` answer 422
+and nothing is queued. The job list and a job are read without audit events (the
+browser polls them).
+"""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 from fastapi import APIRouter, status
 
 from medloop.api.convert import job_out
+from medloop.api.deps import ServicesDep
 from medloop.api.schemas import JobIn, JobOut, Page
-from medloop.api.security import CallerDep, RuntimeDep, audit, project_for
+from medloop.api.security import ProjectAccess, allow
 
-router = APIRouter(prefix="/api/v1/projects/{p}/jobs", tags=["jobs"])
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/projects/{project}/jobs", tags=["jobs"])
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
-def create_job(p: str, body: JobIn, rt: RuntimeDep, who: CallerDep) -> JobOut:
-    project = project_for(rt, who, p, "admin", "job.create")
-    job = rt.queue.enqueue(
-        project.id, body.kind, body.options, created_by=who.user_id, coalesce=True
-    )
-    rt.wake_worker()
-    audit(rt, who, "job.create", "job", job.id, project.id, detail={"kind": body.kind})
+def create_job(
+    body: JobIn,
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("admin", "job.create", "job")],
+) -> JobOut:
+    acc.note(kind=body.kind)
+    job = svc.jobs.submit(acc.project, body, acc.who.user_id)
+    acc.note(job.id)
     return job_out(job)
 
 
 @router.get("")
-def list_jobs(p: str, rt: RuntimeDep, who: CallerDep, limit: int = 50) -> Page:
-    project = project_for(rt, who, p, "viewer", "job.list")
-    items = [job_out(j) for j in rt.queue.list(project.id, limit=min(max(limit, 1), 500))]
+def list_jobs(
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("viewer", "job.list", "job", record=False)],
+    limit: int = 50,
+) -> Page:
+    items = [job_out(j) for j in svc.jobs.recent(acc.project.id, limit)]
     return Page(items=items, total=len(items))
 
 
-@router.get("/{j}")
-def get_job(p: str, j: str, rt: RuntimeDep, who: CallerDep) -> JobOut:
-    project = project_for(rt, who, p, "viewer", "job.read")
-    return job_out(rt.queue.get(j, project.id))
+@router.get("/{job}")
+def get_job(
+    job: str,
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("viewer", "job.read", "job", record=False)],
+) -> JobOut:
+    return job_out(svc.jobs.get(acc.project.id, job))
 
 
-@router.post("/{j}/cancel")
-def cancel_job(p: str, j: str, rt: RuntimeDep, who: CallerDep) -> JobOut:
-    project = project_for(rt, who, p, "admin", "job.cancel")
-    rt.queue.get(j, project.id)
-    job = rt.queue.cancel(j)
-    audit(rt, who, "job.cancel", "job", j, project.id)
-    return job_out(job)
+@router.post("/{job}/cancel")
+def cancel_job(
+    job: str,
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("admin", "job.cancel", "job", resource="job")],
+) -> JobOut:
+    return job_out(svc.jobs.cancel(acc.project.id, job))

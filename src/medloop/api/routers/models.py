@@ -1,79 +1,64 @@
-"""``/api/v1/projects/{p}/models``: versions, promote, roll back, download."""
+"""``/api/v1/projects/{project}/models``: versions, promote, roll back, download."""
 
 from __future__ import annotations
 
-import io
-import zipfile
+from typing import Annotated
 
 from fastapi import APIRouter, Response
 
+from medloop.api.convert import version_out
+from medloop.api.deps import ServicesDep
 from medloop.api.schemas import ModelVersionOut, Page
-from medloop.api.security import CallerDep, RuntimeDep, audit, project_for
-from medloop.registry import ModelRegistry
+from medloop.api.security import ProjectAccess, allow
 
-router = APIRouter(prefix="/api/v1/projects/{p}/models", tags=["models"])
+__all__ = ["router"]
 
-
-def _out(reg: ModelRegistry, name: str) -> ModelVersionOut:
-    rec = reg.get(name)
-    return ModelVersionOut(
-        version=rec.name,
-        status=rec.status.value,
-        parent=rec.parent,
-        kind=rec.kind,
-        created_at=rec.created_at,
-        metrics=rec.metrics,
-        lineage=reg.lineage(name).to_dict(),
-        report=reg.report(name),
-    )
+router = APIRouter(prefix="/api/v1/projects/{project}/models", tags=["models"])
 
 
 @router.get("")
-def list_models(p: str, rt: RuntimeDep, who: CallerDep) -> Page:
-    project = project_for(rt, who, p, "viewer", "model.list")
-    reg = rt.registry(project.id)
-    items = [_out(reg, r.name) for r in reg.versions()]
-    audit(rt, who, "model.list", "model", None, project.id)
+def list_models(
+    svc: ServicesDep, acc: Annotated[ProjectAccess, allow("viewer", "model.list", "model")]
+) -> Page:
+    items = [version_out(v) for v in svc.models.all(acc.project.id)]
     return Page(items=items, total=len(items))
 
 
-@router.get("/{v}")
-def get_model(p: str, v: str, rt: RuntimeDep, who: CallerDep) -> ModelVersionOut:
-    project = project_for(rt, who, p, "viewer", "model.read")
-    out = _out(rt.registry(project.id), v)
-    audit(rt, who, "model.read", "model", v, project.id)
-    return out
+@router.get("/{version}")
+def get_model(
+    version: str,
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("viewer", "model.read", "model", resource="version")],
+) -> ModelVersionOut:
+    return version_out(svc.models.get(acc.project.id, version))
 
 
 @router.post("/rollback")
-def rollback(p: str, rt: RuntimeDep, who: CallerDep) -> ModelVersionOut:
-    project = project_for(rt, who, p, "admin", "model.rollback")
-    reg = rt.registry(project.id)
-    name = reg.rollback(reason=f"by {who.name}")
-    audit(rt, who, "model.rollback", "model", name, project.id)
-    return _out(reg, name)
+def rollback(
+    svc: ServicesDep, acc: Annotated[ProjectAccess, allow("admin", "model.rollback", "model")]
+) -> ModelVersionOut:
+    record = svc.models.rollback(acc.project.id, acc.who.name)
+    acc.note(record.name)
+    return version_out(record)
 
 
-@router.post("/{v}/promote")
-def promote(p: str, v: str, rt: RuntimeDep, who: CallerDep) -> ModelVersionOut:
-    project = project_for(rt, who, p, "admin", "model.promote")
-    reg = rt.registry(project.id)
-    reg.promote(v, reason=f"by {who.name}")
-    audit(rt, who, "model.promote", "model", v, project.id)
-    return _out(reg, v)
+@router.post("/{version}/promote")
+def promote(
+    version: str,
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("admin", "model.promote", "model", resource="version")],
+) -> ModelVersionOut:
+    return version_out(svc.models.promote(acc.project.id, version, acc.who.name))
 
 
-@router.get("/{v}/download", response_class=Response)
-def download(p: str, v: str, rt: RuntimeDep, who: CallerDep) -> Response:
-    project = project_for(rt, who, p, "viewer", "model.download")
-    rec = rt.registry(project.id).get(v)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for f in sorted(rec.path.iterdir()):
-            zf.write(f, f"{v}/{f.name}")
-    audit(rt, who, "model.download", "model", v, project.id)
+@router.get("/{version}/download", response_class=Response)
+def download(
+    version: str,
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("viewer", "model.download", "model", resource="version")],
+) -> Response:
     return Response(
-        buf.getvalue(),
+        svc.models.download(acc.project.id, version),
         media_type="application/zip",
-        headers={"content-disposition": f'attachment; filename="{v}.zip"'},
+        headers={"content-disposition": f'attachment; filename="{version}.zip"'},
     )

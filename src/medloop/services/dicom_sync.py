@@ -12,7 +12,7 @@ One run (:func:`sync_project`, the ``dicomweb_sync`` job) does three things:
    de-identification if the project asks), analyse every frame, mark ``analysed``,
    build the SEG and store it (STOW-RS), mark ``done``.
 3. **Correct** from due ``seg_in`` rows: a SEG that references analysed instances
-   becomes corrections (:func:`~medloop.services.server_data.correct_from_seg`).
+   becomes corrections (:meth:`~medloop.services.corrections.Corrections.correct_from_seg`).
 
 A PACS that cannot be reached (:class:`PacsUnavailable`) ends the run with nothing
 lost: analyses are in the database before any upload, and a SEG is rebuilt
@@ -26,8 +26,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydicom.uid import UID
 
@@ -41,15 +41,16 @@ from medloop.dicom.dicomweb import (
 )
 from medloop.dicom.seg import SEG_SOP_CLASS_UIDS, encode_dataset
 from medloop.domain.dicom import DicomSettings, DicomwebSettings
+from medloop.domain.records import DicomInstanceRecord, ProjectRecord
 from medloop.errors import ConfigError, InputError, NotFoundError
+from medloop.services.analyses import Analyses
+from medloop.services.corrections import Corrections
+from medloop.services.dicom_results import SegResults
 from medloop.storage import repo_dicom
 from medloop.storage import repositories as repo
-from medloop.storage.models import DicomInstance, Project, utcnow
+from medloop.storage.database import Database
 
-if TYPE_CHECKING:
-    from medloop.runtime import Runtime
-
-__all__ = ["ACTOR", "SyncReport", "backoff", "sync_project"]
+__all__ = ["ACTOR", "DicomSync", "SyncReport", "backoff"]
 
 log = logging.getLogger(__name__)
 
@@ -100,27 +101,29 @@ def _classify(ref: InstanceRef, settings: DicomwebSettings) -> tuple[str, str]:
 class _Run:
     def __init__(
         self,
-        rt: Runtime,
-        project: Project,
+        sync: DicomSync,
+        project: ProjectRecord,
         settings: DicomSettings,
         web: DicomwebSettings,
         pacs: Pacs,
         now: datetime,
         log_line: Callable[[str], None],
     ) -> None:
-        self.rt, self.project, self.settings, self.web = rt, project, settings, web
+        self.db, self.analyses, self.corrections_ = sync.db, sync.analyses, sync.corrections
+        self.results = sync.results
+        self.project, self.settings, self.web = project, settings, web
         self.pacs, self.now, self.log = pacs, now, log_line
         self.report = SyncReport()
 
     # -- bookkeeping --------------------------------------------------------------------------
-    def _update(self, row: DicomInstance, **values: Any) -> DicomInstance:
-        with self.rt.session() as s:
+    def _update(self, row: DicomInstanceRecord, **values: Any) -> DicomInstanceRecord:
+        with self.db.write() as s:
             return repo_dicom.update_dicom_instance(s, row.id, **values)
 
     def _audit(
         self, action: str, resource_type: str, resource_id: str | None, detail: dict[str, Any]
     ) -> None:
-        with self.rt.session() as s:
+        with self.db.write() as s:
             repo.record_event(
                 s,
                 action=action,
@@ -131,7 +134,7 @@ class _Run:
                 detail=detail,
             )
 
-    def _failed(self, row: DicomInstance, err: Exception, *, final: bool = False) -> None:
+    def _failed(self, row: DicomInstanceRecord, err: Exception, *, final: bool = False) -> None:
         attempts = row.attempts + 1
         message = str(err)[:1000] or type(err).__name__
         if final or attempts >= self.web.max_attempts:
@@ -161,7 +164,7 @@ class _Run:
             self._record(page)
 
     def _record(self, refs: list[InstanceRef]) -> None:
-        with self.rt.session() as s:
+        with self.db.write() as s:
             known = repo_dicom.known_sop_uids(s, self.project.id, (r.sop for r in refs))
             for ref in refs:
                 if ref.sop in known:
@@ -183,20 +186,20 @@ class _Run:
                 self.report.skipped += state == "skipped"
 
     # -- 2. analyse and store ---------------------------------------------------------------
-    def _due(self, kind: str) -> list[DicomInstance]:
-        with self.rt.session() as s:
+    def _due(self, kind: str) -> list[DicomInstanceRecord]:
+        with self.db.read() as s:
             return repo_dicom.due_dicom_instances(
                 s, self.project.id, kind, self.now, self.web.batch_size
             )
 
     @staticmethod
-    def _ref(row: DicomInstance) -> InstanceRef:
+    def _ref(row: DicomInstanceRecord) -> InstanceRef:
         return InstanceRef(
             row.study_instance_uid, row.series_instance_uid, row.sop_instance_uid, row.sop_class_uid
         )
 
     def sources(self) -> None:
-        if self.rt.production_version(self.project.id) is None:
+        if self.analyses.models.production(self.project.id) is None:
             self.report.no_model = True
             return
         for row in self._due("source"):
@@ -213,19 +216,16 @@ class _Run:
                 log.warning("dicomweb sync: %s failed", row.sop_instance_uid, exc_info=True)
                 self._failed(row, err)
 
-    def _analyse(self, row: DicomInstance) -> DicomInstance:
-        from medloop.services.server_data import analyze_frames, ingest_image
-
+    def _analyse(self, row: DicomInstanceRecord) -> DicomInstanceRecord:
         ds = self.pacs.retrieve(self._ref(row))
-        image_row, _ = ingest_image(
-            self.rt,
+        image_row, _ = self.analyses.images.ingest(
             self.project.id,
             [encode_dataset(ds)],
             f"{row.sop_instance_uid}.dcm",
             "application/dicom",
             None,
         )
-        analyses = analyze_frames(self.rt, self.project, image_row, None, None)
+        analyses = self.analyses.analyze_frames(self.project, image_row, None, None)
         self.report.analysed += 1
         self._audit(
             "dicomweb.analyse",
@@ -241,24 +241,23 @@ class _Run:
             detail={**row.detail, "analyses": [a.id for a in analyses]},
         )
 
-    def _store(self, row: DicomInstance) -> None:
+    def _store(self, row: DicomInstanceRecord) -> None:
         from medloop.dicom.deid import identifiers, reidentify
-        from medloop.dicom.results import seg_datasets
 
         if not self.web.store_seg:
             self._update(row, state="done")
             return
-        with self.rt.session() as s:
+        with self.db.read() as s:
             image_row = repo.get_image(s, str(row.image_id), self.project.id)
             analyses = [repo.get_analysis(s, a, self.project.id) for a in row.detail["analyses"]]
-        segs = seg_datasets(self.rt, self.project, image_row, analyses)
+        segs = self.results.datasets(self.project, image_row, analyses)
         if self.settings.deidentify.enabled:
             values = [v for seg in segs for v in identifiers(seg)]
-            with self.rt.session() as s:
+            with self.db.read() as s:
                 reverse = repo_dicom.reverse_pseudonyms(s, self.project.id, values)
             segs = [reidentify(seg, reverse) for seg in segs]
         uids = [str(seg.SOPInstanceUID) for seg in segs]
-        with self.rt.session() as s:
+        with self.db.write() as s:
             for seg in segs:
                 repo_dicom.add_dicom_instance(
                     s,
@@ -281,8 +280,6 @@ class _Run:
     # -- 3. corrections ------------------------------------------------------------------
     def corrections(self) -> None:
         from medloop.dicom.seg import read_seg
-        from medloop.services.server_data import correct_from_seg
-        from medloop.services.server_projects import label_set
 
         for row in self._due("seg_in"):
             try:
@@ -291,11 +288,12 @@ class _Run:
                     from medloop.dicom.deid import Deidentifier
 
                     Deidentifier(self.settings.deidentify.key).apply(ds)
-                refs = read_seg(ds, label_set(self.project), row.sop_instance_uid).references
+                labels = self.project.settings.label_set
+                refs = read_seg(ds, labels, row.sop_instance_uid).references
                 if self._waiting_for(refs):
                     continue  # its source is not analysed yet: next run
-                results = correct_from_seg(
-                    self.rt, self.project, encode_dataset(ds), f"{row.sop_instance_uid}.dcm", None
+                results = self.corrections_.correct_from_seg(
+                    self.project, [encode_dataset(ds)], f"{row.sop_instance_uid}.dcm", None
                 )
             except PacsUnavailable:
                 raise
@@ -324,7 +322,7 @@ class _Run:
 
     def _waiting_for(self, refs: dict[str, frozenset[int]]) -> bool:
         """Whether a referenced instance is a source the sync has not analysed yet."""
-        with self.rt.session() as s:
+        with self.db.read() as s:
             for uid in refs:
                 row = repo_dicom.find_dicom_instance(s, self.project.id, uid)
                 if row is not None and row.kind == "source" and row.state == "pending":
@@ -332,49 +330,63 @@ class _Run:
         return False
 
 
-def sync_project(
-    rt: Runtime,
-    project_id: str,
-    pacs: Pacs | None = None,
-    *,
-    now: datetime | None = None,
-    log_line: Callable[[str], None] | None = None,
-) -> SyncReport:
-    """Run one DICOMweb sync of a project (see the module doc).
+class DicomSync:
+    """DICOMweb sync runs of the server's projects (see the module doc).
 
     Args:
-        rt: the server runtime.
-        project_id: the project.
-        pacs: the PACS (default: :class:`DicomwebPacs` from the project's settings).
-        now: the time retries are judged against (default: now).
-        log_line: where progress lines go (the job's log).
-
-    Returns:
-        What was done; ``pacs_unavailable`` when the PACS could not be reached.
-
-    Raises:
-        ConfigError: the project has no DICOMweb server.
+        db: the database (the sync ledger, the audit log).
+        analyses: ingests and analyses the fetched instances.
+        corrections: turns SEGs from the PACS into corrections.
+        results: builds the SEGs stored back.
     """
-    with rt.session() as s:
-        project = repo.get_project(s, project_id)
-    settings = DicomSettings.load(project.dicom)
-    if settings.dicomweb is None:
-        raise ConfigError(f"project {project.name!r} has no DICOMweb server")
-    run = _Run(
-        rt,
-        project,
-        settings,
-        settings.dicomweb,
-        pacs if pacs is not None else DicomwebPacs(settings.dicomweb),
-        now or utcnow(),
-        log_line or (lambda line: log.info("%s", line)),
-    )
-    try:
-        run.discover()
-        run.sources()
-        run.corrections()
-    except PacsUnavailable as err:
-        run.report.pacs_unavailable = True
-        run.report.error = str(err)
-        run.log(f"PACS unavailable, will retry: {err}")
-    return run.report
+
+    def __init__(
+        self, db: Database, analyses: Analyses, corrections: Corrections, results: SegResults
+    ) -> None:
+        self.db, self.analyses, self.corrections, self.results = db, analyses, corrections, results
+
+    def run(
+        self,
+        project_id: str,
+        pacs: Pacs | None = None,
+        *,
+        now: datetime | None = None,
+        log_line: Callable[[str], None] | None = None,
+    ) -> SyncReport:
+        """Run one DICOMweb sync of a project.
+
+        Args:
+            project_id: the project.
+            pacs: the PACS (default: :class:`DicomwebPacs` from the project's settings).
+            now: the time retries are judged against (default: now).
+            log_line: where progress lines go (the job's log).
+
+        Returns:
+            What was done; ``pacs_unavailable`` when the PACS could not be reached.
+
+        Raises:
+            ConfigError: the project has no DICOMweb server.
+        """
+        with self.db.read() as s:
+            project = repo.get_project(s, project_id)
+        settings = DicomSettings.load(project.dicom)
+        if settings.dicomweb is None:
+            raise ConfigError(f"project {project.name!r} has no DICOMweb server")
+        run = _Run(
+            self,
+            project,
+            settings,
+            settings.dicomweb,
+            pacs if pacs is not None else DicomwebPacs(settings.dicomweb),
+            now or datetime.now(UTC),
+            log_line or (lambda line: log.info("%s", line)),
+        )
+        try:
+            run.discover()
+            run.sources()
+            run.corrections()
+        except PacsUnavailable as err:
+            run.report.pacs_unavailable = True
+            run.report.error = str(err)
+            run.log(f"PACS unavailable, will retry: {err}")
+        return run.report

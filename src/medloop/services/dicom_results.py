@@ -9,51 +9,81 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import pydicom
 from pydicom.dataset import Dataset
 
 from medloop import __version__
 from medloop.dicom.seg import build_seg, deterministic_uid, encode_dataset, one_frame_per_seg
+from medloop.domain.records import AnalysisRecord, ImageRecord, ProjectRecord
 from medloop.errors import ConflictError, ImageReadError
 from medloop.io import decode_mask
-from medloop.services.server_projects import label_set
 from medloop.storage import repositories as repo
-from medloop.storage.models import Analysis, Project
-from medloop.storage.models import Image as ImageRow
+from medloop.storage.blobs import BlobStore
+from medloop.storage.database import Database
 
-if TYPE_CHECKING:
-    from medloop.runtime import Runtime
-
-__all__ = ["analysis_seg", "seg_datasets", "source_dataset"]
+__all__ = ["SegResults", "source_dataset"]
 
 
-def source_dataset(rt: Runtime, image_row: ImageRow) -> Dataset:
+def source_dataset(blobs: BlobStore, image: ImageRecord) -> Dataset:
     """The stored DICOM image's dataset, without its pixel data.
 
     Raises:
         ConflictError: the image is not DICOM (a SEG needs a DICOM source).
     """
-    if not (image_row.meta or {}).get("SOPInstanceUID"):
+    if not image.sop_instance_uid:
         raise ConflictError(
-            f"image {image_row.id!r} ({image_row.filename}) is not DICOM: "
+            f"image {image.id!r} ({image.filename}) is not DICOM: "
             "a DICOM SEG needs a DICOM source; use the PNG mask instead"
         )
-    path = rt.blobs.open_verified(image_row.blob_key, image_row.sha256)
+    path = blobs.open_verified(image.blob_key, image.sha256)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return pydicom.dcmread(path, stop_before_pixels=True)
     except Exception as err:
-        raise ImageReadError(f"{image_row.filename}: stored DICOM unreadable ({err})") from err
+        raise ImageReadError(f"{image.filename}: stored DICOM unreadable ({err})") from err
+
+
+class SegResults:
+    """Analyses as DICOM SEG.
+
+    Args:
+        db: the database.
+        blobs: where the sources and label maps are.
+    """
+
+    def __init__(self, db: Database, blobs: BlobStore) -> None:
+        self.db, self.blobs = db, blobs
+
+    def datasets(
+        self,
+        project: ProjectRecord,
+        image: ImageRecord,
+        analyses: Sequence[AnalysisRecord],
+        source: Dataset | None = None,
+    ) -> list[Dataset]:
+        """SEGs of some analyses of one image (see :func:`seg_datasets`)."""
+        return seg_datasets(self.blobs, project, image, analyses, source)
+
+    def analysis_seg(self, project: ProjectRecord, analysis_id: str) -> bytes:
+        """One analysis as a DICOM SEG file.
+
+        Raises:
+            ConflictError: the analysed image is not DICOM.
+        """
+        with self.db.read() as s:
+            analysis = repo.get_analysis(s, analysis_id, project.id)
+            image = repo.get_image(s, analysis.image_id, project.id)
+        (seg,) = seg_datasets(self.blobs, project, image, [analysis])
+        return encode_dataset(seg)
 
 
 def seg_datasets(
-    rt: Runtime,
-    project: Project,
-    image_row: ImageRow,
-    analyses: Sequence[Analysis],
+    blobs: BlobStore,
+    project: ProjectRecord,
+    image: ImageRecord,
+    analyses: Sequence[AnalysisRecord],
     source: Dataset | None = None,
 ) -> list[Dataset]:
     """SEGs of some analyses of one image, all made by the same model version.
@@ -71,11 +101,11 @@ def seg_datasets(
     if len(versions) != 1:
         raise ConflictError(f"analyses of several model versions {sorted(versions)} in one SEG")
     (version,) = versions
-    src = source if source is not None else source_dataset(rt, image_row)
-    labels = label_set(project)
+    src = source if source is not None else source_dataset(blobs, image)
+    labels = project.settings.label_set
     maps = {
         a.frame: decode_mask(
-            rt.blobs.read_bytes(a.label_blob_key, a.label_sha256),
+            blobs.read_bytes(a.label_blob_key, a.label_sha256),
             name="label map",
             num_foreground=labels.num_foreground,
         )
@@ -102,15 +132,3 @@ def seg_datasets(
             )
         )
     return out
-
-
-def analysis_seg(rt: Runtime, project: Project, analysis: Analysis) -> bytes:
-    """One analysis as a DICOM SEG file.
-
-    Raises:
-        ConflictError: the analysed image is not DICOM.
-    """
-    with rt.session() as s:
-        image_row = repo.get_image(s, analysis.image_id, project.id)
-    (seg,) = seg_datasets(rt, project, image_row, [analysis])
-    return encode_dataset(seg)

@@ -25,18 +25,15 @@ import secrets
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pydicom
 
+from medloop.domain.records import ImageRecord
 from medloop.errors import InputError
+from medloop.services.images import Images
 from medloop.storage import repositories as repo
-from medloop.storage.models import Analysis
-from medloop.storage.models import Image as ImageRow
-
-if TYPE_CHECKING:
-    from medloop.runtime import Runtime
+from medloop.storage.database import Database
 
 __all__ = ["ExportReport", "export_training_set"]
 
@@ -56,7 +53,7 @@ class ExportReport:
 @dataclass(frozen=True)
 class _Item:
     key: str
-    image: ImageRow
+    image: ImageRecord
     frame: int
     mask_key: str
     mask_sha256: str
@@ -64,37 +61,27 @@ class _Item:
     group: str
 
 
-def _items(rt: Runtime, project_id: str) -> list[_Item]:
-    items: list[_Item] = []
-    with rt.session() as s:
-        for pair in repo.list_reference_pairs(s, project_id):
-            image = repo.get_image(s, pair.image_id, project_id)
-            items.append(
-                _Item(
-                    f"ref-{pair.id}",
-                    image,
-                    0,
-                    pair.mask_blob_key,
-                    pair.mask_sha256,
-                    pair.split,
-                    "reference",
-                )
-            )
-        latest: dict[tuple[str, int], _Item] = {}
-        for c in repo.list_corrections(s, project_id):
-            analysis: Analysis = repo.get_analysis(s, c.analysis_id, project_id)
-            image = repo.get_image(s, c.image_id, project_id)
-            latest[(image.id, analysis.frame)] = _Item(
-                f"cor-{c.id}",
-                image,
-                analysis.frame,
-                c.mask_blob_key,
-                c.mask_sha256,
-                "test" if c.held_out else "train",
-                "correction",
-            )
-        items.extend(latest.values())
-    return items
+def _items(db: Database, project_id: str) -> list[_Item]:
+    with db.read() as s:
+        pairs = repo.list_reference_pairs(s, project_id)
+        corrections = repo.list_corrections(s, project_id)
+        images = repo.get_images(s, project_id, {c.image_id for c in corrections})
+    items = [
+        _Item(f"ref-{p.id}", image, 0, p.mask_blob_key, p.mask_sha256, p.split, "reference")
+        for p, image in pairs
+    ]
+    latest: dict[tuple[str, int], _Item] = {}
+    for c in corrections:  # in seq order: the latest per image and frame wins
+        latest[(c.image_id, c.frame)] = _Item(
+            f"cor-{c.id}",
+            images[c.image_id],
+            c.frame,
+            c.mask_blob_key,
+            c.mask_sha256,
+            "test" if c.held_out else "train",
+            "correction",
+        )
+    return items + list(latest.values())
 
 
 def _write_tiff(path: Path, pixels: np.ndarray) -> None:
@@ -107,12 +94,12 @@ def _write_tiff(path: Path, pixels: np.ndarray) -> None:
 
 
 def export_training_set(
-    rt: Runtime, project_id: str, out: Path, *, deidentify: bool, key: str | None = None
+    images: Images, project_id: str, out: Path, *, deidentify: bool, key: str | None = None
 ) -> ExportReport:
     """Write the project's training data to ``out`` (see the module doc).
 
     Args:
-        rt: the server runtime.
+        images: the server's images (their database and blob store).
         project_id: the project.
         out: a new or empty folder.
         deidentify: apply the Basic Profile and set burned-in instances aside.
@@ -123,11 +110,10 @@ def export_training_set(
     """
     from medloop.dicom.deid import Deidentifier, burned_in_reason
     from medloop.dicom.seg import encode_dataset
-    from medloop.services.server_data import load_image
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out} exists and is not an empty folder")
-    items = _items(rt, project_id)
+    items = _items(images.db, project_id)
     if not items:
         raise InputError("the project has no reference pairs or corrections to export")
     deid = Deidentifier(key or secrets.token_hex(32)) if deidentify else None
@@ -136,8 +122,8 @@ def export_training_set(
     report = ExportReport(out)
     rows = []
     for item in items:
-        blob = rt.blobs.open_verified(item.image.blob_key, item.image.sha256)
-        is_dicom = bool((item.image.meta or {}).get("SOPInstanceUID"))
+        blob = images.blobs.open_verified(item.image.blob_key, item.image.sha256)
+        is_dicom = bool(item.image.sop_instance_uid)
         if is_dicom and deid is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -158,13 +144,13 @@ def export_training_set(
                 (out / name).write_bytes(encode_dataset(ds))
         elif is_dicom or deid is not None:
             name = f"images/{item.key}.tiff"
-            _write_tiff(out / name, load_image(rt, item.image, item.frame).pixels)
+            _write_tiff(out / name, images.pixels(item.image, item.frame).pixels)
         else:
             suffix = Path(item.image.filename).suffix.lower() or ".img"
             name = f"images/{item.key}{suffix}"
             (out / name).write_bytes(blob.read_bytes())
         mask = f"masks/{item.key}.png"
-        (out / mask).write_bytes(rt.blobs.read_bytes(item.mask_key, item.mask_sha256))
+        (out / mask).write_bytes(images.blobs.read_bytes(item.mask_key, item.mask_sha256))
         rows.append({"image": name, "mask": mask, "split": item.split, "group": item.group})
         report.written += 1
     with open(out / "manifest.csv", "w", newline="", encoding="utf-8") as fh:

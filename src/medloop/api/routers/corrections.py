@@ -1,0 +1,86 @@
+"""``/api/v1/projects/{project}/corrections``: clinicians' label maps for analyses.
+
+A correction is posted to the analysis it corrects (``/analyses/{analysis}/corrections``,
+a label-map image or a DICOM SEG), or as a DICOM SEG that names its analyses through
+the instances it references (``/corrections/seg``). The stored mask is the canonical
+PNG label map (8-bit gray, value = label), whatever format was uploaded.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Response, UploadFile, status
+
+from medloop.api.convert import correction_out, correction_result_out
+from medloop.api.deps import ServicesDep
+from medloop.api.routers._files import chunks, filename
+from medloop.api.schemas import CorrectionOut, Page
+from medloop.api.security import ProjectAccess, allow
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/projects/{project}", tags=["corrections"])
+
+
+@router.post("/analyses/{analysis}/corrections", status_code=status.HTTP_201_CREATED)
+def create_correction(
+    analysis: str,
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("annotator", "correction.create", "correction")],
+    file: Annotated[UploadFile, File()],
+) -> CorrectionOut:
+    acc.note(analysis=analysis)
+    res = svc.corrections.correct(
+        acc.project, analysis, chunks(file), filename(file, "mask"), acc.who.user_id
+    )
+    acc.note(res.correction.id, dice=res.correction.dice_vs_prediction)
+    return correction_result_out(res)
+
+
+@router.post("/corrections/seg", status_code=status.HTTP_201_CREATED)
+def create_seg_corrections(
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("annotator", "correction.create", "correction")],
+    file: Annotated[UploadFile, File()],
+) -> Page:
+    """Corrections from a DICOM SEG, matched to analyses by the instances it references."""
+    acc.note(source="seg")
+    results = svc.corrections.correct_from_seg(
+        acc.project, chunks(file), filename(file, "seg.dcm"), acc.who.user_id
+    )
+    ids = [r.correction.id for r in results]
+    acc.note(ids[0] if ids else None, corrections=ids)
+    return Page(items=[correction_result_out(r) for r in results], total=len(results))
+
+
+@router.get("/corrections")
+def list_corrections(
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("viewer", "correction.list", "correction", record=False)],
+    limit: int = 100,
+) -> Page:
+    rows = svc.corrections.recent(acc.project.id, limit)
+    return Page(items=[correction_out(c) for c in rows], total=len(rows))
+
+
+@router.get("/corrections/{correction}")
+def get_correction(
+    correction: str,
+    svc: ServicesDep,
+    acc: Annotated[
+        ProjectAccess, allow("viewer", "correction.read", "correction", resource="correction")
+    ],
+) -> CorrectionOut:
+    return correction_out(svc.corrections.get(acc.project.id, correction))
+
+
+@router.get("/corrections/{correction}/mask", response_class=Response)
+def get_correction_mask(
+    correction: str,
+    svc: ServicesDep,
+    acc: Annotated[
+        ProjectAccess, allow("viewer", "correction.mask", "correction", resource="correction")
+    ],
+) -> Response:
+    return Response(svc.corrections.mask(acc.project.id, correction), media_type="image/png")

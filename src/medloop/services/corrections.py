@@ -1,0 +1,162 @@
+"""Corrections: a clinician's label map for an analysis, kept as a new immutable record.
+
+A correction comes as a label-map image (PNG, TIFF, ...) or as a DICOM SEG that
+references the analysed instance; either way the server keeps the canonical label-map
+PNG (0..K). Corrections are numbered per project; every ``round(1/share)``-th is held
+out for the gate, decided on arrival. Every ``finetune_every``-th correction queues a
+fine-tune (a fine-tune already queued absorbs the trigger).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from medloop.domain.jobs import FinetuneJob, FinetuneOptions
+from medloop.domain.learning import is_held_out
+from medloop.domain.records import AnalysisRecord, CorrectionRecord, ProjectRecord
+from medloop.io import decode_mask, encode_label_map_png
+from medloop.services.jobs import JobService
+from medloop.services.model_pool import ModelPool
+from medloop.services.seg_corrections import seg_for_analysis, seg_targets
+from medloop.services.uploads import UploadLimits, is_dicom, read_upload, sanitize_filename
+from medloop.storage import repositories as repo
+from medloop.storage.blobs import BlobStore
+from medloop.storage.database import Database
+
+__all__ = ["CorrectionResult", "Corrections"]
+
+
+@dataclass(frozen=True)
+class CorrectionResult:
+    """A stored correction, how many more start the next fine-tune, and the job it started."""
+
+    correction: CorrectionRecord
+    until_finetune: int | None
+    finetune_job_id: str | None
+
+
+class Corrections:
+    """Store corrections and read them back.
+
+    Args:
+        db: the database.
+        blobs: where the label maps are kept.
+        jobs: where automatic fine-tunes are queued.
+        models: which version is in production (a fine-tune needs one).
+        limits: the upload limit.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        jobs: JobService,
+        models: ModelPool,
+        limits: UploadLimits,
+    ) -> None:
+        self.db, self.blobs, self.jobs, self.models, self.limits = db, blobs, jobs, models, limits
+
+    def correct(
+        self,
+        project: ProjectRecord,
+        analysis_id: str,
+        chunks: Iterable[bytes],
+        name: str,
+        user_id: str | None,
+    ) -> CorrectionResult:
+        """Store a corrected label map (an image or a DICOM SEG) for an analysis.
+
+        Raises:
+            NotFoundError: no such analysis in the project.
+            MaskError: the label map does not fit the image or the labels.
+        """
+        name = sanitize_filename(name or "mask", "mask")
+        with self.db.read() as s:
+            analysis = repo.get_analysis(s, analysis_id, project.id)
+            image = repo.get_image(s, analysis.image_id, project.id)
+        # Decoded from memory, never stored as given: only the canonical PNG is kept.
+        data = read_upload(chunks, self.limits.max_bytes)
+        labels = project.settings.label_set
+        if is_dicom(data):
+            mask = seg_for_analysis(data, name or "SEG", labels, image, analysis.frame)
+        else:
+            mask = decode_mask(
+                data,
+                name=name,
+                num_foreground=labels.num_foreground,
+                expected_shape=(image.height, image.width),
+            )
+        return self._record(project, analysis, mask, user_id)
+
+    def correct_from_seg(
+        self, project: ProjectRecord, chunks: Iterable[bytes], name: str, user_id: str | None
+    ) -> list[CorrectionResult]:
+        """Corrections from a DICOM SEG, each matched to its analysis by the instance it references.
+
+        Raises:
+            MaskError: not a SEG, or segments that match no project label.
+            NotFoundError: the SEG references no analysed instance of the project.
+        """
+        from medloop.dicom.seg import read_seg
+
+        name = sanitize_filename(name or "seg.dcm", "seg.dcm")
+        seg = read_seg(read_upload(chunks, self.limits.max_bytes), project.settings.label_set, name)
+        with self.db.read() as s:
+            targets = seg_targets(s, project.id, project.name, seg, name)
+        return [self._record(project, a, mask, user_id) for a, mask in targets]
+
+    def _record(
+        self,
+        project: ProjectRecord,
+        analysis: AnalysisRecord,
+        mask: np.ndarray,
+        user_id: str | None,
+    ) -> CorrectionResult:
+        from medloop.services.evaluation import per_image_dice
+
+        settings = project.settings
+        pred = decode_mask(
+            self.blobs.read_bytes(analysis.label_blob_key, analysis.label_sha256),
+            name="prediction",
+            num_foreground=settings.label_set.num_foreground,
+        )
+        ref = self.blobs.put_bytes(encode_label_map_png(mask))
+        share = settings.learning.held_out_share
+        with self.db.write() as s:
+            row = repo.create_correction(
+                s,
+                project_id=project.id,
+                analysis_id=analysis.id,
+                mask_blob_key=ref.key,
+                mask_sha256=ref.sha256,
+                dice_vs_prediction=per_image_dice(pred, mask),
+                author_id=user_id,
+                held_out=lambda seq: is_held_out(seq, share),
+            )
+            total = repo.count_corrections(s, project.id)
+        every = settings.finetune_every
+        if every <= 0:
+            return CorrectionResult(row, None, None)
+        job_id = None
+        if total % every == 0 and self.models.production(project.id) is not None:
+            options = FinetuneOptions(trigger="corrections", corrections=total)
+            job_id = self.jobs.submit(project, FinetuneJob(options=options), user_id).id
+        return CorrectionResult(row, every - total % every, job_id)
+
+    def get(self, project_id: str, correction_id: str) -> CorrectionRecord:
+        """One correction of the project (``NotFoundError`` otherwise)."""
+        with self.db.read() as s:
+            return repo.get_correction(s, correction_id, project_id)
+
+    def recent(self, project_id: str, limit: int = 100) -> list[CorrectionRecord]:
+        """The project's corrections in arrival order (``limit`` 1..1000)."""
+        with self.db.read() as s:
+            return repo.list_corrections(s, project_id, limit=min(max(limit, 1), 1000))
+
+    def mask(self, project_id: str, correction_id: str) -> bytes:
+        """The stored label map: an 8-bit gray PNG, value = label, whatever was uploaded."""
+        correction = self.get(project_id, correction_id)
+        return self.blobs.read_bytes(correction.mask_blob_key, correction.mask_sha256)

@@ -140,7 +140,7 @@ def review_queue(
         .limit(limit)
         .offset(offset)
     )
-    return [(analysis_record(a), image_record(i)) for a, i in session.execute(query).tuples()]
+    return [(analysis_record(a), image_record(i)) for a, i in session.execute(query)]
 
 
 def review_queue_size(session: Session, project_id: str) -> int:
@@ -240,7 +240,7 @@ def list_corrections(
     query = query.order_by(Correction.seq)
     if limit is not None:
         query = query.limit(page(limit, 0)[0])
-    return [correction_record(c, a, f) for c, a, f in session.execute(query).tuples()]
+    return [correction_record(c, a, f) for c, a, f in session.execute(query)]
 
 
 def count_corrections(session: Session, project_id: str, held_out: bool | None = None) -> int:

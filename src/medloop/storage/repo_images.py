@@ -220,4 +220,4 @@ def list_reference_pairs(
     if split is not None:
         query = query.where(ReferencePair.split == check_choice("split", split, SPLITS))
     query = query.order_by(ReferencePair.created_at, ReferencePair.id)
-    return [(reference_record(p), image_record(i)) for p, i in session.execute(query).tuples()]
+    return [(reference_record(p), image_record(i)) for p, i in session.execute(query)]

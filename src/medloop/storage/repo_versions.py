@@ -118,7 +118,7 @@ def production_versions(session: Session) -> dict[str, str]:
     query = select(ModelVersion.project_id, ModelVersion.name).where(
         ModelVersion.status == _PRODUCTION
     )
-    return {str(p): str(n) for p, n in session.execute(query).tuples()}
+    return {str(p): str(n) for p, n in session.execute(query)}
 
 
 def _event(

@@ -66,7 +66,7 @@ class DicomServer:
         raise TimeoutError(job_id)
 
     def project_id_of(self, name: str) -> str:
-        with self.runtime.session() as s:
+        with self.runtime.db.write() as s:
             return repo.get_project_by_name(s, name).id
 
 
@@ -105,7 +105,7 @@ def _make(tmp: Path) -> Iterator[DicomServer]:
     settings = Settings(data_dir=tmp / "srv", max_upload_bytes=8 * 1024 * 1024)
     rt = Runtime(settings)
     tokens: dict[str, str] = {}
-    with rt.session() as s:
+    with rt.db.write() as s:
         project = repo.create_project(
             s, name="ct", labels=LABELS, image_kind="ct", learning=LEARNING
         )
@@ -169,7 +169,7 @@ def new_project(dicom_server: DicomServer) -> Callable[[str], str]:
     rt = dicom_server.runtime
 
     def make(name: str) -> str:
-        with rt.session() as s:
+        with rt.db.write() as s:
             project = repo.create_project(
                 s, name=name, labels=LABELS, image_kind="ct", learning=LEARNING
             )

@@ -19,7 +19,7 @@ from .conftest import DicomServer, dicom_bytes, multiframe_ct, sample_file
 
 
 def _count(srv: DicomServer, model: type) -> int:
-    with srv.runtime.session() as s:
+    with srv.runtime.db.write() as s:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
 
@@ -65,7 +65,7 @@ def test_multiframe_upload_analyses_every_frame(
 ) -> None:
     ds = multiframe_ct(3)
     first = upload(dicom_bytes(ds), "mf.dcm")
-    with dicom_server.runtime.session() as s:
+    with dicom_server.runtime.db.write() as s:
         image = s.get(ImageRow, first["image_id"])
         assert image is not None and image.frames == 3
         frames = sorted(
@@ -82,7 +82,7 @@ def test_multiframe_upload_analyses_every_frame(
 
 
 def test_png_analysis_has_no_seg(dicom_server: DicomServer) -> None:
-    with dicom_server.runtime.session() as s:
+    with dicom_server.runtime.db.write() as s:
         png = s.scalars(select(ImageRow).where(ImageRow.filename == "0.png")).first()
     assert png is not None
     a = dicom_server.client.post(
@@ -139,7 +139,7 @@ def test_seg_correction_on_the_analysis_route(
     assert r.status_code == 201, r.text
     c = r.json()
     assert c["analysis_id"] == a["id"]
-    with dicom_server.runtime.session() as s:
+    with dicom_server.runtime.db.write() as s:
         row = s.get(Correction, c["id"])
         assert row is not None
         png = dicom_server.runtime.blobs.read_bytes(row.mask_blob_key, row.mask_sha256)
@@ -292,7 +292,7 @@ def test_frame_corrections_train_on_their_own_frame(
 
     ds = multiframe_ct(3)
     first = upload(dicom_bytes(ds), "frames.dcm")
-    with dicom_server.runtime.session() as s:
+    with dicom_server.runtime.db.write() as s:
         second = s.scalars(
             select(Analysis).where(Analysis.image_id == first["image_id"], Analysis.frame == 2)
         ).one()

@@ -209,7 +209,7 @@ def test_orthanc_round_trip(
     orthanc.upload(encode_dataset(edited))
     result = _sync(dicom_server, "pacs")
     assert result["corrections"] == 1, result
-    with dicom_server.runtime.session() as s:
+    with dicom_server.runtime.db.write() as s:
         pid = dicom_server.project_id_of("pacs")
         count = s.scalar(
             select(func.count()).select_from(Correction).where(Correction.project_id == pid)

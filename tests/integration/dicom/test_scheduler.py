@@ -35,13 +35,13 @@ def bare_runtime(tmp_path: Path) -> Iterator[Runtime]:
 
 def _connect(rt: Runtime, project_id: str, **web: object) -> None:
     raw = {"dicomweb": {"url": f"http://127.0.0.1:{_closed_port()}/dicom-web", **web}}
-    with rt.session() as s:
+    with rt.db.write() as s:
         repo_dicom.set_dicom_settings(s, project_id, DicomSettings.load(raw).model_dump())
 
 
 def test_tick_queues_due_syncs_and_backs_off_after_outages(bare_runtime: Runtime) -> None:
     rt = bare_runtime
-    with rt.session() as s:
+    with rt.db.write() as s:
         pid = repo.create_project(s, "polled", LABELS, "ct").id
         idle = repo.create_project(s, "idle", LABELS, "ct").id
     _connect(rt, pid, poll_interval_s=60)

@@ -76,18 +76,18 @@ def _connect(srv: DicomServer, project_id: str, **web: object) -> None:
     # enabled: False keeps the server's scheduler from polling this fake address itself
     web = {"url": "http://pacs.invalid/dicom-web", "enabled": False, **web}
     settings = DicomSettings.load({"dicomweb": web})
-    with srv.runtime.session() as s:
+    with srv.runtime.db.write() as s:
         repo_dicom.set_dicom_settings(s, project_id, settings.model_dump())
 
 
 def _ledger(srv: DicomServer, project_id: str) -> dict[str, tuple[str, str]]:
-    with srv.runtime.session() as s:
+    with srv.runtime.db.write() as s:
         rows = s.scalars(select(DicomInstance).where(DicomInstance.project_id == project_id))
         return {r.sop_instance_uid: (r.kind, r.state) for r in rows}
 
 
 def _count(srv: DicomServer, model: type, project_id: str) -> int:
-    with srv.runtime.session() as s:
+    with srv.runtime.db.write() as s:
         query = select(func.count()).select_from(model).where(model.project_id == project_id)
         return int(s.scalar(query) or 0)
 
@@ -180,7 +180,7 @@ def test_failing_instance_backs_off_then_is_given_up(
     assert (report.retrying, report.failed) == (0, 0)  # backing off
     report = sync_project(dicom_server.runtime, pid, pacs, now=now + timedelta(minutes=5))
     assert report.failed == 1
-    with dicom_server.runtime.session() as s:
+    with dicom_server.runtime.db.write() as s:
         row = repo_dicom.find_dicom_instance(s, pid, str(ct.SOPInstanceUID))
         assert row is not None and row.state == "failed" and "404" in (row.last_error or "")
 
@@ -222,7 +222,7 @@ def test_seg_edited_in_the_pacs_becomes_a_correction(
     pacs.add(edited)
     report = sync_project(dicom_server.runtime, pid, pacs)
     assert report.corrections == 1
-    with dicom_server.runtime.session() as s:
+    with dicom_server.runtime.db.write() as s:
         (correction,) = s.scalars(select(Correction).where(Correction.project_id == pid))
         analysis = s.get(Analysis, correction.analysis_id)
         assert analysis is not None and analysis.image_id is not None
@@ -241,7 +241,7 @@ def test_deidentified_project_sends_seg_with_the_pacs_identifiers(
             "deidentify": {"enabled": True},
         }
     ).with_key()
-    with dicom_server.runtime.session() as s:
+    with dicom_server.runtime.db.write() as s:
         repo_dicom.set_dicom_settings(s, pid, settings.model_dump())
     ct = pydicom.dcmread(sample_file("CT_small.dcm"))
     pacs = FakePacs([ct])
@@ -251,7 +251,7 @@ def test_deidentified_project_sends_seg_with_the_pacs_identifiers(
     assert list(read_seg(seg, LabelSet.from_dicts(LABELS)).references) == [str(ct.SOPInstanceUID)]
     assert str(seg.StudyInstanceUID) == str(ct.StudyInstanceUID)
     assert seg.PatientID == ct.PatientID
-    with dicom_server.runtime.session() as s:
+    with dicom_server.runtime.db.write() as s:
         from medloop.storage.models import Image as ImageRow
 
         (image,) = s.scalars(select(ImageRow).where(ImageRow.project_id == pid))

@@ -20,20 +20,24 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from medloop.api import create_app
+from medloop.domain.settings import ProjectSettings
 from medloop.runtime import Runtime
 from medloop.settings import Settings
-from medloop.storage import repositories as repo
 
 from ..conftest import write_disc_dataset
 
-TINY_LEARNING = {
-    "train_steps": 30,
-    "patch_size": 32,
-    "channels": [8, 16, 32],
-    "steps": 10,
+TINY = {
+    "training": {"steps": 30, "patch_size": 32, "channels": [8, 16, 32]},
+    "learning": {"steps": 10, "replay_size": 4},
     "finetune_every": 3,
-    "replay_size": 4,
 }
+
+
+def tiny_settings(label: str = "disc", color: str = "#ff0000") -> ProjectSettings:
+    """A project with one label and a tiny, fast network."""
+    return ProjectSettings.parse(
+        {"labels": [{"value": 1, "name": label, "color": color}], "image_kind": "microscopy", **TINY}
+    )
 
 
 @dataclass
@@ -96,28 +100,15 @@ def _make(
     )
     rt = Runtime(settings)
     tokens: dict[str, str] = {}
-    with rt.session() as s:
-        p1 = repo.create_project(
-            s,
-            name="discs",
-            labels=[{"value": 1, "name": "disc", "color": "#ff0000"}],
-            image_kind="microscopy",
-            learning=TINY_LEARNING,
-        )
-        p2 = repo.create_project(
-            s,
-            name="other",
-            labels=[{"value": 1, "name": "cell", "color": "#00ff00"}],
-            image_kind="microscopy",
-            learning=TINY_LEARNING,
-        )
-        for name, role, pid in [
-            ("admin", "admin", None),
-            ("annotator", "annotator", p1.id),
-            ("viewer", "viewer", p1.id),
-            ("outsider", "admin", p2.id),
-        ]:
-            _, tokens[name] = repo.create_user(s, name, role, pid)
+    rt.services.projects.create("discs", tiny_settings())
+    rt.services.projects.create("other", tiny_settings("cell", "#00ff00"))
+    for name, role, project in [
+        ("admin", "admin", None),
+        ("annotator", "annotator", "discs"),
+        ("viewer", "viewer", "discs"),
+        ("outsider", "admin", "other"),
+    ]:
+        _, tokens[name] = rt.services.users.add(name, role, project)
     app = create_app(settings, rt)
     with TestClient(app) as client:
         srv = Server(client, rt, tokens, "discs", "other", data)

@@ -127,39 +127,33 @@ def test_security_headers(server: Server) -> None:
 
 
 def test_relative_data_dir_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A relative --data-dir (as `make demo` uses) must still give a trainable reference set."""
+    """A relative --data-dir (as `make demo` uses) still gives training data the engine reads."""
     from medloop.runtime import Runtime
-    from medloop.services.job_handlers import materialize_reference
     from medloop.settings import Settings
-    from medloop.storage import repositories as repo
 
     from ..conftest import write_disc_dataset
+    from .conftest import tiny_settings
 
     data = write_disc_dataset(tmp_path / "d", n_train=2, n_val=0, n_test=0)
     monkeypatch.chdir(tmp_path)
     rt = Runtime(Settings(data_dir=Path("rel-data")))
     try:
-        from medloop.services.server_data import ingest_image, ingest_reference
-
-        with rt.session() as s:
-            p = repo.create_project(
-                s,
-                name="rel",
-                labels=[{"value": 1, "name": "disc", "color": "#ff0000"}],
-                image_kind="x",
-                learning={},
-            )
+        project = rt.services.projects.create("rel", tiny_settings()).project
         for i in range(2):
-            img, _ = ingest_image(
-                rt, p.id, [(data / "images" / f"case ({i}).png").read_bytes()], "i.png", "", None
+            rt.services.references.add(
+                project,
+                [(data / "images" / f"case ({i}).png").read_bytes()],
+                "i.png",
+                "",
+                [(data / "masks" / f"case ({i}).png").read_bytes()],
+                "m.png",
+                "train",
+                None,
             )
-            ingest_reference(
-                rt, p, img, [(data / "masks" / f"case ({i}).png").read_bytes()], "m.png", "train"
-            )
-        from medloop.io import load_dataset
-
-        ref = materialize_reference(rt, p.id)
+        training = rt.services.learning.learner(project).data
         monkeypatch.chdir("/")
-        assert len(load_dataset(ref)) == 2
+        samples = training.reference()
+        assert len(samples) == 2
+        assert all(training.load(s).mask.shape == (64, 64) for s in samples)
     finally:
         rt.stop()

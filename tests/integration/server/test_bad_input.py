@@ -14,7 +14,7 @@ from .conftest import Server, image_bytes, mask_bytes
 def _count_images(srv: Server) -> int:
     from medloop.storage import repositories as repo
 
-    with srv.runtime.session() as s:
+    with srv.runtime.db.write() as s:
         return repo.count_images(s, repo.get_project_by_name(s, "discs").id)
 
 

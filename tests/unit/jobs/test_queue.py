@@ -16,6 +16,8 @@ from medloop.jobs.sql_queue import LOG_TAIL_LINES
 from medloop.storage import repositories as repo
 from medloop.storage.models import Job, utcnow
 
+from ..storage.dbfixtures import settings_of
+
 
 @pytest.fixture
 def queue(sessions: sessionmaker[Session]) -> SqlJobQueue:
@@ -24,7 +26,7 @@ def queue(sessions: sessionmaker[Session]) -> SqlJobQueue:
 
 def _project(sessions: sessionmaker[Session], name: str) -> str:
     with sessions.begin() as s:
-        return repo.create_project(s, name, [], "x").id
+        return repo.create_project(s, name, settings_of()).id
 
 
 def _age_heartbeat(sessions: sessionmaker[Session], job_id: str, seconds: float) -> None:

@@ -14,11 +14,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from medloop.storage import make_engine, migrate, session_factory
+from medloop.domain.settings import ProjectSettings
+from medloop.storage import Database, make_engine, migrate, session_factory
 from medloop.storage import repositories as repo
 from medloop.storage.models import Base
 
-__all__ = ["db_url", "engine", "project_id", "sessions"]
+__all__ = ["database", "db_url", "engine", "project_id", "sessions", "settings_of"]
 
 POSTGRES_ENV = "MEDLOOP_TEST_POSTGRES_URL"
 
@@ -60,9 +61,23 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return session_factory(engine)
 
 
+def settings_of(*names: str, **values: object) -> ProjectSettings:
+    """Project settings with labels ``names`` (default one, ``nucleus``) and ``values``."""
+    labels = [
+        {"value": i + 1, "name": n, "color": "#ff0000"} for i, n in enumerate(names or ("nucleus",))
+    ]
+    return ProjectSettings.parse({"labels": labels, **values})
+
+
+@pytest.fixture
+def database(engine: Engine) -> Database:
+    """The unit of work on the migrated database."""
+    return Database(engine)
+
+
 @pytest.fixture
 def project_id(sessions: sessionmaker[Session]) -> str:
-    """A project named ``p1`` with two labels."""
+    """A project named ``p1`` with one label."""
     with sessions.begin() as s:
-        labels = [{"value": 1, "name": "nucleus", "color": "#ff0000"}]
-        return repo.create_project(s, "p1", labels, "fluorescence", {"finetune_every": 5}).id
+        settings = settings_of(image_kind="fluorescence", finetune_every=5)
+        return repo.create_project(s, "p1", settings).id

@@ -18,6 +18,8 @@ from medloop.storage import repositories as repo
 from medloop.storage.db import is_sqlite
 from medloop.storage.models import Base, Image, Project
 
+from .dbfixtures import settings_of
+
 TABLES = {
     "projects",
     "users",
@@ -29,6 +31,10 @@ TABLES = {
     "audit_events",
     "dicom_instances",
     "pseudonyms",
+    "model_versions",
+    "model_files",
+    "model_events",
+    "training_checkpoints",
 }
 
 
@@ -43,7 +49,7 @@ def test_migrate_twice_is_a_no_op(db_url: str, engine: Engine) -> None:
     migrate(db_url)
     migrate(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
 
 
 def test_sqlite_pragmas(tmp_path: Path) -> None:
@@ -85,7 +91,7 @@ def test_foreign_keys_are_enforced(sessions: sessionmaker[Session]) -> None:
 
 def test_timestamps_are_aware_utc(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
-        project = repo.create_project(s, "p", [], "x")
+        project = repo.create_project(s, "p", settings_of())
     with sessions() as s:
         loaded = s.get(Project, project.id)
         assert loaded is not None
@@ -104,7 +110,7 @@ def test_timestamps_are_aware_utc(sessions: sessionmaker[Session]) -> None:
 
 def test_naive_timestamps_are_refused(sessions: sessionmaker[Session]) -> None:
     with pytest.raises(Exception, match="naive datetime"), sessions.begin() as s:
-        s.add(Project(name="n", labels=[], image_kind="x", created_at=datetime(2024, 1, 1)))
+        s.add(Project(name="n", settings={}, created_at=datetime(2024, 1, 1)))
 
 
 def test_sqlite_readers_can_defer_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
@@ -115,7 +121,7 @@ def test_sqlite_readers_can_defer_while_a_writer_holds_the_lock(tmp_path: Path) 
         writes = session_factory(engine)
         reads = session_factory(engine.execution_options(sqlite_begin="DEFERRED"))
         with writes.begin() as writer:
-            repo.create_project(writer, "uncommitted", [], "x")  # holds the write lock
+            repo.create_project(writer, "uncommitted", settings_of())  # holds the write lock
             started = time.monotonic()
             with reads() as reader:
                 assert repo.list_projects(reader) == []

@@ -9,16 +9,19 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from medloop.domain.records import AnalysisRecord, ImageRecord
 from medloop.errors import ConflictError, InputError, NotFoundError
 from medloop.storage import repositories as repo
-from medloop.storage.models import Analysis, Image, User
+from medloop.storage.models import User
+
+from .dbfixtures import settings_of
 
 
 def _sha(i: int | str) -> str:
     return hashlib.sha256(str(i).encode()).hexdigest()
 
 
-def _image(s: Session, project_id: str, n: int | str = 1, **kw: object) -> Image:
+def _image(s: Session, project_id: str, n: int | str = 1, **kw: object) -> ImageRecord:
     args: dict[str, object] = {
         "project_id": project_id,
         "sha256": _sha(n),
@@ -30,10 +33,10 @@ def _image(s: Session, project_id: str, n: int | str = 1, **kw: object) -> Image
         "channels": 1,
     }
     args.update(kw)
-    return repo.create_image(s, **args)  # type: ignore[arg-type]
+    return repo.create_image(s, **args)[0]  # type: ignore[arg-type]
 
 
-def _analysis(s: Session, project_id: str, image_id: str, uncertainty: float) -> Analysis:
+def _analysis(s: Session, project_id: str, image_id: str, uncertainty: float) -> AnalysisRecord:
     return repo.create_analysis(
         s,
         project_id=project_id,
@@ -42,27 +45,28 @@ def _analysis(s: Session, project_id: str, image_id: str, uncertainty: float) ->
         label_blob_key=_sha(f"label{uncertainty}"),
         label_sha256=_sha(f"label{uncertainty}"),
         uncertainty=uncertainty,
-        measurements={"1": {"area_px": 10}},
+        measurements=[{"value": 1, "area_px": 10}],
     )
 
 
 def test_projects(sessions: sessionmaker[Session], project_id: str) -> None:
     with sessions.begin() as s:
         with pytest.raises(ConflictError, match="'p1'"):
-            repo.create_project(s, "p1", [], "x")
+            repo.create_project(s, "p1", settings_of())
         # the failed insert was rolled back to a savepoint: the session goes on
-        other = repo.create_project(s, "p2", [], "x")
+        other = repo.create_project(s, "p2", settings_of())
     with sessions() as s:
-        assert repo.get_project(s, project_id).learning == {"finetune_every": 5}
+        assert repo.get_project(s, project_id).settings.finetune_every == 5
+        assert repo.find_project(s, "p2").id == other.id == repo.find_project(s, other.id).id
         assert repo.get_project_by_name(s, "p2").id == other.id
         assert [p.name for p in repo.list_projects(s)] == ["p1", "p2"]
         assert [p.name for p in repo.list_projects(s, ids=[other.id])] == ["p2"]
         with pytest.raises(NotFoundError, match="nope"):
             repo.get_project(s, "nope")
     with sessions.begin() as s:
-        repo.update_project(s, project_id, learning={"finetune_every": 2})
+        repo.update_project(s, project_id, settings_of(finetune_every=2))
     with sessions() as s:
-        assert repo.get_project(s, project_id).learning == {"finetune_every": 2}
+        assert repo.get_project(s, project_id).settings.finetune_every == 2
 
 
 def test_image_create_is_idempotent_per_project(
@@ -71,7 +75,7 @@ def test_image_create_is_idempotent_per_project(
     with sessions.begin() as s:
         first = _image(s, project_id, 1, filename="../../etc/pa\x00ss wd.png")
         again = _image(s, project_id, 1, filename="other.png")
-        other_project = repo.create_project(s, "p2", [], "x")
+        other_project = repo.create_project(s, "p2", settings_of())
         elsewhere = _image(s, other_project.id, 1)
     assert again.id == first.id
     assert elsewhere.id != first.id
@@ -147,9 +151,9 @@ def test_review_queue_order_and_corrections(
         mid = _analysis(s, project_id, image.id, 0.5)
         high_new = _analysis(s, project_id, image.id, 0.9)
     with sessions() as s:
-        queue = [a.id for a in repo.review_queue(s, project_id)]
+        queue = [a.id for a, _ in repo.review_queue(s, project_id)]
         assert queue == [high_old.id, high_new.id, mid.id, low.id]
-        assert [a.id for a in repo.review_queue(s, project_id, limit=2, offset=1)] == [
+        assert [a.id for a, _ in repo.review_queue(s, project_id, limit=2, offset=1)] == [
             high_new.id,
             mid.id,
         ]
@@ -169,7 +173,7 @@ def test_review_queue_order_and_corrections(
                 held_out=lambda seq: seq == 1,
             )
     with sessions() as s:
-        assert [a.id for a in repo.review_queue(s, project_id)] == [high_new.id]
+        assert [a.id for a, _ in repo.review_queue(s, project_id)] == [high_new.id]
         corrections = repo.list_corrections(s, project_id)
         assert [c.seq for c in corrections] == [0, 1, 2]
         assert [c.held_out for c in corrections] == [False, True, False]
@@ -188,7 +192,7 @@ def test_correction_of_another_projects_analysis_is_not_found(
     sessions: sessionmaker[Session], project_id: str
 ) -> None:
     with sessions.begin() as s:
-        other = repo.create_project(s, "p2", [], "x")
+        other = repo.create_project(s, "p2", settings_of())
         analysis = _analysis(s, project_id, _image(s, project_id).id, 0.3)
     with pytest.raises(NotFoundError, match=analysis.id), sessions.begin() as s:
         repo.create_correction(

@@ -19,25 +19,25 @@ from fastapi.testclient import TestClient
 from pydicom.data import get_testdata_file
 
 from medloop.api import create_app
+from medloop.domain.settings import ProjectSettings
 from medloop.runtime import Runtime
 from medloop.settings import Settings
-from medloop.storage import repositories as repo
 
 from ..conftest import write_disc_dataset
 
-LEARNING = {
-    "train_steps": 12,
-    "patch_size": 32,
-    "channels": [4, 8],
-    "steps": 4,
-    "finetune_every": 0,
-    "replay_size": 2,
-    "val_every": 1000,
-}
 LABELS = [
     {"value": 1, "name": "disc", "color": "#ff0000"},
     {"value": 2, "name": "rim", "color": "#00ff00"},
 ]
+SETTINGS = ProjectSettings.parse(
+    {
+        "labels": LABELS,
+        "image_kind": "ct",
+        "training": {"steps": 12, "patch_size": 32, "channels": [4, 8], "val_every": 1000},
+        "learning": {"steps": 4, "replay_size": 2},
+        "finetune_every": 0,
+    }
+)
 
 
 @dataclass
@@ -66,8 +66,7 @@ class DicomServer:
         raise TimeoutError(job_id)
 
     def project_id_of(self, name: str) -> str:
-        with self.runtime.db.write() as s:
-            return repo.get_project_by_name(s, name).id
+        return self.runtime.services.projects.find(name).id
 
 
 def sample_file(name: str) -> Path:
@@ -105,20 +104,15 @@ def _make(tmp: Path) -> Iterator[DicomServer]:
     settings = Settings(data_dir=tmp / "srv", max_upload_bytes=8 * 1024 * 1024)
     rt = Runtime(settings)
     tokens: dict[str, str] = {}
-    with rt.db.write() as s:
-        project = repo.create_project(
-            s, name="ct", labels=LABELS, image_kind="ct", learning=LEARNING
-        )
-        other = repo.create_project(
-            s, name="elsewhere", labels=LABELS, image_kind="ct", learning=LEARNING
-        )
-        for name, role, pid in [
-            ("admin", "admin", None),
-            ("annotator", "annotator", project.id),
-            ("viewer", "viewer", project.id),
-            ("outsider", "admin", other.id),
-        ]:
-            _, tokens[name] = repo.create_user(s, name, role, pid)
+    project = rt.services.projects.create("ct", SETTINGS).project
+    rt.services.projects.create("elsewhere", SETTINGS)
+    for name, role, pid in [
+        ("admin", "admin", None),
+        ("annotator", "annotator", "ct"),
+        ("viewer", "viewer", "ct"),
+        ("outsider", "admin", "elsewhere"),
+    ]:
+        _, tokens[name] = rt.services.users.add(name, role, pid)
     app = create_app(settings, rt)
     with TestClient(app) as client:
         srv = DicomServer(client, rt, tokens, "ct", project.id)
@@ -164,19 +158,15 @@ def upload(dicom_server: DicomServer) -> Callable[..., dict]:
 @pytest.fixture
 def new_project(dicom_server: DicomServer) -> Callable[[str], str]:
     """``new_project(name) -> id``: a project with the session's trained model in production."""
-    import shutil
-
-    rt = dicom_server.runtime
+    svc = dicom_server.runtime.services
 
     def make(name: str) -> str:
-        with rt.db.write() as s:
-            project = repo.create_project(
-                s, name=name, labels=LABELS, image_kind="ct", learning=LEARNING
-            )
-        shutil.copytree(
-            rt.project_dir(dicom_server.project_id) / "registry",
-            rt.project_dir(project.id) / "registry",
-        )
+        project = svc.projects.create(name, SETTINGS).project
+        source, target = svc.models.store(dicom_server.project_id), svc.models.store(project.id)
+        for v in source.versions():
+            files = {f: source.read_file(v.name, f) for f in v.files}
+            target.add_version(files, v.manifest, v.lineage, v.metrics)
+        target.promote(str(source.production()), "copied for a test")
         return project.id
 
     return make

@@ -287,9 +287,6 @@ def test_dicom_routes_auth(
 def test_frame_corrections_train_on_their_own_frame(
     dicom_server: DicomServer, upload: Callable[..., dict]
 ) -> None:
-    from medloop.io import read_image
-    from medloop.services.server_data import DbCorrections
-
     ds = multiframe_ct(3)
     first = upload(dicom_bytes(ds), "frames.dcm")
     with dicom_server.runtime.db.write() as s:
@@ -306,11 +303,14 @@ def test_frame_corrections_train_on_their_own_frame(
         headers=dicom_server.h(),
     )
     assert r.status_code == 201, r.text
-    records = DbCorrections(dicom_server.runtime, dicom_server.project_id).latest_per_image()
-    (record,) = [rec for rec in records if rec.id == r.json()["id"]]
-    frame = read_image(record.image).pixels
+    rt = dicom_server.runtime
+    data = rt.services.learning.learner(rt.services.projects.find("ct")).data
+    (sample,) = [c for c in data.corrections() if c.id == r.json()["id"]]
+    assert sample.frame == 2
+    loaded = data.load(sample)
     expected = read_image_frame(dicom_bytes(ds), 2)
-    np.testing.assert_array_equal(frame, expected)
+    np.testing.assert_array_equal(loaded.image.pixels, expected)
+    np.testing.assert_array_equal(loaded.mask, mask)
 
 
 def read_image_frame(data: bytes, frame: int) -> np.ndarray:

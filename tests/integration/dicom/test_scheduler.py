@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from medloop.dicom.scheduler import SyncScheduler
 from medloop.domain.dicom import DicomSettings
+from medloop.jobs import SyncScheduler
 from medloop.runtime import Runtime
 from medloop.settings import Settings
 from medloop.storage import repo_dicom
-from medloop.storage import repositories as repo
 
-from .conftest import LABELS, DicomServer
+from .conftest import SETTINGS, DicomServer
 
 
 def _closed_port() -> int:
@@ -30,7 +29,7 @@ def _closed_port() -> int:
 def bare_runtime(tmp_path: Path) -> Iterator[Runtime]:
     rt = Runtime(Settings(data_dir=tmp_path / "srv", worker_enabled=False))
     yield rt
-    rt.engine.dispose()
+    rt.stop()
 
 
 def _connect(rt: Runtime, project_id: str, **web: object) -> None:
@@ -41,12 +40,11 @@ def _connect(rt: Runtime, project_id: str, **web: object) -> None:
 
 def test_tick_queues_due_syncs_and_backs_off_after_outages(bare_runtime: Runtime) -> None:
     rt = bare_runtime
-    with rt.db.write() as s:
-        pid = repo.create_project(s, "polled", LABELS, "ct").id
-        idle = repo.create_project(s, "idle", LABELS, "ct").id
+    pid = rt.services.projects.create("polled", SETTINGS).project.id
+    idle = rt.services.projects.create("idle", SETTINGS).project.id
     _connect(rt, pid, poll_interval_s=60)
     _connect(rt, idle, enabled=False)
-    scheduler = SyncScheduler(rt)
+    scheduler = SyncScheduler(rt.db, rt.queue)
     assert scheduler.tick(now=0.0) == [pid]
     assert scheduler.tick(now=30.0) == []
     assert scheduler.tick(now=61.0) == [pid]  # coalesced: still one queued job

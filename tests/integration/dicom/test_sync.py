@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pydicom
@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 from medloop.dicom.dicomweb import InstanceRef, PacsError, PacsUnavailable
 from medloop.dicom.seg import build_seg, deterministic_uid, read_seg
 from medloop.domain.dicom import DicomSettings
-from medloop.dicom.sync import sync_project
 from medloop.domain.labels import LabelSet
+from medloop.runtime import Runtime
+from medloop.services.dicom_sync import SyncReport
 from medloop.storage import repo_dicom
 from medloop.storage.models import Analysis, Correction, DicomInstance, utcnow
 
@@ -70,6 +71,12 @@ class FakePacs:
         for ds in datasets:
             self.stored.append(copy.deepcopy(ds))
             self.add(ds)
+
+
+def sync_project(
+    rt: Runtime, project_id: str, pacs: FakePacs, now: datetime | None = None
+) -> SyncReport:
+    return rt.services.sync.run(project_id, pacs, now=now)
 
 
 def _connect(srv: DicomServer, project_id: str, **web: object) -> None:
@@ -275,7 +282,7 @@ def test_pages_are_followed() -> None:
 @pytest.mark.parametrize("kind", ["source", "seg_in"])
 def test_ledger_kinds(kind: str) -> None:
     from medloop.domain.dicom import DicomwebSettings
-    from medloop.dicom.sync import _classify
+    from medloop.services.dicom_sync import _classify
 
     sop_class = "1.2.840.10008.5.1.4.1.1.66.4" if kind == "seg_in" else "1.2.840.10008.5.1.4.1.1.2"
     ref = InstanceRef("a", "b", "c", sop_class, "CT")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from medloop.dicom.scheduler import MAX_BACKOFF_S, next_delay
 from medloop.domain.dicom import DicomSettings
-from medloop.dicom.sync import backoff
 from medloop.errors import ConfigError
+from medloop.jobs.scheduler import MAX_BACKOFF_S, next_delay
+from medloop.services.dicom_sync import backoff
 
 
 def test_public_settings_hide_secrets_and_keep_them_on_update() -> None:

@@ -24,14 +24,10 @@ from ..integration.conftest import write_disc_dataset
 __all__ = ["PROJECT", "LiveServer", "start_server"]
 
 PROJECT = "discs"
-LEARNING = {
-    "train_steps": 100,
-    "patch_size": 32,
-    "channels": [8, 16, 32],
-    "steps": 10,
+SETTINGS = {
+    "training": {"steps": 100, "patch_size": 32, "channels": [8, 16, 32]},
+    "learning": {"steps": 10, "held_out_share": 0.5, "replay_size": 4},
     "finetune_every": 2,
-    "held_out_share": 0.5,
-    "replay_size": 4,
 }
 LABELS = [{"value": 1, "name": "disc", "color": "#ff3b30"}]
 
@@ -189,7 +185,7 @@ def _build_project(server: LiveServer) -> None:
     r = server.api(
         "POST",
         "/projects",
-        json={"name": PROJECT, "labels": LABELS, "image_kind": "microscopy", "learning": LEARNING},
+        json={"name": PROJECT, "labels": LABELS, "image_kind": "microscopy", **SETTINGS},
     )
     assert r.status_code == 201, r.text
     server.project_id = r.json()["id"]

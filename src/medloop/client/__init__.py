@@ -50,6 +50,7 @@ from medloop.client.models import (
     ProjectOut,
     ReferenceOut,
     ReviewItemOut,
+    Training,
 )
 
 __all__ = [
@@ -84,6 +85,7 @@ __all__ = [
     "ReferenceOut",
     "ReviewItemOut",
     "ServerError",
+    "Training",
     "TransportError",
     "Unauthorized",
     "UnexpectedResponse",

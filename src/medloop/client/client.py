@@ -47,7 +47,9 @@ from medloop.client.errors import (
     error_for_status,
 )
 from medloop.client.models import (
+    AcceptanceRule,
     AnalysisOut,
+    ApiModel,
     AuditEventOut,
     CorrectionOut,
     Health,
@@ -58,9 +60,11 @@ from medloop.client.models import (
     Me,
     ModelVersionOut,
     Page,
+    ProjectIn,
     ProjectOut,
     ReferenceOut,
     ReviewItemOut,
+    Training,
 )
 
 __all__ = ["FileInput", "MedloopClient"]
@@ -99,6 +103,15 @@ def _seg(value: object, what: str) -> str:
     if text in ("", ".", "..") or "\x00" in text:
         raise InvalidArgument(f"{what} {text!r} is not a valid id")
     return quote(text, safe="")
+
+
+def _set(value: Mapping[str, Any] | ApiModel | None) -> dict[str, Any] | None:
+    """Only the fields the caller set (``None`` stays ``None``: not sent)."""
+    if value is None:
+        return None
+    if isinstance(value, ApiModel):
+        return value.model_dump(exclude_none=True)
+    return dict(value)
 
 
 def _limits(limit: int | None, offset: int | None) -> dict[str, int]:
@@ -361,13 +374,19 @@ class MedloopClient:
         self,
         name: str,
         labels: Sequence[Mapping[str, Any] | Label],
-        image_kind: str = "microscopy",
+        image_kind: str | None = None,
         learning: Mapping[str, Any] | Learning | None = None,
+        *,
+        acceptance: Mapping[str, Any] | AcceptanceRule | None = None,
+        training: Mapping[str, Any] | Training | None = None,
+        finetune_every: int | None = None,
     ) -> ProjectOut:
         """``POST /api/v1/projects`` (admins): a new segmentation task.
 
-        ``learning`` keys are the :class:`~medloop.client.models.Learning` fields; the server
-        fills the rest with defaults.
+        Only what is given is sent; the server fills in its defaults for the rest.
+        ``learning``, ``acceptance`` and ``training`` take the fields of
+        :class:`~medloop.client.models.Learning`, :class:`~medloop.client.models.AcceptanceRule`
+        and :class:`~medloop.client.models.Training`.
 
         Example::
 
@@ -375,19 +394,22 @@ class MedloopClient:
                 "knee",
                 [{"value": 1, "name": "cartilage", "color": "#ff0000"}],
                 image_kind="mri",
-                learning={"finetune_every": 5, "correction_weight": 16},
+                learning={"correction_weight": 16},
+                finetune_every=5,
             )
         """
-        body: dict[str, Any] = {
-            "name": name,
-            "labels": [lab.model_dump() if isinstance(lab, Label) else dict(lab) for lab in labels],
-            "image_kind": image_kind,
-        }
-        if learning is not None:
-            body["learning"] = (
-                learning.model_dump() if isinstance(learning, Learning) else dict(learning)
-            )
-        return self._json("POST", f"{API}/projects", ProjectOut, json=body)
+        project = ProjectIn.model_validate(
+            {
+                "name": name,
+                "labels": [lab.model_dump() if isinstance(lab, Label) else lab for lab in labels],
+                "image_kind": image_kind,
+                "learning": _set(learning),
+                "acceptance": _set(acceptance),
+                "training": _set(training),
+                "finetune_every": finetune_every,
+            }
+        )
+        return self._json("POST", f"{API}/projects", ProjectOut, json=project.body())
 
     def get_project(self, project: str) -> ProjectOut:
         """``GET /api/v1/projects/{p}`` by id or name."""
@@ -623,7 +645,10 @@ class MedloopClient:
     def create_job(
         self, project: str, kind: str, options: Mapping[str, Any] | None = None
     ) -> JobOut:
-        """``POST .../jobs``: queue a ``train``, ``finetune`` or ``evaluate`` job.
+        """``POST .../jobs``: queue a ``train``, ``finetune``, ``evaluate`` or ``dicomweb_sync`` job.
+
+        Options left out take the project's settings; bad ones answer 422
+        (:class:`~medloop.client.BadRequest`) and nothing is queued.
 
         Example::
 

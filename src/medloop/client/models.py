@@ -4,7 +4,8 @@ These mirror ``medloop.api.schemas`` without importing it (the client must stay 
 torch, numpy, FastAPI or SQLAlchemy). Answers are parsed leniently: fields the server adds
 later are ignored (``extra="ignore"``), so an older client keeps working against a newer
 server. Input models (:class:`Label`, :class:`Learning`, :class:`ProjectIn`, :class:`JobIn`)
-carry no value limits of their own: the server checks them and answers ``422`` →
+carry no value limits and no defaults of their own: what is left out is not sent, the
+server fills it in, checks everything and answers ``422`` →
 :class:`medloop.client.BadRequest` with a message naming the problem.
 
 Example::
@@ -40,6 +41,7 @@ __all__ = [
     "LabelIn",
     "Learning",
     "LearningIn",
+    "LearningPolicy",
     "Me",
     "MeasurementOut",
     "ModelVersionOut",
@@ -48,9 +50,11 @@ __all__ = [
     "ProjectOut",
     "ReferenceOut",
     "ReviewItemOut",
+    "Training",
+    "TrainingOptions",
 ]
 
-JobKind = Literal["train", "finetune", "evaluate"]
+JobKind = Literal["train", "finetune", "evaluate", "dicomweb_sync"]
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 FINISHED_JOB_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
@@ -95,51 +99,84 @@ class Label(ApiModel):
 
 
 class AcceptanceRule(ApiModel):
-    """The promotion gate: largest allowed per-class Dice drop, least held-out gain."""
+    """The promotion gate: largest allowed per-class Dice drop, least held-out gain.
 
-    max_class_dice_drop: float = 0.01
-    min_heldout_gain: float = 0.0
+    Left out (``None``): the server's default.
+    """
+
+    max_class_dice_drop: float | None = None
+    min_heldout_gain: float | None = None
 
 
 class Learning(ApiModel):
-    """Per-project learning settings; ``finetune_every`` = corrections per automatic fine-tune (0 = never)."""
+    """How a fine-tune learns from corrections; left out (``None``): the server's default.
 
-    correction_weight: float = 16.0
-    replay_size: int = 256
-    finetune_every: int = 10
-    steps: int = 300
-    lr: float = 3e-4
-    held_out_share: float = 0.2
-    acceptance: AcceptanceRule = Field(default_factory=AcceptanceRule)
-    train_steps: int = 2000
-    patch_size: int = 256
-    channels: list[int] = Field(default_factory=lambda: [16, 32, 64, 128, 256])
-    color: str = "auto"
+    ``correction_weight`` is *w*, a correction's pull relative to a reference pair;
+    ``strategy`` is ``weighted-replay``, ``corrections-only``, ``all-equal`` or ``retrain``.
+    """
+
+    correction_weight: float | None = None
+    replay_size: int | None = None
+    steps: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    held_out_share: float | None = None
+    strategy: str | None = None
+    seed: int | None = None
 
 
-# The server-side names, for readers comparing with ``medloop.api.schemas``.
+class Training(ApiModel):
+    """How a version is trained from scratch; left out (``None``): the server's default."""
+
+    steps: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    val_every: int | None = None
+    patch_size: int | None = None
+    channels: list[int] | None = None
+    color: str | None = None
+    seed: int | None = None
+
+
+# The server-side names, for readers comparing with ``medloop.domain.settings``.
 LabelIn = Label
 AcceptanceRuleIn = AcceptanceRule
 LearningIn = Learning
+LearningPolicy = Learning
+TrainingOptions = Training
 
 
 class ProjectIn(ApiModel):
-    """``POST /api/v1/projects`` body."""
+    """``POST /api/v1/projects`` body: a name, labels, and only the settings you set.
+
+    Settings left out (``None``) are not sent: the server's defaults apply.
+    ``finetune_every`` is the number of new corrections per automatic fine-tune (0 = never).
+    """
 
     name: str
     labels: list[Label]
-    image_kind: str = "microscopy"
-    learning: Learning = Field(default_factory=Learning)
+    image_kind: str | None = None
+    learning: Learning | None = None
+    acceptance: AcceptanceRule | None = None
+    training: Training | None = None
+    finetune_every: int | None = None
+
+    def body(self) -> dict[str, Any]:
+        """The JSON to send: only what was set."""
+        return self.model_dump(exclude_none=True)
 
 
 class ProjectOut(ApiModel):
-    """A project (a segmentation task) and its production model version."""
+    """A project (a segmentation task), its settings and its production model version."""
 
     id: str
     name: str
     labels: list[Label]
     image_kind: str
-    learning: Learning
+    learning: Learning = Field(default_factory=Learning)
+    acceptance: AcceptanceRule = Field(default_factory=AcceptanceRule)
+    training: Training = Field(default_factory=Training)
+    finetune_every: int | None = None
     production_version: str | None = None
     created_at: datetime
 
@@ -244,7 +281,8 @@ class ModelVersionOut(ApiModel):
 
 
 class JobIn(ApiModel):
-    """``POST .../jobs`` body: ``kind`` is train, finetune or evaluate; ``options`` e.g. ``{"steps": 300}``."""
+    """``POST .../jobs`` body: ``kind`` is train, finetune, evaluate or dicomweb_sync;
+    ``options`` e.g. ``{"steps": 300}`` (the server checks them per kind and answers 422)."""
 
     kind: str
     options: dict[str, Any] = Field(default_factory=dict)

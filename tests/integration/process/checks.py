@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +11,17 @@ from sqlalchemy import func, select
 
 from medloop.storage.blobs import BlobStore
 from medloop.storage.db import make_engine, session_factory
-from medloop.storage.models import Analysis, Correction, Job, ReferencePair
+from medloop.storage.models import (
+    Analysis,
+    Correction,
+    Job,
+    ModelFile,
+    ModelVersion,
+    ReferencePair,
+)
 from medloop.storage.models import Image as ImageRow
 
 __all__ = ["check_blobs", "check_registry", "count_rows", "png", "production_on_disk"]
-
-VERSION_FILES = {"weights.pt", "manifest.json", "lineage.json", "metrics.json"}
 
 
 def png(seed: int, size: int = 64) -> bytes:
@@ -91,28 +95,39 @@ def job_state_on_disk(data_dir: Path, job_id: str) -> str:
         engine.dispose()
 
 
-def registry_dirs(data_dir: Path) -> list[Path]:
-    return sorted((data_dir / "projects").glob("*/registry"))
-
-
 def production_on_disk(data_dir: Path, project_id: str) -> str | None:
-    state = json.loads((data_dir / "projects" / project_id / "registry" / "state.json").read_text())
-    return state["production"]
+    engine, sessions = _sessions(data_dir)
+    try:
+        with sessions() as s:
+            return s.scalars(
+                select(ModelVersion.name).where(
+                    ModelVersion.project_id == project_id, ModelVersion.status == "production"
+                )
+            ).one_or_none()
+    finally:
+        engine.dispose()
 
 
 def check_registry(data_dir: Path) -> list[str]:
-    """No half-written version: ``.staging`` empty, every ``versions/v*`` complete."""
+    """Every recorded version is whole: its weights blob verifies, its JSON parses, and
+    at most one version per project is in production."""
+    store = BlobStore(data_dir / "blobs")
+    engine, sessions = _sessions(data_dir)
     names = []
-    for reg in registry_dirs(data_dir):
-        staging = reg / ".staging"
-        assert not staging.exists() or not any(staging.iterdir()), list(staging.iterdir())
-        state = json.loads((reg / "state.json").read_text())
-        for v in sorted((reg / "versions").iterdir()):
-            files = {f.name for f in v.iterdir()}
-            assert files == VERSION_FILES, f"{v} holds {sorted(files)}"
-            assert v.name in state["status"], f"{v.name} is not in state.json"
-            for f in ("manifest.json", "lineage.json", "metrics.json"):
-                json.loads((v / f).read_text())
-            names.append(v.name)
-        assert state["production"] is None or state["production"] in names
+    try:
+        with sessions() as s:
+            versions = list(s.scalars(select(ModelVersion).order_by(ModelVersion.number)))
+            for v in versions:
+                files = {
+                    f.name: f
+                    for f in s.scalars(select(ModelFile).where(ModelFile.version_id == v.id))
+                }
+                assert set(files) == {"weights.pt"}, f"{v.name} holds {sorted(files)}"
+                store.open_verified(files["weights.pt"].blob_key, files["weights.pt"].sha256)
+                assert v.manifest and v.lineage and isinstance(v.metrics, dict)
+                names.append(v.name)
+            production = [v.project_id for v in versions if v.status == "production"]
+            assert len(production) == len(set(production)), "two versions in production"
+    finally:
+        engine.dispose()
     return names

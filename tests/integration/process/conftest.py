@@ -25,13 +25,10 @@ from .serverproc import CLEAN_EXITS, ServerProcess, users_add
 
 PROJECT = "discs"
 # Tiny model, and no automatic fine-tune: jobs start only when a test asks.
-LEARNING: dict[str, Any] = {
-    "train_steps": 30,
-    "patch_size": 32,
-    "channels": [8, 16, 32],
-    "steps": 10,
+SETTINGS: dict[str, Any] = {
+    "training": {"steps": 30, "patch_size": 32, "channels": [8, 16, 32]},
+    "learning": {"steps": 10, "replay_size": 4},
     "finetune_every": 1000,
-    "replay_size": 4,
 }
 FINISHED = ("succeeded", "failed", "cancelled")
 
@@ -111,7 +108,7 @@ def _build_template(root: Path) -> Template:
                     "name": PROJECT,
                     "labels": [{"value": 1, "name": "disc", "color": "#ff0000"}],
                     "image_kind": "microscopy",
-                    "learning": LEARNING,
+                    **SETTINGS,
                 },
             )
             assert r.status_code == 201, r.text

@@ -36,7 +36,11 @@ TINY = {
 def tiny_settings(label: str = "disc", color: str = "#ff0000") -> ProjectSettings:
     """A project with one label and a tiny, fast network."""
     return ProjectSettings.parse(
-        {"labels": [{"value": 1, "name": label, "color": color}], "image_kind": "microscopy", **TINY}
+        {
+            "labels": [{"value": 1, "name": label, "color": color}],
+            "image_kind": "microscopy",
+            **TINY,
+        }
     )
 
 

@@ -104,15 +104,23 @@ LABELS = [{"value": 1, "name": "disc", "color": "#ff0000"}]
 LEARNING = {
     "correction_weight": 16.0,
     "replay_size": 256,
-    "finetune_every": 10,
     "steps": 300,
     "lr": 0.0003,
+    "batch_size": 8,
     "held_out_share": 0.2,
-    "acceptance": {"max_class_dice_drop": 0.01, "min_heldout_gain": 0.0},
-    "train_steps": 2000,
+    "strategy": "weighted-replay",
+    "seed": 0,
+}
+ACCEPTANCE = {"max_class_dice_drop": 0.01, "min_heldout_gain": 0.0}
+TRAINING = {
+    "steps": 2000,
+    "batch_size": 8,
+    "lr": 0.001,
+    "val_every": 200,
     "patch_size": 256,
     "channels": [16, 32, 64, 128, 256],
     "color": "auto",
+    "seed": 0,
 }
 
 
@@ -123,6 +131,9 @@ def project(**kw: Any) -> dict[str, Any]:
         "labels": LABELS,
         "image_kind": "microscopy",
         "learning": LEARNING,
+        "acceptance": ACCEPTANCE,
+        "training": TRAINING,
+        "finetune_every": 10,
         "production_version": "v0001",
         "created_at": NOW,
     } | kw

@@ -22,6 +22,7 @@ from medloop.client import (
     NotFound,
     Page,
     ProjectOut,
+    Training,
     TransportError,
 )
 
@@ -111,10 +112,11 @@ def test_projects(client: MedloopClient, server: Server) -> None:
             {"value": 2, "name": "cup", "color": "#00ff00"},
         ],
         image_kind="fundus",
-        learning={"finetune_every": 5},
+        learning={"correction_weight": 8},
+        finetune_every=5,
     )
     assert isinstance(made, ProjectOut)
-    assert made.learning.acceptance.max_class_dice_drop == 0.01
+    assert made.acceptance.max_class_dice_drop == 0.01 and made.finetune_every == 10
     assert isinstance(made.created_at, datetime)
     sent = body(server.last)
     assert server.last.method == "POST"
@@ -125,15 +127,20 @@ def test_projects(client: MedloopClient, server: Server) -> None:
             {"value": 2, "name": "cup", "color": "#00ff00"},
         ],
         "image_kind": "fundus",
-        "learning": {"finetune_every": 5},
+        "learning": {"correction_weight": 8},
+        "finetune_every": 5,
     }
 
     client.create_project("x", [{"value": 1, "name": "a", "color": "#000000"}])
-    assert "learning" not in body(server.last)
+    assert set(body(server.last)) == {"name", "labels"}  # no server default restated
     client.create_project(
-        "x", [{"value": 1, "name": "a", "color": "#000000"}], learning=Learning(steps=50)
+        "x",
+        [{"value": 1, "name": "a", "color": "#000000"}],
+        learning=Learning(steps=50),
+        training=Training(patch_size=128),
     )
-    assert body(server.last)["learning"]["steps"] == 50
+    sent = body(server.last)
+    assert sent["learning"] == {"steps": 50} and sent["training"] == {"patch_size": 128}
 
     got = client.get_project("retina")
     assert got.production_version == "v0001"

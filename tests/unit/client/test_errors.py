@@ -148,7 +148,7 @@ def test_a_2xx_with_the_wrong_shape_is_unexpected(client: MedloopClient, server:
 
 
 def test_unknown_fields_are_ignored(client: MedloopClient, server: Server) -> None:
-    server.on("GET", P, json_body=project(new_field=1, learning={"future_knob": 3}))
+    server.on("GET", P, json_body=project(new_field=1, learning={"steps": 300, "future_knob": 3}))
     got = client.get_project("retina")
     assert got.learning.steps == 300
     assert "new_field" not in got.model_dump()

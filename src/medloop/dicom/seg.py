@@ -5,10 +5,7 @@ analysed frame) into a BINARY Segmentation that references the source, carries o
 segment per project label (label name, colour, a ``99MEDLOOP`` type code) and names
 the algorithm (medloop, model version) in each segment's Algorithm Identification.
 
-Reading: :func:`read_seg` parses a SEG (from medloop, 3D Slicer, OHIF ...), maps its
-segments to the project's labels (by our type code, else by segment label) and gives
-a label map per referenced source instance and frame. Every refusal is a
-:class:`~medloop.errors.MaskError` that names the problem.
+Reading corrected SEGs back is :mod:`medloop.dicom.seg_read`.
 """
 
 from __future__ import annotations
@@ -16,31 +13,27 @@ from __future__ import annotations
 import copy
 import hashlib
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from io import BytesIO
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
 
 from medloop.domain.labels import LabelSet
 from medloop.errors import MaskError
 
 if TYPE_CHECKING:
-    from highdicom.seg import Segmentation, SegmentDescription
+    from highdicom.seg import SegmentDescription
 
 __all__ = [
     "LABEL_SCHEME",
     "SEG_SOP_CLASS_UIDS",
-    "SegContent",
     "build_seg",
     "deterministic_uid",
     "encode_dataset",
     "is_seg",
     "one_frame_per_seg",
-    "read_seg",
 ]
 
 LABEL_SCHEME = "99MEDLOOP"
@@ -264,151 +257,3 @@ def encode_dataset(ds: Dataset) -> bytes:
 def is_seg(ds: Dataset) -> bool:
     """Whether a dataset is a DICOM Segmentation."""
     return str(ds.get("SOPClassUID", "")) in SEG_SOP_CLASS_UIDS
-
-
-@dataclass(frozen=True)
-class SegContent:
-    """What a SEG holds, mapped to a project's labels.
-
-    Attributes:
-        sop_instance_uid: the SEG's own SOP Instance UID.
-        rows, columns: the frame size.
-        references: ``{source SOP Instance UID: frames (from 0) that have pixels}``;
-            every referenced instance is a key, possibly with no frames (all empty).
-        manufacturer: who made it (``medloop`` for our own results).
-    """
-
-    sop_instance_uid: str
-    rows: int
-    columns: int
-    references: dict[str, frozenset[int]]
-    manufacturer: str
-    _seg: Segmentation
-    _segment_to_label: dict[int, int]
-
-    def label_map(self, sop_instance_uid: str, frame: int = 0, frames: int = 1) -> np.ndarray:
-        """The ``(rows, columns)`` uint8 label map of one source frame.
-
-        Args:
-            sop_instance_uid: the source instance.
-            frame: the frame, from 0.
-            frames: how many frames the source has (1: single-frame).
-
-        Raises:
-            MaskError: the SEG does not reference this instance.
-        """
-        if sop_instance_uid not in self.references:
-            raise MaskError(
-                f"the SEG does not reference instance {sop_instance_uid}; "
-                f"it references {', '.join(sorted(self.references)) or 'nothing'}"
-            )
-        out = np.zeros((self.rows, self.columns), dtype=np.uint8)
-        if frame not in self.references[sop_instance_uid]:
-            return out
-        seg = self._seg
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for segment, value in sorted(self._segment_to_label.items()):
-                kw: dict[str, Any] = {"segment_numbers": [segment], "combine_segments": True}
-                if frames > 1:
-                    pixels = seg.get_pixels_by_source_frame(
-                        source_sop_instance_uid=sop_instance_uid,
-                        source_frame_numbers=[frame + 1],
-                        ignore_spatial_locations=True,
-                        **kw,
-                    )
-                else:
-                    pixels = seg.get_pixels_by_source_instance(
-                        source_sop_instance_uids=[sop_instance_uid],
-                        ignore_spatial_locations=True,
-                        **kw,
-                    )
-                out[np.asarray(pixels)[0] > 0] = value
-        return out
-
-
-def _referenced_frames(ds: Dataset) -> dict[str, frozenset[int]]:
-    refs: dict[str, set[int]] = {}
-    for series in ds.get("ReferencedSeriesSequence") or []:
-        for inst in series.get("ReferencedInstanceSequence") or []:
-            refs.setdefault(str(inst.ReferencedSOPInstanceUID), set())
-    for item in ds.get("PerFrameFunctionalGroupsSequence") or []:
-        for derivation in item.get("DerivationImageSequence") or []:
-            for src in derivation.get("SourceImageSequence") or []:
-                uid = str(src.ReferencedSOPInstanceUID)
-                numbers = src.get("ReferencedFrameNumber")
-                if numbers in (None, ""):
-                    frames = {0}
-                else:
-                    values = numbers if isinstance(numbers, Sequence) else [numbers]
-                    frames = {int(n) - 1 for n in values}
-                refs.setdefault(uid, set()).update(frames)
-    return {uid: frozenset(frames) for uid, frames in refs.items()}
-
-
-def _segment_map(seg: Segmentation, labels: LabelSet) -> dict[int, int]:
-    by_name = {label.name.casefold(): label.value for label in labels.labels}
-    mapping: dict[int, int] = {}
-    unknown: list[str] = []
-    for number in seg.segment_numbers:
-        desc = seg.get_segment_description(number)
-        code = desc.segmented_property_type
-        value: int | None = None
-        if code.scheme_designator == LABEL_SCHEME and code.value[1:].isdigit():
-            value = int(code.value[1:])
-            if value > labels.max_value:
-                value = None
-        if value is None:
-            value = by_name.get(str(desc.segment_label).strip().casefold())
-        if value is None:
-            unknown.append(f"{number} {desc.segment_label!r}")
-        else:
-            mapping[int(number)] = value
-    if unknown:
-        names = ", ".join(label.name for label in labels.labels)
-        raise MaskError(
-            f"SEG segment(s) {'; '.join(unknown)} match none of the project's labels ({names})"
-        )
-    return mapping
-
-
-def read_seg(data: bytes | Dataset, labels: LabelSet, name: str = "SEG") -> SegContent:
-    """Parse a DICOM SEG and map its segments to ``labels``.
-
-    Args:
-        data: the SEG's file bytes, or its dataset.
-        labels: the project's labels.
-        name: what to call it in messages.
-
-    Raises:
-        MaskError: not a SEG, unreadable, or with segments that match no label.
-    """
-    import highdicom as hd
-    import pydicom
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = data if isinstance(data, Dataset) else pydicom.dcmread(BytesIO(data))
-    except Exception as err:
-        raise MaskError(f"{name}: not a readable DICOM file ({err})") from err
-    if not is_seg(ds):
-        sop_class = UID(str(ds.get("SOPClassUID", "")))
-        raise MaskError(
-            f"{name}: not a DICOM SEG (SOP class {sop_class.name or sop_class or 'missing'})"
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
-    except Exception as err:
-        raise MaskError(f"{name}: invalid DICOM SEG ({err})") from err
-    return SegContent(
-        sop_instance_uid=str(ds.SOPInstanceUID),
-        rows=int(ds.Rows),
-        columns=int(ds.Columns),
-        references=_referenced_frames(ds),
-        manufacturer=str(ds.get("Manufacturer", "")),
-        _seg=seg,
-        _segment_to_label=_segment_map(seg, labels),
-    )

@@ -100,7 +100,7 @@ class Corrections:
             MaskError: not a SEG, or segments that match no project label.
             NotFoundError: the SEG references no analysed instance of the project.
         """
-        from medloop.dicom.seg import read_seg
+        from medloop.dicom.seg_read import read_seg
 
         name = sanitize_filename(name or "seg.dcm", "seg.dcm")
         seg = read_seg(read_upload(chunks, self.limits.max_bytes), project.settings.label_set, name)

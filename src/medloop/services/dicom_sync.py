@@ -279,7 +279,7 @@ class _Run:
 
     # -- 3. corrections ------------------------------------------------------------------
     def corrections(self) -> None:
-        from medloop.dicom.seg import read_seg
+        from medloop.dicom.seg_read import read_seg
 
         for row in self._due("seg_in"):
             try:

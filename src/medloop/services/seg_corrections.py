@@ -2,7 +2,7 @@
 
 A SEG corrects a DICOM image through the SOP Instance UIDs (and frames) it
 references. Segments are matched to the project's labels by their ``99MEDLOOP``
-code, else by segment label (:func:`~medloop.dicom.seg.read_seg`).
+code, else by segment label (:func:`~medloop.dicom.seg_read.read_seg`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy.orm import Session
 
-from medloop.dicom.seg import SegContent, read_seg
+from medloop.dicom.seg_read import SegContent, read_seg
 from medloop.domain.labels import LabelSet
 from medloop.domain.records import AnalysisRecord, ImageRecord
 from medloop.errors import MaskError, NotFoundError

@@ -26,7 +26,8 @@ import pydicom
 import pytest
 from sqlalchemy import func, select
 
-from medloop.dicom.seg import build_seg, deterministic_uid, encode_dataset, read_seg
+from medloop.dicom.seg import build_seg, deterministic_uid, encode_dataset
+from medloop.dicom.seg_read import read_seg
 from medloop.domain.labels import LabelSet
 from medloop.storage.models import Correction
 

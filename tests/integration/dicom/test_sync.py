@@ -15,7 +15,8 @@ from pydicom.dataset import Dataset
 from sqlalchemy import func, select
 
 from medloop.dicom.dicomweb import InstanceRef, PacsError, PacsUnavailable
-from medloop.dicom.seg import build_seg, deterministic_uid, read_seg
+from medloop.dicom.seg import build_seg, deterministic_uid
+from medloop.dicom.seg_read import read_seg
 from medloop.domain.dicom import DicomSettings
 from medloop.domain.labels import LabelSet
 from medloop.runtime import Runtime

@@ -16,7 +16,8 @@ from medloop.dicom.deid import (
     identifiers,
     reidentify,
 )
-from medloop.dicom.seg import build_seg, deterministic_uid, encode_dataset, read_seg
+from medloop.dicom.seg import build_seg, deterministic_uid, encode_dataset
+from medloop.dicom.seg_read import read_seg
 from medloop.domain.labels import LabelSet
 
 from .conftest import sample

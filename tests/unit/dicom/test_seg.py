@@ -16,8 +16,8 @@ from medloop.dicom.seg import (
     deterministic_uid,
     encode_dataset,
     one_frame_per_seg,
-    read_seg,
 )
+from medloop.dicom.seg_read import read_seg
 from medloop.domain.labels import LabelSet
 from medloop.errors import MaskError
 

@@ -160,3 +160,17 @@ def test_correction_on_another_projects_analysis_is_404(server: Server) -> None:
         headers=server.h("admin"),
     )
     assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "options", [{"steps": -5}, {"patch_size": 100000}, {"channels": [8]}, {"steps": "many"}]
+)
+def test_bad_job_options_are_422_and_nothing_is_queued(server: Server, options: dict) -> None:
+    h = server.h("admin")
+    before = server.client.get("/api/v1/projects/discs/jobs", headers=h).json()["total"]
+    r = server.client.post(
+        "/api/v1/projects/discs/jobs", json={"kind": "train", "options": options}, headers=h
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "invalid_request"
+    assert server.client.get("/api/v1/projects/discs/jobs", headers=h).json()["total"] == before

@@ -10,7 +10,7 @@ options arrive typed (:attr:`~medloop.domain.jobs.JobRecord.spec`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from medloop.domain.jobs import EvaluateJob, FinetuneJob, JobRecord, TrainJob
 from medloop.domain.records import ProjectRecord
@@ -44,6 +44,17 @@ def _callbacks(ctx: JobContext, what: str) -> TrainCallbacks:
     return TrainCallbacks(on_step=on_step, on_validate=on_validate, should_stop=ctx.cancelled)
 
 
+S = TypeVar("S", TrainJob, FinetuneJob, EvaluateJob)
+
+
+def _typed(job: JobRecord, kind: type[S]) -> S:
+    """The job's options, typed; ``ConfigError`` for a job of another kind."""
+    spec = job.spec
+    if not isinstance(spec, kind):
+        raise ConfigError(f"job {job.id} is a {job.kind} job, not a {kind.__name__}")
+    return spec
+
+
 class LearningJobs:
     """Train, fine-tune and evaluate jobs over the server's adapters.
 
@@ -74,9 +85,7 @@ class LearningJobs:
             return repo.get_project(s, job.project_id)
 
     def train(self, job: JobRecord, ctx: JobContext) -> dict[str, Any]:
-        spec = job.spec
-        if not isinstance(spec, TrainJob):
-            raise ConfigError(f"job {job.id} is a {job.kind} job, not a train job")
+        spec = _typed(job, TrainJob)
         project = self._project(job)
         options = spec.options.apply(project.settings.training)
         ctx.progress(0.0, f"training from scratch ({options.steps} steps)")
@@ -93,9 +102,7 @@ class LearningJobs:
         }
 
     def finetune(self, job: JobRecord, ctx: JobContext) -> dict[str, Any]:
-        spec = job.spec
-        if not isinstance(spec, FinetuneJob):
-            raise ConfigError(f"job {job.id} is a {job.kind} job, not a finetune job")
+        spec = _typed(job, FinetuneJob)
         project = self._project(job)
         policy = spec.options.apply(project.settings.learning)
         ctx.progress(0.0, f"fine-tuning on corrections ({spec.options.trigger})")
@@ -114,9 +121,7 @@ class LearningJobs:
         }
 
     def evaluate(self, job: JobRecord, ctx: JobContext) -> dict[str, Any]:
-        spec = job.spec
-        if not isinstance(spec, EvaluateJob):
-            raise ConfigError(f"job {job.id} is a {job.kind} job, not an evaluate job")
+        spec = _typed(job, EvaluateJob)
         learner = self.learner(self._project(job))
         split = spec.options.split
         if split is None:

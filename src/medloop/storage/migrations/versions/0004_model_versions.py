@@ -184,12 +184,9 @@ def _drop_columns(table: str, *columns: str) -> None:
         op.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
 
 
-def _convert_settings() -> None:
-    op.add_column(
-        "projects",
-        sa.Column("settings", sa.JSON(), nullable=False, server_default=sa.text("'{}'")),
-    )
-    projects = sa.table(
+def _projects() -> sa.TableClause:
+    """The columns of ``projects`` this migration reads and writes, old and new."""
+    return sa.table(
         "projects",
         sa.column("id", sa.String()),
         sa.column("labels", sa.JSON()),
@@ -197,6 +194,14 @@ def _convert_settings() -> None:
         sa.column("learning", sa.JSON()),
         sa.column("settings", sa.JSON()),
     )
+
+
+def _convert_settings() -> None:
+    op.add_column(
+        "projects",
+        sa.Column("settings", sa.JSON(), nullable=False, server_default=sa.text("'{}'")),
+    )
+    projects = _projects()
     conn = op.get_bind()
     rows = conn.execute(
         sa.select(projects.c.id, projects.c.labels, projects.c.image_kind, projects.c.learning)
@@ -234,14 +239,7 @@ def downgrade() -> None:
         sa.Column("learning", sa.JSON(), nullable=False, server_default=sa.text("'{}'")),
     ):
         op.add_column("projects", column)
-    projects = sa.table(
-        "projects",
-        sa.column("id", sa.String()),
-        sa.column("labels", sa.JSON()),
-        sa.column("image_kind", sa.String()),
-        sa.column("learning", sa.JSON()),
-        sa.column("settings", sa.JSON()),
-    )
+    projects = _projects()
     conn = op.get_bind()
     for pid, settings in conn.execute(sa.select(projects.c.id, projects.c.settings)).all():
         conn.execute(

@@ -18,7 +18,8 @@ class Settings(BaseSettings):
     """Server and worker settings.
 
     Attributes:
-        data_dir: where the database (SQLite by default), blobs and model registries live.
+        data_dir: where the database (SQLite by default) and the blobs (images, masks, model
+            weights) live.
         database_url: SQLAlchemy URL; default ``sqlite:///<data_dir>/medloop.db``.
         host, port: where ``medloop serve`` listens.
         behind_proxy: allow a non-loopback host without TLS (TLS ends at a proxy).

@@ -22,7 +22,7 @@ from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
 
-__all__ = ["SegResults", "source_dataset"]
+__all__ = ["SegResults", "seg_datasets", "source_dataset"]
 
 
 def source_dataset(blobs: BlobStore, image: ImageRecord) -> Dataset:

@@ -101,7 +101,7 @@ class Runtime:
             seg=seg,
             sync=DicomSync(db, analyses, corrections, seg),
             learning=LearningJobs(db, blobs, settings.device, settings.max_image_pixels),
-            system=System(db, self.queue),
+            system=System(db, self.queue, lambda: self.worker_running),
         )
 
     # -- lifecycle ------------------------------------------------------------------------

@@ -53,7 +53,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = rt.services
-    app.state.worker_running = lambda: rt.worker_running
     app.state.metrics = Metrics()
     install_error_handlers(app)
     for r in (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from medloop.jobs.queue import JobQueue
 from medloop.storage import repo_versions
 from medloop.storage import repositories as repo
@@ -19,14 +21,18 @@ class System:
     Args:
         db: the database.
         queue: the job queue.
+        worker_running: whether this process's job worker runs.
     """
 
-    def __init__(self, db: Database, queue: JobQueue) -> None:
-        self.db, self.queue = db, queue
+    def __init__(
+        self, db: Database, queue: JobQueue, worker_running: Callable[[], bool] = lambda: False
+    ) -> None:
+        self.db, self.queue, self.worker_running = db, queue, worker_running
 
-    def ping(self) -> None:
-        """Raises if the database cannot be reached."""
+    def health(self) -> bool:
+        """Whether the job worker runs; raises if the database cannot be reached."""
         self.db.ping()
+        return self.worker_running()
 
     def gauges(self) -> Gauges:
         """Queue depth, each project's production version number and correction count."""

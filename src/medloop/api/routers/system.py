@@ -17,10 +17,8 @@ router = APIRouter()
 
 
 @router.get("/healthz", tags=["system"])
-def healthz(request: Request, svc: ServicesDep) -> dict[str, Any]:
-    svc.system.ping()
-    worker = bool(getattr(request.app.state, "worker_running", lambda: False)())
-    return {"status": "ok", "version": __version__, "worker": worker}
+def healthz(svc: ServicesDep) -> dict[str, Any]:
+    return {"status": "ok", "version": __version__, "worker": svc.system.health()}
 
 
 @router.get("/metrics", response_class=PlainTextResponse, tags=["system"])

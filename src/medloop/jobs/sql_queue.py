@@ -26,6 +26,7 @@ from medloop.errors import ConflictError, InputError, NotFoundError
 from medloop.jobs.queue import MAX_ATTEMPTS, JobRecord
 from medloop.storage._repo_base import check_choice, lock_project, page
 from medloop.storage.db import SQLITE_BEGIN_OPTION
+from medloop.storage.mapping import job_record
 from medloop.storage.models import Job, utcnow
 
 __all__ = ["SqlJobQueue"]
@@ -36,27 +37,6 @@ LOG_TAIL_LINES = 50
 _MAX_LINE = 500
 _MAX_ERROR = 4000
 _CLAIM_TRIES = 8
-
-
-def _record(job: Job) -> JobRecord:
-    return JobRecord(
-        id=job.id,
-        project_id=job.project_id,
-        kind=job.kind,
-        state=job.state,
-        options=dict(job.options or {}),
-        progress=job.progress,
-        log_tail=job.log_tail,
-        result=None if job.result is None else dict(job.result),
-        error=job.error,
-        attempts=job.attempts,
-        cancel_requested=job.cancel_requested,
-        heartbeat_at=job.heartbeat_at,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        created_by=job.created_by,
-    )
 
 
 def _json_copy(name: str, value: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +123,7 @@ class SqlJobQueue:
                     .limit(1)
                 ).first()
                 if waiting is not None:
-                    return _record(waiting)
+                    return job_record(waiting)
             job = Job(
                 project_id=project_id,
                 kind=kind,
@@ -155,7 +135,7 @@ class SqlJobQueue:
             _append_log(job, f"queued ({kind})", utcnow())
             session.add(job)
             session.flush()
-            return _record(job)
+            return job_record(job)
 
     def cancel(self, job_id: str) -> JobRecord:
         """See :meth:`JobQueue.cancel`."""
@@ -173,7 +153,7 @@ class SqlJobQueue:
             else:
                 raise ConflictError(f"job {job_id!r} already {job.state}: nothing to cancel")
             session.flush()
-            return _record(job)
+            return job_record(job)
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -192,7 +172,7 @@ class SqlJobQueue:
                 job.heartbeat_at = now
                 _append_log(job, f"attempt {job.attempts} started by {worker_id}", now)
                 session.flush()
-                record = _record(job)
+                record = job_record(job)
         except IntegrityError:
             # The one-learning-job index refused a claim that raced another (PostgreSQL).
             logger.info("claim by %s lost a race; will retry", worker_id)
@@ -253,7 +233,7 @@ class SqlJobQueue:
             job.finished_at = job.heartbeat_at = now
             _append_log(job, "succeeded", now)
             session.flush()
-            return _record(job)
+            return job_record(job)
 
     def fail(self, job_id: str, error: str, attempt: int | None = None) -> JobRecord:
         """See :meth:`JobQueue.fail`."""
@@ -265,7 +245,7 @@ class SqlJobQueue:
             job.finished_at = job.heartbeat_at = now
             _append_log(job, f"failed: {job.error}", now)
             session.flush()
-            return _record(job)
+            return job_record(job)
 
     def acknowledge_cancel(self, job_id: str, attempt: int | None = None) -> JobRecord:
         """See :meth:`JobQueue.acknowledge_cancel`."""
@@ -276,7 +256,7 @@ class SqlJobQueue:
             job.finished_at = job.heartbeat_at = now
             _append_log(job, "cancelled", now)
             session.flush()
-            return _record(job)
+            return job_record(job)
 
     def recover(self, stale_after_s: float) -> builtins.list[str]:
         """See :meth:`JobQueue.recover`. Call at start, before workers claim."""
@@ -318,7 +298,7 @@ class SqlJobQueue:
             if job is None or (project_id is not None and job.project_id != project_id):
                 where = f" in project {project_id!r}" if project_id is not None else ""
                 raise NotFoundError(f"job {job_id!r} not found{where}")
-            return _record(job)
+            return job_record(job)
 
     def list(
         self,
@@ -336,7 +316,7 @@ class SqlJobQueue:
             query = query.where(Job.state == check_choice("job state", state, JOB_STATES))
         query = query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
         with self._transaction("DEFERRED") as session:
-            return [_record(job) for job in session.scalars(query)]
+            return [job_record(job) for job in session.scalars(query)]
 
     def depth(self, project_id: str | None = None) -> int:
         """See :meth:`JobQueue.depth`."""

@@ -6,6 +6,10 @@ load on a closed session) ever leaves :mod:`medloop.storage`.
 
 from __future__ import annotations
 
+from dataclasses import fields
+from typing import Any, TypeVar
+
+from medloop.domain.jobs import JobRecord
 from medloop.domain.model import Lineage, ModelManifest, VersionStatus
 from medloop.domain.ports import VersionRecord
 from medloop.domain.records import (
@@ -23,9 +27,11 @@ from medloop.domain.settings import ProjectSettings
 from medloop.storage.models import (
     Analysis,
     AuditEvent,
+    Base,
     Correction,
     DicomInstance,
     Image,
+    Job,
     ModelFile,
     ModelVersion,
     Project,
@@ -40,12 +46,31 @@ __all__ = [
     "correction_record",
     "dicom_instance_record",
     "image_record",
+    "job_record",
     "project_record",
     "pseudonym_record",
     "reference_record",
     "user_record",
     "version_record",
 ]
+
+
+R = TypeVar("R")
+
+
+def _copy(record: type[R], row: Base, **values: Any) -> R:
+    """A ``record`` of the row's same-named columns, with ``values`` instead of some."""
+    names = [f.name for f in fields(record)]  # type: ignore[arg-type]
+    return record(**{n: values[n] if n in values else getattr(row, n) for n in names})
+
+
+def job_record(row: Job) -> JobRecord:
+    return _copy(
+        JobRecord,
+        row,
+        options=dict(row.options or {}),
+        result=None if row.result is None else dict(row.result),
+    )
 
 
 def project_record(row: Project) -> ProjectRecord:
@@ -60,14 +85,7 @@ def project_record(row: Project) -> ProjectRecord:
 
 
 def user_record(row: User) -> UserRecord:
-    return UserRecord(
-        id=row.id,
-        name=row.name,
-        role=row.role,
-        project_id=row.project_id,
-        disabled=row.disabled,
-        created_at=row.created_at,
-    )
+    return _copy(UserRecord, row)
 
 
 def image_record(row: Image) -> ImageRecord:
@@ -95,15 +113,7 @@ def image_record(row: Image) -> ImageRecord:
 
 
 def reference_record(row: ReferencePair) -> ReferenceRecord:
-    return ReferenceRecord(
-        id=row.id,
-        project_id=row.project_id,
-        image_id=row.image_id,
-        mask_blob_key=row.mask_blob_key,
-        mask_sha256=row.mask_sha256,
-        split=row.split,
-        created_at=row.created_at,
-    )
+    return _copy(ReferenceRecord, row)
 
 
 def analysis_record(row: Analysis) -> AnalysisRecord:
@@ -142,45 +152,15 @@ def correction_record(row: Correction, author_name: str | None, frame: int) -> C
 
 
 def audit_record(row: AuditEvent) -> AuditRecord:
-    return AuditRecord(
-        id=row.id,
-        at=row.at,
-        actor_id=row.actor_id,
-        actor_name=row.actor_name,
-        action=row.action,
-        resource_type=row.resource_type,
-        resource_id=row.resource_id,
-        project_id=row.project_id,
-        client_ip=row.client_ip,
-        outcome=row.outcome,
-        detail=None if row.detail is None else dict(row.detail),
-    )
+    return _copy(AuditRecord, row, detail=None if row.detail is None else dict(row.detail))
 
 
 def dicom_instance_record(row: DicomInstance) -> DicomInstanceRecord:
-    return DicomInstanceRecord(
-        id=row.id,
-        project_id=row.project_id,
-        sop_instance_uid=row.sop_instance_uid,
-        study_instance_uid=row.study_instance_uid,
-        series_instance_uid=row.series_instance_uid,
-        sop_class_uid=row.sop_class_uid,
-        kind=row.kind,
-        state=row.state,
-        image_id=row.image_id,
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-        last_error=row.last_error,
-        detail=dict(row.detail or {}),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return _copy(DicomInstanceRecord, row, detail=dict(row.detail or {}))
 
 
 def pseudonym_record(row: Pseudonym) -> PseudonymRecord:
-    return PseudonymRecord(
-        kind=row.kind, original=row.original, pseudonym=row.pseudonym, created_at=row.created_at
-    )
+    return _copy(PseudonymRecord, row)
 
 
 def version_record(row: ModelVersion, files: list[ModelFile]) -> VersionRecord:

@@ -94,20 +94,11 @@ def image_record(row: Image) -> ImageRecord:
         if row.spacing_row_mm is None
         else (float(row.spacing_row_mm), float(row.spacing_col_mm or row.spacing_row_mm))
     )
-    return ImageRecord(
-        id=row.id,
-        project_id=row.project_id,
-        sha256=row.sha256,
-        blob_key=row.blob_key,
-        filename=row.filename,
-        content_type=row.content_type,
-        width=row.width,
-        height=row.height,
-        channels=row.channels,
+    return _copy(
+        ImageRecord,
+        row,
         spacing_mm=spacing,
         metadata=dict(row.meta or {}),
-        created_at=row.created_at,
-        created_by=row.created_by,
         frames=max(1, row.frames or 1),
     )
 
@@ -117,38 +108,12 @@ def reference_record(row: ReferencePair) -> ReferenceRecord:
 
 
 def analysis_record(row: Analysis) -> AnalysisRecord:
-    return AnalysisRecord(
-        id=row.id,
-        project_id=row.project_id,
-        image_id=row.image_id,
-        model_version=row.model_version,
-        label_blob_key=row.label_blob_key,
-        label_sha256=row.label_sha256,
-        uncertainty=float(row.uncertainty),
-        measurements=tuple(dict(m) for m in (row.measurements or {}).get("classes", [])),
-        created_at=row.created_at,
-        created_by=row.created_by,
-        frame=row.frame or 0,
-    )
+    classes = (row.measurements or {}).get("classes", [])
+    return _copy(AnalysisRecord, row, measurements=tuple(dict(m) for m in classes))
 
 
 def correction_record(row: Correction, author_name: str | None, frame: int) -> CorrectionRecord:
-    return CorrectionRecord(
-        id=row.id,
-        project_id=row.project_id,
-        analysis_id=row.analysis_id,
-        image_id=row.image_id,
-        mask_blob_key=row.mask_blob_key,
-        mask_sha256=row.mask_sha256,
-        seq=row.seq,
-        held_out=row.held_out,
-        author_id=row.author_id,
-        author_name=author_name,
-        model_version=row.model_version,
-        dice_vs_prediction=float(row.dice_vs_prediction),
-        created_at=row.created_at,
-        frame=frame,
-    )
+    return _copy(CorrectionRecord, row, author_name=author_name, frame=frame)
 
 
 def audit_record(row: AuditEvent) -> AuditRecord:

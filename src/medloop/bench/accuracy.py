@@ -1,7 +1,8 @@
-"""Accuracy on a shared dataset: train on ``train``, select on ``val``, Dice on ``test``.
+"""Accuracy on a shared dataset: plan and train within a budget, select on ``val``, Dice on ``test``.
 
-Dice is the mean over test images of the per-image Dice (1 when both are empty),
-overall and per group, as ``../shared/data/README.md`` defines it.
+Dice is the mean over test images of the per-image Dice (1 when both are empty), overall
+and per group, as ``../shared/data/README.md`` defines it; with several labels, an
+image's Dice is the mean over its labels (per-label figures are reported beside it).
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from medloop.bench.budgets import budget
-from medloop.bench.loop import machine_description
-from medloop.domain.labels import LabelSet
+from medloop.bench.loop import dataset_labels, machine_description
+from medloop.domain.plan import Plan
 from medloop.domain.settings import ProjectSettings, TrainingOptions
 from medloop.errors import DatasetError
 from medloop.io import load_dataset
@@ -34,49 +34,45 @@ def run_accuracy(
     data: Path,
     json_path: Path,
     *,
-    quick: bool = False,
-    steps: int | None = None,
+    options: TrainingOptions,
     device: str | None = None,
     work_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Train, evaluate on the locked ``test`` split, write JSON, print a table."""
+    """Plan and train within ``options.budget_s``, evaluate on ``test``, write JSON, print."""
     from medloop.ml.inference import Predictor
 
-    bud = budget(quick)
-    ds = load_dataset(data)
-    test = ds.select(split="test")
-    if not len(test):
+    if "test" not in load_dataset(data).splits:
         raise DatasetError(f"{data}: no 'test' split to report on")
     work = work_dir or Path(tempfile.mkdtemp(prefix="medloop-acc-"))
-    settings = ProjectSettings(
-        labels=LabelSet.from_names(["foreground"]).labels,
-        training=TrainingOptions(
-            channels=bud.channels,
-            patch_size=bud.patch_size,
-            steps=steps or bud.base_steps * (2 if not quick else 1),
-            batch_size=bud.batch_size,
-            lr=bud.lr,
-            val_every=bud.val_every,
-        ),
-    )
+    settings = ProjectSettings(labels=dataset_labels(data).labels, training=options)
     source = FolderTrainingData(data, settings.label_set.num_foreground)
     cache = PairCache(source)
+    console = Console(stderr=True)
+    plans: list[Plan] = []
+
+    def show(plan: Plan) -> None:
+        plans.append(plan)
+        console.print(f"plan: {plan.summary()}", highlight=False)
+        for reason in plan.reasons:
+            console.print(f"  - {reason}", highlight=False)
+
     t0 = time.perf_counter()
     out = train_workspace(
-        data, work / "registry", settings, device=device, max_val=bud.max_val_images, cache=cache
+        data, work / "registry", settings, device=device, cache=cache, on_plan=show
     )
     train_seconds = time.perf_counter() - t0
     store = FolderArtifactStore(work / "registry")
-    pred = Predictor.from_bytes(
-        store.get(out.version).manifest, store.read_file(out.version), device
-    )
+    record = store.get(out.version)
+    pred = Predictor.from_bytes(record.manifest, store.read_file(out.version), device)
     t1 = time.perf_counter()
     samples = [s for s in source.reference() if s.split == "test"]
     summary, _ = evaluate_samples(pred, samples, cache)
     result = {
         "dataset": str(data),
         "machine": machine_description(device),
-        "quick": quick,
+        "budget_s": options.budget_s,
+        "plan": record.manifest.plan,
+        "keep_largest": list(record.manifest.keep_largest),
         "steps": out.steps,
         "train_seconds": train_seconds,
         "eval_seconds": time.perf_counter() - t1,
@@ -87,6 +83,8 @@ def run_accuracy(
     json_path.write_text(json.dumps(result, indent=2))
     table = Table("split", "images", "mean Dice", title=f"{data.name} — {result['machine']}")
     table.add_row("test", str(summary.n_images), f"{summary.mean_dice:.4f}")
+    for label, d in zip(settings.label_set.labels, summary.dice, strict=True):
+        table.add_row(f"test / label {label.name}", "", f"{d:.4f}")
     for g, v in summary.per_group.items():
         table.add_row(f"test / {g}", "", f"{v:.4f}")
     Console().print(table)

@@ -1,4 +1,8 @@
-"""Training budgets of the benchmarks: ``quick`` for 2 CPU cores, ``full`` for a GPU."""
+"""Budgets of the loop benchmark: ``quick`` for 2 CPU cores, ``full`` for a GPU.
+
+The base model is planned from the data within ``base_budget_s``; the fine-tune policy
+is the same for every strategy so that they compare at equal cost.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,8 @@ __all__ = ["Budget", "budget"]
 
 @dataclass(frozen=True)
 class Budget:
-    channels: tuple[int, ...]
-    patch_size: int
-    base_steps: int
+    base_budget_s: float
     batch_size: int
-    lr: float
-    val_every: int
     max_val_images: int | None
     finetune_steps: int
     finetune_lr: float
@@ -24,12 +24,8 @@ class Budget:
 
 
 QUICK = Budget(
-    channels=(16, 32, 64, 128),
-    patch_size=128,
-    base_steps=400,
+    base_budget_s=120.0,
     batch_size=8,
-    lr=2e-3,
-    val_every=100,
     max_val_images=None,
     finetune_steps=300,
     finetune_lr=3e-4,
@@ -39,12 +35,8 @@ QUICK = Budget(
 )
 
 FULL = Budget(
-    channels=(32, 64, 128, 256, 512),
-    patch_size=256,
-    base_steps=1500,
+    base_budget_s=600.0,
     batch_size=16,
-    lr=1e-3,
-    val_every=250,
     max_val_images=None,
     finetune_steps=300,
     finetune_lr=3e-4,

@@ -53,6 +53,7 @@ class LoopConfig:
     correction_weight: float | None = None
     replay_size: int | None = None
     finetune_steps: int | None = None
+    base_budget_s: float | None = None
 
 
 def _subset(samples: list[Sample], limit: int | None) -> list[Sample]:
@@ -70,6 +71,17 @@ def _color_for(samples: list[Sample]) -> Literal["gray", "rgb"]:
         if px.shape[2] == 3 and not (px[..., 0] == px[..., 1]).all():
             return "rgb"
     return "gray"
+
+
+def dataset_labels(data: Path) -> LabelSet:
+    """The labels of a dataset: an MSD ``dataset.json``'s names, else one ``foreground``."""
+    meta = data / "dataset.json"
+    if meta.is_file():
+        names = json.loads(meta.read_text()).get("labels", {})
+        ordered = [names[k] for k in sorted(names, key=int) if int(k) > 0]
+        if ordered:
+            return LabelSet.from_names(ordered)
+    return LabelSet.from_names(["nucleus" if "nuclei" in str(data) else "foreground"])
 
 
 def machine_description(device: str | None) -> str:
@@ -165,19 +177,16 @@ def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
         ).labels,
         learning=policy,
         training=TrainingOptions(
-            channels=bud.channels,
-            patch_size=bud.patch_size,
-            steps=bud.base_steps,
-            batch_size=bud.batch_size,
-            lr=bud.lr,
-            val_every=bud.val_every,
+            budget_s=cfg.base_budget_s or bud.base_budget_s,
             seed=cfg.seed,
             color=_color_for(pool[:4] + [s for s in ds.samples if s.group == cfg.source_group][:4]),
         ),
     )
     base_dir = work / "base"
     shutil.rmtree(base_dir, ignore_errors=True)
-    console.print(f"training the base model on {cfg.source_group} ({bud.base_steps} steps)")
+    console.print(
+        f"training the base model on {cfg.source_group} ({settings.training.budget_s:.0f} s)"
+    )
     t0 = time.perf_counter()
     base = train_workspace(
         cfg.data,

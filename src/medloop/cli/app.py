@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -15,6 +15,9 @@ from medloop.cli.export import export
 from medloop.cli.models import models_app
 from medloop.cli.remote import remote_app
 from medloop.cli.server import import_data, serve, users_app
+
+if TYPE_CHECKING:
+    from medloop.domain.plan import Plan
 
 app = typer.Typer(
     name="medloop",
@@ -35,14 +38,33 @@ RegistryOpt = Annotated[Path, typer.Option("--registry", "-r", help="Model regis
 DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda or auto (default).")]
 
 
-def _parse_channels(text: str) -> tuple[int, ...]:
+def _ints(text: str | None, option: str, example: str) -> tuple[int, ...] | None:
+    if text is None:
+        return None
     try:
-        chans = tuple(int(c) for c in text.split(","))
+        return tuple(int(c) for c in text.split(","))
     except ValueError:
-        fail(f"--channels must be comma-separated integers like 16,32,64,128,256, got {text!r}")
-    if len(chans) < 2 or min(chans) < 1:
-        fail(f"--channels needs at least two positive widths, got {text!r}")
-    return chans
+        fail(f"{option} must be comma-separated integers like {example}, got {text!r}")
+
+
+def _floats(text: str | None, option: str, example: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(c) for c in text.split(","))
+    except ValueError:
+        fail(f"{option} must be comma-separated numbers like {example}, got {text!r}")
+
+
+def _given(**values: object) -> dict[str, object]:
+    """The options the user set (``None``: leave the project's or the planner's value)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _print_plan(plan: Plan) -> None:
+    console.print(f"plan: {plan.summary()}", highlight=False)
+    for reason in plan.reasons:
+        console.print(f"  - {reason}", highlight=False)
 
 
 @app.command()
@@ -54,68 +76,72 @@ def train(
     labels: Annotated[
         str, typer.Option(help="Comma-separated label names for values 1..K.")
     ] = "foreground",
-    steps: Annotated[int, typer.Option(min=1)] = 2000,
-    batch_size: Annotated[int, typer.Option(min=1)] = 8,
-    patch_size: Annotated[int, typer.Option(min=16)] = 256,
-    channels: Annotated[str, typer.Option(help="U-Net widths per level.")] = "16,32,64,128,256",
-    lr: Annotated[float, typer.Option(min=0.0)] = 1e-3,
-    val_every: Annotated[int, typer.Option(min=0)] = 200,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="Training time: 5m, 90s, 1h, or quick / standard / long."),
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Same as --budget quick.")] = False,
+    steps: Annotated[int | None, typer.Option(help="Fixed steps instead of the budget's.")] = None,
+    patch_size: Annotated[str | None, typer.Option(help="Patch per axis: 128 or 40,56,40.")] = None,
+    spacing: Annotated[str | None, typer.Option(help="Target mm per voxel: 1,1,1.")] = None,
+    scale: Annotated[float | None, typer.Option(help="Resampling factor (no spacing).")] = None,
+    channels: Annotated[str | None, typer.Option(help="U-Net widths: 16,32,64,128.")] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    lr: Annotated[float | None, typer.Option()] = None,
+    val_every: Annotated[int | None, typer.Option()] = None,
     group: Annotated[str | None, typer.Option(help="Train only on this manifest group.")] = None,
-    color: Annotated[str, typer.Option(help="auto, gray or rgb.")] = "auto",
-    seed: int = 0,
-    weight: Annotated[float, typer.Option(help="Project default correction weight w.")] = 16.0,
-    replay: Annotated[int, typer.Option(help="Project default replay sample size.")] = 256,
-    finetune_steps: Annotated[int, typer.Option(help="Project default fine-tune steps.")] = 300,
-    held_out_share: Annotated[
-        float, typer.Option(help="Share of corrections held out for the gate.")
-    ] = 0.2,
-    max_dice_drop: Annotated[
-        float, typer.Option(help="Gate: largest allowed per-class Dice drop on the locked set.")
-    ] = 0.01,
-    min_heldout_gain: Annotated[
-        float, typer.Option(help="Gate: least mean-Dice change on held-out corrections.")
-    ] = 0.0,
+    color: Annotated[str | None, typer.Option(help="auto, gray or rgb.")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    weight: Annotated[float | None, typer.Option(help="Correction weight w.")] = None,
+    replay: Annotated[int | None, typer.Option(help="Replay sample size.")] = None,
+    finetune_steps: Annotated[int | None, typer.Option(help="Fine-tune steps.")] = None,
+    held_out_share: Annotated[float | None, typer.Option(help="Corrections held out.")] = None,
+    max_dice_drop: Annotated[float | None, typer.Option(help="Gate: allowed Dice drop.")] = None,
+    min_heldout_gain: Annotated[float | None, typer.Option(help="Gate: held-out gain.")] = None,
     device: DeviceOpt = None,
 ) -> None:
-    """Train a model version from scratch (select on half of `val`, gate on the other half).
+    """Plan from the data and a time budget, train (select on half of `val`), gate.
 
     The first version is promoted. The learning policy and acceptance rule given here
-    become the project's defaults for later fine-tunes.
+    become the project's defaults for later fine-tunes; anything left out is the
+    default or, for the training configuration, the plan's.
     """
     from medloop.domain.labels import LabelSet
-    from medloop.domain.settings import (
-        AcceptanceRule,
-        LearningPolicy,
-        ProjectSettings,
-        TrainingOptions,
-    )
+    from medloop.domain.settings import ProjectSettings, parse_budget
     from medloop.services.workspace import train_workspace
 
     if not data.exists():
         fail(f"dataset {data} does not exist")
     names = [s.strip() for s in labels.split(",") if s.strip()]
+    budget_text = "quick" if quick else budget
+    training = _given(
+        budget_s=None if budget_text is None else run_guarded(lambda: parse_budget(budget_text)),
+        steps=steps,
+        patch_size=_ints(patch_size, "--patch-size", "128 or 40,56,40"),
+        spacing=_floats(spacing, "--spacing", "1,1,1"),
+        scale=scale,
+        channels=_ints(channels, "--channels", "16,32,64,128,256"),
+        batch_size=batch_size,
+        lr=lr,
+        val_every=val_every,
+        color=color,
+        seed=seed,
+    )
     settings = run_guarded(
-        lambda: ProjectSettings(
-            labels=LabelSet.from_names(names).labels,
-            learning=LearningPolicy(
-                correction_weight=weight,
-                replay_size=replay,
-                steps=finetune_steps,
-                held_out_share=held_out_share,
-            ),
-            acceptance=AcceptanceRule(
-                max_class_dice_drop=max_dice_drop, min_heldout_gain=min_heldout_gain
-            ),
-            training=TrainingOptions(
-                channels=_parse_channels(channels),
-                patch_size=patch_size,
-                steps=steps,
-                batch_size=batch_size,
-                lr=lr,
-                val_every=val_every,
-                color=color,  # type: ignore[arg-type]  # validated by pydantic
-                seed=seed,
-            ),
+        lambda: ProjectSettings.parse(
+            {
+                "labels": [lab.to_dict() for lab in LabelSet.from_names(names).labels],
+                "training": training,
+                "learning": _given(
+                    correction_weight=weight,
+                    replay_size=replay,
+                    steps=finetune_steps,
+                    held_out_share=held_out_share,
+                ),
+                "acceptance": _given(
+                    max_class_dice_drop=max_dice_drop, min_heldout_gain=min_heldout_gain
+                ),
+            }
         )
     )
     with training_progress("train") as cb:
@@ -128,6 +154,7 @@ def train(
                 group=group,
                 device=device,
                 callbacks=cb,
+                on_plan=_print_plan,
             )
         )
     verdict = "promoted to production" if out.promoted else "rejected"

@@ -16,16 +16,21 @@ bench_app = typer.Typer(help="Benchmarks that print tables and write JSON.", no_
 def accuracy(
     data: Annotated[Path, typer.Option(help="Dataset with train/val/test splits.")],
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
-    quick: Annotated[bool, typer.Option(help="Small budget for a CPU.")] = False,
-    steps: Annotated[int | None, typer.Option(help="Override the training steps.")] = None,
+    budget: Annotated[
+        str, typer.Option(help="Training time: 5m, 90s, 1h, or quick / standard / long.")
+    ] = "standard",
+    quick: Annotated[bool, typer.Option("--quick", help="Same as --budget quick.")] = False,
+    steps: Annotated[int | None, typer.Option(help="Fixed steps instead of the budget's.")] = None,
     device: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """Train on `train`, select on `val`, report Dice on `test` (overall and per group)."""
+    """Plan and train within a budget on `train`, select on `val`, report Dice on `test`."""
     from medloop.bench.accuracy import run_accuracy
+    from medloop.domain.settings import TrainingOptions, parse_budget
 
-    result = run_guarded(
-        lambda: run_accuracy(data, json_out, quick=quick, steps=steps, device=device)
+    options = run_guarded(
+        lambda: TrainingOptions(budget_s=parse_budget("quick" if quick else budget), steps=steps)
     )
+    result = run_guarded(lambda: run_accuracy(data, json_out, options=options, device=device))
     console.print(f"test Dice {result['test']['mean_dice']:.4f}; wrote {json_out}")
 
 

@@ -28,6 +28,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from medloop.domain.base import SettingsModel, validation_message
 from medloop.domain.settings import (
     BatchSize,
+    Budget,
     Channels,
     Color,
     CorrectionWeight,
@@ -35,7 +36,9 @@ from medloop.domain.settings import (
     LearningRate,
     PatchSize,
     ReplaySize,
+    Scale,
     Seed,
+    Spacing,
     Steps,
     TrainingOptions,
     ValEvery,
@@ -74,12 +77,15 @@ class TrainOverrides(SettingsModel):
     again (e.g. the patch size against the network depth) before the job is queued.
     """
 
+    budget_s: Budget | None = None
     steps: Steps | None = None
+    patch_size: PatchSize | None = None
+    spacing: Spacing | None = None
+    scale: Scale | None = None
+    channels: Channels | None = None
     batch_size: BatchSize | None = None
     lr: LearningRate | None = None
     val_every: ValEvery | None = None
-    patch_size: PatchSize | None = None
-    channels: Channels | None = None
     color: Color | None = None
     seed: Seed | None = None
 

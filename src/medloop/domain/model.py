@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from medloop.domain.labels import LabelSet
 from medloop.errors import ConfigError
@@ -23,7 +23,7 @@ __all__ = [
     "VersionStatus",
 ]
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
 
 
 class VersionStatus(StrEnum):
@@ -37,10 +37,12 @@ class VersionStatus(StrEnum):
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """A MONAI ``UNet``: encoder widths ``channels``, one stride-2 step between levels.
+    """A MONAI ``UNet`` in 2D or 3D: encoder widths ``channels``, a down-sampling between levels.
 
-    ``len(channels)`` is the depth (number of resolution levels); the input size
-    of the network must be a multiple of ``2 ** (depth - 1)``.
+    ``len(channels)`` is the depth (number of resolution levels). ``strides`` gives
+    each of the ``depth - 1`` down-samplings per axis (e.g. ``(1, 2, 2)`` pools a thick-
+    slice volume in-plane only); ``None`` means 2 along every axis. Each input side must
+    be a multiple of the product of its strides (:attr:`divisors`).
     """
 
     in_channels: int = 1
@@ -49,6 +51,8 @@ class NetworkSpec:
     num_res_units: int = 2
     norm: str = "instance"
     dropout: float = 0.0
+    spatial_dims: int = 2
+    strides: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.in_channels not in (1, 3):
@@ -59,15 +63,55 @@ class NetworkSpec:
             )
         if len(self.channels) < 2:
             raise ConfigError(f"a U-Net needs at least 2 levels, got channels={self.channels}")
+        if self.spatial_dims not in (2, 3):
+            raise ConfigError(f"spatial_dims must be 2 or 3, got {self.spatial_dims}")
+        if self.strides is not None and (
+            len(self.strides) != len(self.channels) - 1
+            or any(len(s) != self.spatial_dims or min(s) < 1 for s in self.strides)
+        ):
+            raise ConfigError(
+                f"strides must be {len(self.channels) - 1} tuples of {self.spatial_dims} "
+                f"positive ints, got {self.strides}"
+            )
+
+    @property
+    def level_strides(self) -> tuple[tuple[int, ...], ...]:
+        """The down-sampling of each level, per axis."""
+        if self.strides is not None:
+            return self.strides
+        return tuple((2,) * self.spatial_dims for _ in self.channels[1:])
+
+    @property
+    def divisors(self) -> tuple[int, ...]:
+        """Each input side must be a multiple of its axis' entry."""
+        out = [1] * self.spatial_dims
+        for s in self.level_strides:
+            out = [o * k for o, k in zip(out, s, strict=True)]
+        return tuple(out)
 
     @property
     def divisor(self) -> int:
-        """Spatial sizes given to the network must be multiples of this."""
-        return int(2 ** (len(self.channels) - 1))
+        """The largest of :attr:`divisors` (isotropic networks: the one divisor)."""
+        return max(self.divisors)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["strides"] = None if self.strides is None else [list(s) for s in self.strides]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NetworkSpec:
-        return cls(**{**d, "channels": tuple(d["channels"])})
+        strides = d.get("strides")
+        return cls(
+            **{
+                **d,
+                "channels": tuple(d["channels"]),
+                "strides": None if strides is None else tuple(tuple(s) for s in strides),
+            }
+        )
+
+
+Normalization = Literal["zscore", "clip_zscore"]
 
 
 @dataclass(frozen=True)
@@ -76,66 +120,137 @@ class PreprocessSpec:
 
     Attributes:
         color: ``"gray"`` (RGB folded by luminance) or ``"rgb"`` (gray replicated).
-        clip_percentiles: intensity percentiles clipped per image and channel before z-scoring.
+        clip_percentiles: with ``zscore``, intensity percentiles clipped per image and
+            channel before z-scoring that image.
+        normalization: ``zscore`` (each image on its own: MRI, microscopy, ultrasound) or
+            ``clip_zscore`` (CT-like data: clip to ``intensity`` = the dataset's
+            foreground (lo, hi) then subtract its mean and divide by its std).
+        intensity: ``(lo, hi, mean, std)`` of the dataset's foreground, for ``clip_zscore``.
+        scale: resampling factor per axis (new size = old size * scale) for images
+            without a known spacing; ``None``: native resolution.
+        target_spacing: mm per pixel/voxel to resample images with a known spacing
+            to; ``None``: ``scale`` applies to them too.
     """
 
     color: str = "gray"
     clip_percentiles: tuple[float, float] = (0.5, 99.5)
+    normalization: Normalization = "zscore"
+    intensity: tuple[float, float, float, float] | None = None
+    scale: tuple[float, ...] | None = None
+    target_spacing: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.color not in ("gray", "rgb"):
             raise ConfigError(f"color must be 'gray' or 'rgb', got {self.color!r}")
+        if self.normalization not in ("zscore", "clip_zscore"):
+            raise ConfigError(f"unknown normalization {self.normalization!r}")
+        if self.normalization == "clip_zscore" and (
+            self.intensity is None or self.intensity[3] <= 0
+        ):
+            raise ConfigError("clip_zscore needs the dataset's (lo, hi, mean, std > 0)")
+        for name, vals in (("scale", self.scale), ("target_spacing", self.target_spacing)):
+            if vals is not None and not all(0 < v < 1e4 for v in vals):
+                raise ConfigError(f"{name} must be positive, got {vals}")
 
     @property
     def channels(self) -> int:
         return 1 if self.color == "gray" else 3
 
+    def factors(self, ndim: int, spacing: tuple[float, ...] | None) -> tuple[float, ...]:
+        """Resampling factor per axis for an image of ``ndim`` axes and ``spacing`` (mm)."""
+        if self.target_spacing is not None and spacing is not None:
+            return tuple(s / t for s, t in zip(spacing, self.target_spacing, strict=True))
+        if self.scale is not None:
+            return tuple(self.scale)
+        return (1.0,) * ndim
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("intensity", "scale", "target_spacing", "clip_percentiles"):
+            d[k] = None if d[k] is None else list(d[k])
+        return d
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PreprocessSpec:
+        def tup(key: str) -> Any:
+            value = d.get(key)
+            return None if value is None else tuple(float(v) for v in value)
+
         lo, hi = d["clip_percentiles"]
-        return cls(color=d["color"], clip_percentiles=(float(lo), float(hi)))
+        return cls(
+            color=d["color"],
+            clip_percentiles=(float(lo), float(hi)),
+            normalization=d.get("normalization", "zscore"),
+            intensity=tup("intensity"),
+            scale=tup("scale"),
+            target_spacing=tup("target_spacing"),
+        )
 
 
 @dataclass(frozen=True)
 class ModelManifest:
-    """Everything inference needs besides the weights."""
+    """Everything inference needs besides the weights (format 2; format 1 is read too).
+
+    Attributes:
+        patch_size: the training patch and inference window, per spatial axis, in
+            pixels/voxels of the resampled grid.
+        keep_largest: label values whose prediction is reduced to its largest
+            connected component (chosen by the plan on the selection set).
+        plan: how the configuration was chosen (fingerprint figures and one reason
+            per rule), for people; inference never reads it.
+    """
 
     network: NetworkSpec
     preprocess: PreprocessSpec
     labels: LabelSet
-    patch_size: tuple[int, int]
+    patch_size: tuple[int, ...]
     sliding_window_overlap: float = 0.25
+    keep_largest: tuple[int, ...] = ()
+    plan: dict[str, Any] = field(default_factory=dict, compare=False)
     format: int = MANIFEST_FORMAT
 
     def __post_init__(self) -> None:
-        d = self.network.divisor
-        if any(p % d for p in self.patch_size):
+        if len(self.patch_size) != self.network.spatial_dims:
             raise ConfigError(
-                f"patch size {self.patch_size} must be a multiple of {d} for a {len(self.network.channels)}-level U-Net"
+                f"patch size {self.patch_size} does not have {self.network.spatial_dims} axes"
             )
+        for p, d in zip(self.patch_size, self.network.divisors, strict=True):
+            if p % d:
+                raise ConfigError(
+                    f"patch size {self.patch_size} must be a multiple of {self.network.divisors} "
+                    f"for a {len(self.network.channels)}-level U-Net"
+                )
         if self.network.out_channels != self.labels.num_classes:
             raise ConfigError("network outputs must equal the number of labels + background")
+
+    @property
+    def spatial_dims(self) -> int:
+        return self.network.spatial_dims
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": self.format,
-            "network": asdict(self.network),
-            "preprocess": asdict(self.preprocess),
+            "network": self.network.to_dict(),
+            "preprocess": self.preprocess.to_dict(),
             "labels": self.labels.to_dicts(),
             "patch_size": list(self.patch_size),
             "sliding_window_overlap": self.sliding_window_overlap,
+            "keep_largest": list(self.keep_largest),
+            "plan": self.plan,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelManifest:
-        if d.get("format") != MANIFEST_FORMAT:
+        if d.get("format") not in (1, MANIFEST_FORMAT):
             raise ConfigError(f"unsupported manifest format {d.get('format')!r}")
         return cls(
             network=NetworkSpec.from_dict(d["network"]),
             preprocess=PreprocessSpec.from_dict(d["preprocess"]),
             labels=LabelSet.from_dicts(d["labels"]),
-            patch_size=(int(d["patch_size"][0]), int(d["patch_size"][1])),
+            patch_size=tuple(int(p) for p in d["patch_size"]),
             sliding_window_overlap=float(d["sliding_window_overlap"]),
+            keep_largest=tuple(int(v) for v in d.get("keep_largest", ())),
+            plan=dict(d.get("plan", {})),
         )
 
 

@@ -25,8 +25,10 @@ from medloop.domain.labels import Label, LabelSet
 from medloop.errors import ConfigError
 
 __all__ = [
+    "NAMED_BUDGETS",
     "AcceptanceRule",
     "BatchSize",
+    "Budget",
     "Channels",
     "Color",
     "CorrectionWeight",
@@ -35,11 +37,14 @@ __all__ = [
     "PatchSize",
     "ProjectSettings",
     "ReplaySize",
+    "Scale",
     "Seed",
+    "Spacing",
     "Steps",
     "Strategy",
     "TrainingOptions",
     "ValEvery",
+    "parse_budget",
 ]
 
 
@@ -69,7 +74,14 @@ LearningRate = Annotated[float, Field(gt=0.0, le=1.0)]
 BatchSize = Annotated[int, Field(ge=1, le=512)]
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 ValEvery = Annotated[int, Field(ge=0, le=1_000_000)]
-PatchSize = Annotated[int, Field(ge=16, le=2048)]
+PatchSize = Annotated[
+    tuple[Annotated[int, Field(ge=8, le=2048)], ...], Field(min_length=1, max_length=3)
+]
+Spacing = Annotated[
+    tuple[Annotated[float, Field(gt=0.0, le=100.0)], ...], Field(min_length=2, max_length=3)
+]
+Scale = Annotated[float, Field(gt=0.0, le=4.0)]
+Budget = Annotated[float, Field(ge=10.0, le=7 * 24 * 3600.0)]
 Channels = Annotated[tuple[int, ...], Field(min_length=2, max_length=8)]
 
 
@@ -113,41 +125,88 @@ class AcceptanceRule(SettingsModel):
     min_heldout_gain: float = Field(default=0.0, ge=-1.0, le=1.0)
 
 
+NAMED_BUDGETS = {"quick": 120.0, "standard": 300.0, "long": 1800.0}
+"""Training budgets by name, in seconds (``--quick`` is ``--budget quick``)."""
+
+
+def parse_budget(text: str) -> float:
+    """Seconds from ``"5m"``, ``"90s"``, ``"1.5h"``, ``"300"`` or a name in :data:`NAMED_BUDGETS`.
+
+    Raises:
+        ConfigError: anything else, or not positive.
+    """
+    value = text.strip().lower()
+    if value in NAMED_BUDGETS:
+        return NAMED_BUDGETS[value]
+    units = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+    for suffix in ("min", "s", "m", "h"):
+        if value.endswith(suffix):
+            number, factor = value[: -len(suffix)], units[suffix]
+            break
+    else:
+        number, factor = value, 1.0
+    try:
+        seconds = float(number) * factor
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        names = ", ".join(NAMED_BUDGETS)
+        raise ConfigError(f"a budget is like 5m, 90s, 1h or one of {names}; got {text!r}")
+    return seconds
+
+
 class TrainingOptions(SettingsModel):
-    """How a version is trained from scratch on the reference data.
+    """How a version is trained from scratch: a time budget, and anything the user forces.
+
+    The planner (:mod:`medloop.domain.plan`) decides every field left ``None`` from the
+    data and the budget; a value given here wins over the plan.
 
     Attributes:
-        steps: optimiser steps.
+        budget_s: wall-clock seconds for training, planning and the gate included.
+        steps: a fixed number of optimiser steps instead of as many as the budget buys
+            (reproducible runs, tests).
+        patch_size: training patch per spatial axis, on the resampled grid (one side:
+            a square or a cube).
+        spacing: target mm per pixel/voxel, for images that state their spacing.
+        scale: resampling factor for images that do not (0.5 = half the size).
+        channels: U-Net widths per resolution level (its depth is their number).
         batch_size: patches per step.
         lr: peak learning rate.
-        val_every: steps between scores on the selection half of ``val`` (0: keep
-            the last weights).
-        patch_size: side of the square training patch in pixels; a multiple of
-            ``2 ** (len(channels) - 1)``.
-        channels: U-Net widths per resolution level (its depth is their number).
+        val_every: steps between scores on the selection half of ``val`` (0: keep the
+            last weights).
         color: network input: ``gray``, ``rgb``, or ``auto`` (rgb when the data has colour).
         seed: seed of sampling, augmentation and initialisation.
     """
 
-    steps: Steps = 2000
-    batch_size: BatchSize = 8
-    lr: LearningRate = 1e-3
-    val_every: ValEvery = 200
-    patch_size: PatchSize = 256
-    channels: Channels = (16, 32, 64, 128, 256)
+    budget_s: Budget = 300.0
+    steps: Steps | None = None
+    patch_size: PatchSize | None = None
+    spacing: Spacing | None = None
+    scale: Scale | None = None
+    channels: Channels | None = None
+    batch_size: BatchSize | None = None
+    lr: LearningRate | None = None
+    val_every: ValEvery | None = None
     color: Color = "auto"
     seed: Seed = 0
 
     @model_validator(mode="after")
-    def _patch_fits_network(self) -> TrainingOptions:
-        if min(self.channels) < 1 or max(self.channels) > 4096:
+    def _consistent(self) -> TrainingOptions:
+        if self.channels is not None and (min(self.channels) < 1 or max(self.channels) > 4096):
             raise ValueError(f"channels must be widths in 1..4096, got {list(self.channels)}")
-        divisor = 2 ** (len(self.channels) - 1)
-        if self.patch_size % divisor:
-            raise ValueError(
-                f"patch_size {self.patch_size} must be a multiple of {divisor} "
-                f"for a {len(self.channels)}-level U-Net"
-            )
+        if (
+            self.patch_size is not None
+            and self.spacing is not None
+            and len(self.patch_size) not in (1, len(self.spacing))
+        ):
+            raise ValueError("patch_size and spacing must have as many axes")
+        if self.patch_size is not None and self.channels is not None:
+            divisor = 2 ** (len(self.channels) - 1)
+            if any(p % divisor for p in self.patch_size):
+                raise ValueError(
+                    f"patch_size {list(self.patch_size)} must be a multiple of {divisor} "
+                    f"for a {len(self.channels)}-level U-Net"
+                )
         return self
 
 

@@ -22,7 +22,7 @@ __all__ = [
 
 Format = Literal["png", "jpeg", "tiff", "bmp", "gif", "dicom"]
 
-UNSUPPORTED_MESSAGE = "not a supported image (PNG, JPEG, TIFF, BMP, GIF, DICOM)"
+UNSUPPORTED_MESSAGE = "not a supported image (PNG, JPEG, TIFF, BMP, GIF, DICOM, NIfTI, NRRD)"
 
 _MAGIC: tuple[tuple[bytes, Format], ...] = (
     (b"\x89PNG\r\n\x1a\n", "png"),

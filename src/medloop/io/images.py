@@ -1,10 +1,11 @@
-"""Read any supported 2D image into an :class:`~medloop.domain.image.Image`.
+"""Read any supported image or volume into an :class:`~medloop.domain.image.Image`.
 
 The format is detected from the content (magic bytes), never from the file
 extension: a PNG named ``.jpg`` reads as a PNG. Supported: PNG, JPEG, TIFF, BMP,
 GIF (first frame) through Pillow, TIFFs Pillow cannot read faithfully (16-bit
 RGB, float RGB) through tifffile, and DICOM (single- and multi-frame, one
-frame per read) through pydicom.
+frame per read) through pydicom; NIfTI and NRRD volumes through
+:mod:`medloop.io.volumes` (``max_pixels`` then bounds the voxels).
 
 Every failure is an :class:`~medloop.errors.ImageReadError` whose message names
 the file; the image size is checked from the header before any pixel is decoded.
@@ -21,6 +22,7 @@ from medloop.io._common import UNSUPPORTED_MESSAGE, as_hwc, check_dimensions, sn
 from medloop.io._dicom import decode_dicom, dicom_frame_count
 from medloop.io._pillow import open_pillow, pillow_pixels
 from medloop.io._tiff import decode_tiff, read_tiff_header
+from medloop.io.volumes import decode_volume, sniff_volume
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -114,6 +116,10 @@ def decode_image(
     if not data:
         raise ImageReadError(f"{name}: file is empty")
     fmt = sniff_format(data)
+    if fmt is None and sniff_volume(data) is not None:
+        if frame != 0:
+            raise ImageReadError(f"{name}: no frame {frame}: a volume is read whole")
+        return decode_volume(data, name=name, max_voxels=max_pixels)
     if fmt is not None and fmt != "dicom" and frame != 0:
         raise ImageReadError(f"{name}: no frame {frame}: a {fmt.upper()} image has one frame")
     if fmt == "tiff":

@@ -23,6 +23,7 @@ from medloop.io._common import decode_guard, sniff_format
 from medloop.io._pillow import open_pillow, without_bomb_warning
 from medloop.io.display import to_display_rgb
 from medloop.io.images import DEFAULT_MAX_PIXELS, decode_image
+from medloop.io.volumes import decode_label_volume, sniff_volume
 
 __all__ = [
     "decode_mask",
@@ -54,7 +55,7 @@ def mask_from_array(
     *,
     name: str,
     num_foreground: int,
-    expected_shape: tuple[int, int] | None = None,
+    expected_shape: tuple[int, ...] | None = None,
 ) -> np.ndarray:
     """Validate an array as a label map for a project with K foreground labels.
 
@@ -157,27 +158,38 @@ def decode_mask(
     *,
     name: str,
     num_foreground: int,
-    expected_shape: tuple[int, int] | None = None,
+    expected_shape: tuple[int, ...] | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    image: Image | None = None,
 ) -> np.ndarray:
-    """Decode and validate an encoded mask (PNG, TIFF, BMP, GIF, JPEG, DICOM).
+    """Decode and validate an encoded mask (PNG, TIFF, BMP, GIF, JPEG, DICOM; or a label
+    volume in NIfTI or NRRD).
 
     Args:
         data: the encoded file.
         name: file name for messages.
         num_foreground: K, the number of foreground labels.
-        expected_shape: the image's ``(H, W)``, when known.
+        expected_shape: the image's spatial shape, when known.
         max_pixels: largest ``width * height`` accepted.
+        image: the image the mask belongs to: a label volume must share its grid
+            (shape and affine).
 
     Returns:
-        uint8 ``(H, W)`` label map with values in ``0..K``.
+        uint8 label map ``(H, W)`` (or ``(X, Y, Z)``) with values in ``0..K``.
 
     Raises:
         ImageReadError: the data is not a readable image.
-        MaskError: see :func:`mask_from_array`.
+        MaskError: see :func:`mask_from_array` and :func:`~medloop.io.volumes.decode_label_volume`.
     """
     if not data:
         raise ImageReadError(f"{name}: file is empty")
+    if sniff_volume(data) is not None or (image is not None and image.is_volume):
+        if image is not None and not image.is_volume:
+            raise MaskError(f"{name}: a label volume cannot be the mask of a 2D image")
+        labels = decode_label_volume(data, name=name, num_foreground=num_foreground, image=image)
+        if expected_shape is not None and labels.shape != tuple(expected_shape):
+            raise MaskError(f"{name}: label volume is {labels.shape}, the image {expected_shape}")
+        return labels
     pixels = _decode_mask_pixels(bytes(data), name, max_pixels)
     try:
         return mask_from_array(
@@ -193,7 +205,7 @@ def read_mask(
     path: str | Path,
     *,
     num_foreground: int,
-    expected_shape: tuple[int, int] | None = None,
+    expected_shape: tuple[int, ...] | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
     """Read and validate a mask file; see :func:`decode_mask`."""

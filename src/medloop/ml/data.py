@@ -1,15 +1,18 @@
-"""Training items and the weighted, foreground-aware patch sampler with augmentation.
+"""Training items and the weighted, foreground-aware patch sampler with augmentation (2D and 3D).
 
-A :class:`TrainItem` is one preprocessed image ``(C, H, W)`` float32 with its label
-map ``(H, W)`` and a weight. :class:`PatchSampler` draws batches: items with
-probability proportional to their weight, patch centres on foreground with
-probability ``fg_prob``, then MONAI augmentation (flips, 90° rotations, affine
-rotation + scaling, intensity scale/shift/contrast).
+A :class:`TrainItem` is one preprocessed image ``(C, *spatial)`` float32 with its label
+map ``(*spatial)`` and a weight. :class:`PatchSampler` draws batches: items with
+probability proportional to their weight, patch centres on a foreground voxel (of a
+class drawn uniformly among those present) with probability ``fg_prob``, then MONAI
+augmentation (flips, 90° rotations in the first two axes' plane, affine rotation +
+scaling, intensity scale/shift/contrast, noise).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,16 +32,16 @@ __all__ = ["Batch", "PatchSampler", "TrainItem", "build_augmentation"]
 
 @dataclass
 class TrainItem:
-    """One training pair. ``image``: ``(C, H, W)`` float32 (preprocessed); ``mask``: ``(H, W)`` uint8."""
+    """One training pair: ``image`` ``(C, *spatial)`` float32 (preprocessed), ``mask`` ``(*spatial)`` uint8."""
 
     key: str
     image: np.ndarray
     mask: np.ndarray
     weight: float = 1.0
-    _fg: np.ndarray | None = field(default=None, repr=False)
+    _fg: dict[int, np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.image.ndim != 3 or self.mask.shape != self.image.shape[1:]:
+        if self.image.ndim not in (3, 4) or self.mask.shape != self.image.shape[1:]:
             raise ValueError(
                 f"{self.key}: image {self.image.shape} and mask {self.mask.shape} differ"
             )
@@ -46,16 +49,17 @@ class TrainItem:
             raise ValueError(f"{self.key}: weight must be > 0, got {self.weight}")
 
     @property
-    def foreground(self) -> np.ndarray:
-        """Flat indices of foreground pixels (cached)."""
+    def foreground(self) -> dict[int, np.ndarray]:
+        """Flat indices of each foreground class's voxels (cached), classes present only."""
         if self._fg is None:
-            self._fg = np.flatnonzero(self.mask.ravel() > 0)
+            flat = self.mask.ravel()
+            self._fg = {int(c): np.flatnonzero(flat == c) for c in np.unique(flat) if c > 0}
         return self._fg
 
 
 @dataclass
 class Batch:
-    """``images`` ``(B, C, h, w)`` float32, ``masks`` ``(B, 1, h, w)`` int64, ``weights`` ``(B,)``.
+    """``images`` ``(B, C, *patch)`` float32, ``masks`` ``(B, 1, *patch)`` int64, ``weights`` ``(B,)``.
 
     ``weights`` are the loss factors: ``√w`` when sampling already favours heavy
     items (so the total effect of a weight is ``w``), ``w`` when sampling is uniform.
@@ -67,21 +71,36 @@ class Batch:
     keys: list[str]
 
 
-def build_augmentation(rotate: bool = True) -> Compose:
-    """MONAI dictionary transforms over ``{"image": (C,h,w), "mask": (1,h,w)}``."""
+def build_augmentation(
+    spatial_dims: int = 2, in_plane_only: bool = False, square_plane: bool = True
+) -> Compose:
+    """MONAI dictionary transforms over ``{"image": (C, *patch), "mask": (1, *patch)}``.
+
+    Args:
+        spatial_dims: 2 or 3.
+        in_plane_only: rotate a volume only about its third axis (thick slices).
+        square_plane: the patch's first two sides are equal, so 90° rotations keep its shape.
+    """
     keys = ["image", "mask"]
+    flips: list[Any] = [RandFlipd(keys, prob=0.5, spatial_axis=a) for a in range(spatial_dims)]
+    if square_plane:
+        flips.append(RandRotate90d(keys, prob=0.5, max_k=3, spatial_axes=(0, 1)))
+    if spatial_dims == 2:
+        rotate: tuple[float, ...] = (math.pi / 6,)
+        scale: tuple[tuple[float, float], ...] = ((-0.2, 0.25),)
+    else:
+        rotate = (0.0, 0.0, math.pi / 6) if in_plane_only else (math.pi / 12,) * 3
+        scale = ((-0.15, 0.2),) * 3
     return Compose(
         [
-            RandFlipd(keys, prob=0.5, spatial_axis=0),
-            RandFlipd(keys, prob=0.5, spatial_axis=1),
-            RandRotate90d(keys, prob=0.5, max_k=3),
+            *flips,
             RandAffined(
                 keys,
-                prob=0.3 if rotate else 0.0,
-                rotate_range=(np.pi / 6,),
-                scale_range=((-0.2, 0.25),),
+                prob=0.3,
+                rotate_range=rotate,
+                scale_range=scale,
                 mode=("bilinear", "nearest"),
-                padding_mode="reflection",
+                padding_mode="reflection" if spatial_dims == 2 else "border",
             ),
             RandScaleIntensityd("image", prob=0.3, factors=0.2),
             RandShiftIntensityd("image", prob=0.3, offsets=0.2),
@@ -95,31 +114,33 @@ class PatchSampler:
     """Draws :class:`Batch` es of ``patch_size`` patches from weighted items.
 
     Args:
-        items: the training pairs.
-        patch_size: ``(h, w)`` of each patch in pixels.
+        items: the training pairs (all 2D or all 3D).
+        patch_size: the patch's size per spatial axis.
         batch_size: patches per batch.
         rng: the only source of randomness (augmentation is reseeded from it), so a
             saved ``rng.bit_generator.state`` resumes the exact stream.
-        fg_prob: probability that a patch is centred on a foreground pixel.
+        fg_prob: probability that a patch is centred on a foreground voxel.
         weighted: draw items with probability proportional to ``item.weight``.
         augment: apply :func:`build_augmentation`.
+        in_plane_only: for volumes with thick slices (see :func:`build_augmentation`).
     """
 
     def __init__(
         self,
         items: list[TrainItem],
-        patch_size: tuple[int, int],
+        patch_size: tuple[int, ...],
         batch_size: int,
         rng: np.random.Generator,
         *,
         fg_prob: float = 0.5,
         weighted: bool = True,
         augment: bool = True,
+        in_plane_only: bool = False,
     ) -> None:
         if not items:
             raise ValueError("no training items")
         self.items = items
-        self.patch_size = patch_size
+        self.patch_size = tuple(patch_size)
         self.batch_size = batch_size
         self.rng = rng
         self.fg_prob = fg_prob
@@ -128,29 +149,41 @@ class PatchSampler:
         w = np.sqrt(np.array([it.weight for it in items], dtype=np.float64))
         self.probs = w / w.sum() if weighted else np.full(len(items), 1.0 / len(items))
         self.loss_exponent = 0.5 if weighted else 1.0
-        self.augmentation = build_augmentation() if augment else None
+        dims = len(self.patch_size)
+        square = self.patch_size[0] == self.patch_size[1]
+        self.augmentation = build_augmentation(dims, in_plane_only, square) if augment else None
+
+    def _pad(self, item: TrainItem) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+        """Image and mask padded to at least the patch (reflect keeps statistics plausible)."""
+        img, msk = item.image, item.mask
+        short = [max(0, p - s) for p, s in zip(self.patch_size, msk.shape, strict=True)]
+        if not any(short):
+            return img, msk, item.foreground
+        pad = tuple((d // 2, d - d // 2) for d in short)
+        mode = "reflect" if min(msk.shape) > 1 else "edge"
+        img = np.pad(img, ((0, 0), *pad), mode=mode)  # type: ignore[call-overload]
+        msk = np.pad(msk, pad, mode="constant")
+        flat = msk.ravel()
+        return img, msk, {int(c): np.flatnonzero(flat == c) for c in np.unique(flat) if c > 0}
 
     def _crop(self, item: TrainItem) -> tuple[np.ndarray, np.ndarray]:
-        ph, pw = self.patch_size
-        img, msk = item.image, item.mask
-        h, w = msk.shape
-        if h < ph or w < pw:  # pad small images (reflect keeps statistics plausible)
-            py, px = max(0, ph - h), max(0, pw - w)
-            pad = ((py // 2, py - py // 2), (px // 2, px - px // 2))
-            img = np.pad(img, ((0, 0), *pad), mode="reflect" if min(h, w) > 1 else "edge")
-            msk = np.pad(msk, pad, mode="constant")
-            h, w = msk.shape
-            fg = np.flatnonzero(msk.ravel() > 0)
+        img, msk, fg = self._pad(item)
+        shape = msk.shape
+        if fg and self.rng.random() < self.fg_prob:
+            cls = sorted(fg)[int(self.rng.integers(len(fg)))]
+            idx = fg[cls][int(self.rng.integers(fg[cls].size))]
+            centre = np.unravel_index(int(idx), shape)
+            starts = [
+                int(np.clip(c - p // 2 + self.rng.integers(-(p // 4), p // 4 + 1), 0, s - p))
+                for c, p, s in zip(centre, self.patch_size, shape, strict=True)
+            ]
         else:
-            fg = item.foreground
-        if fg.size and self.rng.random() < self.fg_prob:
-            cy, cx = divmod(int(fg[self.rng.integers(fg.size)]), w)
-            y0 = int(np.clip(cy - ph // 2 + self.rng.integers(-ph // 4, ph // 4 + 1), 0, h - ph))
-            x0 = int(np.clip(cx - pw // 2 + self.rng.integers(-pw // 4, pw // 4 + 1), 0, w - pw))
-        else:
-            y0 = int(self.rng.integers(0, h - ph + 1))
-            x0 = int(self.rng.integers(0, w - pw + 1))
-        return img[:, y0 : y0 + ph, x0 : x0 + pw], msk[y0 : y0 + ph, x0 : x0 + pw]
+            starts = [
+                int(self.rng.integers(0, s - p + 1))
+                for p, s in zip(self.patch_size, shape, strict=True)
+            ]
+        window = tuple(slice(a, a + p) for a, p in zip(starts, self.patch_size, strict=True))
+        return img[(slice(None), *window)], msk[window]
 
     def next_batch(self) -> Batch:
         idx = self.rng.choice(len(self.items), size=self.batch_size, p=self.probs)

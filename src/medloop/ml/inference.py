@@ -19,7 +19,9 @@ from medloop.domain.image import Image
 from medloop.domain.model import ModelManifest
 from medloop.ml.device import resolve_device
 from medloop.ml.network import build_network
+from medloop.ml.postprocess import keep_largest_component
 from medloop.ml.preprocess import prepare
+from medloop.ml.resample import resample_probabilities
 
 __all__ = [
     "Prediction",
@@ -50,8 +52,8 @@ class Prediction:
     """One image's result.
 
     Attributes:
-        label_map: ``(H, W)`` uint8, values ``0..K``.
-        probabilities: ``(K+1, H, W)`` float32 softmax.
+        label_map: ``(*spatial)`` uint8, values ``0..K``, on the input's grid.
+        probabilities: ``(K+1, *spatial)`` float32 softmax on the input's grid.
         uncertainty: mean normalised entropy of the softmax over the pixels whose
             predicted or runner-up class is foreground; in ``[0, 1]``, 0 = certain.
     """
@@ -62,7 +64,7 @@ class Prediction:
 
 
 def normalized_entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Entropy of ``(K+1, H, W)`` probabilities divided by ``log(K+1)``: ``(H, W)`` in [0, 1]."""
+    """Entropy of ``(K+1, *spatial)`` probabilities divided by ``log(K+1)``, in [0, 1]."""
     p = probs.clamp_min(1e-8)
     return -(p * p.log()).sum(0) / math.log(probs.shape[0])
 
@@ -76,8 +78,23 @@ def _uncertainty(probs: torch.Tensor) -> float:
     return float(ent[region].mean())
 
 
+def _pad_to(x: torch.Tensor, divisors: tuple[int, ...]) -> torch.Tensor:
+    """``(B, C, *spatial)`` zero-padded at the end of each axis to a multiple of its divisor."""
+    pads: list[int] = []
+    for size, d in zip(reversed(x.shape[2:]), reversed(divisors), strict=True):
+        target = max(-(-size // d) * d, 2 * d)  # instance norm needs more than one voxel
+        pads += [0, target - size]
+    return torch.nn.functional.pad(x, pads, mode="constant")
+
+
 class Predictor:
-    """Runs one model version. Thread-compatible for reads; build one per device."""
+    """Runs one model version (2D or 3D). Thread-compatible for reads; build one per device.
+
+    Inference repeats the manifest's preprocessing (colour, normalisation, resampling to
+    the plan's grid), runs the network (one window, or sliding windows with Gaussian
+    blending), resamples the class probabilities back to the input's grid and applies
+    the manifest's post-processing.
+    """
 
     def __init__(
         self,
@@ -102,7 +119,7 @@ class Predictor:
 
     @torch.inference_mode()
     def probabilities(self, x: np.ndarray) -> torch.Tensor:
-        """Softmax ``(K+1, H, W)`` (on CPU) of one preprocessed image ``(C, H, W)``."""
+        """Softmax ``(K+1, *grid)`` (on CPU) of one preprocessed image ``(C, *grid)``."""
         return self.forward_prepared(self.model, x, self.manifest, self.device, self.sw_batch_size)
 
     @staticmethod
@@ -113,16 +130,13 @@ class Predictor:
         device: torch.device,
         sw_batch_size: int = 8,
     ) -> torch.Tensor:
-        """Sliding-window softmax of a preprocessed ``(C, H, W)`` image; model must be in eval mode."""
+        """Softmax of a preprocessed ``(C, *grid)`` image; the model must be in eval mode."""
         t = torch.from_numpy(np.ascontiguousarray(x))[None].to(device)
-        h, w = x.shape[1:]
-        ph, pw = manifest.patch_size
-        if h <= ph and w <= pw:
-            # One window: pad to the network's divisor only, not to the full patch.
-            d = manifest.network.divisor
-            th, tw = max(-(-h // d) * d, 2 * d), max(-(-w // d) * d, 2 * d)  # norm needs > 1 px
-            padded = torch.nn.functional.pad(t, (0, tw - w, 0, th - h), mode="constant")
-            logits = model(padded)[..., :h, :w]
+        shape = tuple(x.shape[1:])
+        if all(s <= p for s, p in zip(shape, manifest.patch_size, strict=True)):
+            # One window: pad to the network's divisors only, not to the full patch.
+            logits = model(_pad_to(t, manifest.network.divisors))
+            logits = logits[(slice(None), slice(None), *(slice(0, s) for s in shape))]
         else:
             logits = sliding_window_inference(
                 t,
@@ -135,39 +149,39 @@ class Predictor:
         assert isinstance(logits, torch.Tensor)
         return torch.softmax(logits.float(), dim=1)[0].cpu()
 
-    def predict(self, image: Image) -> Prediction:
-        """Analyse one image at its own size."""
-        return self.predict_many([image])[0]
-
-    @staticmethod
-    def _result(probs: torch.Tensor) -> Prediction:
+    def finish(self, probs: torch.Tensor, shape: tuple[int, ...]) -> Prediction:
+        """Grid probabilities -> the prediction on an input of spatial ``shape``."""
+        probs = resample_probabilities(probs, shape)
+        labels = probs.argmax(0).to(torch.uint8).numpy()
+        if self.manifest.keep_largest:
+            labels = keep_largest_component(labels, self.manifest.keep_largest)
         return Prediction(
-            label_map=probs.argmax(0).to(torch.uint8).numpy(),
-            probabilities=probs.numpy(),
-            uncertainty=_uncertainty(probs),
+            label_map=labels, probabilities=probs.numpy(), uncertainty=_uncertainty(probs)
         )
+
+    def predict(self, image: Image) -> Prediction:
+        """Analyse one image or volume at its own size and grid."""
+        return self.predict_many([image])[0]
 
     @torch.inference_mode()
     def predict_many(self, images: list[Image]) -> list[Prediction]:
-        """Analyse several images; those of one size that fit in a patch share one forward pass."""
+        """Analyse several images; those of one grid size that fit in a patch share a forward pass."""
         prepared = [prepare(im, self.manifest.preprocess) for im in images]
         out: list[Prediction | None] = [None] * len(images)
-        ph, pw = self.manifest.patch_size
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, x in enumerate(prepared):
-            if x.shape[1] <= ph and x.shape[2] <= pw:
+            if all(s <= p for s, p in zip(x.shape[1:], self.manifest.patch_size, strict=True)):
                 groups.setdefault(x.shape, []).append(i)
             else:
-                out[i] = self._result(self.probabilities(x))
-        d = self.manifest.network.divisor
+                out[i] = self.finish(self.probabilities(x), images[i].shape)
+        divisors = self.manifest.network.divisors
         for shape, idx in groups.items():
-            h, w = shape[1], shape[2]
-            th, tw = max(-(-h // d) * d, 2 * d), max(-(-w // d) * d, 2 * d)
+            crop = (slice(None), slice(None), *(slice(0, s) for s in shape[1:]))
             for start in range(0, len(idx), self.sw_batch_size):
                 chunk = idx[start : start + self.sw_batch_size]
                 batch = torch.from_numpy(np.stack([prepared[i] for i in chunk])).to(self.device)
-                batch = torch.nn.functional.pad(batch, (0, tw - w, 0, th - h), mode="constant")
-                probs = torch.softmax(self.model(batch)[..., :h, :w].float(), dim=1).cpu()
+                logits = self.model(_pad_to(batch, divisors))[crop]
+                probs = torch.softmax(logits.float(), dim=1).cpu()
                 for j, i in enumerate(chunk):
-                    out[i] = self._result(probs[j])
+                    out[i] = self.finish(probs[j], images[i].shape)
         return [p for p in out if p is not None]

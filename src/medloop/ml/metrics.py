@@ -22,7 +22,8 @@ __all__ = ["ImageScores", "score_label_maps"]
 class ImageScores:
     """Scores of one predicted label map against its reference, per foreground class 1..K.
 
-    ``hd95`` is in pixels; NaN when either side is empty for that class.
+    ``hd95`` is in mm when the spacing is known, else in pixels/voxels; NaN when either
+    side is empty for that class.
     """
 
     dice: tuple[float, ...]
@@ -34,8 +35,17 @@ class ImageScores:
         return float(np.mean(self.dice))
 
 
-def score_label_maps(pred: np.ndarray, ref: np.ndarray, num_classes: int) -> ImageScores:
-    """Score ``pred`` against ``ref`` (both ``(H, W)`` integer label maps, values < num_classes)."""
+def score_label_maps(
+    pred: np.ndarray,
+    ref: np.ndarray,
+    num_classes: int,
+    spacing: tuple[float, ...] | None = None,
+) -> ImageScores:
+    """Score ``pred`` against ``ref`` (integer label maps ``(*spatial)``, values < num_classes).
+
+    Args:
+        spacing: mm per pixel/voxel; HD95 is then in mm.
+    """
     if pred.shape != ref.shape:
         raise ValueError(f"prediction {pred.shape} and reference {ref.shape} differ in size")
     p = one_hot(torch.from_numpy(pred.astype(np.int64))[None, None], num_classes, dim=1)
@@ -50,7 +60,11 @@ def score_label_maps(pred: np.ndarray, ref: np.ndarray, num_classes: int) -> Ima
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             v = compute_hausdorff_distance(
-                p[:, c : c + 1], g[:, c : c + 1], include_background=True, percentile=95
+                p[:, c : c + 1],
+                g[:, c : c + 1],
+                include_background=True,
+                percentile=95,
+                spacing=None if spacing is None else list(spacing),
             )
         hd.append(float(v.reshape(-1)[0]))
     return ImageScores(

@@ -15,13 +15,18 @@ __all__ = ["build_network", "count_parameters"]
 
 
 def build_network(spec: NetworkSpec) -> torch.nn.Module:
-    """A 2D MONAI ``UNet``: input ``(B, in_channels, H, W)`` -> logits ``(B, out_channels, H, W)``."""
+    """A MONAI ``UNet`` in ``spec.spatial_dims`` dimensions.
+
+    Input ``(B, in_channels, *spatial)`` -> logits ``(B, out_channels, *spatial)``; each
+    spatial size a multiple of ``spec.divisors``.
+    """
+    strides = [s if len(set(s)) > 1 else s[0] for s in spec.level_strides]
     return UNet(
-        spatial_dims=2,
+        spatial_dims=spec.spatial_dims,
         in_channels=spec.in_channels,
         out_channels=spec.out_channels,
         channels=spec.channels,
-        strides=(2,) * (len(spec.channels) - 1),
+        strides=strides,  # type: ignore[arg-type]  # MONAI takes an int or a per-axis tuple
         num_res_units=spec.num_res_units,
         norm=spec.norm,
         dropout=spec.dropout,

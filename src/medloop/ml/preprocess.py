@@ -1,6 +1,10 @@
 """Pixels -> network input, exactly as the manifest's :class:`PreprocessSpec` says.
 
-numpy only, so the same code serves training (before tensors exist) and inference.
+Colour is folded or replicated to the spec's channels, intensities are normalised
+(per image, or with the dataset's clip window for CT-like data), then the image is
+resampled to the plan's grid (a scale factor, or a target spacing when the image has
+one). Label maps are resampled onto the same grid; predictions are resampled back
+(:func:`medloop.ml.resample.resample_probabilities`) so results live on the input's grid.
 """
 
 from __future__ import annotations
@@ -9,25 +13,26 @@ import numpy as np
 
 from medloop.domain.image import Image
 from medloop.domain.model import PreprocessSpec
+from medloop.ml.resample import resample_image, resample_labels, target_shape
 
-__all__ = ["prepare", "prepare_pixels"]
+__all__ = ["grid_shape", "prepare", "prepare_mask", "prepare_pixels"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def prepare_pixels(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """Convert ``(H, W, C)`` pixels of any dtype to float32 ``(C', H, W)``.
+def grid_shape(
+    shape: tuple[int, ...], spec: PreprocessSpec, spacing: tuple[float, ...] | None
+) -> tuple[int, ...]:
+    """The spatial shape an image of ``shape`` (and ``spacing``) has on the network's grid."""
+    return target_shape(shape, spec.factors(len(shape), spacing))
 
-    ``C'`` is ``spec.channels``. Each channel is clipped to the spec's percentiles
-    and z-scored (zero mean, unit variance) over the image; a constant channel
-    becomes zeros.
-    """
-    x = pixels.astype(np.float32, copy=False)
-    if spec.color == "gray" and x.shape[2] == 3:
-        x = (x @ _LUMA)[..., None]
-    elif spec.color == "rgb" and x.shape[2] == 1:
-        x = np.repeat(x, 3, axis=2)
-    x = np.ascontiguousarray(np.moveaxis(x, 2, 0))
+
+def _normalize(x: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """``(C, *spatial)`` float32 normalised per channel."""
+    if spec.normalization == "clip_zscore":
+        assert spec.intensity is not None  # checked by PreprocessSpec
+        lo, hi, mean, std = spec.intensity
+        return ((np.clip(x, lo, hi) - mean) / std).astype(np.float32)
     lo_p, hi_p = spec.clip_percentiles
     out = np.empty_like(x)
     for c in range(x.shape[0]):
@@ -39,6 +44,37 @@ def prepare_pixels(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     return out
 
 
+def prepare_pixels(
+    pixels: np.ndarray, spec: PreprocessSpec, spacing: tuple[float, ...] | None = None
+) -> np.ndarray:
+    """Convert ``(*spatial, C)`` pixels of any dtype to float32 ``(C', *grid)``.
+
+    ``C'`` is ``spec.channels``; ``grid`` is :func:`grid_shape` of the spatial shape.
+    With ``zscore`` each channel is clipped to the spec's percentiles and z-scored
+    over the image (a constant channel becomes zeros).
+    """
+    x = pixels.astype(np.float32, copy=False)
+    if spec.color == "gray" and x.shape[-1] == 3:
+        x = (x @ _LUMA)[..., None]
+    elif spec.color == "rgb" and x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    x = _normalize(np.ascontiguousarray(np.moveaxis(x, -1, 0)), spec)
+    shape = grid_shape(tuple(x.shape[1:]), spec, spacing)
+    if shape != tuple(x.shape[1:]):
+        x = resample_image(x, shape)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
 def prepare(image: Image, spec: PreprocessSpec) -> np.ndarray:
-    """:func:`prepare_pixels` for an :class:`Image`; returns ``(C, H, W)`` float32."""
-    return prepare_pixels(image.pixels, spec)
+    """:func:`prepare_pixels` for an :class:`Image`; returns ``(C, *grid)`` float32."""
+    return prepare_pixels(image.pixels, spec, image.spacing)
+
+
+def prepare_mask(
+    mask: np.ndarray, spec: PreprocessSpec, spacing: tuple[float, ...] | None, num_classes: int
+) -> np.ndarray:
+    """A label map ``(*spatial)`` on the network's grid (uint8, values < ``num_classes``)."""
+    shape = grid_shape(tuple(mask.shape), spec, spacing)
+    if shape == tuple(mask.shape):
+        return mask
+    return resample_labels(mask, shape, num_classes)

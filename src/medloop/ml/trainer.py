@@ -37,8 +37,12 @@ class TrainSpec:
 
     ``steps`` optimiser steps of ``batch_size`` patches; AdamW at ``lr`` with a
     linear warm-up over ``warmup_steps`` then cosine decay to ``lr * final_lr_ratio``.
+    With ``max_seconds`` the run also ends when that much time has passed, and the
+    decay follows whichever of steps and time is further along, so a slower machine
+    still finishes its schedule on time (the last step count then varies).
     ``val_every`` steps the model is scored on the validation items (mean Dice) and
-    the best is kept; 0 keeps the last weights.
+    the best is kept; 0 keeps the last weights. ``in_plane_only`` limits rotations of
+    thick-slice volumes to their plane.
     """
 
     steps: int = 2000
@@ -55,6 +59,8 @@ class TrainSpec:
     amp: bool = True
     checkpoint_every: int = 200
     device: str | None = None
+    max_seconds: float | None = None
+    in_plane_only: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,15 +90,14 @@ class TrainResult:
     """``should_stop`` ended the run early (its state is in the checkpoint, when one was given)."""
 
 
-def _lr_lambda(spec: TrainSpec) -> Callable[[int], float]:
-    def f(step: int) -> float:
-        if step < spec.warmup_steps:
-            return (step + 1) / max(1, spec.warmup_steps)
-        t = (step - spec.warmup_steps) / max(1, spec.steps - spec.warmup_steps)
-        cos = 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-        return spec.final_lr_ratio + (1 - spec.final_lr_ratio) * cos
-
-    return f
+def lr_factor(spec: TrainSpec, step: int, progress: float) -> float:
+    """Learning-rate multiplier: linear warm-up over steps, then cosine over ``progress`` (0..1)."""
+    if step < spec.warmup_steps:
+        return (step + 1) / max(1, spec.warmup_steps)
+    warm = spec.warmup_steps / max(1, spec.steps)
+    t = (progress - warm) / max(1e-9, 1 - warm)
+    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, t))))
+    return spec.final_lr_ratio + (1 - spec.final_lr_ratio) * cos
 
 
 def evaluate_items(
@@ -139,7 +144,6 @@ class _Run:
         self.opt = torch.optim.AdamW(
             self.model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay
         )
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(spec))
         self.loss_fn = WeightedDiceCELoss()
         self.sampler = PatchSampler(
             items,
@@ -149,9 +153,10 @@ class _Run:
             fg_prob=spec.fg_prob,
             weighted=spec.weighted_sampling,
             augment=spec.augment,
+            in_plane_only=spec.in_plane_only,
         )
         self.use_amp = spec.amp and self.device.type == "cuda"
-        self.step, self.best_score = 0, -1.0
+        self.step, self.best_score, self.elapsed = 0, -1.0, 0.0
         self.best_step: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
         self.history: list[dict[str, float]] = []
@@ -161,7 +166,7 @@ class _Run:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(),
-            "scheduler": self.sched.state_dict(),
+            "elapsed": self.elapsed,
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
             "step": self.step,
@@ -175,15 +180,25 @@ class _Run:
         saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         self.model.load_state_dict(saved["model"])
         self.opt.load_state_dict(saved["optimizer"])
-        self.sched.load_state_dict(saved["scheduler"])
+        self.elapsed = float(saved.get("elapsed", 0.0))
         self.rng.bit_generator.state = saved["rng"]
         torch.set_rng_state(saved["torch_rng"])
         self.step, self.best_score = saved["step"], saved["best_score"]
         self.best_step, self.best_state = saved["best_step"], saved["best_state"]
         self.history = saved["history"]
 
+    def progress(self) -> float:
+        """How far along the run is, 0..1: steps done or time spent, whichever is further."""
+        by_steps = self.step / max(1, self.spec.steps)
+        if self.spec.max_seconds is None:
+            return by_steps
+        return max(by_steps, self.elapsed / self.spec.max_seconds)
+
     def train_step(self) -> float:
         """One optimiser step on a fresh batch; returns the loss."""
+        lr = self.spec.lr * lr_factor(self.spec, self.step, self.progress())
+        for group in self.opt.param_groups:
+            group["lr"] = lr
         self.model.train()
         batch = self.sampler.next_batch()
         x, y = batch.images.to(self.device), batch.masks.to(self.device)
@@ -195,7 +210,6 @@ class _Run:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 12.0)
         self.opt.step()
-        self.sched.step()
         self.step += 1
         return float(loss.detach())
 
@@ -245,20 +259,26 @@ def train(
         run.resume(saved)
     t0 = time.perf_counter()
     stopped = False
-    while run.step < spec.steps:
+    while run.progress() < 1.0:
         if cb.should_stop is not None and cb.should_stop():
             stopped = True
             if checkpoint is not None:
                 checkpoint.save(_dump(run.state()))
             break
+        started = time.perf_counter()
         loss = run.train_step()
         if cb.on_step is not None:
             cb.on_step(run.step, spec.steps, loss)
-        due = run.step % spec.val_every == 0 or run.step == spec.steps if spec.val_every else False
+        last = run.step >= spec.steps or (
+            spec.max_seconds is not None
+            and run.elapsed + 2 * (time.perf_counter() - started) >= spec.max_seconds
+        )
+        due = (run.step % spec.val_every == 0 or last) if spec.val_every else False
         if val_items and due:
             score = run.validate(val_items, loss)
             if cb.on_validate is not None:
                 cb.on_validate(run.step, score)
+        run.elapsed += time.perf_counter() - started
         if (
             checkpoint is not None
             and spec.checkpoint_every

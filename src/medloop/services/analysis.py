@@ -26,7 +26,7 @@ class AnalysisResult:
     model_version: str
     width: int
     height: int
-    spacing_mm: tuple[float, float] | None
+    spacing_mm: tuple[float, ...] | None
     uncertainty: float
     measurements: tuple[ClassMeasurement, ...]
     label_map_path: str

@@ -42,8 +42,10 @@ def evaluate_samples(
     groups: dict[str, list[float]] = defaultdict(list)
     spec = predictor.manifest.preprocess
     for sample in samples:
+        truth = cache.pair(sample)
         probs = predictor.probabilities(cache.prepared(sample, spec))
-        s = score_label_maps(probs.argmax(0).numpy(), cache.pair(sample).mask, k + 1)
+        labels = predictor.finish(probs, truth.mask.shape).label_map
+        s = score_label_maps(labels, truth.mask, k + 1, truth.image.spacing)
         for c in range(k):
             dice[c].append(s.dice[c])
             iou[c].append(s.iou[c])

@@ -134,5 +134,6 @@ class FolderTrainingData:
             name=mask_name,
             num_foreground=self.num_foreground,
             expected_shape=image.shape,
+            image=image,
         )
         return LoadedPair(sample, image, mask)

@@ -23,15 +23,16 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from medloop.domain.gate import decide
 from medloop.domain.learning import Decision, EvalSummary
-from medloop.domain.model import DataRef, Lineage, ModelManifest, NetworkSpec, PreprocessSpec
+from medloop.domain.model import DataRef, Lineage, ModelManifest, PreprocessSpec
+from medloop.domain.plan import Plan
 from medloop.domain.ports import (
     ArtifactStore,
     Checkpoint,
@@ -44,7 +45,9 @@ from medloop.domain.settings import LearningPolicy, ProjectSettings, Strategy, T
 from medloop.errors import DatasetError, NoProductionModel, TrainingError, TrainingInterrupted
 from medloop.services.common import now_iso, software_versions
 from medloop.services.evaluation import evaluate_samples
+from medloop.services.fingerprint import fingerprint
 from medloop.services.pairs import PairCache
+from medloop.services.planning import build_manifest, plan_training
 from medloop.services.splits import ReferenceSplit, split_reference
 
 if TYPE_CHECKING:
@@ -52,7 +55,10 @@ if TYPE_CHECKING:
     from medloop.ml.inference import Predictor
     from medloop.ml.trainer import TrainCallbacks, TrainResult, TrainSpec
 
-__all__ = ["FinetuneOutcome", "Learner", "TrainOutcome"]
+__all__ = ["RESERVE", "FinetuneOutcome", "Learner", "TrainOutcome"]
+
+RESERVE = 0.08
+"""Share of a training budget kept for choosing post-processing, scoring and the gate."""
 
 
 @dataclass(frozen=True)
@@ -173,39 +179,33 @@ class Learner:
         callbacks: TrainCallbacks | None = None,
         run_key: str | None = None,
         max_val: int | None = None,
+        on_plan: Callable[[Plan], None] | None = None,
     ) -> TrainOutcome:
-        """Train a version on the ``train`` pairs, select on one half of ``val``, gate on the other.
+        """Plan from the data and the budget, train on ``train``, select on one half of
+        ``val``, choose post-processing there, and gate on the other half.
 
         The first version is promoted; a later one must pass the acceptance rule against
         production on the same locked pairs. An interrupted run resumes from its
-        checkpoint (keyed by ``run_key``, default: the options and the training pairs).
+        checkpoint and its plan (keyed by ``run_key``, default: the options and pairs).
         """
-        from medloop.ml.trainer import TrainSpec
-
+        t_start = time.perf_counter()
         opts = options or self.settings.training
         split = self.reference_split(max_val)
         if not split.locked:
             raise DatasetError("no validation pairs: add reference pairs in split 'val'")
+        key = run_key or _run_key(opts, split.train)
+        plan, preprocess = self._plan(opts, split, key, t_start)
+        if on_plan is not None:
+            on_plan(plan)
         labels = self.settings.label_set
-        color = _choose_color(opts.color, [self.cache.pair(s).image.pixels for s in split.train])
-        preprocess = PreprocessSpec(color=color)
-        network = NetworkSpec(
-            in_channels=preprocess.channels, out_channels=labels.num_classes, channels=opts.channels
-        )
-        manifest = ModelManifest(network, preprocess, labels, (opts.patch_size, opts.patch_size))
-        spec = TrainSpec(
-            steps=opts.steps,
-            batch_size=opts.batch_size,
-            lr=opts.lr,
-            val_every=opts.val_every,
-            seed=opts.seed,
-            device=self.device,
-            warmup_steps=min(50, max(1, opts.steps // 10)),
-        )
-        items = [self.cache.item(s, preprocess) for s in split.train]
-        val_items = [self.cache.item(s, preprocess) for s in split.select]
-        checkpoint = self.store.checkpoint(run_key or _run_key(opts, split.train))
+        manifest = build_manifest(plan, preprocess, labels)
+        spec = self._train_spec(plan, opts, t_start)
+        k = labels.num_classes
+        items = [self.cache.item(s, preprocess, k) for s in split.train]
+        val_items = [self.cache.item(s, preprocess, k) for s in split.select]
+        checkpoint = self.store.checkpoint(key)
         result = self._fit(manifest, items, spec, callbacks, val_items=val_items, ckpt=checkpoint)
+        manifest = self._postprocessing(plan, preprocess, result, split.select)
         refs = [
             DataRef(s.key, s.image_sha256, s.mask_sha256, "reference", 1.0) for s in split.train
         ]
@@ -215,6 +215,7 @@ class Learner:
         )
         verdict = self._judge(record, cand, cand_val, split.locked, ())
         checkpoint.clear()
+        self.store.checkpoint(f"{key}-plan").clear()
         return TrainOutcome(
             record.name,
             verdict.decision.accepted,
@@ -223,6 +224,68 @@ class Learner:
             result.seconds,
             result.steps,
         )
+
+    def _plan(
+        self, opts: TrainingOptions, split: ReferenceSplit, key: str, t_start: float
+    ) -> tuple[Plan, PreprocessSpec]:
+        """The run's plan: saved with its checkpoint, so a resumed run keeps it."""
+        slot = self.store.checkpoint(f"{key}-plan")
+        saved = slot.load()
+        if saved is not None:
+            data = json.loads(saved)
+            return Plan.from_dict(data["plan"]), PreprocessSpec.from_dict(data["preprocess"])
+        labels = self.settings.label_set
+        fp = fingerprint(split.train, self.cache, labels.num_foreground, self.store)
+        color = _choose_color(opts.color, [self.cache.pair(s).image.pixels for s in split.train])
+        left = opts.budget_s * (1 - RESERVE) - (time.perf_counter() - t_start)
+        plan, preprocess = plan_training(fp, opts, labels, color, max(left, 1.0), self.device)
+        plan = replace(plan, fingerprint=fp.to_dict())
+        slot.save(json.dumps({"plan": plan.to_dict(), "preprocess": preprocess.to_dict()}).encode())
+        return plan, preprocess
+
+    def _train_spec(self, plan: Plan, opts: TrainingOptions, t_start: float) -> TrainSpec:
+        from medloop.ml.trainer import TrainSpec
+
+        left = opts.budget_s * (1 - RESERVE) - (time.perf_counter() - t_start)
+        return TrainSpec(
+            steps=plan.steps,
+            batch_size=plan.batch_size,
+            lr=plan.lr,
+            val_every=plan.val_every,
+            seed=opts.seed,
+            device=self.device,
+            warmup_steps=min(50, max(1, plan.steps // 10)),
+            max_seconds=None if opts.steps is not None else max(left, 1.0),
+            in_plane_only=plan.strides is not None and any(len(set(s)) > 1 for s in plan.strides),
+        )
+
+    def _postprocessing(
+        self,
+        plan: Plan,
+        preprocess: PreprocessSpec,
+        result: TrainResult,
+        select: Sequence[PairSample],
+    ) -> ModelManifest:
+        """The manifest, with largest-component filtering for the labels where it helps
+        on the selection set (one label at a time; kept only if Dice does not fall)."""
+        from medloop.ml.inference import Predictor
+
+        labels = self.settings.label_set
+        manifest = build_manifest(plan, preprocess, labels)
+        if not plan.keep_largest_candidates or not select:
+            return manifest
+        best, _ = evaluate_samples(
+            Predictor(manifest, result.state_dict, self.device), select, self.cache
+        )
+        kept: tuple[int, ...] = ()
+        for value in plan.keep_largest_candidates:
+            trial = build_manifest(plan, preprocess, labels, (*kept, value))
+            score, _ = evaluate_samples(
+                Predictor(trial, result.state_dict, self.device), select, self.cache
+            )
+            if score.dice[value - 1] >= best.dice[value - 1]:
+                kept, best = (*kept, value), score
+        return build_manifest(plan, preprocess, labels, kept)
 
     # -- fine-tuning ------------------------------------------------------------------------
     def finetune(
@@ -308,9 +371,10 @@ class Learner:
         else:
             replay = list(split.train)
         pre = manifest.preprocess
-        items = [self.cache.item(c, pre, w) for c in trained]
+        k = manifest.labels.num_classes
+        items = [self.cache.item(c, pre, k, w) for c in trained]
         refs = [DataRef(c.id, c.image_sha256, c.mask_sha256, "correction", w) for c in trained]
-        items += [self.cache.item(s, pre, 1.0) for s in replay]
+        items += [self.cache.item(s, pre, k, 1.0) for s in replay]
         refs += [DataRef(s.key, s.image_sha256, s.mask_sha256, "replay", 1.0) for s in replay]
         return items, refs
 
@@ -322,12 +386,14 @@ class Learner:
         from medloop.ml.trainer import TrainSpec
 
         if policy.strategy == Strategy.RETRAIN:
-            base = self.settings.training
+            # From scratch, with the parent's planned budget (format-1 manifests: the old default).
+            plan = self.store.get(parent).manifest.plan
+            steps = int(plan.get("steps", 2000))
             spec = TrainSpec(
-                steps=base.steps,
-                batch_size=base.batch_size,
-                lr=base.lr,
-                warmup_steps=min(50, max(1, base.steps // 10)),
+                steps=steps,
+                batch_size=int(plan.get("batch_size", 8)),
+                lr=float(plan.get("lr", 1e-3)),
+                warmup_steps=min(50, max(1, steps // 10)),
                 val_every=0,
                 seed=policy.seed,
                 device=self.device,

@@ -37,6 +37,7 @@ class PairCache:
         self.data = data
         self._pairs: dict[_Id, LoadedPair] = {}
         self._prepared: dict[tuple[_Id, PreprocessSpec], np.ndarray] = {}
+        self._masks: dict[tuple[_Id, PreprocessSpec], np.ndarray] = {}
 
     def rebind(self, data: TrainingData) -> PairCache:
         """A cache sharing this one's contents that reads misses through ``data``.
@@ -45,7 +46,7 @@ class PairCache:
         registries, one per strategy) can share what was already loaded.
         """
         other = PairCache(data)
-        other._pairs, other._prepared = self._pairs, self._prepared
+        other._pairs, other._prepared, other._masks = self._pairs, self._prepared, self._masks
         return other
 
     def pair(self, sample: PairSample) -> LoadedPair:
@@ -58,7 +59,7 @@ class PairCache:
         return cached
 
     def prepared(self, sample: PairSample, spec: PreprocessSpec) -> np.ndarray:
-        """The network input of ``sample``'s image under ``spec``: ``(C, H, W)`` float32."""
+        """The network input of ``sample``'s image under ``spec``: ``(C, *grid)`` float32."""
         from medloop.ml.preprocess import prepare
 
         key = (_identity(sample), spec)
@@ -68,8 +69,29 @@ class PairCache:
             self._prepared[key] = cached
         return cached
 
-    def item(self, sample: PairSample, spec: PreprocessSpec, weight: float = 1.0) -> TrainItem:
-        """``sample`` as a training item with per-sample ``weight``."""
+    def prepared_mask(
+        self, sample: PairSample, spec: PreprocessSpec, num_classes: int
+    ) -> np.ndarray:
+        """``sample``'s label map on the network's grid under ``spec``."""
+        from medloop.ml.preprocess import prepare_mask
+
+        key = (_identity(sample), spec)
+        cached = self._masks.get(key)
+        if cached is None:
+            pair = self.pair(sample)
+            cached = prepare_mask(pair.mask, spec, pair.image.spacing, num_classes)
+            self._masks[key] = cached
+        return cached
+
+    def item(
+        self, sample: PairSample, spec: PreprocessSpec, num_classes: int, weight: float = 1.0
+    ) -> TrainItem:
+        """``sample`` as a training item on the network's grid, with per-sample ``weight``."""
         from medloop.ml.data import TrainItem
 
-        return TrainItem(sample.key, self.prepared(sample, spec), self.pair(sample).mask, weight)
+        return TrainItem(
+            sample.key,
+            self.prepared(sample, spec),
+            self.prepared_mask(sample, spec, num_classes),
+            weight,
+        )

@@ -7,6 +7,7 @@ a :class:`Workspace` and hands its folder adapters to the same
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ from medloop.storage.folder_project import (
 from medloop.storage.folder_registry import FolderArtifactStore
 
 if TYPE_CHECKING:
+    from medloop.domain.plan import Plan
     from medloop.ml.trainer import TrainCallbacks
 
 __all__ = ["Workspace", "add_corrections", "evaluate_dataset", "train_workspace"]
@@ -79,6 +81,7 @@ def train_workspace(
     callbacks: TrainCallbacks | None = None,
     max_val: int | None = None,
     cache: PairCache | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> TrainOutcome:
     """Train a version on ``data`` into ``registry``, pinning the project to that data.
 
@@ -117,7 +120,7 @@ def train_workspace(
     save_folder_project(registry, replace(pinned, settings=settings))
     workspace = Workspace.open(registry)
     learner = workspace.learner(settings, device, cache)
-    return learner.train(options or settings.training, callbacks, max_val=max_val)
+    return learner.train(options or settings.training, callbacks, max_val=max_val, on_plan=on_plan)
 
 
 def add_corrections(

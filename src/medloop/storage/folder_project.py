@@ -77,6 +77,8 @@ def _pick(d: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
 def _from_legacy(d: dict[str, Any]) -> FolderProject:
     """A project file of medloop before typed settings."""
     options = dict(d.get("base_hyperparameters", {}).get("options", {}))
+    if isinstance(options.get("patch_size"), int):  # one side of a square, then
+        options["patch_size"] = [options["patch_size"]]
     settings = ProjectSettings.parse(
         {
             "labels": d["labels"],

@@ -14,10 +14,12 @@ from medloop.domain.jobs import (
 )
 from medloop.domain.labels import Label, LabelSet
 from medloop.domain.settings import (
+    NAMED_BUDGETS,
     LearningPolicy,
     ProjectSettings,
     Strategy,
     TrainingOptions,
+    parse_budget,
 )
 from medloop.errors import ConfigError
 
@@ -30,7 +32,7 @@ def test_defaults_and_json_round_trip() -> None:
     assert s.learning.strategy is Strategy.WEIGHTED_REPLAY
     data = s.to_json()
     assert data["learning"]["strategy"] == "weighted-replay"
-    assert data["training"]["channels"] == [16, 32, 64, 128, 256]
+    assert data["training"]["budget_s"] == 300.0 and data["training"]["channels"] is None
     assert ProjectSettings.parse(data) == s
     assert s.label_set.num_classes == 3
 
@@ -41,8 +43,9 @@ def test_defaults_and_json_round_trip() -> None:
         ({"learning": {"correction_weight": 0}}, "learning.correction_weight"),
         ({"learning": {"held_out_share": 1.0}}, "learning.held_out_share"),
         ({"learning": {"steps": -5}}, "learning.steps"),
-        ({"training": {"patch_size": 100000}}, "training.patch_size"),
-        ({"training": {"patch_size": 100}}, "multiple of 16"),
+        ({"training": {"patch_size": [100000, 8]}}, "training.patch_size"),
+        ({"training": {"patch_size": [90], "channels": [8, 16, 32]}}, "multiple of 4"),
+        ({"training": {"budget_s": 1}}, "training.budget_s"),
         ({"training": {"channels": [8]}}, "training.channels"),
         ({"finetune_every": -1}, "finetune_every"),
         ({"surprise": 1}, "surprise"),
@@ -74,6 +77,8 @@ def test_job_specs_are_typed_per_kind() -> None:
         parse_job_spec("train", {"steps": -5})
     with pytest.raises(ConfigError, match="patch_size"):
         parse_job_spec("train", {"patch_size": 100000})
+    with pytest.raises(ConfigError, match="patch_size"):
+        parse_job_spec("train", {"patch_size": [100000, 100000]})
     with pytest.raises(ConfigError, match="bogus"):
         parse_job_spec("finetune", {"bogus": 1})
     with pytest.raises(ConfigError, match="'nope'"):
@@ -81,9 +86,17 @@ def test_job_specs_are_typed_per_kind() -> None:
 
 
 def test_overrides_apply_on_top_of_the_project_and_are_validated_together() -> None:
-    base = TrainingOptions()
-    assert TrainOverrides(steps=30, patch_size=64).apply(base).steps == 30
+    base = TrainingOptions(channels=(16, 32, 64, 128, 256))
+    assert TrainOverrides(steps=30, patch_size=(64, 64)).apply(base).steps == 30
     with pytest.raises(ConfigError, match="multiple of 16"):
-        TrainOverrides(patch_size=40).apply(base)
+        TrainOverrides(patch_size=(40, 40)).apply(base)
+
+
+def test_budgets_parse() -> None:
+    assert parse_budget("5m") == 300 and parse_budget("90s") == 90 and parse_budget("1.5h") == 5400
+    assert parse_budget("quick") == NAMED_BUDGETS["quick"] and parse_budget("42") == 42
+    for bad in ("", "5 parsecs", "-1m", "0"):
+        with pytest.raises(ConfigError, match="budget"):
+            parse_budget(bad)
     policy = FinetuneOptions(lr=1e-4, trigger="corrections", corrections=20).apply(LearningPolicy())
     assert policy.lr == 1e-4 and policy.correction_weight == 16.0

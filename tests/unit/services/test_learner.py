@@ -15,7 +15,7 @@ from medloop.services.learning import Learner
 from ...fakes import MemoryArtifactStore, MemoryTrainingData, disc_pair
 
 TINY = TrainingOptions(
-    steps=30, patch_size=32, channels=(8, 16), batch_size=4, lr=3e-3, val_every=15
+    steps=30, patch_size=(32,), channels=(8, 16), batch_size=4, lr=3e-3, val_every=15
 )
 SETTINGS = ProjectSettings(
     labels=LabelSet.from_names(["disc"]).labels,
@@ -51,7 +51,11 @@ def test_train_promotes_the_first_version_and_records_everything(
     assert rec.lineage.hyperparameters["options"]["steps"] == 30
     assert rec.report is not None and rec.report["accepted"] and rec.report["against"] is None
     assert rec.metrics["locked_val"]["n_images"] == 2  # half of the 4 val pairs; test never used
-    assert not store.checkpoints  # the finished run's checkpoint is gone
+    # The finished run's checkpoint and plan are gone; the dataset's fingerprint stays.
+    assert [k.split("-")[0] for k in store.checkpoints] == ["fingerprint"]
+    plan = rec.manifest.plan
+    assert plan["steps"] == 30 and plan["patch_size"] == [32, 32] and plan["reasons"]
+    assert plan["fingerprint"]["n_images"] == 6
     name, summary = learner.evaluate(None, "test")
     assert name == "v0001" and summary.n_images == 2
 
@@ -123,7 +127,7 @@ def test_an_interrupted_training_adds_no_version_and_resumes_exactly() -> None:
         Learner(SETTINGS, data, store, device="cpu").train(
             opts, TrainCallbacks(should_stop=stop_at_ten), run_key="run"
         )
-    assert store.versions() == [] and "run" in store.checkpoints
+    assert store.versions() == [] and {"run", "run-plan"} <= set(store.checkpoints)
     resumed = Learner(SETTINGS, data, store, device="cpu").train(opts, run_key="run")
-    assert resumed.steps == 20 and "run" not in store.checkpoints
+    assert resumed.steps == 20 and not {"run", "run-plan"} & set(store.checkpoints)
     assert store.read_file("v0001") == straight_store.read_file("v0001")

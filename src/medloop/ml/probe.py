@@ -1,0 +1,62 @@
+"""How long one training step of a network configuration takes on this machine.
+
+The planner turns a time budget into steps with this figure, measured at the start of
+every training run on random data of the planned shapes (a few warm-up steps are not
+counted: the first steps allocate memory and pick kernels).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from medloop.domain.model import ModelManifest
+from medloop.ml.data import TrainItem
+from medloop.ml.device import resolve_device
+from medloop.ml.trainer import TrainCallbacks, TrainSpec, train
+
+__all__ = ["seconds_per_step"]
+
+
+def seconds_per_step(
+    manifest: ModelManifest,
+    batch_size: int,
+    device: str | None = None,
+    warmup: int = 2,
+    timed: int = 4,
+) -> float:
+    """Median seconds of ``timed`` training steps of ``manifest``'s network at ``batch_size``.
+
+    Data are random images of the manifest's patch size (augmentation included, as in
+    training).
+    """
+    rng = np.random.default_rng(0)
+    shape = manifest.patch_size
+    items = [
+        TrainItem(
+            f"probe-{i}",
+            rng.normal(size=(manifest.network.in_channels, *shape)).astype(np.float32),
+            (rng.random(shape) > 0.7).astype(np.uint8),
+        )
+        for i in range(2)
+    ]
+    stamps: list[float] = []
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        if resolve_device(device).type == "cuda":
+            torch.cuda.synchronize()
+        stamps.append(time.perf_counter())
+
+    spec = TrainSpec(
+        steps=warmup + timed + 1,
+        batch_size=batch_size,
+        val_every=0,
+        warmup_steps=1,
+        device=device,
+        checkpoint_every=0,
+    )
+    train(manifest, items, spec, callbacks=TrainCallbacks(on_step=on_step))
+    durations = np.diff(stamps[warmup:])
+    return float(np.median(durations))

@@ -1,0 +1,174 @@
+"""Plan a training run: fingerprint -> candidates -> timing probes -> the plan and its manifest.
+
+The rules are in :mod:`medloop.domain.plan`; this module measures. Probing every
+candidate would eat the budget, so the smallest is timed and the others are
+extrapolated by their relative cost; the one predicted to fit is then timed too
+(and a smaller one when the prediction was wrong).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from medloop.domain.fingerprint import Fingerprint
+from medloop.domain.labels import LabelSet
+from medloop.domain.model import ModelManifest, NetworkSpec, PreprocessSpec
+from medloop.domain.plan import (
+    MIN_STEPS,
+    Candidate,
+    Plan,
+    Resolution,
+    candidates,
+    choose,
+    relative_cost,
+)
+from medloop.domain.settings import TrainingOptions
+
+__all__ = ["build_manifest", "plan_training"]
+
+DEFAULT_LR = {2: 2e-3, 3: 2e-3}
+VALIDATIONS = 6
+"""How many times the selection half of ``val`` is scored during a run."""
+
+
+def _preprocess(fp: Fingerprint, res: Resolution, color: str) -> PreprocessSpec:
+    if fp.ct_like:
+        lo, hi, _, _ = fp.foreground_intensity
+        mean, std = fp.foreground_intensity[2], fp.foreground_intensity[3]
+        return PreprocessSpec(
+            color=color,
+            normalization="clip_zscore",
+            intensity=(lo, hi, mean, max(std, 1e-3)),
+            scale=res.scale if any(s != 1 for s in res.scale) else None,
+            target_spacing=res.target_spacing,
+        )
+    return PreprocessSpec(
+        color=color,
+        scale=res.scale if any(s != 1 for s in res.scale) else None,
+        target_spacing=res.target_spacing if fp.spatial_dims == 3 else None,
+    )
+
+
+def build_manifest(
+    plan: Plan, preprocess: PreprocessSpec, labels: LabelSet, keep_largest: tuple[int, ...] = ()
+) -> ModelManifest:
+    """The manifest of a version trained with ``plan``."""
+    network = NetworkSpec(
+        in_channels=preprocess.channels,
+        out_channels=labels.num_classes,
+        channels=plan.channels,
+        spatial_dims=plan.spatial_dims,
+        strides=plan.strides,
+    )
+    return ModelManifest(
+        network,
+        preprocess,
+        labels,
+        plan.patch_size,
+        keep_largest=keep_largest,
+        plan=plan.to_dict(),
+    )
+
+
+def _probe(
+    cand: Candidate, preprocess: PreprocessSpec, labels: LabelSet, dims: int, device: str | None
+) -> float:
+    from medloop.ml.probe import seconds_per_step
+
+    draft = Plan(
+        dims,
+        (1.0,) * dims,
+        None,
+        cand.patch_size,
+        cand.channels,
+        cand.strides,
+        cand.batch_size,
+        1e-3,
+        1,
+        None,
+        None,
+        0,
+        "zscore",
+        None,
+        preprocess.color,
+        (),
+    )
+    return seconds_per_step(build_manifest(draft, preprocess, labels), cand.batch_size, device)
+
+
+def plan_training(
+    fp: Fingerprint,
+    options: TrainingOptions,
+    labels: LabelSet,
+    color: str,
+    seconds: float,
+    device: str | None = None,
+) -> tuple[Plan, PreprocessSpec]:
+    """The plan for a run whose training loop may take ``seconds`` (after the probes).
+
+    Returns:
+        The plan and the preprocessing it implies.
+    """
+    dims = fp.spatial_dims
+    pairs = candidates(fp, options)
+    costs = [relative_cost(c) for _, c in pairs]
+    specs = [_preprocess(fp, res, color) for res, _ in pairs]
+    measured: dict[int, float] = {}
+
+    def timed(i: int) -> float:
+        if i not in measured:
+            measured[i] = _probe(pairs[i][1], specs[i], labels, dims, device)
+        return measured[i]
+
+    smallest = len(pairs) - 1
+    base = timed(smallest)
+    estimate = [base * c / costs[smallest] for c in costs]
+    pick = next(
+        (i for i, e in enumerate(estimate) if seconds / e >= MIN_STEPS[dims] * 1.1), smallest
+    )
+    while pick < smallest and seconds / timed(pick) < MIN_STEPS[dims]:
+        pick += 1
+    per_step = [measured.get(i, math.inf) if i >= pick else math.inf for i in range(len(pairs))]
+    cand, steps, sps, why = choose(
+        [c for _, c in pairs], per_step, seconds, dims, fixed_steps=options.steps
+    )
+    index = [c for _, c in pairs].index(cand)
+    res = pairs[index][0]
+    lr = options.lr or DEFAULT_LR[dims]
+    val_every = options.val_every if options.val_every is not None else max(1, steps // VALIDATIONS)
+    reasons = [
+        *res.reasons,
+        f"{len(pairs)} configurations considered; {len(measured)} timed on this machine",
+        why,
+    ]
+    if fp.ct_like:
+        reasons.append("CT-like intensities: clip to the foreground's 0.5-99.5 % and z-score")
+    else:
+        reasons.append("intensities: z-score per image (0.5-99.5 % clipped)")
+    keep = tuple(c.value for c in fp.classes if c.image_share > 0 and c.single_share >= 0.7)
+    if keep:
+        reasons.append(
+            f"labels {list(keep)} mostly one object per image: keeping only the largest "
+            "component is tried on the selection set"
+        )
+    plan = Plan(
+        spatial_dims=dims,
+        scale=res.scale,
+        target_spacing=res.target_spacing,
+        patch_size=cand.patch_size,
+        channels=cand.channels,
+        strides=cand.strides,
+        batch_size=cand.batch_size,
+        lr=lr,
+        steps=steps,
+        budget_s=None if options.steps else seconds,
+        seconds_per_step=sps if math.isfinite(sps) else None,
+        val_every=val_every,
+        normalization=specs[index].normalization,
+        intensity=specs[index].intensity,
+        color=color,
+        keep_largest_candidates=keep,
+        reasons=tuple(reasons),
+    )
+    return plan, replace(specs[index])

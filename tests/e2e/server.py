@@ -25,7 +25,7 @@ __all__ = ["PROJECT", "LiveServer", "start_server"]
 
 PROJECT = "discs"
 SETTINGS = {
-    "training": {"steps": 100, "patch_size": 32, "channels": [8, 16, 32]},
+    "training": {"steps": 100, "patch_size": [32], "channels": [8, 16, 32]},
     "learning": {"steps": 10, "held_out_share": 0.5, "replay_size": 4},
     "finetune_every": 2,
 }

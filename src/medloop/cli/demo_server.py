@@ -16,7 +16,7 @@ __all__ = ["serve_demo"]
 DEMO_SETTINGS = {
     "labels": [{"value": 1, "name": "nucleus", "color": "#e6194b"}],
     "image_kind": "microscopy",
-    "training": {"steps": 300, "patch_size": 128, "channels": [16, 32, 64, 128], "color": "rgb"},
+    "training": {"steps": 300, "patch_size": [128], "channels": [16, 32, 64, 128], "color": "rgb"},
     "learning": {"steps": 150, "correction_weight": 4.0, "replay_size": 24},
     "finetune_every": 5,
 }

@@ -126,14 +126,22 @@ class Learning(ApiModel):
 
 
 class Training(ApiModel):
-    """How a version is trained from scratch; left out (``None``): the server's default."""
+    """How a version is trained from scratch: a time budget and whatever you force.
 
+    Left out (``None``): the server plans it from the data and the budget.
+    ``patch_size`` and ``spacing`` have one value per spatial axis (one side: a square
+    or a cube).
+    """
+
+    budget_s: float | None = None
     steps: int | None = None
+    patch_size: list[int] | None = None
+    spacing: list[float] | None = None
+    scale: float | None = None
+    channels: list[int] | None = None
     batch_size: int | None = None
     lr: float | None = None
     val_every: int | None = None
-    patch_size: int | None = None
-    channels: list[int] | None = None
     color: str | None = None
     seed: int | None = None
 

@@ -106,7 +106,9 @@ class Images:
                 width=image.width,
                 height=image.height,
                 channels=image.channels,
-                spacing_mm=image.spacing,
+                spacing_mm=(image.spacing[0], image.spacing[1])
+                if image.ndim == 2 and image.spacing
+                else None,
                 meta=json.loads(json.dumps(image.metadata, default=str)),
                 created_by=user_id,
                 frames=frames,

@@ -33,7 +33,7 @@ SETTINGS = ProjectSettings.parse(
     {
         "labels": LABELS,
         "image_kind": "ct",
-        "training": {"steps": 12, "patch_size": 32, "channels": [4, 8], "val_every": 1000},
+        "training": {"steps": 12, "patch_size": [32], "channels": [4, 8], "val_every": 1000},
         "learning": {"steps": 4, "replay_size": 2},
         "finetune_every": 0,
     }

@@ -26,7 +26,7 @@ from .serverproc import CLEAN_EXITS, ServerProcess, users_add
 PROJECT = "discs"
 # Tiny model, and no automatic fine-tune: jobs start only when a test asks.
 SETTINGS: dict[str, Any] = {
-    "training": {"steps": 30, "patch_size": 32, "channels": [8, 16, 32]},
+    "training": {"steps": 30, "patch_size": [32], "channels": [8, 16, 32]},
     "learning": {"steps": 10, "replay_size": 4},
     "finetune_every": 1000,
 }

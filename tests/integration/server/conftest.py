@@ -27,7 +27,7 @@ from medloop.settings import Settings
 from ..conftest import write_disc_dataset
 
 TINY = {
-    "training": {"steps": 30, "patch_size": 32, "channels": [8, 16, 32]},
+    "training": {"steps": 30, "patch_size": [32], "channels": [8, 16, 32]},
     "learning": {"steps": 10, "replay_size": 4},
     "finetune_every": 3,
 }

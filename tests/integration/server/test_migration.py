@@ -99,7 +99,7 @@ def test_an_install_of_revision_0003_is_carried_over(legacy: Path) -> None:
         assert project["production_version"] == before["state"]["production"] == "v0002"
         # the old learning settings, now typed
         assert project["learning"]["correction_weight"] == 8.0
-        assert project["training"]["patch_size"] == 32 and project["finetune_every"] == 0
+        assert project["training"]["patch_size"] == [32] and project["finetune_every"] == 0
 
         # v0001 predicts what it predicted before the migration
         for analysis_id, image_id, version in before["analyses"]:

@@ -27,7 +27,7 @@ PROJECT = ProjectRecord(
     ProjectSettings.parse(
         {
             "labels": [{"value": 1, "name": "disc", "color": "#ff0000"}],
-            "training": {"channels": [8, 16, 32], "patch_size": 32},
+            "training": {"channels": [8, 16, 32], "patch_size": [32]},
         }
     ),
     NOW,
@@ -99,6 +99,7 @@ def _h(token: str) -> dict[str, str]:
     "body",
     [
         {"kind": "train", "options": {"steps": -5}},
+        {"kind": "train", "options": {"patch_size": [100000]}},
         {"kind": "train", "options": {"patch_size": 100000}},
         {"kind": "finetune", "options": {"correction_weight": 0}},
         {"kind": "finetune", "options": {"surprise": 1}},
@@ -117,9 +118,9 @@ def test_bad_job_options_answer_422_and_queue_nothing(
 def test_options_that_clash_with_the_project_are_refused_and_audited(
     client: TestClient, fakes: Fakes
 ) -> None:
-    body = {"kind": "train", "options": {"patch_size": 34}}  # 3 levels need multiples of 4
+    body = {"kind": "train", "options": {"patch_size": [34]}}  # 3 levels need multiples of 4
     r = client.post("/api/v1/projects/discs/jobs", json=body, headers=_h("tok-admin"))
-    assert r.status_code == 400 and "patch_size 34" in r.json()["error"]["message"]
+    assert r.status_code == 400 and "patch_size [34]" in r.json()["error"]["message"]
     assert fakes.events[-1][:4] == ("job.create", "alice", None, "error")
 
 

@@ -113,12 +113,15 @@ LEARNING = {
 }
 ACCEPTANCE = {"max_class_dice_drop": 0.01, "min_heldout_gain": 0.0}
 TRAINING = {
-    "steps": 2000,
-    "batch_size": 8,
-    "lr": 0.001,
-    "val_every": 200,
-    "patch_size": 256,
-    "channels": [16, 32, 64, 128, 256],
+    "budget_s": 300.0,
+    "steps": None,
+    "patch_size": [256],
+    "spacing": None,
+    "scale": None,
+    "channels": None,
+    "batch_size": None,
+    "lr": None,
+    "val_every": None,
     "color": "auto",
     "seed": 0,
 }

@@ -137,10 +137,11 @@ def test_projects(client: MedloopClient, server: Server) -> None:
         "x",
         [{"value": 1, "name": "a", "color": "#000000"}],
         learning=Learning(steps=50),
-        training=Training(patch_size=128),
+        training=Training(patch_size=[128], budget_s=60),
     )
     sent = body(server.last)
-    assert sent["learning"] == {"steps": 50} and sent["training"] == {"patch_size": 128}
+    assert sent["learning"] == {"steps": 50}
+    assert sent["training"] == {"patch_size": [128], "budget_s": 60}
 
     got = client.get_project("retina")
     assert got.production_version == "v0001"

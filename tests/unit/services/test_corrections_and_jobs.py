@@ -127,11 +127,11 @@ def test_no_finetune_without_a_production_model_or_when_off(
 
 
 def test_submit_checks_the_merged_options_and_stores_what_was_given(database: Database) -> None:
-    project = _project(database, training={"channels": [8, 16, 32], "patch_size": 32})
+    project = _project(database, training={"channels": [8, 16, 32], "patch_size": [32]})
     queue, woken = FakeQueue(), []
     jobs = JobService(queue, lambda: woken.append(True))
-    with pytest.raises(ConfigError, match="patch_size 34"):
-        jobs.submit(project, TrainJob(options=TrainOverrides(patch_size=34)))
+    with pytest.raises(ConfigError, match=r"patch_size \[34\]"):
+        jobs.submit(project, TrainJob(options=TrainOverrides(patch_size=(34,))))
     assert queue.jobs == [] and woken == []
     jobs.submit(project, TrainJob(options=TrainOverrides(steps=5)))
     jobs.submit(project, FinetuneJob.model_validate({"options": {"lr": 0.01}}))

@@ -63,7 +63,7 @@ def test_settings_are_converted_and_versions_imported(db_url: str, tmp_path: Pat
                 "labels": [{"value": 1, "name": "disc", "color": "#ff0000"}],
                 "learning": {"correction_weight": 8.0, "replay_size": 2, "steps": 4},
                 "acceptance": {"max_class_dice_drop": 0.02},
-                "training": {"steps": 6, "patch_size": 32, "channels": [4, 8]},
+                "training": {"steps": 6, "patch_size": [32], "channels": [4, 8]},
                 "finetune_every": 0,
             }
         )
@@ -91,7 +91,11 @@ def test_downgrade_restores_the_old_columns(db_url: str) -> None:
     try:
         db = Database(engine)
         settings = ProjectSettings.parse(
-            {"labels": [{"value": 1, "name": "a", "color": "#000000"}], "finetune_every": 3}
+            {
+                "labels": [{"value": 1, "name": "a", "color": "#000000"}],
+                "training": {"steps": 40, "patch_size": [64]},
+                "finetune_every": 3,
+            }
         )
         with db.write() as s:
             pid = repo.create_project(s, "p", settings).id
@@ -113,6 +117,7 @@ def test_downgrade_restores_the_old_columns(db_url: str) -> None:
         labels, learning = (json.loads(v) if isinstance(v, str) else v for v in (row[0], row[2]))
         image_kind = row[1]
         assert labels[0]["name"] == "a" and image_kind == "microscopy"
-        assert learning["finetune_every"] == 3 and learning["train_steps"] == 2000
+        assert learning["finetune_every"] == 3
+        assert (learning["train_steps"], learning["patch_size"]) == (40, 64)
     finally:
         engine.dispose()

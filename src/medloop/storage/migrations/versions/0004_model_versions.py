@@ -59,6 +59,8 @@ def settings_from_legacy(
     if isinstance(old.get("acceptance"), dict) and old["acceptance"]:
         out["acceptance"] = dict(old["acceptance"])
     training = {new: old[key] for key, new in _TRAINING if key in old}
+    if "patch_size" in training:  # a square patch: one side
+        training["patch_size"] = [training["patch_size"]]
     if training:
         out["training"] = training
     if "finetune_every" in old:
@@ -69,7 +71,9 @@ def settings_from_legacy(
 def _legacy_learning(settings: dict[str, Any]) -> dict[str, Any]:
     """The inverse of :func:`settings_from_legacy`, for the downgrade."""
     out: dict[str, Any] = dict(settings.get("learning") or {})
-    training = dict(settings.get("training") or {})
+    training = {k: v for k, v in (settings.get("training") or {}).items() if v is not None}
+    if training.get("patch_size"):
+        training["patch_size"] = training["patch_size"][0]
     out.update({key: training[new] for key, new in _TRAINING if new in training})
     if settings.get("acceptance"):
         out["acceptance"] = dict(settings["acceptance"])

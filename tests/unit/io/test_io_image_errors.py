@@ -27,7 +27,10 @@ def test_random_bytes_are_not_an_image(tmp_path: Path) -> None:
     path.write_bytes(np.random.default_rng(2).bytes(4096))
     with pytest.raises(ImageReadError) as info:
         read_image(path)
-    assert str(info.value) == f"{path}: not a supported image (PNG, JPEG, TIFF, BMP, GIF, DICOM, NIfTI, NRRD)"
+    assert (
+        str(info.value)
+        == f"{path}: not a supported image (PNG, JPEG, TIFF, BMP, GIF, DICOM, NIfTI, NRRD)"
+    )
 
 
 def test_text_is_not_an_image() -> None:

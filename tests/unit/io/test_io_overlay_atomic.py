@@ -12,8 +12,8 @@ import pytest
 from PIL import Image as PILImage
 
 from medloop.domain.image import Image
-from medloop.errors import ConfigError
 from medloop.durable import atomic_write_bytes, fsync_dir, sha256_bytes, sha256_file
+from medloop.errors import ConfigError
 from medloop.io import encode_png, read_image, render_overlay, write_overlay_png
 
 GRAY = Image(pixels=np.full((20, 30, 1), 100, np.uint8))

@@ -25,9 +25,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from medloop.domain.learning import Decision
+from medloop.domain.ports import VersionRecord
 from medloop.domain.settings import AcceptanceRule
+from medloop.errors import ConfigError
 
-__all__ = ["BOOTSTRAP_RESAMPLES", "Check", "decide", "paired_interval"]
+__all__ = ["BOOTSTRAP_RESAMPLES", "Check", "decide", "paired_interval", "promotion_reason"]
 
 BOOTSTRAP_RESAMPLES = 4000
 
@@ -138,3 +140,20 @@ def decide(
     if not (candidate_heldout is not None and candidate_heldout.size):
         reasons.append("no held-out corrections yet: judged on the locked validation set only")
     return Decision(all(c.passed for c in checks), tuple(reasons)), checks
+
+
+def promotion_reason(record: VersionRecord, actor: str, reason: str | None) -> str:
+    """The event text of a promotion by hand; one over the gate's rejection needs a reason.
+
+    Raises:
+        ConfigError: ``record`` was rejected by the gate and no reason was given.
+    """
+    why = (reason or "").strip()
+    rejected = record.report is not None and not record.report.get("accepted", True)
+    if rejected and not why:
+        raise ConfigError(
+            f"{record.name} was rejected by the gate: promoting it anyway needs a reason"
+        )
+    if rejected:
+        return f"promoted by {actor} over the gate's rejection: {why}"
+    return f"promoted by {actor}" + (f": {why}" if why else "")

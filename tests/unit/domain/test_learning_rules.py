@@ -111,3 +111,26 @@ def test_measurements_px_mm_components() -> None:
     assert m[0].area_mm2 == pytest.approx(3.25)
     assert (m[1].area_px, m[1].components) == (1, 1)
     assert measure(lm, LabelSet.from_names(["a", "b"]))[0].area_mm2 is None
+
+
+def test_promoting_over_the_gates_rejection_needs_a_reason() -> None:
+    from medloop.domain.gate import promotion_reason
+    from medloop.domain.model import VersionStatus
+    from medloop.domain.ports import VersionRecord
+    from medloop.errors import ConfigError
+
+    from ...artifact_store_contract import MANIFEST, lineage
+
+    rejected = VersionRecord(
+        "v0003", VersionStatus.REJECTED, MANIFEST, lineage(), {}, {}, {"accepted": False}
+    )
+    with pytest.raises(ConfigError, match="needs a reason"):
+        promotion_reason(rejected, "alice", "  ")
+    assert (
+        promotion_reason(rejected, "alice", "drift in the locked set")
+        == "promoted by alice over the gate's rejection: drift in the locked set"
+    )
+    accepted = VersionRecord(
+        "v0002", VersionStatus.RETIRED, MANIFEST, lineage(), {}, {}, {"accepted": True}
+    )
+    assert promotion_reason(accepted, "bob", None) == "promoted by bob"

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from medloop.bench.loop import dataset_labels, machine_description
+from medloop.bench.machine import dataset_labels, machine_description
 from medloop.domain.plan import Plan
 from medloop.domain.settings import ProjectSettings, TrainingOptions
 from medloop.errors import DatasetError
@@ -66,7 +66,7 @@ def run_accuracy(
     pred = Predictor.from_bytes(record.manifest, store.read_file(out.version), device)
     t1 = time.perf_counter()
     samples = [s for s in source.reference() if s.split == "test"]
-    summary, _ = evaluate_samples(pred, samples, cache)
+    summary, _ = evaluate_samples(pred, samples, cache, hd95=True)
     result = {
         "dataset": str(data),
         "machine": machine_description(device),

@@ -5,36 +5,38 @@ images of the target group's ``train`` split with production, submit their
 ground-truth masks as corrections, fine-tune and gate. After each round, score
 production on the target and source groups' ``test`` splits. Every strategy starts
 from the same base model and gets the same fine-tune budget (steps).
+
+With ``base_size`` (one-group datasets such as the hippocampus volumes) the base model
+sees only that many ``train`` pairs and the corrections come from the others.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from medloop.bench.budgets import Budget, budget
-from medloop.domain.labels import LabelSet
+from medloop.bench.machine import dataset_labels, machine_description
 from medloop.domain.ports import PairSample
 from medloop.domain.settings import LearningPolicy, ProjectSettings, Strategy, TrainingOptions
 from medloop.errors import ConfigError, DatasetError
-from medloop.io import Sample, load_dataset
+from medloop.io import Sample, load_dataset, read_image
 from medloop.services.evaluation import evaluate_samples
 from medloop.services.folder_data import FolderTrainingData
 from medloop.services.pairs import PairCache
 from medloop.services.workspace import Workspace, train_workspace
 from medloop.storage.folder_registry import FolderArtifactStore
 
-__all__ = ["LoopConfig", "run_loop"]
+__all__ = ["LoopConfig", "LoopSetup", "correct_and_finetune", "prepare_loop", "run_loop"]
 
 
 @dataclass(frozen=True)
@@ -54,44 +56,20 @@ class LoopConfig:
     replay_size: int | None = None
     finetune_steps: int | None = None
     base_budget_s: float | None = None
+    base_size: int | None = None
 
 
-def _subset(samples: list[Sample], limit: int | None) -> list[Sample]:
-    if limit is None or len(samples) <= limit:
-        return samples
-    return sorted(samples, key=lambda s: hashlib.sha256(s.key.encode()).hexdigest())[:limit]
+def _ranked(samples: list[Sample], seed: int) -> list[Sample]:
+    return sorted(samples, key=lambda s: hashlib.sha256(f"{seed}:{s.key}".encode()).hexdigest())
 
 
-def _color_for(samples: list[Sample]) -> Literal["gray", "rgb"]:
+def _color_for(samples: list[Sample]) -> str:
     """``rgb`` when any of these images has real colour: the model will see both groups."""
-    from medloop.io import read_image
-
     for s in samples:
         px = read_image(s.image).pixels
-        if px.shape[2] == 3 and not (px[..., 0] == px[..., 1]).all():
+        if px.shape[-1] == 3 and not (px[..., 0] == px[..., 1]).all():
             return "rgb"
     return "gray"
-
-
-def dataset_labels(data: Path) -> LabelSet:
-    """The labels of a dataset: an MSD ``dataset.json``'s names, else one ``foreground``."""
-    meta = data / "dataset.json"
-    if meta.is_file():
-        names = json.loads(meta.read_text()).get("labels", {})
-        ordered = [names[k] for k in sorted(names, key=int) if int(k) > 0]
-        if ordered:
-            return LabelSet.from_names(ordered)
-    return LabelSet.from_names(["nucleus" if "nuclei" in str(data) else "foreground"])
-
-
-def machine_description(device: str | None) -> str:
-    import torch
-
-    if (device in (None, "auto") and torch.cuda.is_available()) or device == "cuda":
-        return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}"
-    import os
-
-    return f"{platform.processor() or platform.machine()} CPU x{os.cpu_count()}, torch {torch.__version__}"
 
 
 class _Scorer:
@@ -120,40 +98,62 @@ class _Scorer:
         return self._scores[key]
 
 
-def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
-    """Run every strategy and write the results to ``json_path``; returns them too."""
-    bud: Budget = budget(cfg.quick)
+@dataclass
+class LoopSetup:
+    """A trained base model and everything the rounds need."""
+
+    cfg: LoopConfig
+    bud: Budget
+    pool: list[Sample]
+    scorer: _Scorer
+    cache: PairCache
+    policy: LearningPolicy
+    work: Path
+    base_dir: Path
+    header: dict[str, Any]
+    console: Console
+
+    def workspace(self, name: str) -> Workspace:
+        """A fresh copy of the base registry named ``name``."""
+        reg_dir = self.work / name
+        shutil.rmtree(reg_dir, ignore_errors=True)
+        shutil.copytree(self.base_dir, reg_dir)
+        return Workspace.open(reg_dir)
+
+
+def _budget(cfg: LoopConfig) -> Budget:
     overrides: dict[str, Any] = {
         "correction_weight": cfg.correction_weight,
         "replay_size": cfg.replay_size,
         "finetune_steps": cfg.finetune_steps,
     }
-    bud = replace(bud, **{k: v for k, v in overrides.items() if v is not None})
-    for s in cfg.strategies:
-        if s not in {x.value for x in Strategy}:
-            raise ConfigError(
-                f"unknown strategy {s!r}; choose from {', '.join(x.value for x in Strategy)}"
-            )
+    return replace(budget(cfg.quick), **{k: v for k, v in overrides.items() if v is not None})
+
+
+def prepare_loop(cfg: LoopConfig) -> LoopSetup:
+    """Check the data, split it, train the base model and score it."""
+    bud = _budget(cfg)
     ds = load_dataset(cfg.data)
     for g in (cfg.source_group, cfg.target_group):
         if g not in ds.groups:
-            raise DatasetError(
-                f"{cfg.data}: no group {g!r} (groups: {', '.join(sorted(ds.groups))})"
-            )
-    pool = [s for s in ds.samples if s.group == cfg.target_group and s.split == "train"]
-    pool = sorted(pool, key=lambda s: hashlib.sha256(f"{cfg.seed}:{s.key}".encode()).hexdigest())
+            raise DatasetError(f"{cfg.data}: no group {g!r} (groups: {', '.join(ds.groups)})")
+    target_train = [s for s in ds.samples if s.group == cfg.target_group and s.split == "train"]
+    base_keys = None
+    if cfg.base_size is not None:
+        ranked = _ranked(
+            [s for s in ds.samples if s.group == cfg.source_group and s.split == "train"], cfg.seed
+        )
+        base_keys = {s.key for s in ranked[: cfg.base_size]}
+        target_train = [s for s in target_train if s.key not in base_keys]
+    pool = _ranked(target_train, cfg.seed)
     need = cfg.rounds * cfg.per_round
     if len(pool) < need:
         raise DatasetError(f"target group has {len(pool)} train images, {need} needed")
     target_test = [s for s in ds.samples if s.group == cfg.target_group and s.split == "test"]
-    source_test = _subset(
-        [s for s in ds.samples if s.group == cfg.source_group and s.split == "test"],
-        bud.max_test_images,
-    )
-    console = Console(stderr=True)
-    work = cfg.work_dir or Path(tempfile.mkdtemp(prefix="medloop-loop-"))
-    work.mkdir(parents=True, exist_ok=True)
-    everything = FolderTrainingData(cfg.data, 1)
+    source_test = [s for s in ds.samples if s.group == cfg.source_group and s.split == "test"]
+    if bud.max_test_images is not None and cfg.source_group != cfg.target_group:
+        source_test = _ranked(source_test, 0)[: bud.max_test_images]
+    everything = FolderTrainingData(cfg.data, len(dataset_labels(cfg.data).labels))
     by_key = {s.key: s for s in everything.reference()}
     cache = PairCache(everything)
     scorer = _Scorer(
@@ -172,16 +172,17 @@ def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
         seed=cfg.seed,
     )
     settings = ProjectSettings(
-        labels=LabelSet.from_names(
-            ["nucleus" if "nuclei" in str(cfg.data) else "foreground"]
-        ).labels,
+        labels=dataset_labels(cfg.data).labels,
         learning=policy,
         training=TrainingOptions(
             budget_s=cfg.base_budget_s or bud.base_budget_s,
             seed=cfg.seed,
-            color=_color_for(pool[:4] + [s for s in ds.samples if s.group == cfg.source_group][:4]),
+            color=_color_for(pool[:4] + [s for s in ds.samples if s.group == cfg.source_group][:4]),  # type: ignore[arg-type]
         ),
     )
+    console = Console(stderr=True)
+    work = cfg.work_dir or Path(tempfile.mkdtemp(prefix="medloop-loop-"))
+    work.mkdir(parents=True, exist_ok=True)
     base_dir = work / "base"
     shutil.rmtree(base_dir, ignore_errors=True)
     console.print(
@@ -193,6 +194,7 @@ def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
         base_dir,
         settings,
         group=cfg.source_group,
+        train_keys=base_keys,
         device=cfg.device,
         max_val=bud.max_val_images,
         cache=cache,
@@ -202,7 +204,8 @@ def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
     console.print(
         f"base: target Dice {base_t:.4f}, source Dice {base_s:.4f} ({base_seconds:.0f} s)"
     )
-    results: dict[str, Any] = {
+    plan = FolderArtifactStore(base_dir).get(base.version).manifest.plan
+    header = {
         "machine": machine_description(cfg.device),
         "config": {
             "data": str(cfg.data),
@@ -211,56 +214,83 @@ def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
             "rounds": cfg.rounds,
             "per_round": cfg.per_round,
             "quick": cfg.quick,
+            "base_size": cfg.base_size,
             "held_out_share": cfg.held_out_share,
             "budget": bud.__dict__,
             "n_target_test": len(target_test),
             "n_source_test": len(source_test),
         },
-        "base": {"target_dice": base_t, "source_dice": base_s, "seconds": base_seconds},
-        "strategies": {},
+        "base": {
+            "target_dice": base_t,
+            "source_dice": base_s,
+            "seconds": base_seconds,
+            "plan": {
+                k: plan.get(k)
+                for k in ("patch_size", "channels", "steps", "scale", "target_spacing")
+            },
+        },
     }
+    return LoopSetup(cfg, bud, pool, scorer, cache, policy, work, base_dir, header, console)
+
+
+def correct_and_finetune(
+    setup: LoopSetup,
+    workspace: Workspace,
+    policy: LearningPolicy,
+    samples: list[Sample],
+    round_no: int,
+) -> dict[str, Any]:
+    """Submit ``samples``' masks as corrections, fine-tune per ``policy``, score; one row."""
+    for smp in samples:
+        workspace.corrections.add(
+            smp.image.read_bytes(),
+            smp.mask.read_bytes(),
+            key=smp.key,
+            held_out_share=setup.cfg.held_out_share,
+            author="simulated-clinician",
+            corrects_version=workspace.store.production(),
+        )
+    learner = workspace.learner(device=setup.cfg.device, cache=setup.cache)
+    out = learner.finetune(policy)
+    t_d, s_d = setup.scorer.score(workspace.store, workspace.store.require_production())
+    c_t, c_s = setup.scorer.score(workspace.store, out.version)
+    return {
+        "round": round_no,
+        "n_corrections": round_no * setup.cfg.per_round,
+        "n_trained": out.n_trained_corrections,
+        "n_held_out": out.n_heldout_corrections,
+        "target_dice": t_d,
+        "source_dice": s_d,
+        "candidate_target_dice": c_t,
+        "candidate_source_dice": c_s,
+        "seconds": out.total_seconds,
+        "train_seconds": out.seconds,
+        "promoted": out.promoted,
+        "version": out.version,
+        "gate": list(out.decision.reasons),
+    }
+
+
+def run_loop(cfg: LoopConfig, json_path: Path) -> dict[str, Any]:
+    """Run every strategy and write the results to ``json_path``; returns them too."""
+    known = {x.value for x in Strategy}
+    for s in cfg.strategies:
+        if s not in known:
+            raise ConfigError(f"unknown strategy {s!r}; choose from {', '.join(sorted(known))}")
+    setup = prepare_loop(cfg)
+    results: dict[str, Any] = {**setup.header, "strategies": {}}
     for strat in cfg.strategies:
-        reg_dir = work / strat
-        shutil.rmtree(reg_dir, ignore_errors=True)
-        shutil.copytree(base_dir, reg_dir)
-        workspace = Workspace.open(reg_dir)
-        learner = workspace.learner(device=cfg.device, cache=cache)
-        strat_policy = policy.model_copy(update={"strategy": Strategy(strat)})
-        rounds: list[dict[str, Any]] = []
+        workspace = setup.workspace(strat)
+        policy = setup.policy.model_copy(update={"strategy": Strategy(strat)})
+        rounds = []
         for r in range(cfg.rounds):
-            for smp in pool[r * cfg.per_round : (r + 1) * cfg.per_round]:
-                workspace.corrections.add(
-                    smp.image.read_bytes(),
-                    smp.mask.read_bytes(),
-                    key=smp.key,
-                    held_out_share=cfg.held_out_share,
-                    author="simulated-clinician",
-                    corrects_version=workspace.store.production(),
-                )
-            out = learner.finetune(strat_policy)
-            prod = workspace.store.require_production()
-            t_d, s_d = scorer.score(workspace.store, prod)
-            c_t, c_s = scorer.score(workspace.store, out.version)
-            row = {
-                "round": r + 1,
-                "n_corrections": (r + 1) * cfg.per_round,
-                "n_trained": out.n_trained_corrections,
-                "n_held_out": out.n_heldout_corrections,
-                "target_dice": t_d,
-                "source_dice": s_d,
-                "candidate_target_dice": c_t,
-                "candidate_source_dice": c_s,
-                "seconds": out.total_seconds,
-                "train_seconds": out.seconds,
-                "promoted": out.promoted,
-                "version": out.version,
-                "gate": list(out.decision.reasons),
-            }
+            picked = setup.pool[r * cfg.per_round : (r + 1) * cfg.per_round]
+            row = correct_and_finetune(setup, workspace, policy, picked, r + 1)
             rounds.append(row)
-            console.print(
-                f"{strat} round {r + 1}: target {t_d:.4f} source {s_d:.4f} "
-                f"(candidate {c_t:.4f}/{c_s:.4f}, {'promoted' if out.promoted else 'rejected'}, "
-                f"{out.total_seconds:.1f} s)"
+            setup.console.print(
+                f"{strat} round {r + 1}: target {row['target_dice']:.4f} source {row['source_dice']:.4f} "
+                f"(candidate {row['candidate_target_dice']:.4f}/{row['candidate_source_dice']:.4f}, "
+                f"{'promoted' if row['promoted'] else 'rejected'}, {row['seconds']:.1f} s)"
             )
         results["strategies"][strat] = {"rounds": rounds}
     json_path.parent.mkdir(parents=True, exist_ok=True)

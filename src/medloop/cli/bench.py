@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from medloop.cli._common import console, run_guarded
+
+if TYPE_CHECKING:
+    from medloop.bench.loop import LoopConfig
 
 bench_app = typer.Typer(help="Benchmarks that print tables and write JSON.", no_args_is_help=True)
 
@@ -34,18 +37,64 @@ def accuracy(
     console.print(f"test Dice {result['test']['mean_dice']:.4f}; wrote {json_out}")
 
 
+def _loop_config(
+    data: Path,
+    source_group: str,
+    target_group: str,
+    rounds: int,
+    per_round: int,
+    quick: bool,
+    strategies: str,
+    device: str | None,
+    base_budget: str | None,
+    base_size: int | None,
+    overrides: dict[str, Any],
+) -> LoopConfig:
+    from medloop.bench.loop import LoopConfig
+    from medloop.domain.settings import parse_budget
+
+    return LoopConfig(
+        data=data,
+        source_group=source_group,
+        target_group=target_group,
+        rounds=rounds,
+        per_round=per_round,
+        quick=quick,
+        strategies=tuple(strategies.split(",")),
+        device=device,
+        base_budget_s=None if base_budget is None else parse_budget(base_budget),
+        base_size=base_size,
+        **overrides,
+    )
+
+
+DataOpt = Annotated[Path, typer.Option(help="Dataset with groups and splits.")]
+SourceOpt = Annotated[str, typer.Option(help="Group the base model is trained on.")]
+TargetOpt = Annotated[str, typer.Option(help="Group the corrections come from.")]
+JsonOpt = Annotated[Path, typer.Option("--json", help="Where to write the results.")]
+QuickOpt = Annotated[bool, typer.Option(help="Small budgets for a CPU.")]
+BaseBudgetOpt = Annotated[
+    str | None, typer.Option(help="Base model's training budget (5m, quick, ...).")
+]
+BaseSizeOpt = Annotated[
+    int | None, typer.Option(help="Base trained on only this many train pairs (one group).")
+]
+
+
 @bench_app.command("loop")
 def loop(
-    data: Annotated[Path, typer.Option(help="Dataset with groups and splits.")],
-    source_group: Annotated[str, typer.Option(help="Group the base model is trained on.")],
-    target_group: Annotated[str, typer.Option(help="Group the corrections come from.")],
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    data: DataOpt,
+    source_group: SourceOpt,
+    target_group: TargetOpt,
+    json_out: JsonOpt,
     rounds: Annotated[int, typer.Option(min=1)] = 2,
     per_round: Annotated[int, typer.Option(min=1)] = 5,
-    quick: Annotated[bool, typer.Option(help="Small budget for a CPU.")] = False,
+    quick: QuickOpt = False,
     strategies: Annotated[str, typer.Option(help="Comma-separated strategies to run.")] = (
         "weighted-replay,corrections-only,all-equal,retrain"
     ),
+    base_budget: BaseBudgetOpt = None,
+    base_size: BaseSizeOpt = None,
     correction_weight: Annotated[
         float | None, typer.Option(help="Override the budget's w.")
     ] = None,
@@ -56,20 +105,61 @@ def loop(
     device: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Simulated clinician: base on SOURCE, corrections from TARGET, per strategy, per round."""
-    from medloop.bench.loop import LoopConfig, run_loop
+    from medloop.bench.loop import run_loop
 
-    cfg = LoopConfig(
-        data=data,
-        source_group=source_group,
-        target_group=target_group,
-        rounds=rounds,
-        per_round=per_round,
-        quick=quick,
-        strategies=tuple(strategies.split(",")),
-        device=device,
-        correction_weight=correction_weight,
-        replay_size=replay_size,
-        finetune_steps=finetune_steps,
+    cfg = run_guarded(
+        lambda: _loop_config(
+            data,
+            source_group,
+            target_group,
+            rounds,
+            per_round,
+            quick,
+            strategies,
+            device,
+            base_budget,
+            base_size,
+            {
+                "correction_weight": correction_weight,
+                "replay_size": replay_size,
+                "finetune_steps": finetune_steps,
+            },
+        )
     )
     run_guarded(lambda: run_loop(cfg, json_out))
+    console.print(f"wrote {json_out}")
+
+
+@bench_app.command("forgetting")
+def forgetting(
+    data: DataOpt,
+    source_group: SourceOpt,
+    target_group: TargetOpt,
+    json_out: JsonOpt,
+    per_round: Annotated[int, typer.Option(min=1)] = 5,
+    quick: QuickOpt = False,
+    remedies: Annotated[str | None, typer.Option(help="Comma-separated remedies.")] = None,
+    base_budget: BaseBudgetOpt = None,
+    base_size: BaseSizeOpt = None,
+    device: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """One round of corrections fine-tuned with each anti-forgetting remedy: gain, drop, time."""
+    from medloop.bench.forgetting import run_forgetting
+
+    cfg = run_guarded(
+        lambda: _loop_config(
+            data,
+            source_group,
+            target_group,
+            1,
+            per_round,
+            quick,
+            "weighted-replay",
+            device,
+            base_budget,
+            base_size,
+            {},
+        )
+    )
+    run_guarded(lambda: run_forgetting(cfg, json_out, remedies.split(",") if remedies else None))
     console.print(f"wrote {json_out}")

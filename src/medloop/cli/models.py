@@ -86,11 +86,23 @@ def show(registry: RegistryOpt, version: Annotated[str, typer.Argument()]) -> No
 
 @models_app.command("promote")
 def promote(
-    registry: RegistryOpt, version: Annotated[str, typer.Argument()], reason: str = "manual"
+    registry: RegistryOpt,
+    version: Annotated[str, typer.Argument()],
+    reason: Annotated[
+        str | None, typer.Option(help="Why; required over the gate's rejection.")
+    ] = None,
+    actor: Annotated[str, typer.Option(help="Who promotes (for the event log).")] = "cli",
 ) -> None:
-    """Put VERSION in production (by hand; the gate is not consulted)."""
-    run_guarded(lambda: _registry(registry).promote(version, reason=reason))
-    console.print(f"{version} is in production")
+    """Put VERSION in production by hand (over a rejection only with --reason)."""
+    from medloop.domain.gate import promotion_reason
+
+    def go() -> None:
+        store = _registry(registry)
+        why = promotion_reason(store.get(version), actor, reason)
+        store.promote(version, reason=why, actor=actor)
+        console.print(f"{version} is in production ({why})", highlight=False)
+
+    run_guarded(go)
 
 
 @models_app.command("rollback")

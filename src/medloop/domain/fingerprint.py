@@ -55,7 +55,8 @@ class Fingerprint:
         has_color: some RGB image has channels that differ.
         intensity: percentiles (0.5, 50, 99.5) of all pixel values.
         foreground_intensity: (p0.5, p99.5, mean, std) over foreground pixels.
-        ct_like: values span a Hounsfield-like range (air below -500, float or signed).
+        ct_like: values span a Hounsfield-like range (air below -500, a range over 500,
+            float or signed).
         empty_share: share of images with no foreground at all.
         gap: median width of the background's structures (thin membranes between
             objects show up here), native pixels/voxels.

@@ -1,4 +1,4 @@
-"""Per-class measurements of a label map: area, connected components, largest component."""
+"""Per-class measurements of a label map (2D or 3D): size, connected components, largest one."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ __all__ = ["ClassMeasurement", "measure"]
 class ClassMeasurement:
     """Measurements of one foreground class in one label map.
 
-    Areas are in pixels, and in mm² when the pixel spacing is known (else ``None``).
-    Components use 8-connectivity.
+    ``area_px`` and ``largest_component_px`` count pixels (2D) or voxels (3D). When the
+    spacing is known, a 2D map also gets mm² (``area_mm2``, ``largest_component_mm2``)
+    and a volume mm³ (``volume_mm3``, ``largest_component_mm3``); otherwise those are
+    ``None``. Components use full connectivity (8 in 2D, 26 in 3D).
     """
 
     value: int
@@ -28,36 +30,51 @@ class ClassMeasurement:
     components: int
     largest_component_px: int
     largest_component_mm2: float | None
+    volume_mm3: float | None = None
+    largest_component_mm3: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def measure(
-    label_map: np.ndarray, labels: LabelSet, pixel_area_mm2: float | None = None
+    label_map: np.ndarray, labels: LabelSet, element_size: float | None = None
 ) -> list[ClassMeasurement]:
-    """Measure every foreground class of ``label_map`` (``(H, W)`` integer values ``0..K``)."""
-    if label_map.ndim != 2:
-        raise ValueError(f"label map must be (H, W), got {label_map.shape}")
-    structure = np.ones((3, 3), dtype=bool)
+    """Measure every foreground class of ``label_map`` (integer values ``0..K``).
+
+    Args:
+        label_map: ``(H, W)`` or ``(X, Y, Z)``.
+        labels: the project's labels.
+        element_size: mm² of a pixel (2D) or mm³ of a voxel (3D), when known.
+    """
+    if label_map.ndim not in (2, 3):
+        raise ValueError(f"label map must be 2D or 3D, got {label_map.shape}")
+    volume = label_map.ndim == 3
+    structure = np.ones((3,) * label_map.ndim, dtype=bool)
+    counts = np.bincount(label_map.ravel(), minlength=labels.num_classes)
     out: list[ClassMeasurement] = []
     for lab in labels.labels:
-        region = label_map == lab.value
-        area = int(region.sum())
-        if area:
-            comp, n = ndimage.label(region, structure=structure)
+        size = int(counts[lab.value]) if lab.value < counts.size else 0
+        if size:
+            comp, n = ndimage.label(label_map == lab.value, structure=structure)
             largest = int(np.bincount(comp.ravel())[1:].max())
         else:
             n, largest = 0, 0
+
+        def mm(count: int) -> float | None:
+            return None if element_size is None else count * element_size
+
         out.append(
             ClassMeasurement(
                 value=lab.value,
                 name=lab.name,
-                area_px=area,
-                area_mm2=None if pixel_area_mm2 is None else area * pixel_area_mm2,
+                area_px=size,
+                area_mm2=None if volume else mm(size),
                 components=int(n),
                 largest_component_px=largest,
-                largest_component_mm2=None if pixel_area_mm2 is None else largest * pixel_area_mm2,
+                largest_component_mm2=None if volume else mm(largest),
+                volume_mm3=mm(size) if volume else None,
+                largest_component_mm3=mm(largest) if volume else None,
             )
         )
     return out

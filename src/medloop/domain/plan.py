@@ -41,6 +41,8 @@ __all__ = [
 
 MIN_STEPS = {2: 1000, 3: 600}
 """A candidate is chosen only if the budget buys it at least this many steps."""
+FEWEST_STEPS = 20
+"""A budget that buys fewer steps than this (of the smallest network) is refused."""
 THIN_PX = 3.0
 """The thinnest foreground structure keeps at least this many pixels across."""
 GAP_PX = 4.0
@@ -244,7 +246,7 @@ def candidates(fp: Fingerprint, options: TrainingOptions) -> list[tuple[Resoluti
                 out.append((res, cand))
     if not out:
         raise ConfigError("no network configuration fits these images")
-    return out
+    return sorted(out, key=lambda rc: -relative_cost(rc[1]))
 
 
 def _networks(
@@ -304,7 +306,8 @@ def choose(
         ``(candidate, steps, seconds_per_step, reason)``.
 
     Raises:
-        ConfigError: the budget cannot fit a single step of the smallest candidate.
+        ConfigError: the budget buys fewer than :data:`FEWEST_STEPS` steps of the smallest
+            candidate.
     """
     if fixed_steps is not None:
         sps = seconds_per_step[0]
@@ -316,10 +319,10 @@ def choose(
             break
     sps = seconds_per_step[best]
     steps = int(budget_s / sps) if math.isfinite(sps) else 0
-    if steps < 1:
+    if steps < FEWEST_STEPS:
         raise ConfigError(
-            f"a training budget of {budget_s:.0f} s cannot fit one step "
-            f"({sps:.2f} s per step of the smallest network): raise the budget"
+            f"a training budget of {budget_s:.0f} s fits {steps} steps of the smallest "
+            f"network ({sps:.2f} s per step), fewer than {FEWEST_STEPS}: raise the budget"
         )
     why = (
         f"{sps * 1000:.0f} ms per step measured here: {steps} steps in {budget_s:.0f} s "

@@ -16,7 +16,7 @@ bodies against the same models and answers 422.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -99,6 +99,11 @@ class LearningPolicy(SettingsModel):
             arrives and never changed (every ``round(1/share)``-th one).
         strategy: how corrections and reference data are mixed.
         seed: base seed of the fine-tune (the number of corrections is added).
+        distillation: weight of keeping the parent's predictions on replayed pairs
+            (0: off); see :mod:`medloop.ml.retention`.
+        l2sp: weight of the pull toward the parent's weights (0: off).
+        ema: decay of the moving average of weights the fine-tune returns (0: off).
+        encoder_lr_scale: the encoder learns at this share of ``lr``.
     """
 
     correction_weight: CorrectionWeight = 16.0
@@ -109,20 +114,37 @@ class LearningPolicy(SettingsModel):
     held_out_share: float = Field(default=0.2, ge=0.0, lt=1.0)
     strategy: Strategy = Strategy.WEIGHTED_REPLAY
     seed: Seed = 0
+    distillation: float = Field(default=0.0, ge=0.0, le=100.0)
+    l2sp: float = Field(default=0.0, ge=0.0, le=100.0)
+    ema: float = Field(default=0.0, ge=0.0, lt=1.0)
+    encoder_lr_scale: float = Field(default=1.0, gt=0.0, le=1.0)
 
 
 class AcceptanceRule(SettingsModel):
     """When the gate promotes a candidate (see :mod:`medloop.domain.gate`).
 
     Attributes:
-        max_class_dice_drop: on the locked validation set, no class's mean Dice may
-            drop by more than this against production.
-        min_heldout_gain: on held-out corrections (when there are any), the candidate's
-            mean Dice must be at least production's plus this (0 = must not drop).
+        margin: non-inferiority margin in Dice: on the locked validation set (each
+            class) and on the held-out corrections, the candidate must be shown to be
+            no worse than production by more than this.
+        confidence: one-sided confidence of that showing (paired bootstrap of the
+            per-image differences).
     """
 
-    max_class_dice_drop: float = Field(default=0.01, ge=0.0, le=1.0)
-    min_heldout_gain: float = Field(default=0.0, ge=-1.0, le=1.0)
+    margin: float = Field(default=0.01, ge=0.0, le=1.0)
+    confidence: float = Field(default=0.95, ge=0.5, le=0.999)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        """Rules stored before the paired gate: ``max_class_dice_drop`` is the margin."""
+        if isinstance(data, dict) and {"max_class_dice_drop", "min_heldout_gain"} & set(data):
+            data = dict(data)
+            drop = data.pop("max_class_dice_drop", None)
+            data.pop("min_heldout_gain", None)
+            if drop is not None:
+                data.setdefault("margin", drop)
+        return data
 
 
 NAMED_BUDGETS = {"quick": 120.0, "standard": 300.0, "long": 1800.0}

@@ -84,7 +84,7 @@ def _squeeze_4d(arr: np.ndarray, name: str) -> np.ndarray:
         return arr[..., 0]
     if arr.ndim != 3:
         raise ImageReadError(
-            f"{name}: a {arr.ndim}D file of shape {arr.shape}; medloop takes one 3D volume "
+            f"{name}: a {arr.ndim}D file; medloop takes one 3D volume "
             "(split time series or multi-channel files first)"
         )
     return arr
@@ -103,11 +103,12 @@ def _nifti(data: bytes, name: str, max_voxels: int) -> tuple[np.ndarray, np.ndar
         shape = tuple(int(s) for s in img.shape)
         if len(shape) == 4 and shape[3] == 1:
             shape = shape[:3]
+        if len(shape) != 3:
+            _squeeze_4d(np.empty((0,) * len(shape)), name)  # names the 2D/4D problem
         affine = np.asarray(img.affine, dtype=np.float64)
-        if len(shape) == 3:
-            _check_geometry(name, shape, affine, max_voxels)
+        _check_geometry(name, shape, affine, max_voxels)
         zooms = img.header.get_zooms()[:3]
-        if len(zooms) < 3 or not all(np.isfinite(z) and z > 0 for z in zooms):
+        if not all(np.isfinite(z) and z > 0 for z in zooms):
             raise ImageReadError(f"{name}: no voxel spacing (pixdim is {list(zooms)})")
         arr = _squeeze_4d(np.asanyarray(img.dataobj), name)
     return arr, affine

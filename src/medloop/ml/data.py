@@ -38,6 +38,8 @@ class TrainItem:
     image: np.ndarray
     mask: np.ndarray
     weight: float = 1.0
+    distill: bool = False
+    """A replayed reference pair: the parent's predictions on it are kept (distillation)."""
     _fg: dict[int, np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -59,7 +61,8 @@ class TrainItem:
 
 @dataclass
 class Batch:
-    """``images`` ``(B, C, *patch)`` float32, ``masks`` ``(B, 1, *patch)`` int64, ``weights`` ``(B,)``.
+    """``images`` ``(B, C, *patch)`` float32, ``masks`` ``(B, 1, *patch)`` int64, ``weights`` ``(B,)``,
+    ``distill`` ``(B,)`` bool (which patches come from replayed reference pairs).
 
     ``weights`` are the loss factors: ``√w`` when sampling already favours heavy
     items (so the total effect of a weight is ``w``), ``w`` when sampling is uniform.
@@ -69,6 +72,7 @@ class Batch:
     masks: torch.Tensor
     weights: torch.Tensor
     keys: list[str]
+    distill: torch.Tensor
 
 
 def build_augmentation(
@@ -214,4 +218,5 @@ class PatchSampler:
             masks=torch.stack(masks),
             weights=weights,
             keys=[self.items[int(i)].key for i in idx],
+            distill=torch.tensor([self.items[int(i)].distill for i in idx], dtype=torch.bool),
         )

@@ -40,11 +40,13 @@ def score_label_maps(
     ref: np.ndarray,
     num_classes: int,
     spacing: tuple[float, ...] | None = None,
+    hd95: bool = True,
 ) -> ImageScores:
     """Score ``pred`` against ``ref`` (integer label maps ``(*spatial)``, values < num_classes).
 
     Args:
         spacing: mm per pixel/voxel; HD95 is then in mm.
+        hd95: compute HD95 (the slow part); ``False`` leaves it NaN.
     """
     if pred.shape != ref.shape:
         raise ValueError(f"prediction {pred.shape} and reference {ref.shape} differ in size")
@@ -54,7 +56,7 @@ def score_label_maps(
     iou = compute_iou(p, g, include_background=False, ignore_empty=False)[0]
     hd: list[float] = []
     for c in range(1, num_classes):
-        if not bool(p[0, c].any()) or not bool(g[0, c].any()):
+        if not hd95 or not bool(p[0, c].any()) or not bool(g[0, c].any()):
             hd.append(math.nan)
             continue
         with warnings.catch_warnings():

@@ -27,6 +27,7 @@ from medloop.ml.inference import Predictor
 from medloop.ml.loss import WeightedDiceCELoss
 from medloop.ml.metrics import score_label_maps
 from medloop.ml.network import build_network
+from medloop.ml.retention import Ema, Teacher, encoder_parameter_names, l2sp_penalty
 
 __all__ = ["TrainCallbacks", "TrainResult", "TrainSpec", "evaluate_items", "train"]
 
@@ -61,6 +62,14 @@ class TrainSpec:
     device: str | None = None
     max_seconds: float | None = None
     in_plane_only: bool = False
+    distill: float = 0.0
+    """Weight of distillation from the initial weights on ``distill`` items (0: off)."""
+    l2sp: float = 0.0
+    """Weight of the pull toward the initial weights (0: off)."""
+    ema: float = 0.0
+    """Decay of an exponential moving average of the weights returned (0: off)."""
+    encoder_lr_scale: float = 1.0
+    """The encoder's learning rate as a share of ``lr``."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,9 +150,25 @@ class _Run:
         if init_state is not None:
             self.model.load_state_dict(init_state)
         self.model.to(self.device)
+        encoder = encoder_parameter_names(self.model) if spec.encoder_lr_scale != 1.0 else set()
+        params = dict(self.model.named_parameters())
+        groups = [
+            {"params": [p for n, p in params.items() if n not in encoder], "scale": 1.0},
+            {
+                "params": [p for n, p in params.items() if n in encoder],
+                "scale": spec.encoder_lr_scale,
+            },
+        ]
         self.opt = torch.optim.AdamW(
-            self.model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay
+            [g for g in groups if g["params"]], lr=spec.lr, weight_decay=spec.weight_decay
         )
+        self.teacher = Teacher(self.model) if spec.distill and init_state is not None else None
+        self.anchor = (
+            {n: p.detach().clone() for n, p in params.items()}
+            if spec.l2sp and init_state is not None
+            else None
+        )
+        self.ema = Ema(self.model, spec.ema) if spec.ema else None
         self.loss_fn = WeightedDiceCELoss()
         self.sampler = PatchSampler(
             items,
@@ -174,6 +199,7 @@ class _Run:
             "best_step": self.best_step,
             "best_state": self.best_state,
             "history": self.history,
+            "ema": None if self.ema is None else self.ema.shadow,
         }
 
     def resume(self, data: bytes) -> None:
@@ -186,6 +212,8 @@ class _Run:
         self.step, self.best_score = saved["step"], saved["best_score"]
         self.best_step, self.best_state = saved["best_step"], saved["best_state"]
         self.history = saved["history"]
+        if self.ema is not None and saved.get("ema") is not None:
+            self.ema.shadow = saved["ema"]
 
     def progress(self) -> float:
         """How far along the run is, 0..1: steps done or time spent, whichever is further."""
@@ -198,7 +226,7 @@ class _Run:
         """One optimiser step on a fresh batch; returns the loss."""
         lr = self.spec.lr * lr_factor(self.spec, self.step, self.progress())
         for group in self.opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["scale"]
         self.model.train()
         batch = self.sampler.next_batch()
         x, y = batch.images.to(self.device), batch.masks.to(self.device)
@@ -206,10 +234,17 @@ class _Run:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
             logits = self.model(x)
         loss = self.loss_fn(logits, y, w)
+        keep = batch.distill.to(self.device)
+        if self.teacher is not None and bool(keep.any()):
+            loss = loss + self.spec.distill * self.teacher.loss(logits[keep], x[keep])
+        if self.anchor is not None:
+            loss = loss + self.spec.l2sp * l2sp_penalty(self.model, self.anchor)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 12.0)
         self.opt.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         self.step += 1
         return float(loss.detach())
 
@@ -227,6 +262,8 @@ class _Run:
     def final_weights(self) -> dict[str, torch.Tensor]:
         if self.best_state is not None:
             return self.best_state
+        if self.ema is not None:
+            return self.ema.weights()
         return copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
 
 

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medloop.domain.image import Image
 from medloop.domain.measurements import ClassMeasurement, measure
 from medloop.durable import atomic_write_bytes, sha256_file
+from medloop.errors import ConfigError
 from medloop.io import encode_label_map_png, read_image
 from medloop.io.masks import encode_png, render_overlay
+from medloop.io.volumes import encode_label_volume
 from medloop.storage.folder_registry import FolderArtifactStore
 
 __all__ = ["AnalysisResult", "analyze_files"]
@@ -24,8 +27,7 @@ class AnalysisResult:
     source: str
     image_sha256: str
     model_version: str
-    width: int
-    height: int
+    shape: tuple[int, ...]
     spacing_mm: tuple[float, ...] | None
     uncertainty: float
     measurements: tuple[ClassMeasurement, ...]
@@ -37,8 +39,7 @@ class AnalysisResult:
             "source": self.source,
             "image_sha256": self.image_sha256,
             "model_version": self.model_version,
-            "width": self.width,
-            "height": self.height,
+            "shape": list(self.shape),
             "spacing_mm": list(self.spacing_mm) if self.spacing_mm else None,
             "uncertainty": self.uncertainty,
             "measurements": [m.to_dict() for m in self.measurements],
@@ -63,11 +64,14 @@ def analyze_files(
     version: str | None = None,
     device: str | None = None,
 ) -> list[AnalysisResult]:
-    """Analyse each image with ``version`` (default: production); write outputs to ``out_dir``.
+    """Analyse each image or volume with ``version`` (default: production); write to ``out_dir``.
 
-    Every image is read (and so validated) before the model is loaded; for each
-    image ``<stem>.labels.png`` (label map), ``<stem>.overlay.png`` and
-    ``<stem>.json`` are written atomically, plus ``results.json`` for the run.
+    Every input is read (and so validated) before the model is loaded. For a 2D image
+    ``<stem>.labels.png`` (label map) and ``<stem>.overlay.png`` are written; for a
+    volume ``<stem>.labels.nii.gz`` on the input's own grid and ``<stem>.overlay.png``
+    of its middle axial slice. Each gets ``<stem>.json`` (version, uncertainty,
+    per-class size in pixels/voxels and mm²/mm³, components), and the run
+    ``results.json``; every file is written atomically.
     """
     from medloop.ml.inference import Predictor
 
@@ -81,21 +85,32 @@ def analyze_files(
     used: set[str] = set()
     results: list[AnalysisResult] = []
     for path, image in zip(paths, images, strict=True):
+        if image.ndim != manifest.spatial_dims:
+            raise ConfigError(
+                f"{path}: a {image.ndim}D input for a {manifest.spatial_dims}D model ({record.name})"
+            )
         pred = predictor.predict(image)
         stem = _unique_stem(path, used)
-        labels_path = out_dir / f"{stem}.labels.png"
         overlay_path = out_dir / f"{stem}.overlay.png"
-        atomic_write_bytes(labels_path, encode_label_map_png(pred.label_map))
-        atomic_write_bytes(overlay_path, encode_png(render_overlay(image, pred.label_map, colors)))
+        if image.is_volume:
+            labels_path = out_dir / f"{stem}.labels.nii.gz"
+            atomic_write_bytes(labels_path, encode_label_volume(pred.label_map, image))
+            k = image.shape[2] // 2
+            mid = Image(pixels=image.pixels[:, :, k])
+            overlay = render_overlay(mid, pred.label_map[:, :, k], colors)
+        else:
+            labels_path = out_dir / f"{stem}.labels.png"
+            atomic_write_bytes(labels_path, encode_label_map_png(pred.label_map))
+            overlay = render_overlay(image, pred.label_map, colors)
+        atomic_write_bytes(overlay_path, encode_png(overlay))
         res = AnalysisResult(
             source=str(path),
             image_sha256=sha256_file(path),
             model_version=record.name,
-            width=image.width,
-            height=image.height,
+            shape=image.shape,
             spacing_mm=image.spacing,
             uncertainty=pred.uncertainty,
-            measurements=tuple(measure(pred.label_map, manifest.labels, image.pixel_area_mm2)),
+            measurements=tuple(measure(pred.label_map, manifest.labels, image.element_size)),
             label_map_path=str(labels_path),
             overlay_path=str(overlay_path),
         )

@@ -25,12 +25,13 @@ def _nanmean(values: Sequence[float]) -> float:
 
 
 def evaluate_samples(
-    predictor: Predictor, samples: Sequence[PairSample], cache: PairCache
-) -> tuple[EvalSummary, list[float]]:
-    """Summary over ``samples`` plus each image's mean foreground Dice (in sample order).
+    predictor: Predictor, samples: Sequence[PairSample], cache: PairCache, hd95: bool = False
+) -> tuple[EvalSummary, np.ndarray]:
+    """Summary over ``samples`` plus each image's Dice per class, ``(n, K)`` in sample order.
 
-    Dice per image is ``2|P∩G| / (|P| + |G|)``, 1 when both are empty; the summary
-    averages images (not pixels), overall and per group.
+    Dice per image and class is ``2|P∩G| / (|P| + |G|)``, 1 when both are empty; an
+    image's Dice is the mean over its classes; the summary averages images (not
+    pixels), overall and per group. HD95 (slow) only with ``hd95``; else NaN.
     """
     from medloop.ml.metrics import score_label_maps
 
@@ -39,18 +40,20 @@ def evaluate_samples(
     iou: list[list[float]] = [[] for _ in range(k)]
     hd: list[list[float]] = [[] for _ in range(k)]
     per_image: list[float] = []
+    per_class: list[tuple[float, ...]] = []
     groups: dict[str, list[float]] = defaultdict(list)
     spec = predictor.manifest.preprocess
     for sample in samples:
         truth = cache.pair(sample)
         probs = predictor.probabilities(cache.prepared(sample, spec))
         labels = predictor.finish(probs, truth.mask.shape).label_map
-        s = score_label_maps(labels, truth.mask, k + 1, truth.image.spacing)
+        s = score_label_maps(labels, truth.mask, k + 1, truth.image.spacing, hd95=hd95)
         for c in range(k):
             dice[c].append(s.dice[c])
             iou[c].append(s.iou[c])
             hd[c].append(s.hd95[c])
         per_image.append(s.mean_dice)
+        per_class.append(s.dice)
         if sample.group is not None:
             groups[sample.group].append(s.mean_dice)
     summary = EvalSummary(
@@ -61,7 +64,7 @@ def evaluate_samples(
         hd95=tuple(_nanmean(d) for d in hd),
         per_group={g: float(np.mean(v)) for g, v in sorted(groups.items())},
     )
-    return summary, per_image
+    return summary, np.array(per_class, dtype=np.float64).reshape(len(per_class), k)
 
 
 def per_image_dice(pred: np.ndarray, ref: np.ndarray) -> float:

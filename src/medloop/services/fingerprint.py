@@ -114,7 +114,7 @@ def measure_fingerprint(
         ),
         intensity=(lo, mid, hi),
         foreground_intensity=(f_lo, f_hi, float(fg_all.mean()), float(fg_all.std() or 1.0)),
-        ct_like=signed and lo < -500 and hi > 100,
+        ct_like=signed and lo < -500 and hi - lo > 500,
         empty_share=float(np.mean([not (m > 0).any() for m in masks])),
         gap=float(np.median(gaps)) if gaps else 0.0,
         classes=tuple(_class_stats(masks, v) for v in range(1, num_foreground + 1)),

@@ -169,7 +169,7 @@ class Learner:
         samples = [s for s in self.data.reference() if s.split == split]
         if not samples:
             raise DatasetError(f"no reference pairs in split {split!r}")
-        summary, _ = evaluate_samples(self.predictor(name), samples, self.cache)
+        summary, _ = evaluate_samples(self.predictor(name), samples, self.cache, hd95=True)
         return name, summary
 
     # -- training from scratch ----------------------------------------------------------------
@@ -210,10 +210,10 @@ class Learner:
             DataRef(s.key, s.image_sha256, s.mask_sha256, "reference", 1.0) for s in split.train
         ]
         hyper = {"train": spec.to_dict(), "options": opts.to_json()}
-        record, cand, cand_val = self._add_candidate(
+        record, cand, (cand_val, cand_locked) = self._add_candidate(
             manifest, result, "train", None, refs, (), hyper, split.locked
         )
-        verdict = self._judge(record, cand, cand_val, split.locked, ())
+        verdict = self._judge(record, cand, cand_locked, split.locked, ())
         checkpoint.clear()
         self.store.checkpoint(f"{key}-plan").clear()
         return TrainOutcome(
@@ -321,7 +321,7 @@ class Learner:
             "policy": policy.to_json(),
             "rule": self.settings.acceptance.to_json(),
         }
-        record, cand, cand_val = self._add_candidate(
+        record, cand, (cand_val, cand_locked) = self._add_candidate(
             manifest,
             result,
             "retrain" if retrain else "finetune",
@@ -332,7 +332,7 @@ class Learner:
             split.locked,
             extra={"production_at_start": parent},
         )
-        verdict = self._judge(record, cand, cand_val, split.locked, held)
+        verdict = self._judge(record, cand, cand_locked, split.locked, held)
         if verdict.production_val is None:
             raise TrainingError(f"production was withdrawn while {record.name} trained")
         return FinetuneOutcome(
@@ -374,7 +374,7 @@ class Learner:
         k = manifest.labels.num_classes
         items = [self.cache.item(c, pre, k, w) for c in trained]
         refs = [DataRef(c.id, c.image_sha256, c.mask_sha256, "correction", w) for c in trained]
-        items += [self.cache.item(s, pre, k, 1.0) for s in replay]
+        items += [replace(self.cache.item(s, pre, k, 1.0), distill=True) for s in replay]
         refs += [DataRef(s.key, s.image_sha256, s.mask_sha256, "replay", 1.0) for s in replay]
         return items, refs
 
@@ -407,6 +407,10 @@ class Learner:
             val_every=0,
             seed=policy.seed + n_corrections,
             device=self.device,
+            distill=policy.distillation,
+            l2sp=policy.l2sp,
+            ema=policy.ema,
+            encoder_lr_scale=policy.encoder_lr_scale,
         )
         return spec, state_dict_from_bytes(self.store.read_file(parent))
 
@@ -449,12 +453,12 @@ class Learner:
         hyper: dict[str, Any],
         locked: Sequence[PairSample],
         extra: dict[str, Any] | None = None,
-    ) -> tuple[VersionRecord, Predictor, EvalSummary]:
+    ) -> tuple[VersionRecord, Predictor, tuple[EvalSummary, np.ndarray]]:
         """Score the trained weights on the locked set and store them as a candidate."""
         from medloop.ml.inference import Predictor, state_dict_to_bytes
 
         cand = Predictor(manifest, result.state_dict, self.device)
-        cand_val, _ = evaluate_samples(cand, locked, self.cache)
+        cand_val, cand_locked = evaluate_samples(cand, locked, self.cache)
         lineage = Lineage(
             kind=kind,
             parent=parent,
@@ -478,33 +482,42 @@ class Learner:
         }
         files = {"weights.pt": state_dict_to_bytes(result.state_dict)}
         record = self.store.add_version(files, manifest, lineage, metrics)
-        return record, cand, cand_val
+        return record, cand, (cand_val, cand_locked)
 
     def _judge(
         self,
         record: VersionRecord,
         cand: Predictor,
-        cand_val: EvalSummary,
+        cand_locked: np.ndarray,
         locked: Sequence[PairSample],
         held: Sequence[CorrectionSample],
     ) -> _Verdict:
-        """Score production beside the candidate, decide, and record the verdict once."""
+        """Score production beside the candidate, decide on paired differences, record once."""
         prod_name = self.store.production()
         prod_val = cand_held = prod_held = None
+        prod_locked = cand_held_scores = prod_held_scores = None
         if prod_name is not None:
             prod = self.predictor(prod_name)
-            prod_val, _ = evaluate_samples(prod, locked, self.cache)
+            prod_val, prod_locked = evaluate_samples(prod, locked, self.cache)
             if held:
-                cand_held, _ = evaluate_samples(cand, held, self.cache)
-                prod_held, _ = evaluate_samples(prod, held, self.cache)
-        decision = decide(self.settings.acceptance, cand_val, prod_val, cand_held, prod_held)
+                cand_held, cand_held_scores = evaluate_samples(cand, held, self.cache)
+                prod_held, prod_held_scores = evaluate_samples(prod, held, self.cache)
+        decision, checks = decide(
+            self.settings.acceptance,
+            cand_locked,
+            prod_locked,
+            cand_held_scores,
+            prod_held_scores,
+        )
         report = {
             "against": prod_name,
             "accepted": decision.accepted,
             "reasons": list(decision.reasons),
             "rule": self.settings.acceptance.to_json(),
+            "basis": [c.to_dict() for c in checks],
+            "locked": [s.key for s in locked],
             "candidate": {
-                "locked_val": cand_val.to_dict(),
+                "locked_val": record.metrics["locked_val"],
                 "heldout_corrections": _summary(cand_held),
             },
             "production": {

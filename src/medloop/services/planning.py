@@ -2,8 +2,8 @@
 
 The rules are in :mod:`medloop.domain.plan`; this module measures. Probing every
 candidate would eat the budget, so the smallest is timed and the others are
-extrapolated by their relative cost; the one predicted to fit is then timed too
-(and a smaller one when the prediction was wrong).
+extrapolated by their relative cost; the largest one that may fit is then timed, and
+smaller ones after it until one does.
 """
 
 from __future__ import annotations
@@ -124,8 +124,10 @@ def plan_training(
     smallest = len(pairs) - 1
     base = timed(smallest)
     estimate = [base * c / costs[smallest] for c in costs]
+    # The cost model overrates large patches (small ones pay more overhead per voxel):
+    # time the largest candidate it puts within reach, then smaller ones until one fits.
     pick = next(
-        (i for i, e in enumerate(estimate) if seconds / e >= MIN_STEPS[dims] * 1.1), smallest
+        (i for i, e in enumerate(estimate) if seconds / e >= MIN_STEPS[dims] * 0.6), smallest
     )
     while pick < smallest and seconds / timed(pick) < MIN_STEPS[dims]:
         pick += 1

@@ -7,6 +7,7 @@ a :class:`Workspace` and hands its folder adapters to the same
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -77,6 +78,7 @@ def train_workspace(
     *,
     options: TrainingOptions | None = None,
     group: str | None = None,
+    train_keys: set[str] | None = None,
     device: str | None = None,
     callbacks: TrainCallbacks | None = None,
     max_val: int | None = None,
@@ -87,13 +89,17 @@ def train_workspace(
 
     The first training writes the project file with ``settings``; later ones keep
     the project's settings and must use the same labels and locked validation set.
+    ``train_keys`` restricts the ``train`` pairs to those keys (validation is untouched).
 
     Raises:
         ConfigError: the registry holds a project with other labels or other
             validation pairs (use a new registry for a different dataset).
     """
     source = FolderTrainingData(data, settings.label_set.num_foreground, group=group)
-    split = split_reference(source.reference())
+    samples = source.reference()
+    if train_keys is not None:
+        samples = [s for s in samples if s.split != "train" or s.key in train_keys]
+    split = split_reference(samples)
     cache = (cache or PairCache(source)).rebind(source)
     for sample in split.train + split.select + split.locked:
         cache.pair(sample)  # every pair read and checked before anything is written
@@ -117,10 +123,18 @@ def train_workspace(
                 "use a new --registry for a different dataset"
             )
         settings = existing.settings
+    fresh = not registry.exists()
     save_folder_project(registry, replace(pinned, settings=settings))
-    workspace = Workspace.open(registry)
-    learner = workspace.learner(settings, device, cache)
-    return learner.train(options or settings.training, callbacks, max_val=max_val, on_plan=on_plan)
+    try:
+        workspace = Workspace.open(registry)
+        learner = workspace.learner(settings, device, cache)
+        return learner.train(
+            options or settings.training, callbacks, max_val=max_val, on_plan=on_plan
+        )
+    except BaseException:
+        if fresh:  # a failed first training leaves no registry behind
+            shutil.rmtree(registry, ignore_errors=True)
+        raise
 
 
 def add_corrections(
@@ -165,5 +179,5 @@ def evaluate_dataset(
     if not samples:
         raise DatasetError(f"{data}: no pairs in split {split!r}")
     predictor = Predictor.from_bytes(record.manifest, store.read_file(name), device)
-    summary, _ = evaluate_samples(predictor, samples, PairCache(source))
+    summary, _ = evaluate_samples(predictor, samples, PairCache(source), hd95=True)
     return name, summary

@@ -93,7 +93,7 @@ def test_a_candidate_that_forgets_is_rejected_and_production_stays(
     assert not out.promoted
     assert store.production() == "v0001"
     assert store.get(out.version).status == VersionStatus.REJECTED
-    assert any("fell" in r for r in out.decision.reasons)
+    assert any("worse" in r for r in out.decision.reasons)
 
 
 def test_finetune_needs_production_and_corrections() -> None:

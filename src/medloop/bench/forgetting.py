@@ -1,0 +1,91 @@
+"""Which remedy keeps a fine-tune from forgetting? One round of corrections, each remedy.
+
+From one base model (the loop benchmark's), each remedy fine-tunes on the same K
+corrections of the target group with weighted replay, and is scored on the target
+and source groups' ``test`` splits. The table gives, per remedy, the target gain and
+the source drop against the base, and the seconds the fine-tune took — what the
+default learning policy is chosen from.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from medloop.bench.loop import LoopConfig, correct_and_finetune, prepare_loop
+
+__all__ = ["REMEDIES", "run_forgetting"]
+
+REMEDIES: dict[str, dict[str, Any]] = {
+    "none": {},
+    "distillation": {"distillation": 1.0},
+    "l2-sp": {"l2sp": 0.01},
+    "ema": {"ema": 0.99},
+    "encoder-lr-0.1": {"encoder_lr_scale": 0.1},
+    "more-replay (w/2)": {"correction_weight_scale": 0.5},
+    "distillation+ema": {"distillation": 1.0, "ema": 0.99},
+    "distillation+encoder-lr": {"distillation": 1.0, "encoder_lr_scale": 0.1},
+}
+"""Remedy name -> changes to the learning policy (see :mod:`medloop.ml.retention`)."""
+
+
+def run_forgetting(
+    cfg: LoopConfig, json_path: Path, remedies: list[str] | None = None
+) -> dict[str, Any]:
+    """Fine-tune the base once per remedy on the first round's corrections; write JSON."""
+    names = remedies or list(REMEDIES)
+    unknown = [n for n in names if n not in REMEDIES]
+    if unknown:
+        from medloop.errors import ConfigError
+
+        raise ConfigError(f"unknown remedies {unknown}; choose from {', '.join(REMEDIES)}")
+    setup = prepare_loop(cfg)
+    base = setup.header["base"]
+    picked = setup.pool[: cfg.per_round]
+    rows: dict[str, Any] = {}
+    for name in names:
+        changes = dict(REMEDIES[name])
+        scale = changes.pop("correction_weight_scale", None)
+        if scale is not None:
+            changes["correction_weight"] = setup.policy.correction_weight * scale
+        policy = setup.policy.model_copy(update=changes)
+        row = correct_and_finetune(setup, setup.workspace(f"remedy-{len(rows)}"), policy, picked, 1)
+        row["target_gain"] = row["candidate_target_dice"] - base["target_dice"]
+        row["source_drop"] = base["source_dice"] - row["candidate_source_dice"]
+        row["policy"] = policy.to_json()
+        rows[name] = row
+        setup.console.print(
+            f"{name}: target {row['candidate_target_dice']:.4f} ({row['target_gain']:+.4f}), "
+            f"source {row['candidate_source_dice']:.4f} (drop {row['source_drop']:+.4f}), "
+            f"{row['train_seconds']:.1f} s"
+        )
+    results = {**setup.header, "remedies": rows}
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2))
+    table = Table(
+        "remedy",
+        "target Dice",
+        "target gain",
+        "source Dice",
+        "source drop",
+        "promoted",
+        "seconds",
+        title=f"{cfg.per_round} corrections; base target {base['target_dice']:.3f}, "
+        f"source {base['source_dice']:.3f} — {setup.header['machine']}",
+    )
+    for name, r in rows.items():
+        table.add_row(
+            name,
+            f"{r['candidate_target_dice']:.3f}",
+            f"{r['target_gain']:+.3f}",
+            f"{r['candidate_source_dice']:.3f}",
+            f"{r['source_drop']:+.3f}",
+            "yes" if r["promoted"] else "no",
+            f"{r['train_seconds']:.1f}",
+        )
+    Console().print(table)
+    return results

@@ -1,0 +1,32 @@
+"""What every benchmark records: the machine it ran on and the dataset's labels."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+from medloop.domain.labels import LabelSet
+
+__all__ = ["dataset_labels", "machine_description"]
+
+
+def dataset_labels(data: Path) -> LabelSet:
+    """The labels of a dataset: an MSD ``dataset.json``'s names, else one ``foreground``."""
+    meta = data / "dataset.json"
+    if meta.is_file():
+        names = json.loads(meta.read_text()).get("labels", {})
+        ordered = [names[k] for k in sorted(names, key=int) if int(k) > 0]
+        if ordered:
+            return LabelSet.from_names(ordered)
+    return LabelSet.from_names(["nucleus" if "nuclei" in str(data) else "foreground"])
+
+
+def machine_description(device: str | None) -> str:
+    """The accelerator, or the CPU and its core count, with the torch version."""
+    import torch
+
+    if (device in (None, "auto") and torch.cuda.is_available()) or device == "cuda":
+        return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}"
+    return f"{platform.processor() or platform.machine()} CPU x{os.cpu_count()}, torch {torch.__version__}"

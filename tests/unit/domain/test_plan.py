@@ -1,0 +1,144 @@
+"""The planner's rules, one case each, on fingerprints written by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from medloop.domain.fingerprint import ClassStats, Fingerprint
+from medloop.domain.plan import (
+    MIN_STEPS,
+    Candidate,
+    candidates,
+    choose,
+    relative_cost,
+    resolution,
+)
+from medloop.domain.settings import TrainingOptions
+from medloop.errors import ConfigError
+
+
+def _fp(
+    shape: tuple[float, ...],
+    extent_p90: float,
+    thickness: float,
+    gap: float = 200.0,
+    spacing: tuple[float, ...] | None = None,
+    single_share: float = 0.9,
+) -> Fingerprint:
+    dims = len(shape)
+    return Fingerprint(
+        n_images=20,
+        spatial_dims=dims,
+        shape_median=shape,
+        shape_min=tuple(int(s) for s in shape),
+        shape_max=tuple(int(s) for s in shape),
+        spacing_median=spacing,
+        channels=1,
+        has_color=False,
+        intensity=(0.0, 100.0, 255.0),
+        foreground_intensity=(10.0, 250.0, 120.0, 40.0),
+        ct_like=False,
+        empty_share=0.05,
+        gap=gap,
+        classes=(
+            ClassStats(
+                1,
+                0.95,
+                1.0,
+                single_share,
+                (extent_p90 / 4, extent_p90 / 2, extent_p90),
+                thickness,
+                500.0,
+            ),
+        ),
+    )
+
+
+def test_a_large_lesion_is_shrunk_to_fit_the_patch() -> None:
+    # Ultrasound: lesions reach 400 px at native resolution in 570 x 480 images.
+    res = resolution(_fp((570, 480), 400, 60), 128, TrainingOptions())
+    assert res.scale[0] == pytest.approx(0.21875)  # 0.75 * 128 / 400 = 0.24, snapped down
+    assert 400 * res.scale[0] <= 0.75 * 128
+    assert "shrink" in res.reasons[0]
+
+
+def test_thin_membranes_keep_native_resolution() -> None:
+    # EM: cells are large, but the membranes between them are 4 px wide.
+    res = resolution(_fp((512, 512), 300, 40, gap=4), 128, TrainingOptions())
+    assert res.scale == (1.0, 1.0)
+
+
+def test_small_objects_keep_native_resolution() -> None:
+    res = resolution(_fp((256, 256), 30, 10), 128, TrainingOptions())
+    assert res.scale == (1.0, 1.0) and "native" in res.reasons[0]
+
+
+def test_a_volume_that_fits_the_patch_is_not_shrunk() -> None:
+    fp = _fp((36, 50, 35), 40, 3, spacing=(1.0, 1.0, 1.0))
+    res = resolution(fp, 48, TrainingOptions())
+    assert res.scale == (1.0, 1.0, 1.0) and res.target_spacing == (1.0, 1.0, 1.0)
+
+
+def test_lesions_in_mm_give_a_target_spacing() -> None:
+    # 0.1 mm pixels, lesions 400 px = 40 mm: a coarser target spacing, in mm.
+    res = resolution(_fp((800, 800), 400, 80, spacing=(0.1, 0.1)), 128, TrainingOptions())
+    assert res.target_spacing is not None
+    assert res.target_spacing[0] == pytest.approx(0.1 / res.scale[0])
+
+
+def test_the_user_can_force_the_resolution() -> None:
+    res = resolution(_fp((570, 480), 400, 60), 128, TrainingOptions(scale=0.5))
+    assert res.scale == (0.5, 0.5) and res.reasons == ("resolution set by the user",)
+
+
+def test_thick_slices_are_pooled_in_plane_first() -> None:
+    fp = _fp((256, 256, 40), 60, 5, spacing=(0.8, 0.8, 5.0))
+    options = candidates(fp, TrainingOptions())
+    _, cand = options[0]
+    assert cand.strides[0] == (2, 2, 1)  # 0.8 mm in-plane vs 5 mm slices
+    assert all(p % d == 0 for p, d in zip(cand.patch_size, cand.divisors, strict=True))
+
+
+def test_candidates_go_from_large_to_small_and_fit_their_network() -> None:
+    options = candidates(_fp((570, 480), 400, 60), TrainingOptions())
+    costs = [relative_cost(c) for _, c in options]
+    assert costs[0] == max(costs) and costs[-1] == min(costs)
+    for _, c in options:
+        assert all(p % d == 0 for p, d in zip(c.patch_size, c.divisors, strict=True))
+        assert min(p // d for p, d in zip(c.patch_size, c.divisors, strict=True)) >= 4
+
+
+def test_user_channels_and_patch_are_kept() -> None:
+    options = candidates(_fp((64, 64), 20, 5), TrainingOptions(patch_size=(32,), channels=(8, 16)))
+    assert [(c.patch_size, c.channels) for _, c in options] == [((32, 32), (8, 16))]
+
+
+def _cand(side: int) -> Candidate:
+    return Candidate((side, side), (16, 32), ((2, 2),), 8)
+
+
+def test_choose_takes_the_largest_network_with_enough_steps() -> None:
+    cands = [_cand(256), _cand(128), _cand(64)]
+    cand, steps, sps, why = choose(cands, [1.0, 0.2, 0.05], 300.0, 2)
+    assert cand.patch_size == (128, 128) and steps == 1500 and sps == 0.2
+    assert "1500 steps" in why
+
+
+def test_choose_falls_back_to_the_smallest_and_says_so() -> None:
+    cand, steps, _, why = choose([_cand(256), _cand(128)], [math.inf, 1.0], 300.0, 2)
+    assert cand.patch_size == (128, 128) and steps == 300 < MIN_STEPS[2]
+    assert "only 300 steps" in why
+
+
+def test_a_budget_that_cannot_fit_one_step_is_refused() -> None:
+    with pytest.raises(ConfigError, match="raise the budget"):
+        choose([_cand(64)], [20.0], 10.0, 2)
+    with pytest.raises(ConfigError, match="fits 10 steps"):
+        choose([_cand(64)], [1.0], 10.0, 2)
+
+
+def test_fixed_steps_win_over_the_budget() -> None:
+    _, steps, _, why = choose([_cand(64)], [0.5], 30.0, 2, fixed_steps=7)
+    assert steps == 7 and "set by the user" in why

@@ -1,0 +1,60 @@
+"""The fingerprint measures what the planner needs, once per dataset content."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medloop.services.fingerprint import fingerprint, measure_fingerprint
+from medloop.services.pairs import PairCache
+
+from ...fakes import MemoryArtifactStore, MemoryTrainingData
+
+
+def _square_data(n: int = 6, side: int = 40, size: int = 128) -> MemoryTrainingData:
+    data = MemoryTrainingData()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        mask = np.zeros((size, size), np.uint8)
+        y, x = rng.integers(0, size - side, 2)
+        mask[y : y + side, x : x + side] = 1
+        img = (rng.normal(50, 5, (size, size)) + mask * 100).astype(np.uint8)[..., None]
+        data.add_reference(f"r{i}", img, mask, "train")
+    return data
+
+
+def test_object_sizes_widths_and_intensities() -> None:
+    data = _square_data()
+    fp = measure_fingerprint(data.reference(), PairCache(data), 1)
+    assert fp.spatial_dims == 2 and fp.shape_median == (128.0, 128.0) and fp.spacing_median is None
+    cls = fp.classes[0]
+    assert cls.extent[1] == pytest.approx(40) and cls.single_share == 1.0 and cls.image_share == 1.0
+    assert 30 <= cls.thickness <= 42  # a 40-px square's inscribed width
+    assert cls.largest_size == pytest.approx(1600)
+    assert fp.foreground_intensity[2] == pytest.approx(150, abs=3) and not fp.ct_like
+    assert fp.empty_share == 0.0 and fp.gap > 40
+
+
+def test_it_is_measured_once_per_content() -> None:
+    data, store = _square_data(), MemoryArtifactStore()
+    first = fingerprint(data.reference(), PairCache(data), 1, store)
+    loads = data.loads
+    again = fingerprint(data.reference(), PairCache(data), 1, store)
+    assert again == first and data.loads == loads  # read from the store, no pixel read
+    data.add_reference("new", np.zeros((8, 8, 1), np.uint8), np.zeros((8, 8), np.uint8), "train")
+    assert fingerprint(data.reference(), PairCache(data), 1, store).n_images == 7
+
+
+def test_ct_like_volumes_are_recognised() -> None:
+    data = MemoryTrainingData()
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        vol = rng.normal(-800, 100, (16, 16, 8)).astype(np.float32)
+        mask = np.zeros((16, 16, 8), np.uint8)
+        mask[4:10, 4:10, 2:6] = 1
+        vol[mask > 0] = rng.normal(40, 10, int(mask.sum()))
+        data.add_reference(f"ct{i}", vol[..., None], mask, "train")
+    fp = measure_fingerprint(data.reference(), PairCache(data), 1)
+    assert fp.spatial_dims == 3 and fp.ct_like
+    lo, hi, mean, _ = fp.foreground_intensity
+    assert lo < mean < hi and 20 < mean < 60

@@ -255,7 +255,8 @@ def test_admin_promotes_and_rolls_back(
     _ensure_second_version(server)
     s = session("admin")
     page = s.page
-    page.on("dialog", lambda d: d.accept())
+    # a version the gate rejected is promoted only with a reason (a prompt)
+    page.on("dialog", lambda d: d.accept("checked by hand") if d.type == "prompt" else d.accept())
     page.get_by_test_id("nav-models").click()
     row = page.locator("[data-testid=model-row][data-version=v0002]")
     row.wait_for()

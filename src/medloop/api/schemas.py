@@ -32,6 +32,7 @@ __all__ = [
     "Page",
     "ProjectIn",
     "ProjectOut",
+    "PromoteIn",
     "PseudonymOut",
     "ReferenceOut",
     "ReviewItemOut",
@@ -150,6 +151,12 @@ class ModelVersionOut(BaseModel):
     report: dict[str, Any] | None
     files: dict[str, str] = Field(default_factory=dict)
     """Each stored file and its sha256."""
+
+
+class PromoteIn(_Strict):
+    """``POST .../models/{version}/promote``: why (needed to overrule the gate's rejection)."""
+
+    reason: str | None = Field(default=None, max_length=1000)
 
 
 JobIn = JobSpec

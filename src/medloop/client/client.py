@@ -593,9 +593,13 @@ class MedloopClient:
         """``GET .../models/{v}`` (``v0003``), with its gate report."""
         return self._json("GET", self._m(project, version), ModelVersionOut)
 
-    def promote(self, project: str, version: str) -> ModelVersionOut:
-        """``POST .../models/{v}/promote`` (admins): make ``version`` production."""
-        return self._json("POST", f"{self._m(project, version)}/promote", ModelVersionOut)
+    def promote(self, project: str, version: str, reason: str | None = None) -> ModelVersionOut:
+        """``POST .../models/{v}/promote`` (admins): make ``version`` production.
+
+        A version the gate rejected needs a ``reason`` (kept in the model's events).
+        """
+        kw: dict[str, Any] = {} if reason is None else {"json": {"reason": reason}}
+        return self._json("POST", f"{self._m(project, version)}/promote", ModelVersionOut, **kw)
 
     def rollback(self, project: str) -> ModelVersionOut:
         """``POST .../models/rollback`` (admins): back to the previous production; returns it."""

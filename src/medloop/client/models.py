@@ -99,13 +99,14 @@ class Label(ApiModel):
 
 
 class AcceptanceRule(ApiModel):
-    """The promotion gate: largest allowed per-class Dice drop, least held-out gain.
+    """The promotion gate: a candidate must be shown (paired per-image differences, one-sided
+    ``confidence``) to be no worse than production by more than ``margin`` Dice.
 
     Left out (``None``): the server's default.
     """
 
-    max_class_dice_drop: float | None = None
-    min_heldout_gain: float | None = None
+    margin: float | None = None
+    confidence: float | None = None
 
 
 class Learning(ApiModel):
@@ -123,6 +124,10 @@ class Learning(ApiModel):
     held_out_share: float | None = None
     strategy: str | None = None
     seed: int | None = None
+    distillation: float | None = None
+    l2sp: float | None = None
+    ema: float | None = None
+    encoder_lr_scale: float | None = None
 
 
 class Training(ApiModel):

@@ -11,6 +11,7 @@ import io
 import json
 import zipfile
 
+from medloop.domain.gate import promotion_reason
 from medloop.domain.ports import VersionRecord
 from medloop.storage.artifacts import DbArtifactStore
 from medloop.storage.blobs import BlobStore
@@ -42,9 +43,17 @@ class ModelVersions:
         """One version (``VersionNotFound`` otherwise)."""
         return self.store(project_id).get(name)
 
-    def promote(self, project_id: str, name: str, actor: str) -> VersionRecord:
-        """Put ``name`` in production by hand (the previous one is retired)."""
-        return self.store(project_id).promote(name, reason=f"by {actor}", actor=actor)
+    def promote(
+        self, project_id: str, name: str, actor: str, reason: str | None = None
+    ) -> VersionRecord:
+        """Put ``name`` in production by hand (the previous one is retired).
+
+        Raises:
+            ConfigError: the gate rejected ``name`` and no ``reason`` was given.
+        """
+        store = self.store(project_id)
+        why = promotion_reason(store.get(name), actor, reason)
+        return store.promote(name, reason=why, actor=actor)
 
     def rollback(self, project_id: str, actor: str) -> VersionRecord:
         """Return production to the version promoted before the current one."""

@@ -111,7 +111,7 @@ LEARNING = {
     "strategy": "weighted-replay",
     "seed": 0,
 }
-ACCEPTANCE = {"max_class_dice_drop": 0.01, "min_heldout_gain": 0.0}
+ACCEPTANCE = {"margin": 0.01, "confidence": 0.95}
 TRAINING = {
     "budget_s": 300.0,
     "steps": None,

@@ -116,7 +116,7 @@ def test_projects(client: MedloopClient, server: Server) -> None:
         finetune_every=5,
     )
     assert isinstance(made, ProjectOut)
-    assert made.acceptance.max_class_dice_drop == 0.01 and made.finetune_every == 10
+    assert made.acceptance.margin == 0.01 and made.finetune_every == 10
     assert isinstance(made.created_at, datetime)
     sent = body(server.last)
     assert server.last.method == "POST"
@@ -351,6 +351,9 @@ def test_models(client: MedloopClient, server: Server) -> None:
     assert [m.status for m in client.list_models("retina").items] == ["production", "candidate"]
     assert client.get_model("retina", "v0002").report == {"promote": False}
     assert client.promote("retina", "v0002").version == "v0002"
+    assert server.last.content == b""
+    client.promote("retina", "v0002", reason="checked by hand")
+    assert body(server.last) == {"reason": "checked by hand"}
     assert server.last.method == "POST"
     assert client.rollback("retina").version == "v0001"
     assert server.last.url.path == f"{P}/models/rollback"

@@ -62,7 +62,7 @@ def test_settings_are_converted_and_versions_imported(db_url: str, tmp_path: Pat
             {
                 "labels": [{"value": 1, "name": "disc", "color": "#ff0000"}],
                 "learning": {"correction_weight": 8.0, "replay_size": 2, "steps": 4},
-                "acceptance": {"max_class_dice_drop": 0.02},
+                "acceptance": {"margin": 0.02},
                 "training": {"steps": 6, "patch_size": [32], "channels": [4, 8]},
                 "finetune_every": 0,
             }

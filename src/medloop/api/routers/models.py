@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from medloop.api.convert import version_out
 from medloop.api.deps import ServicesDep
-from medloop.api.schemas import ModelVersionOut, Page
+from medloop.api.schemas import ModelVersionOut, Page, PromoteIn
 from medloop.api.security import ProjectAccess, allow
 
 __all__ = ["router"]
@@ -47,8 +47,13 @@ def promote(
     version: str,
     svc: ServicesDep,
     acc: Annotated[ProjectAccess, allow("admin", "model.promote", "model", resource="version")],
+    body: PromoteIn | None = None,
 ) -> ModelVersionOut:
-    return version_out(svc.models.promote(acc.project.id, version, acc.who.name))
+    """Put a version in production; one the gate rejected needs ``{"reason": ...}``."""
+    reason = body.reason if body else None
+    if reason:
+        acc.note(reason=reason)
+    return version_out(svc.models.promote(acc.project.id, version, acc.who.name, reason))
 
 
 @router.get("/{version}/download", response_class=Response)

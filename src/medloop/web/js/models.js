@@ -190,9 +190,15 @@ class ModelsPage {
   // -- admin actions -----------------------------------------------------------------------
 
   async promote(name) {
-    if (!window.confirm(`Promote ${name} to production? New analyses will use it.`)) return;
+    const rejected = this.versions.some((v) => v.version === name && v.status === "rejected");
+    let reason = null;
+    if (rejected) {
+      reason = window.prompt(`The gate rejected ${name}. Why promote it anyway? (kept in the model's events)`);
+      if (!reason || !reason.trim()) return;
+    } else if (!window.confirm(`Promote ${name} to production? New analyses will use it.`)) return;
     try {
-      await api(projectPath(this.project, `/models/${encodeURIComponent(name)}/promote`), { method: "POST" });
+      const options = reason ? { method: "POST", json: { reason } } : { method: "POST" };
+      await api(projectPath(this.project, `/models/${encodeURIComponent(name)}/promote`), options);
       toast(`${name} is in production`, "ok");
     } catch (err) {
       toast(err.message, "error", 8000);

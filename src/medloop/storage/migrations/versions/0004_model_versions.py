@@ -3,7 +3,8 @@
 - ``projects.settings`` replaces ``labels``, ``image_kind`` and ``learning``: the
   project's :class:`~medloop.domain.settings.ProjectSettings` as JSON. Old rows are
   converted: ``learning`` held the fine-tune policy (``correction_weight``,
-  ``replay_size``, ``steps``, ``lr``, ``held_out_share``), the gate (``acceptance``),
+  ``replay_size``, ``steps``, ``lr``, ``held_out_share``), the gate (``acceptance``:
+  its ``max_class_dice_drop`` becomes the paired gate's ``margin``),
   the training from scratch (``train_steps``, ``patch_size``, ``channels``, ``color``,
   ``val_every``) and ``finetune_every``; only what was set is carried over, so the
   settings' own defaults apply to the rest.
@@ -56,8 +57,10 @@ def settings_from_legacy(
     policy = {k: old[k] for k in _LEARNING if k in old}
     if policy:
         out["learning"] = policy
-    if isinstance(old.get("acceptance"), dict) and old["acceptance"]:
-        out["acceptance"] = dict(old["acceptance"])
+    acceptance = old.get("acceptance")
+    if isinstance(acceptance, dict) and "max_class_dice_drop" in acceptance:
+        # The gate's margin was the largest allowed drop of a class's Dice.
+        out["acceptance"] = {"margin": acceptance["max_class_dice_drop"]}
     training = {new: old[key] for key, new in _TRAINING if key in old}
     if "patch_size" in training:  # a square patch: one side
         training["patch_size"] = [training["patch_size"]]
@@ -75,8 +78,9 @@ def _legacy_learning(settings: dict[str, Any]) -> dict[str, Any]:
     if training.get("patch_size"):
         training["patch_size"] = training["patch_size"][0]
     out.update({key: training[new] for key, new in _TRAINING if new in training})
-    if settings.get("acceptance"):
-        out["acceptance"] = dict(settings["acceptance"])
+    margin = (settings.get("acceptance") or {}).get("margin")
+    if margin is not None:
+        out["acceptance"] = {"max_class_dice_drop": margin, "min_heldout_gain": 0.0}
     if "finetune_every" in settings:
         out["finetune_every"] = settings["finetune_every"]
     return out

@@ -34,10 +34,12 @@ $(WEB_STAMP): $(WEB_TOOLS)/package.json $(WEB_TOOLS)/package-lock.json
 	cd $(WEB_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(WEB_STAMP)
 
-# Python: ruff lint + format check. Browser code: Biome lint + format check (biome.json).
+# Python: ruff lint + format check, and the layers (import-linter contracts in pyproject.toml).
+# Browser code: Biome lint + format check (biome.json).
 lint: install web-tools
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 	$(BIOME) ci --error-on-warnings $(WEB)
 
 # Rewrite in place what `make lint` checks: formatting, and Biome's safe fixes.

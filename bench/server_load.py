@@ -292,18 +292,26 @@ def run_level(
 class RawModel:
     """The production model loaded in this process, timed on the same images as the server."""
 
-    def __init__(self, registry_root: Path, images: list[bytes], device: str, threads: int) -> None:
+    def __init__(
+        self, version: str, archive: bytes, images: list[bytes], device: str, threads: int
+    ) -> None:
+        """``archive``: the version as ``GET .../models/{version}/download`` gives it."""
+        import io
+        import json
+        import zipfile
+
         import torch
 
+        from medloop.domain.model import ModelManifest
         from medloop.io import read_image
         from medloop.ml.inference import Predictor
-        from medloop.registry import ModelRegistry
 
         torch.set_num_threads(threads)
-        reg = ModelRegistry(registry_root)
-        rec = reg.resolve(None)
-        self.version = rec.name
-        self.predictor = Predictor.load(reg.manifest(rec.name), rec.weights_path, device)
+        with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+            manifest = ModelManifest.from_dict(json.loads(zf.read(f"{version}/manifest.json")))
+            weights = zf.read(f"{version}/weights.pt")
+        self.version = version
+        self.predictor = Predictor.from_bytes(manifest, weights, device)
         tmp = Path(tempfile.mkdtemp(prefix="medloop-raw-"))
         try:
             self.images = []
@@ -416,16 +424,15 @@ def main(argv: list[str] | None = None) -> int:
                 json={
                     "name": "load",
                     "labels": [{"value": 1, "name": "nucleus", "color": "#ff0000"}],
-                    "learning": {
-                        "train_steps": args.steps,
-                        "patch_size": args.patch,
+                    "training": {
+                        "steps": args.steps,
+                        "patch_size": [args.patch],
                         "channels": channels,
-                        "finetune_every": 0,
                     },
+                    "finetune_every": 0,
                 },
             )
             r.raise_for_status()
-            project_id = r.json()["id"]
             for p in pairs:
                 r = c.post(
                     "/api/v1/projects/load/reference",
@@ -460,10 +467,11 @@ def main(argv: list[str] | None = None) -> int:
                 c.post(
                     "/api/v1/projects/load/analyses", json={"image_id": image_id}
                 ).raise_for_status()
+            version = job["result"]["version"]
+            archive = c.get(f"/api/v1/projects/load/models/{version}/download")
+            archive.raise_for_status()
 
-        raw = RawModel(
-            srv.data_dir / "projects" / project_id / "registry", tests, args.device, args.threads
-        )
+        raw = RawModel(version, archive.content, tests, args.device, args.threads)
         # The raw model is timed right before each level: other load on the machine
         # then weighs on both figures of a pair alike.
         results, raw_runs = [], []

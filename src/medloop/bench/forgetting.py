@@ -20,17 +20,20 @@ from medloop.bench.loop import LoopConfig, correct_and_finetune, prepare_loop
 
 __all__ = ["REMEDIES", "run_forgetting"]
 
+_OFF = {"distillation": 0.0, "l2sp": 0.0, "ema": 0.0, "encoder_lr_scale": 1.0}
 REMEDIES: dict[str, dict[str, Any]] = {
-    "none": {},
-    "distillation": {"distillation": 1.0},
-    "l2-sp": {"l2sp": 0.01},
-    "ema": {"ema": 0.99},
-    "encoder-lr-0.1": {"encoder_lr_scale": 0.1},
-    "more-replay (w/2)": {"correction_weight_scale": 0.5},
-    "distillation+ema": {"distillation": 1.0, "ema": 0.99},
-    "distillation+encoder-lr": {"distillation": 1.0, "encoder_lr_scale": 0.1},
+    "none": _OFF,
+    "none, lr 3e-4": {**_OFF, "lr": 3e-4},
+    "distillation": {**_OFF, "distillation": 10.0},
+    "distillation, lr 3e-4": {**_OFF, "distillation": 10.0, "lr": 3e-4},
+    "l2-sp": {**_OFF, "l2sp": 0.01},
+    "ema": {**_OFF, "ema": 0.99},
+    "encoder lr x0.1": {**_OFF, "encoder_lr_scale": 0.1},
+    "more replay (w/2)": {**_OFF, "correction_weight_scale": 0.5},
+    "distillation + ema": {**_OFF, "distillation": 10.0, "ema": 0.99},
 }
-"""Remedy name -> changes to the learning policy (see :mod:`medloop.ml.retention`)."""
+"""Remedy name -> the learning policy's retention settings (all others off), from the
+project's defaults (see :mod:`medloop.ml.retention`)."""
 
 
 def run_forgetting(

@@ -17,7 +17,7 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,19 +115,68 @@ class LoopSetup:
 
     def workspace(self, name: str) -> Workspace:
         """A fresh copy of the base registry named ``name``."""
-        reg_dir = self.work / name
+        reg_dir = self.work / f"run-{name}"
         shutil.rmtree(reg_dir, ignore_errors=True)
         shutil.copytree(self.base_dir, reg_dir)
         return Workspace.open(reg_dir)
 
 
 def _budget(cfg: LoopConfig) -> Budget:
-    overrides: dict[str, Any] = {
+    return budget(cfg.quick)
+
+
+@dataclass(frozen=True)
+class _Split:
+    pool: list[Sample]
+    target_test: list[Sample]
+    source_test: list[Sample]
+    base_keys: set[str] | None
+
+
+def _split(cfg: LoopConfig, bud: Budget, samples: tuple[Sample, ...]) -> _Split:
+    """The corrections' pool (target ``train``, in a seeded order) and both test sets."""
+    target_train = [s for s in samples if s.group == cfg.target_group and s.split == "train"]
+    base_keys = None
+    if cfg.base_size is not None:
+        source_train = [s for s in samples if s.group == cfg.source_group and s.split == "train"]
+        base_keys = {s.key for s in _ranked(source_train, cfg.seed)[: cfg.base_size]}
+        target_train = [s for s in target_train if s.key not in base_keys]
+    pool = _ranked(target_train, cfg.seed)
+    need = cfg.rounds * cfg.per_round
+    if len(pool) < need:
+        raise DatasetError(f"target group has {len(pool)} train images, {need} needed")
+    target_test = [s for s in samples if s.group == cfg.target_group and s.split == "test"]
+    source_test = [s for s in samples if s.group == cfg.source_group and s.split == "test"]
+    if bud.max_test_images is not None and cfg.source_group != cfg.target_group:
+        source_test = _ranked(source_test, 0)[: bud.max_test_images]
+    return _Split(pool, target_test, source_test, base_keys)
+
+
+def _settings(
+    cfg: LoopConfig, bud: Budget, split: _Split, samples: tuple[Sample, ...]
+) -> ProjectSettings:
+    overrides = {
         "correction_weight": cfg.correction_weight,
         "replay_size": cfg.replay_size,
-        "finetune_steps": cfg.finetune_steps,
+        "steps": cfg.finetune_steps,
     }
-    return replace(budget(cfg.quick), **{k: v for k, v in overrides.items() if v is not None})
+    policy = LearningPolicy.parse(
+        {
+            "held_out_share": cfg.held_out_share,
+            "seed": cfg.seed,
+            **{k: v for k, v in overrides.items() if v is not None},
+        }
+    )
+    source = [s for s in samples if s.group == cfg.source_group][:4]
+    return ProjectSettings(
+        labels=dataset_labels(cfg.data).labels,
+        learning=policy,
+        training=TrainingOptions(
+            budget_s=cfg.base_budget_s or bud.base_budget_s,
+            seed=cfg.seed,
+            color=_color_for(split.pool[:4] + source),  # type: ignore[arg-type]
+        ),
+    )
 
 
 def prepare_loop(cfg: LoopConfig) -> LoopSetup:
@@ -137,49 +186,17 @@ def prepare_loop(cfg: LoopConfig) -> LoopSetup:
     for g in (cfg.source_group, cfg.target_group):
         if g not in ds.groups:
             raise DatasetError(f"{cfg.data}: no group {g!r} (groups: {', '.join(ds.groups)})")
-    target_train = [s for s in ds.samples if s.group == cfg.target_group and s.split == "train"]
-    base_keys = None
-    if cfg.base_size is not None:
-        ranked = _ranked(
-            [s for s in ds.samples if s.group == cfg.source_group and s.split == "train"], cfg.seed
-        )
-        base_keys = {s.key for s in ranked[: cfg.base_size]}
-        target_train = [s for s in target_train if s.key not in base_keys]
-    pool = _ranked(target_train, cfg.seed)
-    need = cfg.rounds * cfg.per_round
-    if len(pool) < need:
-        raise DatasetError(f"target group has {len(pool)} train images, {need} needed")
-    target_test = [s for s in ds.samples if s.group == cfg.target_group and s.split == "test"]
-    source_test = [s for s in ds.samples if s.group == cfg.source_group and s.split == "test"]
-    if bud.max_test_images is not None and cfg.source_group != cfg.target_group:
-        source_test = _ranked(source_test, 0)[: bud.max_test_images]
+    split = _split(cfg, bud, ds.samples)
     everything = FolderTrainingData(cfg.data, len(dataset_labels(cfg.data).labels))
     by_key = {s.key: s for s in everything.reference()}
     cache = PairCache(everything)
     scorer = _Scorer(
         cache,
-        [by_key[s.key] for s in target_test],
-        [by_key[s.key] for s in source_test],
+        [by_key[s.key] for s in split.target_test],
+        [by_key[s.key] for s in split.source_test],
         cfg.device,
     )
-    policy = LearningPolicy(
-        correction_weight=bud.correction_weight,
-        replay_size=bud.replay_size,
-        steps=bud.finetune_steps,
-        lr=bud.finetune_lr,
-        batch_size=bud.batch_size,
-        held_out_share=cfg.held_out_share,
-        seed=cfg.seed,
-    )
-    settings = ProjectSettings(
-        labels=dataset_labels(cfg.data).labels,
-        learning=policy,
-        training=TrainingOptions(
-            budget_s=cfg.base_budget_s or bud.base_budget_s,
-            seed=cfg.seed,
-            color=_color_for(pool[:4] + [s for s in ds.samples if s.group == cfg.source_group][:4]),  # type: ignore[arg-type]
-        ),
-    )
+    settings = _settings(cfg, bud, split, ds.samples)
     console = Console(stderr=True)
     work = cfg.work_dir or Path(tempfile.mkdtemp(prefix="medloop-loop-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -194,7 +211,7 @@ def prepare_loop(cfg: LoopConfig) -> LoopSetup:
         base_dir,
         settings,
         group=cfg.source_group,
-        train_keys=base_keys,
+        train_keys=split.base_keys,
         device=cfg.device,
         max_val=bud.max_val_images,
         cache=cache,
@@ -208,17 +225,10 @@ def prepare_loop(cfg: LoopConfig) -> LoopSetup:
     header = {
         "machine": machine_description(cfg.device),
         "config": {
-            "data": str(cfg.data),
-            "source_group": cfg.source_group,
-            "target_group": cfg.target_group,
-            "rounds": cfg.rounds,
-            "per_round": cfg.per_round,
-            "quick": cfg.quick,
-            "base_size": cfg.base_size,
-            "held_out_share": cfg.held_out_share,
+            **{k: str(v) if isinstance(v, Path) else v for k, v in cfg.__dict__.items()},
             "budget": bud.__dict__,
-            "n_target_test": len(target_test),
-            "n_source_test": len(source_test),
+            "n_target_test": len(split.target_test),
+            "n_source_test": len(split.source_test),
         },
         "base": {
             "target_dice": base_t,
@@ -230,7 +240,9 @@ def prepare_loop(cfg: LoopConfig) -> LoopSetup:
             },
         },
     }
-    return LoopSetup(cfg, bud, pool, scorer, cache, policy, work, base_dir, header, console)
+    return LoopSetup(
+        cfg, bud, split.pool, scorer, cache, settings.learning, work, base_dir, header, console
+    )
 
 
 def correct_and_finetune(

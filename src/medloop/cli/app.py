@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,6 +18,7 @@ from medloop.cli.server import import_data, serve, users_app
 
 if TYPE_CHECKING:
     from medloop.domain.plan import Plan
+    from medloop.domain.settings import ProjectSettings
 
 app = typer.Typer(
     name="medloop",
@@ -96,8 +97,8 @@ def train(
     replay: Annotated[int | None, typer.Option(help="Replay sample size.")] = None,
     finetune_steps: Annotated[int | None, typer.Option(help="Fine-tune steps.")] = None,
     held_out_share: Annotated[float | None, typer.Option(help="Corrections held out.")] = None,
-    max_dice_drop: Annotated[float | None, typer.Option(help="Gate: allowed Dice drop.")] = None,
-    min_heldout_gain: Annotated[float | None, typer.Option(help="Gate: held-out gain.")] = None,
+    margin: Annotated[float | None, typer.Option(help="Gate: non-inferiority margin.")] = None,
+    confidence: Annotated[float | None, typer.Option(help="Gate: one-sided confidence.")] = None,
     device: DeviceOpt = None,
 ) -> None:
     """Plan from the data and a time budget, train (select on half of `val`), gate.
@@ -106,44 +107,77 @@ def train(
     become the project's defaults for later fine-tunes; anything left out is the
     default or, for the training configuration, the plan's.
     """
-    from medloop.domain.labels import LabelSet
-    from medloop.domain.settings import ProjectSettings, parse_budget
-    from medloop.services.workspace import train_workspace
-
     if not data.exists():
         fail(f"dataset {data} does not exist")
-    names = [s.strip() for s in labels.split(",") if s.strip()]
-    budget_text = "quick" if quick else budget
-    training = _given(
-        budget_s=None if budget_text is None else run_guarded(lambda: parse_budget(budget_text)),
-        steps=steps,
-        patch_size=_ints(patch_size, "--patch-size", "128 or 40,56,40"),
-        spacing=_floats(spacing, "--spacing", "1,1,1"),
-        scale=scale,
-        channels=_ints(channels, "--channels", "16,32,64,128,256"),
-        batch_size=batch_size,
-        lr=lr,
-        val_every=val_every,
-        color=color,
-        seed=seed,
+    settings = _train_settings(
+        labels,
+        training=dict(
+            budget=budget,
+            quick=quick,
+            steps=steps,
+            patch_size=patch_size,
+            spacing=spacing,
+            scale=scale,
+            channels=channels,
+            batch_size=batch_size,
+            lr=lr,
+            val_every=val_every,
+            color=color,
+            seed=seed,
+        ),
+        learning=_given(
+            correction_weight=weight,
+            replay_size=replay,
+            steps=finetune_steps,
+            held_out_share=held_out_share,
+        ),
+        acceptance=_given(margin=margin, confidence=confidence),
     )
-    settings = run_guarded(
+    _run_training(data, registry, settings, group, device)
+
+
+def _train_settings(
+    labels: str,
+    training: dict[str, Any],
+    learning: dict[str, object],
+    acceptance: dict[str, object],
+) -> ProjectSettings:
+    """Project settings from ``medloop train``'s options (left out: the default or the plan)."""
+    from medloop.domain.labels import LabelSet
+    from medloop.domain.settings import ProjectSettings, parse_budget
+
+    names = [s.strip() for s in labels.split(",") if s.strip()]
+    budget_text = "quick" if training["quick"] else training["budget"]
+    options = _given(
+        budget_s=None if budget_text is None else run_guarded(lambda: parse_budget(budget_text)),
+        steps=training["steps"],
+        patch_size=_ints(training["patch_size"], "--patch-size", "128 or 40,56,40"),
+        spacing=_floats(training["spacing"], "--spacing", "1,1,1"),
+        scale=training["scale"],
+        channels=_ints(training["channels"], "--channels", "16,32,64,128,256"),
+        batch_size=training["batch_size"],
+        lr=training["lr"],
+        val_every=training["val_every"],
+        color=training["color"],
+        seed=training["seed"],
+    )
+    return run_guarded(
         lambda: ProjectSettings.parse(
             {
                 "labels": [lab.to_dict() for lab in LabelSet.from_names(names).labels],
-                "training": training,
-                "learning": _given(
-                    correction_weight=weight,
-                    replay_size=replay,
-                    steps=finetune_steps,
-                    held_out_share=held_out_share,
-                ),
-                "acceptance": _given(
-                    max_class_dice_drop=max_dice_drop, min_heldout_gain=min_heldout_gain
-                ),
+                "training": options,
+                "learning": learning,
+                "acceptance": acceptance,
             }
         )
     )
+
+
+def _run_training(
+    data: Path, registry: Path, settings: ProjectSettings, group: str | None, device: str | None
+) -> None:
+    from medloop.services.workspace import train_workspace
+
     with training_progress("train") as cb:
         out = run_guarded(
             lambda: train_workspace(
@@ -291,7 +325,7 @@ def demo(
     out: Annotated[
         Path, typer.Option(help="Where the demo writes its registry and results.")
     ] = Path("demo-output"),
-    steps: Annotated[int, typer.Option(min=1)] = 300,
+    budget: Annotated[str, typer.Option(help="Training budget of version 1.")] = "45s",
     device: DeviceOpt = None,
     serve: Annotated[
         bool, typer.Option("--serve", help="Start a server with a demo project instead.")
@@ -309,8 +343,9 @@ def demo(
         run_guarded(lambda: serve_demo(out / "server", "127.0.0.1", port, device))
         return
     from medloop.cli.demo import run_demo
+    from medloop.domain.settings import parse_budget
 
-    run_guarded(lambda: run_demo(out, steps, device))
+    run_guarded(lambda: run_demo(out, parse_budget(budget), device))
 
 
 def main() -> None:

@@ -1,21 +1,30 @@
-"""``medloop demo``: the whole loop on the bundled CC0 sample, in a minute or two on a CPU.
+"""``medloop demo``: the whole loop on the bundled CC0 sample, in about a minute and a half on a CPU.
 
-1. train version 1 on 24 fluorescence nuclei images (select on 4, 4 locked for the gate);
-2. analyse two brightfield/H&E images it has never seen (another stain: it does badly);
-3. a simulated clinician corrects six other brightfield images (their reference masks);
-4. fine-tune on the corrections (weight 8) plus a replay of the reference data, gate;
-5. analyse the two images again with the candidate and with production, and compare.
+1. plan and train version 1 on 32 fluorescence nuclei images (40 more validate it: half
+   pick the checkpoint, half are locked away for the gate), within a time budget;
+2. analyse four brightfield/H&E images it has never seen (another stain: it does badly);
+3. a simulated clinician corrects eight other brightfield images (their reference masks);
+4. fine-tune on the corrections (weighted) plus a replay of the reference data, gate;
+5. analyse the four images again with the candidate and with production, and compare.
 """
 
 from __future__ import annotations
 
 import shutil
+import time
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from medloop.cli._common import console, training_progress
+
+if TYPE_CHECKING:
+    from medloop.domain.settings import ProjectSettings
+    from medloop.io import Sample
+    from medloop.services.analysis import AnalysisResult
+    from medloop.services.workspace import Workspace
 
 __all__ = ["run_demo", "sample_dataset"]
 
@@ -34,69 +43,79 @@ def _dice(pred_path: Path, mask_path: Path) -> float:
     return per_image_dice(pred, ref)
 
 
-def run_demo(out: Path, steps: int = 300, device: str | None = None) -> None:
+def _settings(budget_s: float) -> ProjectSettings:
     from medloop.domain.labels import LabelSet
-    from medloop.domain.settings import LearningPolicy, ProjectSettings, TrainingOptions
-    from medloop.io import load_dataset
-    from medloop.services.analysis import analyze_files
-    from medloop.services.workspace import Workspace, train_workspace
+    from medloop.domain.settings import ProjectSettings, TrainingOptions
 
-    data = sample_dataset()
-    ds = load_dataset(data)
-    registry_root = out / "registry"
-    shutil.rmtree(registry_root, ignore_errors=True)
-    # A small reference set: a smaller weight keeps the corrections from swamping it.
-    policy = LearningPolicy(
-        correction_weight=4.0, replay_size=24, steps=max(20, steps // 2), lr=3e-4
-    )
-    settings = ProjectSettings(
+    return ProjectSettings(
         labels=LabelSet.from_names(["nucleus"]).labels,
-        learning=policy,
-        training=TrainingOptions(
-            channels=(16, 32, 64, 128),
-            patch_size=128,
-            steps=steps,
-            lr=2e-3,
-            val_every=max(1, steps // 3),
-            color="rgb",  # the project will also see H&E stains: keep colour
-        ),
+        # the project will also see H&E stains: keep colour
+        training=TrainingOptions(budget_s=budget_s, color="rgb"),
     )
-    console.rule("1. train version 1 on fluorescence nuclei")
-    with training_progress("train v1") as cb:
-        base = train_workspace(
-            data, registry_root, settings, group="fluorescence", device=device, callbacks=cb
+
+
+def _analyse(
+    unseen: list[Sample], registry: Path, out: Path, version: str | None, device: str | None
+) -> tuple[list[AnalysisResult], list[float]]:
+    from medloop.services.analysis import analyze_files
+
+    results = analyze_files([s.image for s in unseen], registry, out, version, device)
+    dice = [_dice(Path(r.label_map_path), s.mask) for r, s in zip(results, unseen, strict=True)]
+    return results, dice
+
+
+def _correct(workspace: Workspace, samples: list[Sample], version: str) -> None:
+    for s in samples:
+        workspace.corrections.add(
+            s.image.read_bytes(),
+            s.mask.read_bytes(),
+            key=s.key,
+            held_out_share=workspace.project.settings.learning.held_out_share,
+            author="demo-clinician",
+            corrects_version=version,
         )
     console.print(
-        f"{base.version}: validation Dice {base.val.mean_dice:.3f}, promoted: {base.promoted}"
+        f"{len(workspace.corrections.records())} corrections stored in {workspace.corrections.root}"
     )
 
-    unseen = ds.select(group="brightfield_or_he", split="test").samples
+
+def run_demo(out: Path, budget_s: float = 45.0, device: str | None = None) -> None:
+    """The loop on the sample; everything goes to ``out`` (registry and analyses)."""
+    from medloop.io import load_dataset
+    from medloop.services.workspace import Workspace, train_workspace
+
+    started = time.perf_counter()
+    data = sample_dataset()
+    ds = load_dataset(data)
+    registry = out / "registry"
+    shutil.rmtree(registry, ignore_errors=True)
+    console.rule("1. plan and train version 1 on fluorescence nuclei")
+    with training_progress("train v1") as cb:
+        base = train_workspace(
+            data,
+            registry,
+            _settings(budget_s),
+            group="fluorescence",
+            device=device,
+            callbacks=cb,
+            on_plan=lambda plan: console.print(f"plan: {plan.summary()}"),
+        )
+    console.print(f"{base.version}: locked-validation Dice {base.val.mean_dice:.3f}, promoted")
+
+    unseen = list(ds.select(group="brightfield_or_he", split="test").samples)
     console.rule("2. analyse brightfield/H&E images the model has never seen")
-    before = analyze_files(
-        [s.image for s in unseen], registry_root, out / "analyses-before", device=device
-    )
-    dice_before = [
-        _dice(Path(r.label_map_path), s.mask) for r, s in zip(before, unseen, strict=True)
-    ]
+    before, dice_before = _analyse(unseen, registry, out / "analyses-before", None, device)
     for r, d in zip(before, dice_before, strict=True):
         console.print(
             f"{Path(r.source).name}: {r.measurements[0].components} nuclei found, "
             f"uncertainty {r.uncertainty:.3f}, Dice vs. reference {d:.3f}"
         )
 
-    console.rule("3. a clinician corrects six other brightfield images")
-    workspace = Workspace.open(registry_root)
-    for s in ds.select(group="brightfield_or_he", split="train").samples:
-        workspace.corrections.add(
-            s.image.read_bytes(),
-            s.mask.read_bytes(),
-            key=s.key,
-            held_out_share=policy.held_out_share,
-            author="demo-clinician",
-            corrects_version=base.version,
-        )
-    n_corrections = len(workspace.corrections.records())
-    console.print(f"{n_corrections} corrections stored in {workspace.corrections.root}")
+    console.rule("3. a clinician corrects eight other brightfield images")
+    workspace = Workspace.open(registry)
+    _correct(
+        workspace, list(ds.select(group="brightfield_or_he", split="train").samples), base.version
+    )
 
     console.rule("4. fine-tune on the weighted corrections + replay, then gate")
     with training_progress("fine-tune") as cb:
@@ -106,18 +125,8 @@ def run_demo(out: Path, steps: int = 300, device: str | None = None) -> None:
         console.print(f"  - {reason}", highlight=False)
 
     console.rule("5. analyse the unseen images again")
-    after = analyze_files(
-        [s.image for s in unseen], registry_root, out / "analyses-after", device=device
-    )
-    cand = analyze_files(
-        [s.image for s in unseen],
-        registry_root,
-        out / "analyses-candidate",
-        version=ft.version,
-        device=device,
-    )
-    dice_after = [_dice(Path(r.label_map_path), s.mask) for r, s in zip(after, unseen, strict=True)]
-    dice_cand = [_dice(Path(r.label_map_path), s.mask) for r, s in zip(cand, unseen, strict=True)]
+    after, dice_after = _analyse(unseen, registry, out / "analyses-after", None, device)
+    _, dice_cand = _analyse(unseen, registry, out / "analyses-candidate", ft.version, device)
     table = Table(
         "image", f"Dice {base.version}", f"Dice {ft.version} (candidate)", "Dice production"
     )
@@ -126,8 +135,5 @@ def run_demo(out: Path, steps: int = 300, device: str | None = None) -> None:
     console.print(table)
     versions = ", ".join(f"{r.name} {r.status.value}" for r in workspace.store.versions())
     console.print(f"production: {workspace.store.production()}; versions: {versions}")
-    console.print(f"registry: {registry_root}")
-    console.print(
-        f"analyses: {out / 'analyses-before'}, {out / 'analyses-candidate'}, {out / 'analyses-after'}"
-    )
-    console.print(f"try: medloop models list --registry {registry_root}")
+    console.print(f"the demo took {time.perf_counter() - started:.0f} s; registry: {registry}")
+    console.print(f"try: medloop models show {ft.version} --registry {registry}")

@@ -109,12 +109,12 @@ class LearningPolicy(SettingsModel):
     correction_weight: CorrectionWeight = 16.0
     replay_size: ReplaySize = 256
     steps: Steps = 300
-    lr: LearningRate = 3e-4
+    lr: LearningRate = 1e-3
     batch_size: BatchSize = 8
     held_out_share: float = Field(default=0.2, ge=0.0, lt=1.0)
     strategy: Strategy = Strategy.WEIGHTED_REPLAY
     seed: Seed = 0
-    distillation: float = Field(default=0.0, ge=0.0, le=100.0)
+    distillation: float = Field(default=10.0, ge=0.0, le=100.0)
     l2sp: float = Field(default=0.0, ge=0.0, le=100.0)
     ema: float = Field(default=0.0, ge=0.0, lt=1.0)
     encoder_lr_scale: float = Field(default=1.0, gt=0.0, le=1.0)

@@ -29,9 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medloop.domain.gate import decide
 from medloop.domain.learning import Decision, EvalSummary
-from medloop.domain.model import DataRef, Lineage, ModelManifest, PreprocessSpec
+from medloop.domain.model import DataRef, ModelManifest, PreprocessSpec
 from medloop.domain.plan import Plan
 from medloop.domain.ports import (
     ArtifactStore,
@@ -39,15 +38,19 @@ from medloop.domain.ports import (
     CorrectionSample,
     PairSample,
     TrainingData,
-    VersionRecord,
 )
 from medloop.domain.settings import LearningPolicy, ProjectSettings, Strategy, TrainingOptions
 from medloop.errors import DatasetError, NoProductionModel, TrainingError, TrainingInterrupted
-from medloop.services.common import now_iso, software_versions
+from medloop.services.candidates import Gatekeeper, Provenance
 from medloop.services.evaluation import evaluate_samples
 from medloop.services.fingerprint import fingerprint
 from medloop.services.pairs import PairCache
-from medloop.services.planning import build_manifest, plan_training
+from medloop.services.planning import (
+    build_manifest,
+    choose_postprocessing,
+    plan_training,
+    train_spec,
+)
 from medloop.services.splits import ReferenceSplit, split_reference
 
 if TYPE_CHECKING:
@@ -91,15 +94,6 @@ class FinetuneOutcome:
     total_seconds: float
 
 
-@dataclass(frozen=True)
-class _Verdict:
-    decision: Decision
-    production: str | None
-    production_val: EvalSummary | None
-    candidate_heldout: EvalSummary | None
-    production_heldout: EvalSummary | None
-
-
 def _choose_color(requested: str, images: Sequence[np.ndarray]) -> str:
     """``gray`` or ``rgb``; ``auto`` is rgb when any image's channels differ."""
     if requested != "auto":
@@ -116,10 +110,6 @@ def _run_key(options: TrainingOptions, train: Sequence[PairSample]) -> str:
         sort_keys=True,
     )
     return "train-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _summary(s: EvalSummary | None) -> dict[str, Any] | None:
-    return None if s is None else s.to_dict()
 
 
 class Learner:
@@ -143,6 +133,7 @@ class Learner:
     ) -> None:
         self.settings, self.data, self.store, self.device = settings, data, store, device
         self.cache = cache.rebind(data) if cache is not None else PairCache(data)
+        self._gate = Gatekeeper(store, self.cache, settings.acceptance, self.predictor, device)
 
     # -- reading ----------------------------------------------------------------------------
     def reference_split(self, max_val: int | None = None) -> ReferenceSplit:
@@ -199,28 +190,35 @@ class Learner:
             on_plan(plan)
         labels = self.settings.label_set
         manifest = build_manifest(plan, preprocess, labels)
-        spec = self._train_spec(plan, opts, t_start)
+        left = opts.budget_s * (1 - RESERVE) - (time.perf_counter() - t_start)
+        spec = train_spec(plan, opts, left, self.device)
         k = labels.num_classes
         items = [self.cache.item(s, preprocess, k) for s in split.train]
         val_items = [self.cache.item(s, preprocess, k) for s in split.select]
         checkpoint = self.store.checkpoint(key)
         result = self._fit(manifest, items, spec, callbacks, val_items=val_items, ckpt=checkpoint)
-        manifest = self._postprocessing(plan, preprocess, result, split.select)
+        manifest = choose_postprocessing(
+            build_manifest(plan, preprocess, self.settings.label_set),
+            result.state_dict,
+            split.select,
+            self.cache,
+            self.device,
+        )
         refs = [
             DataRef(s.key, s.image_sha256, s.mask_sha256, "reference", 1.0) for s in split.train
         ]
         hyper = {"train": spec.to_dict(), "options": opts.to_json()}
-        record, cand, (cand_val, cand_locked) = self._add_candidate(
-            manifest, result, "train", None, refs, (), hyper, split.locked
+        scored = self._gate.add(
+            manifest, result, Provenance("train", None, refs, (), hyper), split.locked
         )
-        verdict = self._judge(record, cand, cand_locked, split.locked, ())
+        verdict = self._gate.judge(scored, split.locked, ())
         checkpoint.clear()
         self.store.checkpoint(f"{key}-plan").clear()
         return TrainOutcome(
-            record.name,
+            scored.record.name,
             verdict.decision.accepted,
             verdict.decision,
-            cand_val,
+            scored.locked_val,
             result.seconds,
             result.steps,
         )
@@ -242,50 +240,6 @@ class Learner:
         plan = replace(plan, fingerprint=fp.to_dict())
         slot.save(json.dumps({"plan": plan.to_dict(), "preprocess": preprocess.to_dict()}).encode())
         return plan, preprocess
-
-    def _train_spec(self, plan: Plan, opts: TrainingOptions, t_start: float) -> TrainSpec:
-        from medloop.ml.trainer import TrainSpec
-
-        left = opts.budget_s * (1 - RESERVE) - (time.perf_counter() - t_start)
-        return TrainSpec(
-            steps=plan.steps,
-            batch_size=plan.batch_size,
-            lr=plan.lr,
-            val_every=plan.val_every,
-            seed=opts.seed,
-            device=self.device,
-            warmup_steps=min(50, max(1, plan.steps // 10)),
-            max_seconds=None if opts.steps is not None else max(left, 1.0),
-            in_plane_only=plan.strides is not None and any(len(set(s)) > 1 for s in plan.strides),
-        )
-
-    def _postprocessing(
-        self,
-        plan: Plan,
-        preprocess: PreprocessSpec,
-        result: TrainResult,
-        select: Sequence[PairSample],
-    ) -> ModelManifest:
-        """The manifest, with largest-component filtering for the labels where it helps
-        on the selection set (one label at a time; kept only if Dice does not fall)."""
-        from medloop.ml.inference import Predictor
-
-        labels = self.settings.label_set
-        manifest = build_manifest(plan, preprocess, labels)
-        if not plan.keep_largest_candidates or not select:
-            return manifest
-        best, _ = evaluate_samples(
-            Predictor(manifest, result.state_dict, self.device), select, self.cache
-        )
-        kept: tuple[int, ...] = ()
-        for value in plan.keep_largest_candidates:
-            trial = build_manifest(plan, preprocess, labels, (*kept, value))
-            score, _ = evaluate_samples(
-                Predictor(trial, result.state_dict, self.device), select, self.cache
-            )
-            if score.dice[value - 1] >= best.dice[value - 1]:
-                kept, best = (*kept, value), score
-        return build_manifest(plan, preprocess, labels, kept)
 
     # -- fine-tuning ------------------------------------------------------------------------
     def finetune(
@@ -321,26 +275,24 @@ class Learner:
             "policy": policy.to_json(),
             "rule": self.settings.acceptance.to_json(),
         }
-        record, cand, (cand_val, cand_locked) = self._add_candidate(
-            manifest,
-            result,
+        provenance = Provenance(
             "retrain" if retrain else "finetune",
             None if retrain else parent,
             refs,
             tuple(c.id for c in held),
             hyper,
-            split.locked,
-            extra={"production_at_start": parent},
+            {"production_at_start": parent},
         )
-        verdict = self._judge(record, cand, cand_locked, split.locked, held)
+        scored = self._gate.add(manifest, result, provenance, split.locked)
+        verdict = self._gate.judge(scored, split.locked, held)
         if verdict.production_val is None:
-            raise TrainingError(f"production was withdrawn while {record.name} trained")
+            raise TrainingError(f"production was withdrawn while {scored.record.name} trained")
         return FinetuneOutcome(
-            version=record.name,
+            version=scored.record.name,
             parent=parent,
             promoted=verdict.decision.accepted,
             decision=verdict.decision,
-            candidate_val=cand_val,
+            candidate_val=scored.locked_val,
             production_val=verdict.production_val,
             candidate_heldout=verdict.candidate_heldout,
             production_heldout=verdict.production_heldout,
@@ -441,89 +393,3 @@ class Learner:
             resume = " (its checkpoint is kept: run it again to resume)" if ckpt else ""
             raise TrainingInterrupted(f"stopped at step {result.steps} of {spec.steps}{resume}")
         return result
-
-    def _add_candidate(
-        self,
-        manifest: ModelManifest,
-        result: TrainResult,
-        kind: str,
-        parent: str | None,
-        refs: Sequence[DataRef],
-        held_out: tuple[str, ...],
-        hyper: dict[str, Any],
-        locked: Sequence[PairSample],
-        extra: dict[str, Any] | None = None,
-    ) -> tuple[VersionRecord, Predictor, tuple[EvalSummary, np.ndarray]]:
-        """Score the trained weights on the locked set and store them as a candidate."""
-        from medloop.ml.inference import Predictor, state_dict_to_bytes
-
-        cand = Predictor(manifest, result.state_dict, self.device)
-        cand_val, cand_locked = evaluate_samples(cand, locked, self.cache)
-        lineage = Lineage(
-            kind=kind,
-            parent=parent,
-            data=tuple(refs),
-            held_out_corrections=held_out,
-            hyperparameters=hyper,
-            seed=int(hyper["train"]["seed"]),
-            software=software_versions(),
-            created_at=now_iso(),
-            extra={
-                "device": result.device,
-                "best_step": result.best_step,
-                "locked": [s.key for s in locked],
-                **(extra or {}),
-            },
-        )
-        metrics = {
-            "locked_val": cand_val.to_dict(),
-            "train_seconds": result.seconds,
-            "steps": result.steps,
-        }
-        files = {"weights.pt": state_dict_to_bytes(result.state_dict)}
-        record = self.store.add_version(files, manifest, lineage, metrics)
-        return record, cand, (cand_val, cand_locked)
-
-    def _judge(
-        self,
-        record: VersionRecord,
-        cand: Predictor,
-        cand_locked: np.ndarray,
-        locked: Sequence[PairSample],
-        held: Sequence[CorrectionSample],
-    ) -> _Verdict:
-        """Score production beside the candidate, decide on paired differences, record once."""
-        prod_name = self.store.production()
-        prod_val = cand_held = prod_held = None
-        prod_locked = cand_held_scores = prod_held_scores = None
-        if prod_name is not None:
-            prod = self.predictor(prod_name)
-            prod_val, prod_locked = evaluate_samples(prod, locked, self.cache)
-            if held:
-                cand_held, cand_held_scores = evaluate_samples(cand, held, self.cache)
-                prod_held, prod_held_scores = evaluate_samples(prod, held, self.cache)
-        decision, checks = decide(
-            self.settings.acceptance,
-            cand_locked,
-            prod_locked,
-            cand_held_scores,
-            prod_held_scores,
-        )
-        report = {
-            "against": prod_name,
-            "accepted": decision.accepted,
-            "reasons": list(decision.reasons),
-            "rule": self.settings.acceptance.to_json(),
-            "basis": [c.to_dict() for c in checks],
-            "locked": [s.key for s in locked],
-            "candidate": {
-                "locked_val": record.metrics["locked_val"],
-                "heldout_corrections": _summary(cand_held),
-            },
-            "production": {
-                "locked_val": _summary(prod_val),
-                "heldout_corrections": _summary(prod_held),
-            },
-        }
-        self.store.record_verdict(record.name, decision, report)
-        return _Verdict(decision, prod_name, prod_val, cand_held, prod_held)

@@ -9,7 +9,9 @@ smaller ones after it until one does.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from medloop.domain.fingerprint import Fingerprint
 from medloop.domain.labels import LabelSet
@@ -23,9 +25,15 @@ from medloop.domain.plan import (
     choose,
     relative_cost,
 )
+from medloop.domain.ports import PairSample
 from medloop.domain.settings import TrainingOptions
+from medloop.services.evaluation import evaluate_samples
+from medloop.services.pairs import PairCache
 
-__all__ = ["build_manifest", "plan_training"]
+if TYPE_CHECKING:
+    from medloop.ml.trainer import TrainSpec
+
+__all__ = ["build_manifest", "choose_postprocessing", "plan_training", "train_spec"]
 
 DEFAULT_LR = {2: 2e-3, 3: 2e-3}
 VALIDATIONS = 6
@@ -174,3 +182,46 @@ def plan_training(
         reasons=tuple(reasons),
     )
     return plan, replace(specs[index])
+
+
+def train_spec(
+    plan: Plan, options: TrainingOptions, seconds: float, device: str | None
+) -> TrainSpec:
+    """The trainer's spec for ``plan``; the loop may take ``seconds`` unless steps are fixed."""
+    from medloop.ml.trainer import TrainSpec
+
+    return TrainSpec(
+        steps=plan.steps,
+        batch_size=plan.batch_size,
+        lr=plan.lr,
+        val_every=plan.val_every,
+        seed=options.seed,
+        device=device,
+        warmup_steps=min(50, max(1, plan.steps // 10)),
+        max_seconds=None if options.steps is not None else max(seconds, 1.0),
+        in_plane_only=any(len(set(s)) > 1 for s in plan.strides),
+    )
+
+
+def choose_postprocessing(
+    manifest: ModelManifest,
+    state_dict: dict[str, Any],
+    select: Sequence[PairSample],
+    cache: PairCache,
+    device: str | None,
+) -> ModelManifest:
+    """``manifest`` with largest-component filtering for the labels the plan proposes, each
+    kept only if the label's Dice on the selection set does not fall."""
+    from medloop.ml.inference import Predictor
+
+    candidates_ = tuple(manifest.plan.get("keep_largest_candidates", ()))
+    if not candidates_ or not select:
+        return manifest
+    best, _ = evaluate_samples(Predictor(manifest, state_dict, device), select, cache)
+    kept: tuple[int, ...] = ()
+    for value in candidates_:
+        trial = replace(manifest, keep_largest=(*kept, value))
+        score, _ = evaluate_samples(Predictor(trial, state_dict, device), select, cache)
+        if score.dice[value - 1] >= best.dice[value - 1]:
+            kept, best = (*kept, value), score
+    return replace(manifest, keep_largest=kept)

@@ -194,7 +194,7 @@ class ModelsPage {
     let reason = null;
     if (rejected) {
       reason = window.prompt(`The gate rejected ${name}. Why promote it anyway? (kept in the model's events)`);
-      if (!reason || !reason.trim()) return;
+      if (!reason?.trim()) return;
     } else if (!window.confirm(`Promote ${name} to production? New analyses will use it.`)) return;
     try {
       const options = reason ? { method: "POST", json: { reason } } : { method: "POST" };

@@ -8,7 +8,8 @@
      │    ├── MaskError             mask of the wrong size, mode or labels
      │    ├── DatasetError          unpaired files, empty dataset, bad manifest
      │    ├── ConfigError           invalid settings or options
-     │    └── UploadTooLarge        an upload over the size limit (nothing stored)
+     │    ├── UploadTooLarge        an upload over the size limit (nothing stored)
+     │    └── TooManyFrames         an upload with more frames or slices than the project allows
      ├── RegistryError              model registry problems
      │    ├── VersionNotFound       no such model version
      │    └── NoProductionModel     nothing is promoted yet
@@ -17,6 +18,7 @@
      ├── NotFoundError              no such resource (or not visible to the caller)
      ├── ConflictError              the resource's state forbids the request
      ├── PermissionDeniedError      the caller's role does not allow it
+     ├── TooMuchWork                the caller has too much work waiting; try again later
      └── BlobCorrupt                a stored blob is missing or its bytes changed (server-side)
 """
 
@@ -35,6 +37,8 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RegistryError",
+    "TooManyFrames",
+    "TooMuchWork",
     "TrainingError",
     "TrainingInterrupted",
     "UploadTooLarge",
@@ -70,6 +74,10 @@ class UploadTooLarge(InputError):
     """An upload is larger than the configured limit; nothing was stored."""
 
 
+class TooManyFrames(InputError):
+    """An image with more frames or slices than one request may bring; nothing was stored."""
+
+
 class RegistryError(MedloopError):
     """The model registry cannot do what was asked."""
 
@@ -100,6 +108,10 @@ class ConflictError(MedloopError):
 
 class PermissionDeniedError(MedloopError):
     """The caller's role does not allow this action."""
+
+
+class TooMuchWork(MedloopError):
+    """The caller already has as much work waiting or running as one caller may."""
 
 
 class BlobCorrupt(MedloopError):

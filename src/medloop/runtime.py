@@ -29,6 +29,7 @@ from medloop.services.model_pool import ModelPool
 from medloop.services.model_versions import ModelVersions
 from medloop.services.projects import Projects
 from medloop.services.references import References
+from medloop.services.secrets import Secrets
 from medloop.services.system import System
 from medloop.services.uploads import UploadLimits
 from medloop.services.users import Users
@@ -36,6 +37,7 @@ from medloop.settings import Settings
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
+from medloop.storage.secret_keys import ServerKeys
 
 __all__ = ["Runtime", "Services"]
 
@@ -61,6 +63,7 @@ class Services:
     sync: DicomSync
     learning: LearningJobs
     system: System
+    secrets: Secrets
 
 
 class Runtime:
@@ -71,6 +74,11 @@ class Runtime:
         self.data_dir = Path(settings.data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database.open(settings.db_url, data_dir=self.data_dir)
+        try:
+            self.secrets = self._open_secrets()
+        except BaseException:
+            self.db.dispose()
+            raise
         self.blobs = BlobStore(self.data_dir / "blobs")
         self.queue = SqlJobQueue(self.db.sessions)
         self.pool = ModelPool(self.db, self.blobs, settings.device)
@@ -78,12 +86,24 @@ class Runtime:
         self.worker: JobWorker | None = None
         self.scheduler: SyncScheduler | None = None
 
+    def _open_secrets(self) -> Secrets:
+        """The server's keys; stored secrets checked, and sealed where still in plain text."""
+        settings = self.settings
+        key = settings.secret_key.get_secret_value() if settings.secret_key else None
+        secrets = Secrets(self.db, ServerKeys.load(key, settings.key_file))
+        sealed = secrets.check_and_seal()
+        if sealed:
+            log.warning("sealed the plain-text secrets of %d project(s)", sealed)
+        return secrets
+
     def _build(self) -> Services:
-        db, blobs, settings = self.db, self.blobs, self.settings
+        db, blobs, settings, box = self.db, self.blobs, self.settings, self.secrets.box
         limits = UploadLimits(settings.max_upload_bytes, settings.max_image_pixels)
         jobs = JobService(self.queue, self.wake_worker)
-        images = Images(db, blobs, limits)
-        analyses = Analyses(db, blobs, images, self.pool, settings.analysis_threads)
+        images = Images(db, blobs, limits, box)
+        analyses = Analyses(
+            db, blobs, images, self.pool, settings.analysis_threads, settings.max_queued_analyses
+        )
         corrections = Corrections(db, blobs, jobs, self.pool, limits)
         seg = SegResults(db, blobs)
         return Services(
@@ -97,11 +117,12 @@ class Runtime:
             corrections=corrections,
             models=ModelVersions(db, blobs),
             jobs=jobs,
-            dicom=DicomAdmin(db, jobs),
+            dicom=DicomAdmin(db, jobs, box, settings.dicomweb_hosts),
             seg=seg,
-            sync=DicomSync(db, analyses, corrections, seg),
+            sync=DicomSync(db, analyses, corrections, seg, box, settings.dicomweb_hosts),
             learning=LearningJobs(db, blobs, settings.device, settings.max_image_pixels),
             system=System(db, self.queue, lambda: self.worker_running),
+            secrets=self.secrets,
         )
 
     # -- lifecycle ------------------------------------------------------------------------

@@ -6,32 +6,65 @@ Nothing else in medloop reads the environment.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings"]
+
+
+def _split(value: object) -> object:
+    """``"a, b"`` -> ``["a", "b"]`` (lists from the command line pass through)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
 
 class Settings(BaseSettings):
     """Server and worker settings.
 
     Attributes:
-        data_dir: where the database (SQLite by default) and the blobs (images, masks, model
-            weights) live.
+        data_dir: where the database (SQLite by default), the blobs (images, masks, model
+            weights) and the secret key file live.
         database_url: SQLAlchemy URL; default ``sqlite:///<data_dir>/medloop.db``.
         host, port: where ``medloop serve`` listens.
-        behind_proxy: allow a non-loopback host without TLS (TLS ends at a proxy).
+        trusted_proxies: addresses or networks (``10.0.0.5``, ``10.0.0.0/24``) of the
+            reverse proxies whose ``X-Forwarded-For`` / ``-Proto`` are believed. Any
+            other peer's headers are ignored, so the client address in the audit trail
+            cannot be forged. Non-empty also allows a non-loopback host without TLS.
         tls_certfile, tls_keyfile: serve HTTPS directly.
         max_upload_bytes: uploads over this answer 413, read in chunks, never whole.
         max_image_pixels: images with more pixels are refused before decoding.
+        max_queued_analyses: analyses (a frame or slice each) one user may have waiting or
+            running at once; beyond, 429.
         analysis_threads: threads that load images and store results for the API; the
             model itself runs in one thread that batches whatever analyses wait together.
         device: ``cpu``, ``cuda`` or ``None`` (auto).
         job_heartbeat_s: how often a running job proves it is alive.
         job_stale_s: a running job without a heartbeat for this long is taken as dead.
         worker_enabled: run the durable job worker inside the server process.
+        secret_key: Fernet keys (comma-separated, the first encrypts) for the secrets
+            stored in the database; default: the key file.
+        secret_key_file: where the keys are kept when ``secret_key`` is not given
+            (default ``<data_dir>/secret.key``, created with mode 0600).
+        dicomweb_hosts: ``host`` or ``host:port`` of the DICOMweb servers projects may
+            connect to (``*``: any). Empty: none, so an admin cannot make the server
+            reach arbitrary hosts.
+        auth_failures: failed authentications one client may make (``limits``
+            notation), beyond which it gets 429 until the window has passed.
+        auth_audit_rate: denied authentications of one client recorded in the audit
+            trail (the rest are only counted in ``/metrics``).
+        auth_audit_rate_total: the same for all clients together.
+        header_timeout_s: a request's head (request line and headers) must arrive
+            within this many seconds of the connection opening or of the previous
+            response; otherwise the connection is closed.
+        body_timeout_s: the longest wait for the next part of a request body (408).
+        keepalive_timeout_s: an idle keep-alive connection is closed after this.
+        max_connections: open connections beyond this are answered 503.
+        api_docs: serve ``/docs`` (Swagger UI, bundled) and ``/openapi.json``.
     """
 
     model_config = SettingsConfigDict(env_prefix="MEDLOOP_", extra="ignore")
@@ -40,27 +73,68 @@ class Settings(BaseSettings):
     database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
-    behind_proxy: bool = False
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
     max_upload_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = 100_000_000
+    max_queued_analyses: int = Field(default=1000, ge=1)
     analysis_threads: int = 8
     device: str | None = None
     job_heartbeat_s: float = 5.0
     job_stale_s: float = 60.0
     worker_enabled: bool = True
+    secret_key: SecretStr | None = None
+    secret_key_file: Path | None = None
+    dicomweb_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    auth_failures: str = "20/minute"
+    auth_audit_rate: str = "5/minute"
+    auth_audit_rate_total: str = "60/minute"
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    keepalive_timeout_s: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=1000, ge=1)
+    api_docs: bool = False
+
+    @field_validator("trusted_proxies", "dicomweb_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as err:
+                raise ValueError(
+                    f"trusted proxies are IP addresses or networks (10.0.0.5, 10.0.0.0/24), got {item!r}"
+                ) from err
+        return value
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
         if self.database_url is None:
             self.database_url = f"sqlite:///{(self.data_dir / 'medloop.db').resolve()}"
+        if self.secret_key_file is None:
+            self.secret_key_file = self.data_dir / "secret.key"
         return self
 
     @property
     def db_url(self) -> str:
         assert self.database_url is not None
         return self.database_url
+
+    @property
+    def key_file(self) -> Path:
+        assert self.secret_key_file is not None
+        return self.secret_key_file
+
+    @property
+    def behind_proxy(self) -> bool:
+        """Whether TLS ends at a trusted reverse proxy."""
+        return bool(self.trusted_proxies)
 
     @property
     def is_loopback(self) -> bool:

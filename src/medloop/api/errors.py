@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
     (E.UploadTooLarge, 413, "too_large"),
+    (E.TooManyFrames, 413, "too_many_frames"),
+    (E.TooMuchWork, 429, "too_much_work"),
     (E.ImageReadError, 400, "bad_image"),
     (E.MaskError, 400, "bad_mask"),
     (E.DatasetError, 400, "bad_dataset"),

@@ -1,7 +1,9 @@
-"""ASGI middleware: upload size limit (streamed), request metrics, security headers."""
+"""ASGI middleware: upload size limit (streamed), body timeout, request metrics, security
+headers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import defaultdict
@@ -10,7 +12,7 @@ from typing import Any, ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit", "Metrics", "MetricsMiddleware", "SecurityHeaders"]
+__all__ = ["BodyLimit", "BodyTimeout", "Metrics", "MetricsMiddleware", "SecurityHeaders"]
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -65,34 +67,100 @@ class BodyLimit:
 
 
 async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "too_large",
-                "message": f"request body is over the limit of {limit} bytes",
-            }
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    await _send_error(send, 413, "too_large", f"request body is over the limit of {limit} bytes")
+
+
+async def _send_error(
+    send: Send, status: int, code: str, message: str, close: bool = False
+) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
+class _Stalled(Exception):
+    pass
+
+
+class BodyTimeout:
+    """Answer 408 (and close the connection) when a request body stalls.
+
+    Each part of the body must arrive within ``timeout_s`` of the previous one, so a
+    client that sends half a request and waits holds its connection (and its spooled
+    upload) for at most that long. Waiting after the body (for a disconnect) is not
+    timed. The request head is timed by the HTTP protocol (:mod:`medloop.api.serving`).
+    """
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app, self.timeout_s = app, timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_done = False
+        started = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout_s)
+            except TimeoutError:
+                raise _Stalled() from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracking_send)
+        except _Stalled:
+            if not started:
+                message = f"the request body stalled for more than {self.timeout_s:g} s"
+                await _send_error(send, 408, "timeout", message, close=True)
+
+
 class Metrics:
-    """Request counters and latency histograms, rendered in Prometheus text format."""
+    """Request counters, latency histograms and named event counters, rendered in
+    Prometheus text format."""
 
     def __init__(self) -> None:
         self._lock = Lock()
         self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
         self.latency: dict[tuple[str, str], list[float]] = {}
+        self.counters: dict[str, dict[tuple[tuple[str, str], ...], int]] = {}
+        self.help: dict[str, str] = {}
+
+    def declare(self, name: str, help_text: str) -> None:
+        """Show counter ``name`` (with ``help_text``) even before it first counts."""
+        with self._lock:
+            self.counters.setdefault(name, {})
+            self.help[name] = help_text
+
+    def count(self, name: str, n: int = 1, **labels: str) -> None:
+        """Add ``n`` to counter ``name`` with ``labels``."""
+        key = tuple(sorted(labels.items()))
+        with self._lock:
+            series = self.counters.setdefault(name, {})
+            series[key] = series.get(key, 0) + n
+
+    def value(self, name: str, **labels: str) -> int:
+        """The current value of counter ``name`` with ``labels``."""
+        with self._lock:
+            return self.counters.get(name, {}).get(tuple(sorted(labels.items())), 0)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         with self._lock:
@@ -126,6 +194,13 @@ class Metrics:
                 out.append(
                     f'medloop_http_request_seconds_sum{{method="{m}",route="{r}"}} {h[-1]:.6f}'
                 )
+            for name, series in sorted(self.counters.items()):
+                if name in self.help:
+                    out.append(f"# HELP {name} {self.help[name]}")
+                out.append(f"# TYPE {name} counter")
+                for key, n in sorted(series.items()):
+                    lab = ",".join(f'{k}="{v}"' for k, v in key)
+                    out.append(f"{name}{{{lab}}} {n}" if lab else f"{name} {n}")
         for name, samples in gauges.items():
             out.append(f"# TYPE {name} gauge")
             for labels, value in samples:
@@ -185,12 +260,7 @@ class SecurityHeaders:
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
-                extra = list(self.HEADERS)
-                if not scope.get("path", "").startswith(
-                    ("/docs", "/redoc")
-                ):  # Swagger UI needs inline script
-                    extra.append(self.CSP)
-                message["headers"] = list(message.get("headers", [])) + extra
+                message["headers"] = [*message.get("headers", []), *self.HEADERS, self.CSP]
             await send(message)
 
         await self.app(scope, receive, wrapped)

@@ -14,7 +14,7 @@ from medloop.cli.bench import bench_app
 from medloop.cli.export import export
 from medloop.cli.models import models_app
 from medloop.cli.remote import remote_app
-from medloop.cli.server import import_data, serve, users_app
+from medloop.cli.server import import_data, secrets_app, serve, users_app
 
 if TYPE_CHECKING:
     from medloop.domain.plan import Plan
@@ -30,6 +30,7 @@ app = typer.Typer(
 app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
 app.add_typer(users_app, name="users")
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(remote_app, name="remote")
 app.command("serve")(serve)
 app.command("import")(import_data)

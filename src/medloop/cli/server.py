@@ -30,35 +30,67 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     behind_proxy: Annotated[
-        bool, typer.Option(help="Allow a non-loopback address without TLS (a proxy ends TLS).")
-    ] = False,
+        str | None,
+        typer.Option(
+            help="Addresses or networks of the reverse proxies that end TLS, comma-separated "
+            "(10.0.0.5,10.0.1.0/24): only their X-Forwarded-For is believed, and a "
+            "non-loopback --host is allowed without TLS (MEDLOOP_TRUSTED_PROXIES)."
+        ),
+    ] = None,
     tls_certfile: Annotated[
         Path | None, typer.Option(help="Serve HTTPS with this certificate.")
     ] = None,
     tls_keyfile: Annotated[Path | None, typer.Option(help="... and this key.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
+    dicomweb_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A DICOMweb server projects may connect to: host or host:port (repeat for "
+            "more; '*' for any). None by default (MEDLOOP_DICOMWEB_HOSTS, comma-separated)."
+        ),
+    ] = None,
+    docs: Annotated[
+        bool | None,
+        typer.Option(
+            "--docs/--no-docs",
+            help="Serve the API documentation at /docs and /openapi.json (MEDLOOP_API_DOCS).",
+        ),
+    ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds a request's head may take to arrive (default 10)."),
+    ] = None,
+    body_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds a request body may stall before 408 (default 30)."),
+    ] = None,
 ) -> None:
     """Run the server: API, durable job worker and analysis pool in one process."""
     import logging
 
-    import uvicorn
-
     from medloop.api import create_app
+    from medloop.api.serving import run
 
-    settings = _settings(
-        data_dir,
-        host=host,
-        port=port,
-        behind_proxy=behind_proxy,
-        tls_certfile=tls_certfile,
-        tls_keyfile=tls_keyfile,
-        device=device,
+    settings = run_guarded(
+        lambda: _settings(
+            data_dir,
+            host=host,
+            port=port,
+            trusted_proxies=behind_proxy,
+            tls_certfile=tls_certfile,
+            tls_keyfile=tls_keyfile,
+            device=device,
+            dicomweb_hosts=dicomweb_host or None,
+            api_docs=docs,
+            header_timeout_s=header_timeout,
+            body_timeout_s=body_timeout,
+        )
     )
     if (tls_certfile is None) != (tls_keyfile is None):
         fail("give both --tls-certfile and --tls-keyfile, or neither")
-    if not settings.is_loopback and tls_certfile is None and not behind_proxy:
+    if not settings.is_loopback and tls_certfile is None and not settings.behind_proxy:
         fail(
-            f"refusing to serve patient data on {host} without TLS: pass --tls-certfile/--tls-keyfile, or --behind-proxy if a proxy ends TLS"
+            f"refusing to serve patient data on {host} without TLS: pass --tls-certfile/--tls-keyfile, or --behind-proxy PROXY_ADDRESSES if a proxy ends TLS"
         )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -67,16 +99,7 @@ def serve(
     console.print(
         f"medloop serving on {'https' if tls_certfile else 'http'}://{host}:{port} (data: {settings.data_dir})"
     )
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        ssl_certfile=str(tls_certfile) if tls_certfile else None,
-        ssl_keyfile=str(tls_keyfile) if tls_keyfile else None,
-        log_level="warning",
-        proxy_headers=behind_proxy,
-        forwarded_allow_ips="*" if behind_proxy else None,
-    )
+    run(app, settings)
 
 
 @users_app.command("add")
@@ -145,3 +168,43 @@ def import_data(
         fail(f"dataset {data} does not exist")
     n = run_guarded(go)
     console.print(f"imported {n} reference pairs into {project}")
+
+
+secrets_app = typer.Typer(
+    help="The server key that encrypts stored secrets (PACS credentials, de-identification keys).",
+    no_args_is_help=True,
+)
+
+
+@secrets_app.command("rotate")
+def rotate_secrets(data_dir: DataDirOpt = None) -> None:
+    """Encrypt every stored secret with a new key and retire the old one.
+
+    With the key file (<data-dir>/secret.key) the new key replaces the old one there; with
+    MEDLOOP_SECRET_KEY=NEW,OLD everything is encrypted with NEW, and OLD can then be removed.
+    """
+
+    def go() -> str:
+        from medloop.runtime import Runtime
+
+        rt = Runtime(_settings(data_dir))
+        try:
+            done = rt.services.secrets.rotate()
+        finally:
+            rt.stop()
+        if done.keys_left > 1:
+            return (
+                f"secrets of {done.projects} project(s) encrypted with the first key of "
+                f"{done.where}; now remove the other keys from it"
+            )
+        return f"secrets of {done.projects} project(s) encrypted with a new key in {done.where}"
+
+    console.print(run_guarded(go), highlight=False)
+
+
+@secrets_app.command("new-key")
+def new_secret_key() -> None:
+    """Print a new random key (for MEDLOOP_SECRET_KEY)."""
+    from medloop.storage.secret_keys import new_key
+
+    typer.echo(new_key())

@@ -380,6 +380,7 @@ class MedloopClient:
         acceptance: Mapping[str, Any] | AcceptanceRule | None = None,
         training: Mapping[str, Any] | Training | None = None,
         finetune_every: int | None = None,
+        max_frames: int | None = None,
     ) -> ProjectOut:
         """``POST /api/v1/projects`` (admins): a new segmentation task.
 
@@ -407,6 +408,7 @@ class MedloopClient:
                 "acceptance": _set(acceptance),
                 "training": _set(training),
                 "finetune_every": finetune_every,
+                "max_frames": max_frames,
             }
         )
         return self._json("POST", f"{API}/projects", ProjectOut, json=project.body())

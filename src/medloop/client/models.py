@@ -163,7 +163,8 @@ class ProjectIn(ApiModel):
     """``POST /api/v1/projects`` body: a name, labels, and only the settings you set.
 
     Settings left out (``None``) are not sent: the server's defaults apply.
-    ``finetune_every`` is the number of new corrections per automatic fine-tune (0 = never).
+    ``finetune_every`` is the number of new corrections per automatic fine-tune (0 = never);
+    ``max_frames`` the frames or slices one upload may bring (each is one analysis).
     """
 
     name: str
@@ -173,6 +174,7 @@ class ProjectIn(ApiModel):
     acceptance: AcceptanceRule | None = None
     training: Training | None = None
     finetune_every: int | None = None
+    max_frames: int | None = None
 
     def body(self) -> dict[str, Any]:
         """The JSON to send: only what was set."""
@@ -190,6 +192,7 @@ class ProjectOut(ApiModel):
     acceptance: AcceptanceRule = Field(default_factory=AcceptanceRule)
     training: Training = Field(default_factory=Training)
     finetune_every: int | None = None
+    max_frames: int | None = None
     production_version: str | None = None
     created_at: datetime
 

@@ -7,10 +7,17 @@
     PacsError            the PACS answered, but refused this request (4xx, bad data)
      └── PacsUnavailable  the PACS could not be reached or failed (connection, timeout, 5xx):
                           worth retrying later, never a reason to give an instance up
+
+Their messages end up in job logs, which every role of the project reads: they name
+neither the URL nor what exactly failed (a refused connection, a timeout and a 500 read
+the same, so the sync cannot be used to probe ports); the server log has the details.
+Redirects are not followed (a PACS does not redirect; a redirect would lead the
+credentials, and the server, elsewhere).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -21,6 +28,8 @@ from medloop.domain.dicom import DicomwebSettings
 from medloop.errors import MedloopError
 
 __all__ = ["DicomwebPacs", "InstanceRef", "Pacs", "PacsError", "PacsUnavailable"]
+
+log = logging.getLogger(__name__)
 
 _TAGS = {
     "study": "0020000D",
@@ -88,6 +97,8 @@ class DicomwebPacs:
         from dicomweb_client.api import DICOMwebClient
 
         session = requests.Session()
+        session.max_redirects = 0
+        session.trust_env = False  # no ~/.netrc credentials, no proxy from the environment
         auth = settings.auth
         headers: dict[str, str] = {}
         if auth.kind == "basic":
@@ -104,18 +115,21 @@ class DicomwebPacs:
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         import requests
 
+        unavailable = f"{what}: the PACS could not be reached or failed"
         try:
             return fn(*args, **kwargs)
         except requests.HTTPError as err:
             code = err.response.status_code if err.response is not None else 0
-            message = f"{what} at {self.url}: HTTP {code}"
+            log.warning("%s at %s: HTTP %s", what, self.url, code)
             if code >= 500 or code in (0, 408, 429):
-                raise PacsUnavailable(message) from err
-            raise PacsError(message) from err
-        except (requests.ConnectionError, requests.Timeout) as err:
-            raise PacsUnavailable(f"{what} at {self.url}: {type(err).__name__}") from err
+                raise PacsUnavailable(unavailable) from err
+            raise PacsError(f"{what}: the PACS refused the request (HTTP {code})") from err
+        except requests.TooManyRedirects as err:
+            log.warning("%s at %s: redirected (not followed)", what, self.url)
+            raise PacsError(f"{what}: the PACS answered with a redirect (not followed)") from err
         except requests.RequestException as err:
-            raise PacsUnavailable(f"{what} at {self.url}: {err}") from err
+            log.warning("%s at %s: %s", what, self.url, err)
+            raise PacsUnavailable(unavailable) from err
 
     def search(self, offset: int, limit: int, study_date_from: str | None) -> list[InstanceRef]:
         filters = {"StudyDate": f"{study_date_from}-"} if study_date_from else None

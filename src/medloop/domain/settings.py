@@ -242,6 +242,8 @@ class ProjectSettings(SettingsModel):
         acceptance: the promotion gate's rule.
         training: how a version is trained from scratch.
         finetune_every: new corrections per automatic fine-tune (0: never automatic).
+        max_frames: frames (of a multi-frame DICOM) or slices (of a volume) one request
+            may bring; each frame is one analysis, so this bounds the work of a request.
     """
 
     labels: tuple[Label, ...] = Field(min_length=1, max_length=255)
@@ -250,6 +252,7 @@ class ProjectSettings(SettingsModel):
     acceptance: AcceptanceRule = Field(default_factory=AcceptanceRule)
     training: TrainingOptions = Field(default_factory=TrainingOptions)
     finetune_every: int = Field(default=10, ge=0, le=100_000)
+    max_frames: int = Field(default=1000, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _labels_form_a_set(self) -> ProjectSettings:

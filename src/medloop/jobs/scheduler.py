@@ -95,7 +95,7 @@ class SyncScheduler:
         queued = []
         for project in projects:
             try:
-                settings = DicomSettings.load(project.dicom).dicomweb
+                settings = DicomSettings.load(project.dicom, None).dicomweb
             except MedloopError:
                 continue
             if settings is None or not settings.enabled:

@@ -170,7 +170,7 @@ class SqlJobQueue:
                 job.progress = 0.0
                 job.started_at = now
                 job.heartbeat_at = now
-                _append_log(job, f"attempt {job.attempts} started by {worker_id}", now)
+                _append_log(job, f"attempt {job.attempts} started", now)  # no host names
                 session.flush()
                 record = job_record(job)
         except IntegrityError:

@@ -6,6 +6,10 @@ job's result. It reports progress with ``ctx.progress(fraction, line)``, which r
 at their next report. A heartbeat thread keeps the job alive while the handler runs,
 even if it reports nothing. Handlers run in the worker's thread, never in an event loop.
 
+A job's log and error are read by every role of its project: what goes there has
+server file paths replaced by their last part (:func:`redact_paths`); the server log
+keeps the full story.
+
 ::
 
     worker = JobWorker(queue, {"train": train_handler}, heartbeat_s=settings.job_heartbeat_s)
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -27,9 +32,19 @@ from typing import Any
 from medloop.errors import ConflictError, InputError, MedloopError
 from medloop.jobs.queue import JobQueue, JobRecord
 
-__all__ = ["Handler", "JobCancelled", "JobContext", "JobWorker"]
+__all__ = ["Handler", "JobCancelled", "JobContext", "JobWorker", "redact_paths"]
 
 logger = logging.getLogger(__name__)
+
+_PATH = re.compile(
+    r"""(?<![\w:/.~-])(?:~|\.{1,2})?/(?:[^\s'"`,;:()\[\]{}<>/]+/)+([^\s'"`,;:()\[\]{}<>/]*)"""
+)
+
+
+def redact_paths(text: str) -> str:
+    """``text`` with absolute file paths cut to their last part (``/srv/data/x.db`` ->
+    ``…/x.db``); URLs (``http://host/a/b``) are left alone."""
+    return _PATH.sub(lambda m: f"…/{m.group(1)}", text)
 
 
 class JobCancelled(Exception):
@@ -66,7 +81,7 @@ class JobContext:
         with self._state_lock:
             self._progress = min(1.0, max(0.0, float(fraction)))
             if line:
-                self._pending.append(line)
+                self._pending.append(redact_paths(line))
             due = time.monotonic() - self._last_beat >= self._min_interval_s
         if due:
             self.beat()
@@ -109,8 +124,8 @@ Handler = Callable[[JobRecord, JobContext], Mapping[str, Any] | None]
 
 def _message(err: BaseException) -> str:
     if isinstance(err, MedloopError) and str(err):
-        return str(err)
-    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        return redact_paths(str(err))
+    return redact_paths(f"{type(err).__name__}: {err}") if str(err) else type(err).__name__
 
 
 class JobWorker:

@@ -1,18 +1,28 @@
 """Analyses: a model version's result on a stored image (every frame of a multi-frame one).
 
-Model work blocks: call :meth:`Analyses.create` off the event loop, e.g. in
-:attr:`Analyses.executor`, whose size bounds how many analyses load images and store
-results at once (the model itself runs in the pool's one model thread).
+Model work blocks: call :meth:`Analyses.create` off the event loop, through
+:meth:`Analyses.submit` (the :attr:`Analyses.executor`, whose size bounds how many
+analyses load images and store results at once; the model itself runs in the pool's
+one model thread).
+
+The work one request or one user can cause is bounded: a request analyses at most the
+project's ``max_frames`` frames (or slices), and a user has at most
+``max_queued`` analyses waiting or running at once (a request waiting for a thread
+counts as one, a running one as its frames); beyond, :class:`~medloop.errors.TooMuchWork`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from medloop.domain.measurements import measure
 from medloop.domain.records import AnalysisRecord, ImageRecord, ProjectRecord
+from medloop.errors import TooManyFrames, TooMuchWork
 from medloop.io import decode_image, encode_label_map_png
 from medloop.services.images import Images
 from medloop.services.model_pool import ModelPool
@@ -20,7 +30,64 @@ from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
 
-__all__ = ["Analyses", "AnalysisView", "ReviewItem"]
+__all__ = ["Analyses", "AnalysisView", "ReviewItem", "WorkQuota"]
+
+T = TypeVar("T")
+
+
+class WorkQuota:
+    """How many analyses each user has waiting or running, capped at ``limit``.
+
+    Args:
+        limit: analyses one user may have at once.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._held: dict[str, int] = {}
+
+    def take(self, user_id: str | None, n: int) -> None:
+        """Count ``n`` more analyses for ``user_id`` (``None``: the server itself, uncounted).
+
+        Raises:
+            TooMuchWork: that would pass the limit.
+        """
+        if user_id is None or n <= 0:
+            return
+        with self._lock:
+            held = self._held.get(user_id, 0)
+            if held + n > self.limit:
+                raise TooMuchWork(
+                    f"you have {held} analyses waiting or running and this needs {n} more; "
+                    f"at most {self.limit} at once: wait for them to finish"
+                )
+            self._held[user_id] = held + n
+
+    def give(self, user_id: str | None, n: int) -> None:
+        """Count ``n`` analyses of ``user_id`` as finished."""
+        if user_id is None or n <= 0:
+            return
+        with self._lock:
+            left = self._held.get(user_id, 0) - n
+            if left > 0:
+                self._held[user_id] = left
+            else:
+                self._held.pop(user_id, None)
+
+    @contextlib.contextmanager
+    def hold(self, user_id: str | None, n: int) -> Iterator[None]:
+        """:meth:`take` for the block, :meth:`give` after it."""
+        self.take(user_id, n)
+        try:
+            yield
+        finally:
+            self.give(user_id, n)
+
+    def held(self, user_id: str) -> int:
+        """Analyses ``user_id`` has waiting or running now."""
+        with self._lock:
+            return self._held.get(user_id, 0)
 
 
 @dataclass(frozen=True)
@@ -48,15 +115,52 @@ class Analyses:
         images: the project's images.
         models: the predictors.
         threads: size of :attr:`executor`.
+        max_queued: analyses one user may have waiting or running at once.
     """
 
     def __init__(
-        self, db: Database, blobs: BlobStore, images: Images, models: ModelPool, threads: int = 8
+        self,
+        db: Database,
+        blobs: BlobStore,
+        images: Images,
+        models: ModelPool,
+        threads: int = 8,
+        max_queued: int = 1000,
     ) -> None:
         self.db, self.blobs, self.images, self.models = db, blobs, images, models
         self.executor = ThreadPoolExecutor(
             max_workers=max(1, threads), thread_name_prefix="medloop-analysis"
         )
+        self.quota = WorkQuota(max_queued)
+
+    def submit(self, user_id: str | None, work: Callable[[], T]) -> Future[T]:
+        """Run ``work`` (one of the ``create*`` calls) in :attr:`executor`.
+
+        While it waits for a thread it counts as one analysis of ``user_id``; once it runs,
+        :meth:`analyze_frames` counts its frames.
+
+        Raises:
+            TooMuchWork: the user has as many analyses waiting or running as allowed.
+        """
+        self.quota.take(user_id, 1)
+        released = threading.Event()
+
+        def release() -> None:
+            if not released.is_set():
+                released.set()
+                self.quota.give(user_id, 1)
+
+        def run() -> T:
+            release()
+            return work()
+
+        try:
+            future = self.executor.submit(run)
+        except BaseException:
+            release()
+            raise
+        future.add_done_callback(lambda _: release())  # cancelled before it ran
+        return future
 
     def close(self) -> None:
         """Finish the analyses in flight and stop the executor."""
@@ -93,7 +197,9 @@ class Analyses:
         user_id: str | None,
     ) -> AnalysisRecord:
         """Store an uploaded image (content-addressed) and :meth:`create` its analysis."""
-        image, _ = self.images.ingest(project.id, chunks, filename, content_type, user_id)
+        image, _ = self.images.ingest(
+            project.id, chunks, filename, content_type, user_id, project.settings.max_frames
+        )
         return self.create(project, image, None, user_id)
 
     def analyze_frames(
@@ -112,8 +218,27 @@ class Analyses:
         Raises:
             NoProductionModel: no ``version`` given and nothing in production.
             ImageReadError: a frame the image does not have.
+            TooManyFrames: more frames than the project's ``max_frames``.
+            TooMuchWork: more than the user may have waiting or running.
         """
         wanted = list(range(image.frames)) if frames is None else list(frames)
+        limit = project.settings.max_frames
+        if len(wanted) > limit:
+            raise TooManyFrames(
+                f"{image.filename}: {len(wanted)} frames; this project analyses at most "
+                f"{limit} per request (its max_frames setting)"
+            )
+        with self.quota.hold(user_id, len(wanted)):
+            return self._analyze(project, image, version, user_id, wanted)
+
+    def _analyze(
+        self,
+        project: ProjectRecord,
+        image: ImageRecord,
+        version: str | None,
+        user_id: str | None,
+        wanted: list[int],
+    ) -> list[AnalysisRecord]:
         name, predictor = self.models.resolve(project.id, version)
         data = self.blobs.read_bytes(image.blob_key, image.sha256)
         labels = project.settings.label_set

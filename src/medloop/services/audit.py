@@ -1,11 +1,14 @@
 """The audit trail as the interfaces use it: who did what to which resource, with what outcome.
 
 Each event is written in a transaction of its own, so it is kept even when the work
-it describes fails and is rolled back.
+it describes fails and is rolled back. An event's details are bounded
+(:func:`bounded`): whatever a caller sends, one event stays small.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +16,33 @@ from medloop.domain.records import AuditRecord
 from medloop.storage import repositories as repo
 from medloop.storage.database import Database
 
-__all__ = ["Actor", "AuditLog"]
+__all__ = ["MAX_DETAIL_ITEMS", "MAX_DETAIL_TEXT", "Actor", "AuditLog", "bounded"]
+
+MAX_DETAIL_TEXT = 500
+"""Characters kept of any text in an event's details."""
+MAX_DETAIL_ITEMS = 100
+"""Items kept of any list or mapping in an event's details."""
+
+
+def bounded(value: Any, depth: int = 0) -> Any:
+    """``value`` with long texts cut, long lists and mappings shortened, and deep nesting
+    replaced by a marker, so that one audit event stays a few kilobytes at most."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_DETAIL_TEXT else value[:MAX_DETAIL_TEXT] + "…"
+    if depth >= 4:
+        return "…" if isinstance(value, dict | list | tuple) else value
+    if isinstance(value, dict):
+        items = list(value.items())
+        out = {str(k)[:100]: bounded(v, depth + 1) for k, v in items[:MAX_DETAIL_ITEMS]}
+        if len(items) > MAX_DETAIL_ITEMS:
+            out["…"] = f"{len(items) - MAX_DETAIL_ITEMS} more"
+        return out
+    if isinstance(value, list | tuple):
+        out_list = [bounded(v, depth + 1) for v in list(value)[:MAX_DETAIL_ITEMS]]
+        if len(value) > MAX_DETAIL_ITEMS:
+            out_list.append(f"… {len(value) - MAX_DETAIL_ITEMS} more")
+        return out_list
+    return value
 
 
 @dataclass(frozen=True)
@@ -34,6 +63,8 @@ class AuditLog:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._lock = threading.Lock()
+        self._recent: dict[tuple[Any, ...], float] = {}
 
     def record(
         self,
@@ -44,8 +75,20 @@ class AuditLog:
         project_id: str | None = None,
         outcome: str = "ok",
         detail: dict[str, Any] | None = None,
+        *,
+        coalesce_s: float | None = None,
     ) -> None:
-        """Append an event (``outcome``: ``ok``, ``denied`` or ``error``)."""
+        """Append an event (``outcome``: ``ok``, ``denied`` or ``error``).
+
+        With ``coalesce_s``, an event like one recorded (by this process) less than that
+        many seconds ago (same actor, action, resource, project and outcome) is not
+        recorded again: for reads that clients poll.
+        """
+        if coalesce_s is not None and self._seen(
+            (actor.user_id, actor.name, action, resource_type, resource_id, project_id, outcome),
+            coalesce_s,
+        ):
+            return
         with self.db.write() as s:
             repo.record_event(
                 s,
@@ -57,8 +100,19 @@ class AuditLog:
                 project_id=project_id,
                 client_ip=actor.client_ip,
                 outcome=outcome,
-                detail=dict(detail) if detail else None,
+                detail=bounded(dict(detail)) if detail else None,
             )
+
+    def _seen(self, key: tuple[Any, ...], window_s: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            last = self._recent.get(key)
+            if last is not None and now - last < window_s:
+                return True
+            self._recent[key] = now
+            if len(self._recent) > 10_000:
+                self._recent = {k: t for k, t in self._recent.items() if now - t < window_s}
+        return False
 
     def recent(
         self, limit: int = 100, offset: int = 0, project_id: str | None = None

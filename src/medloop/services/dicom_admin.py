@@ -3,12 +3,15 @@ the sync ledger and the pseudonym map (all for admins)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from medloop.domain.dicom import DicomSettings, DicomwebSettings
+from medloop.domain.dicom import DicomSettings, DicomwebSettings, dicomweb_host_allowed
 from medloop.domain.jobs import DicomwebSyncJob, JobRecord
 from medloop.domain.records import DicomInstanceRecord, ProjectRecord, PseudonymRecord
+from medloop.domain.secrets import SecretBox
 from medloop.errors import InputError
 from medloop.services.jobs import JobService
 from medloop.storage import repo_dicom
@@ -31,14 +34,20 @@ class DicomAdmin:
     Args:
         db: the database.
         jobs: where syncs are queued.
+        box: seals and opens the stored secrets.
+        allowed_hosts: the DICOMweb hosts the server operator allows (see
+            :func:`~medloop.domain.dicom.dicomweb_host_allowed`).
     """
 
-    def __init__(self, db: Database, jobs: JobService) -> None:
-        self.db, self.jobs = db, jobs
+    def __init__(
+        self, db: Database, jobs: JobService, box: SecretBox, allowed_hosts: Sequence[str]
+    ) -> None:
+        self.db, self.jobs, self.box = db, jobs, box
+        self.allowed_hosts = tuple(allowed_hosts)
 
     def settings(self, project: ProjectRecord) -> dict[str, Any]:
         """The project's DICOM settings without secrets."""
-        return DicomSettings.load(project.dicom).public()
+        return DicomSettings.load(project.dicom, self.box).public()
 
     def configure(
         self,
@@ -49,8 +58,19 @@ class DicomAdmin:
     ) -> dict[str, Any]:
         """Connect the project to a DICOMweb server (or disconnect it with ``None``) and
         switch de-identification on ingest; a password or token left out keeps the stored
-        one. Returns the settings without secrets; an enabled server gets a sync queued."""
-        old = DicomSettings.load(project.dicom)
+        one (only while the server's scheme, host and port stay the same). Returns the
+        settings without secrets; an enabled server gets a sync queued.
+
+        Raises:
+            InputError: a DICOMweb host the server operator does not allow.
+        """
+        if dicomweb is not None and not dicomweb_host_allowed(dicomweb.url, self.allowed_hosts):
+            allowed = ", ".join(self.allowed_hosts) or "none"
+            raise InputError(
+                f"the server does not allow DICOMweb host {urlsplit(dicomweb.url).netloc!r} "
+                f"(allowed: {allowed}); its operator adds it with --dicomweb-host"
+            )
+        old = DicomSettings.load(project.dicom, self.box)
         new = DicomSettings(
             dicomweb=dicomweb,
             deidentify=old.deidentify.model_copy(update={"enabled": deidentify_on_ingest}),
@@ -58,7 +78,7 @@ class DicomAdmin:
         if new.deidentify.enabled:
             new = new.with_key()
         with self.db.write() as s:
-            repo_dicom.set_dicom_settings(s, project.id, new.model_dump())
+            repo_dicom.set_dicom_settings(s, project.id, new.stored(self.box))
         if new.dicomweb is not None and new.dicomweb.enabled:
             self.jobs.submit(project, DicomwebSyncJob(), user_id)
         return new.public()
@@ -69,7 +89,7 @@ class DicomAdmin:
         Raises:
             InputError: the project has no DICOMweb server.
         """
-        if DicomSettings.load(project.dicom).dicomweb is None:
+        if DicomSettings.load(project.dicom, None).dicomweb is None:
             raise InputError("the project has no DICOMweb server: PUT .../dicom first")
         return self.jobs.submit(project, DicomwebSyncJob(), user_id)
 

@@ -24,7 +24,7 @@ retried with exponential backoff and given up after ``max_attempts``. Bad data
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,8 +40,9 @@ from medloop.dicom.dicomweb import (
     iter_instances,
 )
 from medloop.dicom.seg import SEG_SOP_CLASS_UIDS, encode_dataset
-from medloop.domain.dicom import DicomSettings, DicomwebSettings
+from medloop.domain.dicom import DicomSettings, DicomwebSettings, dicomweb_host_allowed
 from medloop.domain.records import DicomInstanceRecord, ProjectRecord
+from medloop.domain.secrets import SecretBox
 from medloop.errors import ConfigError, InputError, NotFoundError
 from medloop.services.analyses import Analyses
 from medloop.services.corrections import Corrections
@@ -224,6 +225,7 @@ class _Run:
             f"{row.sop_instance_uid}.dcm",
             "application/dicom",
             None,
+            self.project.settings.max_frames,
         )
         analyses = self.analyses.analyze_frames(self.project, image_row, None, None)
         self.report.analysed += 1
@@ -338,12 +340,21 @@ class DicomSync:
         analyses: ingests and analyses the fetched instances.
         corrections: turns SEGs from the PACS into corrections.
         results: builds the SEGs stored back.
+        box: opens the stored PACS credentials and de-identification key.
+        allowed_hosts: the DICOMweb hosts the server operator allows.
     """
 
     def __init__(
-        self, db: Database, analyses: Analyses, corrections: Corrections, results: SegResults
+        self,
+        db: Database,
+        analyses: Analyses,
+        corrections: Corrections,
+        results: SegResults,
+        box: SecretBox,
+        allowed_hosts: Sequence[str],
     ) -> None:
         self.db, self.analyses, self.corrections, self.results = db, analyses, corrections, results
+        self.box, self.allowed_hosts = box, tuple(allowed_hosts)
 
     def run(
         self,
@@ -365,13 +376,19 @@ class DicomSync:
             What was done; ``pacs_unavailable`` when the PACS could not be reached.
 
         Raises:
-            ConfigError: the project has no DICOMweb server.
+            ConfigError: the project has no DICOMweb server, or one on a host the server
+                operator does not allow.
         """
         with self.db.read() as s:
             project = repo.get_project(s, project_id)
-        settings = DicomSettings.load(project.dicom)
+        settings = DicomSettings.load(project.dicom, self.box)
         if settings.dicomweb is None:
             raise ConfigError(f"project {project.name!r} has no DICOMweb server")
+        if pacs is None and not dicomweb_host_allowed(settings.dicomweb.url, self.allowed_hosts):
+            raise ConfigError(
+                f"project {project.name!r}: the server does not allow its DICOMweb host "
+                "(its operator adds it with --dicomweb-host)"
+            )
         run = _Run(
             self,
             project,
@@ -388,5 +405,5 @@ class DicomSync:
         except PacsUnavailable as err:
             run.report.pacs_unavailable = True
             run.report.error = str(err)
-            run.log(f"PACS unavailable, will retry: {err}")
+            run.log(f"{err}; will retry")
         return run.report

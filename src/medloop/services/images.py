@@ -7,22 +7,26 @@ leaves neither a blob nor a row. A multi-frame DICOM image is one image (``frame
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from sqlalchemy.orm import Session
 
 from medloop.domain.dicom import DicomSettings
 from medloop.domain.image import Image
 from medloop.domain.records import ImageRecord
-from medloop.errors import InputError
+from medloop.domain.secrets import SecretBox
+from medloop.errors import InputError, TooManyFrames
 from medloop.io import decode_image, dicom_frames, read_image
 from medloop.services.uploads import UploadLimits, sanitize_filename
 from medloop.storage import repo_dicom
 from medloop.storage import repositories as repo
-from medloop.storage.blobs import BlobRef, BlobStore
+from medloop.storage.blobs import BlobRef, BlobStore, StagedBlob
 from medloop.storage.database import Database
 
-__all__ = ["Images"]
+__all__ = ["Images", "StagedImage"]
 
 
 def _deidentified_copy(
@@ -39,6 +43,47 @@ def _deidentified_copy(
     return blobs.put_bytes(encode_dataset(ds)), entries
 
 
+class StagedImage:
+    """An upload read and validated but not yet stored (see :meth:`Images.staged`).
+
+    Attributes:
+        image: its pixels (frame 0 of a multi-frame image).
+        frames: its number of frames.
+        filename: the display-safe name it will be stored under.
+    """
+
+    def __init__(
+        self,
+        images: Images,
+        project_id: str,
+        staged: StagedBlob,
+        image: Image,
+        frames: int,
+        filename: str,
+    ) -> None:
+        self._images, self._project_id, self._staged = images, project_id, staged
+        self.image, self.frames, self.filename = image, frames, filename
+        self.entries: list[tuple[str, str, str]] = []
+        self.ref: BlobRef | None = None
+
+    def commit(self) -> BlobRef:
+        """Put the bytes in the blob store (de-identified first when the project asks)."""
+        if self.ref is not None:
+            return self.ref
+        images = self._images
+        key = None
+        if self.image.source_format == "dicom":
+            key = images._deidentify_key(self._project_id)
+        if key is None:
+            self.ref = self._staged.commit()
+            return self.ref
+        self.ref, self.entries = _deidentified_copy(images.blobs, self._staged.path, key)
+        limits = images.limits
+        self.image = read_image(images.blobs.path(self.ref.key), max_pixels=limits.max_pixels)
+        self.filename = f"{self.image.metadata.get('SOPInstanceUID', 'image')}.dcm"
+        return self.ref
+
+
 class Images:
     """Upload, look up and decode a project's images.
 
@@ -46,15 +91,18 @@ class Images:
         db: the database.
         blobs: where the bytes live.
         limits: upload size and pixel limits.
+        box: opens the projects' de-identification keys.
     """
 
-    def __init__(self, db: Database, blobs: BlobStore, limits: UploadLimits) -> None:
-        self.db, self.blobs, self.limits = db, blobs, limits
+    def __init__(
+        self, db: Database, blobs: BlobStore, limits: UploadLimits, box: SecretBox
+    ) -> None:
+        self.db, self.blobs, self.limits, self.box = db, blobs, limits, box
 
     def _deidentify_key(self, project_id: str) -> str | None:
         with self.db.read() as s:
             raw = repo.get_project(s, project_id).dicom
-        settings = DicomSettings.load(raw)
+        settings = DicomSettings.load(raw, self.box)
         return settings.deidentify.key if settings.deidentify.enabled else None
 
     def ingest(
@@ -64,6 +112,7 @@ class Images:
         filename: str,
         content_type: str,
         user_id: str | None,
+        max_frames: int | None = None,
     ) -> tuple[ImageRecord, bool]:
         """Store and validate an uploaded image; returns ``(image, created)``.
 
@@ -75,9 +124,31 @@ class Images:
         Raises:
             ImageReadError: not an image this server reads (nothing is stored).
             UploadTooLarge: over the upload limit.
+            TooManyFrames: more frames or slices than ``max_frames``.
         """
-        filename = sanitize_filename(filename or "upload")
-        entries: list[tuple[str, str, str]] = []
+        with self.staged(project_id, chunks, filename, max_frames) as upload:
+            upload.commit()
+        with self.db.write() as s:
+            return self.record(s, project_id, upload, content_type, user_id)
+
+    @contextlib.contextmanager
+    def staged(
+        self,
+        project_id: str,
+        chunks: Iterable[bytes],
+        filename: str,
+        max_frames: int | None = None,
+    ) -> Iterator[StagedImage]:
+        """An upload written to a private file and read (so validated), not yet stored.
+
+        Inside the block the caller may check more (a mask against the image's size)
+        and then :meth:`StagedImage.commit` its bytes; :meth:`record` writes the row, in
+        the caller's transaction. Whatever is not committed is gone when the block ends.
+
+        Raises:
+            ImageReadError, UploadTooLarge, TooManyFrames: see :meth:`ingest`.
+        """
+        name = sanitize_filename(filename or "upload")
         # Validated while still private: a rejected upload never enters the shared store,
         # and with de-identification on ingest the original bytes never do either.
         with self.blobs.staged(chunks, max_bytes=self.limits.max_bytes) as staged:
@@ -85,34 +156,48 @@ class Images:
                 image = read_image(staged.path, max_pixels=self.limits.max_pixels)
                 frames = dicom_frames(staged.path)
             except InputError as err:
-                raise type(err)(str(err).replace(str(staged.path), filename)) from err
-            key = self._deidentify_key(project_id) if image.source_format == "dicom" else None
-            if key is not None:
-                ref, entries = _deidentified_copy(self.blobs, staged.path, key)
-                image = read_image(self.blobs.path(ref.key), max_pixels=self.limits.max_pixels)
-                filename = f"{image.metadata.get('SOPInstanceUID', 'image')}.dcm"
-            else:
-                ref = staged.commit()
-        with self.db.write() as s:
-            if entries:
-                repo_dicom.add_pseudonyms(s, project_id, entries)
-            return repo.create_image(
-                s,
-                project_id=project_id,
-                sha256=ref.sha256,
-                blob_key=ref.key,
-                filename=filename,
-                content_type=content_type or "application/octet-stream",
-                width=image.width,
-                height=image.height,
-                channels=image.channels,
-                spacing_mm=(image.spacing[0], image.spacing[1])
-                if image.ndim == 2 and image.spacing
-                else None,
-                meta=json.loads(json.dumps(image.metadata, default=str)),
-                created_by=user_id,
-                frames=frames,
-            )
+                raise type(err)(str(err).replace(str(staged.path), name)) from err
+            depth = frames if frames > 1 else (image.shape[2] if image.ndim == 3 else 1)
+            if max_frames is not None and depth > max_frames:
+                unit = "frames" if frames > 1 else "slices"
+                raise TooManyFrames(
+                    f"{name}: {depth} {unit}; this project analyses at most {max_frames} "
+                    "per request (its max_frames setting)"
+                )
+            upload = StagedImage(self, project_id, staged, image, frames, name)
+            yield upload
+
+    def record(
+        self,
+        session: Session,
+        project_id: str,
+        upload: StagedImage,
+        content_type: str,
+        user_id: str | None,
+    ) -> tuple[ImageRecord, bool]:
+        """Write the row of a committed upload in ``session``; returns ``(image, created)``."""
+        ref, image = upload.ref, upload.image
+        if ref is None:
+            raise RuntimeError("record() before commit()")
+        if upload.entries:
+            repo_dicom.add_pseudonyms(session, project_id, upload.entries)
+        return repo.create_image(
+            session,
+            project_id=project_id,
+            sha256=ref.sha256,
+            blob_key=ref.key,
+            filename=upload.filename,
+            content_type=content_type or "application/octet-stream",
+            width=image.width,
+            height=image.height,
+            channels=image.channels,
+            spacing_mm=(image.spacing[0], image.spacing[1])
+            if image.ndim == 2 and image.spacing
+            else None,
+            meta=json.loads(json.dumps(image.metadata, default=str)),
+            created_by=user_id,
+            frames=upload.frames,
+        )
 
     def get(self, project_id: str, image_id: str) -> ImageRecord:
         """One image of the project (``NotFoundError`` otherwise)."""

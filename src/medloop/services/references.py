@@ -1,7 +1,10 @@
 """Reference pairs: an image with its ground-truth label map, in a train/val/test split.
 
 The mask is validated against the image and the project's labels and kept as the
-canonical label-map PNG (0..K), whatever format was uploaded.
+canonical label-map PNG (0..K), whatever format was uploaded. A pair is stored whole or
+not at all: the image is checked, then the mask against it, while both are still
+private; only then do their blobs enter the store, and the image row and the pair row
+are written in one transaction.
 """
 
 from __future__ import annotations
@@ -50,21 +53,23 @@ class References:
         Raises:
             InputError: an unknown split; ImageReadError / MaskError for bad files.
             ConflictError: the image already has another mask or split.
+            (In each case nothing is stored.)
         """
         if split not in SPLITS:
             raise InputError(f"split must be train, val or test, got {split!r}")
-        image, _ = self.images.ingest(project.id, image_chunks, image_name, image_type, user_id)
-        # Decoded from memory and never stored as given: removing a rejected upload from
-        # the shared, content-addressed store would pull it from under concurrent
-        # requests that stored the same bytes.
-        mask = decode_mask(
-            read_upload(mask_chunks, self.images.limits.max_bytes),
-            name=sanitize_filename(mask_name or "mask", "mask"),
-            num_foreground=project.settings.label_set.num_foreground,
-            expected_shape=(image.height, image.width),
-        )
+        max_frames = project.settings.max_frames
+        with self.images.staged(project.id, image_chunks, image_name, max_frames) as upload:
+            # Decoded from memory and never stored as given: only the canonical PNG is kept.
+            mask = decode_mask(
+                read_upload(mask_chunks, self.images.limits.max_bytes),
+                name=sanitize_filename(mask_name or "mask", "mask"),
+                num_foreground=project.settings.label_set.num_foreground,
+                expected_shape=(upload.image.height, upload.image.width),
+            )
+            upload.commit()
         ref = self.blobs.put_bytes(encode_label_map_png(mask))
         with self.db.write() as s:
+            image, _ = self.images.record(s, project.id, upload, image_type, user_id)
             return repo.add_reference_pair(
                 s,
                 project_id=project.id,

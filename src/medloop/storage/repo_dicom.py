@@ -29,6 +29,7 @@ from medloop.storage.models import (
 __all__ = [
     "add_dicom_instance",
     "add_pseudonyms",
+    "all_dicom_settings",
     "count_dicom_instances",
     "due_dicom_instances",
     "find_dicom_instance",
@@ -57,6 +58,14 @@ def set_dicom_settings(
     project.dicom = dict(settings)
     session.flush()
     return project_record(project)
+
+
+def all_dicom_settings(session: Session, *, for_update: bool = False) -> dict[str, dict[str, Any]]:
+    """Every project's stored DICOM settings that are not empty, by project id."""
+    query = select(Project.id, Project.dicom).order_by(Project.id)
+    if for_update and session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update()
+    return {pid: dict(raw) for pid, raw in session.execute(query) if raw}
 
 
 def projects_with_dicomweb(session: Session) -> list[ProjectRecord]:

@@ -36,16 +36,23 @@ __all__ = [
 ]
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+"""Unicode categories replaced in file names: controls, format characters (the bidi
+overrides U+202A..U+202E and isolates U+2066..U+2069 that make ``evil\u202egnp.exe``
+display as ``evilexe.png``, zero-width characters), surrogates, line separators."""
 
 
 def sanitize_filename(name: str, default: str = "upload") -> str:
-    """A display-safe file name: last path component, no control characters, ≤ 255 chars.
+    """A display-safe file name: last path component, no control, format (bidi override,
+    zero-width) or separator characters, ≤ 255 chars.
 
     The name is only ever shown, never used as a path (blobs are named by hash);
     rejecting bad names with a message is the interface's job.
     """
     name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
-    name = _UNSAFE.sub("_", name).strip().lstrip(".")
+    name = _UNSAFE.sub("_", name)
+    name = "".join("_" if unicodedata.category(c) in _INVISIBLE else c for c in name)
+    name = name.strip().lstrip(".")
     return (name or default)[:255]
 
 

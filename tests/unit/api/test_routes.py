@@ -14,7 +14,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from medloop.api.errors import install_error_handlers
+from medloop.api.middleware import Metrics
 from medloop.api.routers import images, jobs
+from medloop.api.throttle import AuthGuard
 from medloop.domain.jobs import JobRecord, TrainJob
 from medloop.domain.records import ProjectRecord, UserRecord
 from medloop.domain.settings import ProjectSettings
@@ -49,7 +51,7 @@ class Fakes:
 
 def _services(fakes: Fakes) -> SimpleNamespace:
     def record(actor: Any, action: str, kind: str, rid: Any = None, pid: Any = None,
-               outcome: str = "ok", detail: Any = None) -> None:  # fmt: skip
+               outcome: str = "ok", detail: Any = None, coalesce_s: Any = None) -> None:  # fmt: skip
         fakes.events.append((action, actor.name, rid, outcome, detail))
 
     def find(ref: str) -> ProjectRecord:
@@ -84,6 +86,7 @@ def fakes() -> Fakes:
 def client(fakes: Fakes) -> Iterator[TestClient]:
     app = FastAPI()
     app.state.services = _services(fakes)
+    app.state.auth_guard = AuthGuard(Metrics(), "1000/minute", "1000/minute", "1000/minute")
     install_error_handlers(app)
     app.include_router(jobs.router)
     app.include_router(images.router)

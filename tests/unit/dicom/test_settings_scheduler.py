@@ -18,7 +18,8 @@ def test_public_settings_hide_secrets_and_keep_them_on_update() -> None:
                 "auth": {"kind": "basic", "username": "u", "password": "p"},
             },
             "deidentify": {"enabled": True, "key": "k"},
-        }
+        },
+        None,
     )
     assert old.dicomweb is not None and old.dicomweb.url == "http://pacs.local:8042/dicom-web"
     public = old.public()
@@ -35,7 +36,8 @@ def test_public_settings_hide_secrets_and_keep_them_on_update() -> None:
                 "url": "http://pacs.local:8042/dicom-web",
                 "auth": {"kind": "basic", "username": "u"},
             }
-        }
+        },
+        None,
     )
     merged = new.merged_secrets(old)
     assert merged.dicomweb is not None and merged.dicomweb.auth.password == "p"
@@ -54,7 +56,7 @@ def test_public_settings_hide_secrets_and_keep_them_on_update() -> None:
 )
 def test_invalid_settings(raw: dict) -> None:
     with pytest.raises(ConfigError, match="invalid DICOM settings"):
-        DicomSettings.load(raw)
+        DicomSettings.load(raw, None)
 
 
 def test_backoffs_grow_and_are_capped() -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from medloop.errors import InputError, TrainingError
 from medloop.jobs import JobContext, JobRecord, JobWorker, SqlJobQueue
+from medloop.jobs.worker import redact_paths
 
 
 @pytest.fixture
@@ -50,7 +51,8 @@ def test_run_once_runs_a_handler(queue: SqlJobQueue, project_id: str) -> None:
     done = worker.run_once()
     assert done is not None and done.id == job.id
     assert done.state == "succeeded" and done.result == {"version": "v0002", "steps": 4}
-    assert "step 4" in done.log_tail and "test-worker" in done.log_tail
+    assert "step 4" in done.log_tail
+    assert "test-worker" not in done.log_tail  # viewers read job logs: no host names
     assert max(seen) > 0  # progress reached the database while the handler ran
 
 
@@ -162,3 +164,35 @@ def test_background_worker_drains_the_queue(queue: SqlJobQueue, project_id: str)
 def test_worker_settings_are_checked(queue: SqlJobQueue) -> None:
     with pytest.raises(InputError, match="heartbeat_s"):
         JobWorker(queue, {}, heartbeat_s=0)
+
+
+def test_job_logs_and_errors_show_no_server_paths(queue: SqlJobQueue, project_id: str) -> None:
+    """Every role of a project reads its jobs' logs: server file paths are cut there."""
+
+    def train(job: JobRecord, ctx: JobContext) -> dict[str, Any]:
+        ctx.log("reading /srv/medloop/blobs/ab/cd/abcdef0123 for v0002")
+        raise FileNotFoundError(2, "No such file or directory", "/srv/medloop/medloop.db")
+
+    job = queue.enqueue(project_id, "train", {})
+    done = _worker(queue, train=train).run_once()
+    assert done is not None and done.id == job.id and done.state == "failed"
+    for text in (done.log_tail, done.error or ""):
+        assert "/srv" not in text and "medloop/blobs" not in text, text
+    assert "…/abcdef0123" in done.log_tail and "…/medloop.db" in (done.error or "")
+    assert "FileNotFoundError" in (done.error or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("cannot read /tmp/x/y.png (truncated)", "cannot read …/y.png (truncated)"),
+        (
+            "QIDO-RS at http://pacs:8042/dicom-web/studies",
+            "QIDO-RS at http://pacs:8042/dicom-web/studies",
+        ),
+        ("relative a/b/c stays", "relative a/b/c stays"),
+        ("home ~/secret/file.txt", "home …/file.txt"),
+    ],
+)
+def test_redact_paths(text: str, shown: str) -> None:
+    assert redact_paths(text) == shown

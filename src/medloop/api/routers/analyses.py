@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from medloop.api.bodies import parse_json
 from medloop.api.convert import analysis_out, image_out
 from medloop.api.deps import ServicesDep
 from medloop.api.routers._files import chunks, filename
@@ -68,18 +68,11 @@ async def create_analysis(
             user,
         )
     elif ctype.startswith("application/json"):
-        try:
-            body = AnalyzeRequest.model_validate(json.loads(await request.body()))
-        except (ValueError, TypeError) as err:
-            raise HTTPException(
-                422, f'invalid JSON body: expected {{"image_id": ...}} ({str(err)[:200]})'
-            ) from err
+        body = parse_json(await request.body(), AnalyzeRequest, '{"image_id": ...}')
         run = functools.partial(analyses.create_for, acc.project, body.image_id, body.version, user)
     else:
         raise InputError("send JSON {\"image_id\": ...} or multipart with a 'file' field")
-    analysis: AnalysisRecord = await asyncio.get_running_loop().run_in_executor(
-        analyses.executor, run
-    )
+    analysis: AnalysisRecord = await asyncio.wrap_future(analyses.submit(user, run))
     acc.note(analysis.id, version=analysis.model_version)
     return analysis_out(analysis, False)
 
@@ -151,7 +144,7 @@ def get_seg(
 @router.get("/review-queue")
 def review_queue(
     svc: ServicesDep,
-    acc: Annotated[ProjectAccess, allow("viewer", "review.read", "analysis", record=False)],
+    acc: Annotated[ProjectAccess, allow("viewer", "review.read", "analysis", polled=True)],
     limit: int = 20,
     offset: int = 0,
 ) -> Page:

@@ -57,7 +57,7 @@ def create_seg_corrections(
 @router.get("/corrections")
 def list_corrections(
     svc: ServicesDep,
-    acc: Annotated[ProjectAccess, allow("viewer", "correction.list", "correction", record=False)],
+    acc: Annotated[ProjectAccess, allow("viewer", "correction.list", "correction", polled=True)],
     limit: int = 100,
 ) -> Page:
     rows = svc.corrections.recent(acc.project.id, limit)

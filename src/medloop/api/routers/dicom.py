@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1/projects/{project}", tags=["dicom"])
 @router.get("/dicom")
 def get_dicom_settings(
     svc: ServicesDep,
-    acc: Annotated[ProjectAccess, allow("admin", "dicom.settings.read", "project", record=False)],
+    acc: Annotated[ProjectAccess, allow("admin", "dicom.settings.read", "project", polled=True)],
 ) -> dict[str, Any]:
     """The project's DICOM settings, without secrets."""
     return svc.dicom.settings(acc.project)
@@ -58,7 +58,7 @@ def sync_now(
 @router.get("/dicomweb/instances")
 def sync_state(
     svc: ServicesDep,
-    acc: Annotated[ProjectAccess, allow("admin", "dicomweb.read", "project", record=False)],
+    acc: Annotated[ProjectAccess, allow("admin", "dicomweb.read", "project", polled=True)],
     state: str | None = None,
     limit: int = 100,
 ) -> SyncLedgerOut:

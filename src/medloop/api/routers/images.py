@@ -26,7 +26,12 @@ def upload_image(
     file: Annotated[UploadFile, File()],
 ) -> ImageOut:
     image, created = svc.images.ingest(
-        acc.project.id, chunks(file), filename(file), file.content_type or "", acc.who.user_id
+        acc.project.id,
+        chunks(file),
+        filename(file),
+        file.content_type or "",
+        acc.who.user_id,
+        acc.project.settings.max_frames,
     )
     response.status_code = 201 if created else 200
     acc.note(image.id, new=created)

@@ -2,8 +2,8 @@
 
 The body is a :data:`~medloop.domain.jobs.JobSpec`: ``{"kind", "options"}`` with the
 options typed per kind, so ``{"steps": -5}`` or ``{"patch_size": 100000}`` answer 422
-and nothing is queued. The job list and a job are read without audit events (the
-browser polls them).
+and nothing is queued. Reading the job list and a job is audited as a polled read (the
+browser and the SDK poll them).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def create_job(
 @router.get("")
 def list_jobs(
     svc: ServicesDep,
-    acc: Annotated[ProjectAccess, allow("viewer", "job.list", "job", record=False)],
+    acc: Annotated[ProjectAccess, allow("viewer", "job.list", "job", polled=True)],
     limit: int = 50,
 ) -> Page:
     items = [job_out(j) for j in svc.jobs.recent(acc.project.id, limit)]
@@ -48,7 +48,7 @@ def list_jobs(
 def get_job(
     job: str,
     svc: ServicesDep,
-    acc: Annotated[ProjectAccess, allow("viewer", "job.read", "job", record=False)],
+    acc: Annotated[ProjectAccess, allow("viewer", "job.read", "job", resource="job", polled=True)],
 ) -> JobOut:
     return job_out(svc.jobs.get(acc.project.id, job))
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, status
 from medloop.api.convert import project_out
 from medloop.api.deps import ServicesDep
 from medloop.api.schemas import Page, ProjectIn, ProjectOut
-from medloop.api.security import Access, CallerDep, ProjectAccess, allow, allow_any
+from medloop.api.security import Access, ProjectAccess, allow, allow_any
 
 __all__ = ["router"]
 
@@ -17,7 +17,11 @@ router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
 
 @router.get("")
-def list_projects(svc: ServicesDep, who: CallerDep) -> Page:
+def list_projects(
+    svc: ServicesDep,
+    acc: Annotated[Access, allow_any("viewer", "project.list", "project", polled=True)],
+) -> Page:
+    who = acc.who
     only = None if who.project_id is None else [who.project_id]
     items = [project_out(v) for v in svc.projects.visible(only)]
     return Page(items=items, total=len(items))
@@ -27,7 +31,7 @@ def list_projects(svc: ServicesDep, who: CallerDep) -> Page:
 def create_project(
     body: ProjectIn,
     svc: ServicesDep,
-    acc: Annotated[Access, allow_any("admin", "project.create", "project")],
+    acc: Annotated[Access, allow_any("admin", "project.create", "project", server=True)],
 ) -> ProjectOut:
     view = svc.projects.create(body.name, body.settings())
     acc.note(view.project.id)
@@ -38,6 +42,6 @@ def create_project(
 @router.get("/{project}")
 def get_project(
     svc: ServicesDep,
-    acc: Annotated[ProjectAccess, allow("viewer", "project.read", "project", record=False)],
+    acc: Annotated[ProjectAccess, allow("viewer", "project.read", "project", polled=True)],
 ) -> ProjectOut:
     return project_out(svc.projects.view(acc.project))

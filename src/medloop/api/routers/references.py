@@ -42,7 +42,7 @@ def add_reference(
 @router.get("")
 def list_reference(
     svc: ServicesDep,
-    acc: Annotated[ProjectAccess, allow("viewer", "reference.read", "reference", record=False)],
+    acc: Annotated[ProjectAccess, allow("viewer", "reference.read", "reference", polled=True)],
     split: str | None = None,
 ) -> Page:
     items = [reference_out(r) for r in svc.references.recent(acc.project.id, split)]

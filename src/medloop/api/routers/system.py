@@ -1,4 +1,5 @@
-"""``/healthz`` (no auth), ``/metrics`` (admins), ``/api/v1/me``."""
+"""``/healthz`` (no auth), ``/metrics`` (admins bound to no project: it covers every
+project), ``/api/v1/me``."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def healthz(svc: ServicesDep) -> dict[str, Any]:
 def metrics(
     request: Request,
     svc: ServicesDep,
-    _: Annotated[Access, allow_any("admin", "metrics.read", "metrics", record=False)],
+    _: Annotated[Access, allow_any("admin", "metrics.read", "metrics", server=True, polled=True)],
 ) -> PlainTextResponse:
     return PlainTextResponse(
         request.app.state.metrics.render(svc.system.gauges()),

@@ -16,7 +16,7 @@ from importlib.resources.abc import Traversable
 
 from fastapi import APIRouter, HTTPException, Response
 
-__all__ = ["router"]
+__all__ = ["router", "serve_file"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -50,7 +50,8 @@ def _find(path: str) -> Traversable:
     return node
 
 
-def _serve(path: str) -> Response:
+def serve_file(path: str) -> Response:
+    """The file at ``path`` under the web folder, with its media type (404 otherwise)."""
     node = _find(path)
     suffix = "." + path.rsplit(".", 1)[-1]
     return Response(node.read_bytes(), media_type=_MEDIA_TYPES[suffix])
@@ -59,10 +60,10 @@ def _serve(path: str) -> Response:
 @router.get("/", response_class=Response)
 def index() -> Response:
     """The single page of the UI."""
-    return _serve("index.html")
+    return serve_file("index.html")
 
 
 @router.get("/static/{path:path}", response_class=Response)
 def static(path: str) -> Response:
     """A script, style sheet or icon of the UI."""
-    return _serve(path)
+    return serve_file(path)

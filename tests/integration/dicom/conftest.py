@@ -101,7 +101,9 @@ def multiframe_ct(frames: int = 3) -> pydicom.Dataset:
 
 def _make(tmp: Path) -> Iterator[DicomServer]:
     data = write_disc_dataset(tmp / "data", n_train=4, n_val=2, n_test=0)
-    settings = Settings(data_dir=tmp / "srv", max_upload_bytes=8 * 1024 * 1024)
+    settings = Settings(
+        data_dir=tmp / "srv", max_upload_bytes=8 * 1024 * 1024, dicomweb_hosts=["127.0.0.1"]
+    )
     rt = Runtime(settings)
     tokens: dict[str, str] = {}
     project = rt.services.projects.create("ct", SETTINGS).project

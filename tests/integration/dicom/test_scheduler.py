@@ -27,7 +27,9 @@ def _closed_port() -> int:
 
 @pytest.fixture
 def bare_runtime(tmp_path: Path) -> Iterator[Runtime]:
-    rt = Runtime(Settings(data_dir=tmp_path / "srv", worker_enabled=False))
+    rt = Runtime(
+        Settings(data_dir=tmp_path / "srv", worker_enabled=False, dicomweb_hosts=["127.0.0.1"])
+    )
     yield rt
     rt.stop()
 
@@ -35,7 +37,8 @@ def bare_runtime(tmp_path: Path) -> Iterator[Runtime]:
 def _connect(rt: Runtime, project_id: str, **web: object) -> None:
     raw = {"dicomweb": {"url": f"http://127.0.0.1:{_closed_port()}/dicom-web", **web}}
     with rt.db.write() as s:
-        repo_dicom.set_dicom_settings(s, project_id, DicomSettings.load(raw).model_dump())
+        settings = DicomSettings.load(raw, None)
+        repo_dicom.set_dicom_settings(s, project_id, settings.stored(rt.secrets.box))
 
 
 def test_tick_queues_due_syncs_and_backs_off_after_outages(bare_runtime: Runtime) -> None:

@@ -83,9 +83,9 @@ def sync_project(
 def _connect(srv: DicomServer, project_id: str, **web: object) -> None:
     # enabled: False keeps the server's scheduler from polling this fake address itself
     web = {"url": "http://pacs.invalid/dicom-web", "enabled": False, **web}
-    settings = DicomSettings.load({"dicomweb": web})
+    settings = DicomSettings.load({"dicomweb": web}, None)
     with srv.runtime.db.write() as s:
-        repo_dicom.set_dicom_settings(s, project_id, settings.model_dump())
+        repo_dicom.set_dicom_settings(s, project_id, settings.stored(srv.runtime.secrets.box))
 
 
 def _ledger(srv: DicomServer, project_id: str) -> dict[str, tuple[str, str]]:
@@ -247,10 +247,11 @@ def test_deidentified_project_sends_seg_with_the_pacs_identifiers(
         {
             "dicomweb": {"url": "http://pacs.invalid", "enabled": False},
             "deidentify": {"enabled": True},
-        }
+        },
+        None,
     ).with_key()
     with dicom_server.runtime.db.write() as s:
-        repo_dicom.set_dicom_settings(s, pid, settings.model_dump())
+        repo_dicom.set_dicom_settings(s, pid, settings.stored(dicom_server.runtime.secrets.box))
     ct = pydicom.dcmread(sample_file("CT_small.dcm"))
     pacs = FakePacs([ct])
     report = sync_project(dicom_server.runtime, pid, pacs)

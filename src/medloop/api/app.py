@@ -35,7 +35,22 @@ from medloop.api.throttle import AuthGuard
 from medloop.runtime import Runtime
 from medloop.settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["ROUTERS", "create_app"]
+
+ROUTERS = (
+    system.router,
+    projects.router,
+    references.router,
+    images.router,
+    analyses.router,
+    corrections.router,
+    models.router,
+    jobs.router,
+    audit.router,
+    dicom.router,
+    web.router,
+)
+"""Every router of the API, in the order they are matched (``/docs`` comes with ``--docs``)."""
 
 
 def create_app(
@@ -77,19 +92,7 @@ def create_app(
     if settings.api_docs:
         app.include_router(docs.router)
         _declare_bearer(app)
-    for r in (
-        system.router,
-        projects.router,
-        references.router,
-        images.router,
-        analyses.router,
-        corrections.router,
-        models.router,
-        jobs.router,
-        audit.router,
-        dicom.router,
-        web.router,
-    ):
+    for r in ROUTERS:
         app.include_router(r)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 1024 * 1024)

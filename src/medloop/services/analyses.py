@@ -47,6 +47,11 @@ class WorkQuota:
         self._lock = threading.Lock()
         self._held: dict[str, int] = {}
 
+    def check(self, user_id: str | None, n: int) -> None:
+        """Raise :class:`TooMuchWork` if ``n`` more analyses would pass the limit (counts nothing)."""
+        with self.hold(user_id, n):
+            pass
+
     def take(self, user_id: str | None, n: int) -> None:
         """Count ``n`` more analyses for ``user_id`` (``None``: the server itself, uncounted).
 
@@ -198,7 +203,13 @@ class Analyses:
     ) -> AnalysisRecord:
         """Store an uploaded image (content-addressed) and :meth:`create` its analysis."""
         image, _ = self.images.ingest(
-            project.id, chunks, filename, content_type, user_id, project.settings.max_frames
+            project.id,
+            chunks,
+            filename,
+            content_type,
+            user_id,
+            project.settings.max_frames,
+            check=lambda upload: self.quota.check(user_id, upload.frames),
         )
         return self.create(project, image, None, user_id)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -48,7 +48,7 @@ class StagedImage:
 
     Attributes:
         image: its pixels (frame 0 of a multi-frame image).
-        frames: its number of frames.
+        frames: its number of frames (1 for a volume or a single image).
         filename: the display-safe name it will be stored under.
     """
 
@@ -113,8 +113,11 @@ class Images:
         content_type: str,
         user_id: str | None,
         max_frames: int | None = None,
+        check: Callable[[StagedImage], None] | None = None,
     ) -> tuple[ImageRecord, bool]:
         """Store and validate an uploaded image; returns ``(image, created)``.
+
+        ``check`` looks at the upload before it is stored and may refuse it (raise).
 
         When the project de-identifies on ingest, a DICOM upload is de-identified (Basic
         Profile, keyed pseudonyms) before its row is written; the original bytes are not
@@ -127,6 +130,8 @@ class Images:
             TooManyFrames: more frames or slices than ``max_frames``.
         """
         with self.staged(project_id, chunks, filename, max_frames) as upload:
+            if check is not None:
+                check(upload)
             upload.commit()
         with self.db.write() as s:
             return self.record(s, project_id, upload, content_type, user_id)

@@ -1,0 +1,197 @@
+"""The catalogue's routes: for each, who may call it and a probe request.
+
+Each probe is made by every caller of :data:`~.conftest.CALLERS`. A probe that gets past
+the access checks is built to change nothing: reads, or writes whose input is refused
+(a bad mask, an unknown id, invalid options) or whose state forbids them. So for every
+route and every caller the expected answer is known, and in every case the server must
+store nothing and write at most one audit event.
+
+``access``:
+    ``public``   no token needed (the page, its files, ``/healthz``);
+    ``off``      not served at all without ``--docs`` (404 for everyone);
+    ``any``      any authenticated user with ``role``;
+    ``server``   an admin bound to no project (the whole server);
+    ``project``  a user of the path's project with ``role`` (another project's user: 404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .live import Live
+
+__all__ = ["ROUTES", "Route", "expected_status", "url"]
+
+RANK = {"viewer": 0, "annotator": 1, "padmin": 2, "outsider": 2, "admin": 2}
+ROLE_RANK = {"viewer": 0, "annotator": 1, "admin": 2}
+P = "/api/v1/projects/discs"
+Probe = Callable[[Live], dict[str, Any]]
+
+
+def _none(_: Live) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    access: str
+    role: str = "viewer"
+    probe: Probe = _none
+    ok: tuple[int, ...] = (200,)
+    """What a caller who may use the route gets for the probe."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _image_and_bad_mask(live: Live) -> dict[str, Any]:
+    image = live.files["png"]
+    return {
+        "files": {"image": ("scan.png", image, "image/png"), "mask": ("m.png", b"not a png")},
+        "data": {"split": "train"},
+    }
+
+
+ROUTES: list[Route] = [
+    Route("GET", "/healthz", "public"),
+    Route("GET", "/", "public"),
+    Route("GET", "/static/{path:path}", "public"),
+    Route("GET", "/docs", "off", ok=(404,)),
+    Route("GET", "/docs/assets/{name}", "off", ok=(404,)),
+    Route("GET", "/openapi.json", "off", ok=(404,)),
+    Route("GET", "/metrics", "server", "admin"),
+    Route("GET", "/api/v1/me", "any"),
+    Route("GET", "/api/v1/projects", "any"),
+    Route(
+        "POST",
+        "/api/v1/projects",
+        "server",
+        "admin",
+        lambda lv: {"json": {"name": "no spaces allowed", "labels": [{"value": 1, "name": "x"}]}},
+        (422,),
+    ),
+    Route("GET", "/api/v1/projects/{project}", "project"),
+    Route("GET", "/api/v1/projects/{project}/reference", "project"),
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/reference",
+        "project",
+        "annotator",
+        _image_and_bad_mask,
+        (400,),
+    ),
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/images",
+        "project",
+        "annotator",
+        lambda lv: {"files": {"file": ("x.png", b"not an image")}},
+        (400,),
+    ),
+    Route("GET", "/api/v1/projects/{project}/images/{image}", "project"),
+    Route("GET", "/api/v1/projects/{project}/images/{image}/file", "project"),
+    Route("GET", "/api/v1/projects/{project}/images/{image}/display", "project"),
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/analyses",
+        "project",
+        "annotator",
+        lambda lv: {"json": {"image_id": "0" * 32}},
+        (404,),
+    ),
+    Route("GET", "/api/v1/projects/{project}/analyses", "project"),
+    Route("GET", "/api/v1/projects/{project}/analyses/{analysis}", "project"),
+    Route("GET", "/api/v1/projects/{project}/analyses/{analysis}/mask", "project"),
+    Route("GET", "/api/v1/projects/{project}/analyses/{analysis}/overlay", "project"),
+    Route("GET", "/api/v1/projects/{project}/analyses/{analysis}/seg", "project", ok=(409,)),
+    Route("GET", "/api/v1/projects/{project}/review-queue", "project"),
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/analyses/{analysis}/corrections",
+        "project",
+        "annotator",
+        lambda lv: {"files": {"file": ("m.png", b"not a png")}},
+        (400,),
+    ),
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/corrections/seg",
+        "project",
+        "annotator",
+        lambda lv: {"files": {"file": ("s.dcm", b"not dicom")}},
+        (400,),
+    ),
+    Route("GET", "/api/v1/projects/{project}/corrections", "project"),
+    Route("GET", "/api/v1/projects/{project}/corrections/{correction}", "project"),
+    Route("GET", "/api/v1/projects/{project}/corrections/{correction}/mask", "project"),
+    Route("GET", "/api/v1/projects/{project}/models", "project"),
+    Route("GET", "/api/v1/projects/{project}/models/{version}", "project"),
+    Route("POST", "/api/v1/projects/{project}/models/rollback", "project", "admin", ok=(409,)),
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/models/{version}/promote",
+        "project",
+        "admin",
+        lambda lv: {"json": {"reason": "x" * 5000}},
+        (422,),
+    ),
+    Route("GET", "/api/v1/projects/{project}/models/{version}/download", "project"),
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/jobs",
+        "project",
+        "admin",
+        lambda lv: {"json": {"kind": "train", "options": {"steps": -5}}},
+        (422,),
+    ),
+    Route("GET", "/api/v1/projects/{project}/jobs", "project"),
+    Route("GET", "/api/v1/projects/{project}/jobs/{job}", "project"),
+    Route("POST", "/api/v1/projects/{project}/jobs/{job}/cancel", "project", "admin", ok=(409,)),
+    Route("GET", "/api/v1/audit", "any", "admin"),
+    Route("GET", "/api/v1/projects/{project}/dicom", "project", "admin"),
+    Route(
+        "PUT",
+        "/api/v1/projects/{project}/dicom",
+        "project",
+        "admin",
+        lambda lv: {"json": {"dicomweb": {"url": "http://medloop:secret@127.0.0.1:9/dicom-web"}}},
+        (422,),
+    ),
+    Route("POST", "/api/v1/projects/{project}/dicomweb/sync", "project", "admin", ok=(400,)),
+    Route("GET", "/api/v1/projects/{project}/dicomweb/instances", "project", "admin"),
+    Route("GET", "/api/v1/projects/{project}/pseudonyms", "project", "admin"),
+]
+
+
+def url(route: Route, ids: dict[str, str]) -> str:
+    """The route's path with the catalogue server's ids filled in."""
+    path = route.path.replace("{path:path}", "js/app.js")
+    return path.format(
+        project="discs",
+        name="swagger-ui.css",
+        image=ids["i"],
+        analysis=ids["a"],
+        correction=ids["c"],
+        job=ids["j"],
+        version="v0001",
+    )
+
+
+def expected_status(route: Route, caller: str) -> tuple[int, ...]:
+    """What ``caller`` must get from ``route``'s probe."""
+    if route.access in ("public", "off"):
+        return route.ok
+    if caller in ("none", "bad"):
+        return (401,)
+    if route.access == "project" and caller == "outsider":
+        return (404,)
+    if RANK[caller] < ROLE_RANK[route.role]:
+        return (403,)
+    if route.access == "server" and caller != "admin":
+        return (403,)
+    return route.ok

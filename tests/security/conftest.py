@@ -1,0 +1,111 @@
+"""One real ``medloop serve`` for the whole catalogue, with every kind of caller.
+
+Built once per session: ``medloop users add`` makes the unscoped admin, the server is
+started with the production defaults (apart from a 2 MB upload limit and a per-user
+limit of 20 analyses waiting, so the limits are cheap to reach), two projects are
+created over HTTP (``discs``, at most 100 frames per request, and ``other``), the
+other users are added with the CLI while the server runs, reference pairs are
+uploaded, a tiny model is trained, and one analysis and one correction are made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import write_disc_dataset
+from tests.integration.process.serverproc import ServerProcess, users_add
+
+from .live import Live, wait_job
+
+PROJECT, OTHER = "discs", "other"
+LABELS = [{"value": 1, "name": "disc", "color": "#ff0000"}]
+SETTINGS: dict[str, Any] = {
+    "labels": LABELS,
+    "training": {"steps": 30, "patch_size": [32], "channels": [8, 16, 32]},
+    "learning": {"steps": 10, "replay_size": 4},
+    "finetune_every": 1000,
+    "max_frames": 100,
+}
+ENV = {
+    "MEDLOOP_MAX_UPLOAD_BYTES": str(2 * 1024 * 1024),
+    "MEDLOOP_MAX_QUEUED_ANALYSES": "20",
+    "MEDLOOP_JOB_HEARTBEAT_S": "0.25",
+}
+CALLERS = ("none", "bad", "viewer", "annotator", "padmin", "outsider", "admin")
+"""No token, a wrong token, a viewer, an annotator and an admin of ``discs``, an admin of
+``other`` (the outsider), and an admin bound to no project."""
+
+
+def _setup(live: Live, dataset: Path) -> None:
+    data_dir = live.data_dir
+    with live.client("admin") as c:
+        for name, settings in ((PROJECT, SETTINGS), (OTHER, {"labels": LABELS})):
+            r = c.post("/api/v1/projects", json={"name": name, **settings})
+            assert r.status_code == 201, r.text
+            live.ids[name] = r.json()["id"]
+        for name, role, project in [
+            ("viewer", "viewer", PROJECT),
+            ("annotator", "annotator", PROJECT),
+            ("padmin", "admin", PROJECT),
+            ("outsider", "admin", OTHER),
+        ]:
+            live.tokens[name] = users_add(data_dir, name, role, project)
+        for i, split in enumerate(["train"] * 6 + ["val"] * 2):
+            name = f"case ({i}).png"
+            r = c.post(
+                f"/api/v1/projects/{PROJECT}/reference",
+                files={
+                    "image": (name, (dataset / "images" / name).read_bytes(), "image/png"),
+                    "mask": ("mask.png", (dataset / "masks" / name).read_bytes(), "image/png"),
+                },
+                data={"split": split},
+            )
+            assert r.status_code == 201, r.text
+        r = c.post(f"/api/v1/projects/{PROJECT}/jobs", json={"kind": "train"})
+        assert r.status_code == 202, r.text
+        live.ids["j"] = r.json()["id"]
+        job = wait_job(c, f"/api/v1/projects/{PROJECT}/jobs/{live.ids['j']}")
+        assert job["state"] == "succeeded", job
+    with live.client("annotator") as c:
+        image = (dataset / "images" / "case (8).png").read_bytes()
+        r = c.post(f"/api/v1/projects/{PROJECT}/analyses", files={"file": ("scan.png", image)})
+        assert r.status_code == 201, r.text
+        live.ids["a"], live.ids["i"] = r.json()["id"], r.json()["image_id"]
+        mask = (dataset / "masks" / "case (8).png").read_bytes()
+        r = c.post(
+            f"/api/v1/projects/{PROJECT}/analyses/{live.ids['a']}/corrections",
+            files={"file": ("m.png", mask)},
+        )
+        assert r.status_code == 201, r.text
+        live.ids["c"] = r.json()["id"]
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_disc_dataset(
+        tmp_path_factory.mktemp("sec-data") / "ds", n_train=6, n_val=2, n_test=2
+    )
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> Iterator[Live]:
+    """The catalogue's server (kept running for the session)."""
+    root = tmp_path_factory.mktemp("sec-live")
+    data_dir = root / "srv"
+    tokens = {"admin": users_add(data_dir, "admin", "admin"), "bad": "mlp_" + "0" * 43}
+    srv = ServerProcess(data_dir, root / "server.log", env=ENV)
+    srv.start()
+    files = {
+        "png": (dataset / "images" / "case (9).png").read_bytes(),
+        "mask": (dataset / "masks" / "case (9).png").read_bytes(),
+    }
+    lv = Live(srv, tokens, {}, files)
+    try:
+        _setup(lv, dataset)
+        yield lv
+    finally:
+        srv.stop()

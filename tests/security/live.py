@@ -88,8 +88,9 @@ class Live:
         finally:
             engine.dispose()
         audit = rows.pop("audit_events", 0)
+        root = self.data_dir / "blobs"
         blobs = sum(
-            1 for p in (self.data_dir / "blobs").rglob("*") if p.is_file() and "tmp" not in p.parts
+            1 for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != "tmp"
         )
         return Stored(rows, audit, blobs)
 

@@ -11,6 +11,7 @@ uploaded, a tiny model is trained, and one analysis and one correction are made.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,5 +108,54 @@ def live(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> Iterator[Li
     try:
         _setup(lv, dataset)
         yield lv
+    finally:
+        srv.stop()
+
+
+@dataclass
+class Plain:
+    """A second server, without a model, started with the options under test: ``--docs``,
+    a trusted proxy at 127.0.0.2, one-second header and body timeouts, and DICOMweb
+    allowed to 127.0.0.1 (the tests' fake PACS)."""
+
+    srv: ServerProcess
+    admin: str
+    root: Path
+
+    ARGS = (
+        "--docs",
+        "--behind-proxy",
+        "127.0.0.2",
+        "--header-timeout",
+        "1",
+        "--body-timeout",
+        "1",
+        "--dicomweb-host",
+        "127.0.0.1",
+    )
+
+    @property
+    def url(self) -> str:
+        return self.srv.url
+
+    @property
+    def data_dir(self) -> Path:
+        return self.srv.data_dir
+
+    def client(self, source: str = "127.0.0.1", token: str | None = None) -> Any:
+        from .live import client_from
+
+        return client_from(self.url, source, token if token is not None else self.admin)
+
+
+@pytest.fixture(scope="session")
+def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plain]:
+    root = tmp_path_factory.mktemp("sec-plain")
+    data_dir = root / "srv"
+    admin = users_add(data_dir, "admin", "admin")
+    srv = ServerProcess(data_dir, root / "server.log", args=Plain.ARGS)
+    srv.start()
+    try:
+        yield Plain(srv, admin, root)
     finally:
         srv.stop()

@@ -73,7 +73,9 @@ def install_error_handlers(app: FastAPI) -> None:
             403: "forbidden",
             404: "not_found",
             405: "method_not_allowed",
+            408: "timeout",
             413: "too_large",
+            429: "too_many_requests",
             422: "invalid_request",
         }.get(err.status_code, "error")
         return error_response(err.status_code, code, str(err.detail), getattr(err, "headers", None))

@@ -10,6 +10,7 @@ from collections import defaultdict
 from threading import Lock
 from typing import Any, ClassVar
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["BodyLimit", "BodyTimeout", "Metrics", "MetricsMiddleware", "SecurityHeaders"]
@@ -84,10 +85,6 @@ async def _send_error(
     await send({"type": "http.response.body", "body": body})
 
 
-class _Stalled(Exception):
-    pass
-
-
 class BodyTimeout:
     """Answer 408 (and close the connection) when a request body stalls.
 
@@ -95,6 +92,8 @@ class BodyTimeout:
     client that sends half a request and waits holds its connection (and its spooled
     upload) for at most that long. Waiting after the body (for a disconnect) is not
     timed. The request head is timed by the HTTP protocol (:mod:`medloop.api.serving`).
+    The 408 is raised where the body is read, as an ``HTTPException`` (which the body
+    parsers pass on), so it reaches the error handlers like any refusal.
     """
 
     def __init__(self, app: ASGIApp, timeout_s: float) -> None:
@@ -105,7 +104,6 @@ class BodyTimeout:
             await self.app(scope, receive, send)
             return
         body_done = False
-        started = False
 
         async def timed_receive() -> Message:
             nonlocal body_done
@@ -114,23 +112,16 @@ class BodyTimeout:
             try:
                 message = await asyncio.wait_for(receive(), self.timeout_s)
             except TimeoutError:
-                raise _Stalled() from None
+                raise HTTPException(
+                    408,
+                    f"the request body stalled for more than {self.timeout_s:g} s",
+                    headers={"Connection": "close"},
+                ) from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, timed_receive, tracking_send)
-        except _Stalled:
-            if not started:
-                message = f"the request body stalled for more than {self.timeout_s:g} s"
-                await _send_error(send, 408, "timeout", message, close=True)
+        await self.app(scope, timed_receive, send)
 
 
 class Metrics:

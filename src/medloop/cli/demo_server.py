@@ -23,9 +23,8 @@ DEMO_SETTINGS = {
 
 
 def serve_demo(data_dir: Path, host: str, port: int, device: str | None) -> None:
-    import uvicorn
-
     from medloop.api import create_app
+    from medloop.api.serving import run
     from medloop.cli.demo import sample_dataset
     from medloop.domain.jobs import TrainJob
     from medloop.domain.settings import ProjectSettings
@@ -34,7 +33,8 @@ def serve_demo(data_dir: Path, host: str, port: int, device: str | None) -> None
     from medloop.runtime import Runtime
     from medloop.settings import Settings
 
-    settings = Settings(data_dir=data_dir, host=host, port=port, device=device)
+    # a demo: the API documentation is on (a real server needs --docs)
+    settings = Settings(data_dir=data_dir, host=host, port=port, device=device, api_docs=True)
     rt = Runtime(settings)
     svc = rt.services
     token = svc.users.new_token("demo-admin", "admin")
@@ -65,4 +65,4 @@ def serve_demo(data_dir: Path, host: str, port: int, device: str | None) -> None
     console.print(
         f"try: MEDLOOP_TOKEN={token} medloop remote jobs --server {url} --project nuclei-demo"
     )
-    uvicorn.run(create_app(settings, rt), host=host, port=port, log_level="warning")
+    run(create_app(settings, rt), settings)

@@ -18,9 +18,13 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import write_disc_dataset
-from tests.integration.process.serverproc import ServerProcess, users_add
+from tests.integration.process.serverproc import (
+    ServerProcess,
+    upload_reference_pairs,
+    users_add,
+)
 
-from .live import Live, wait_job
+from .live import Live, Served, wait_job
 
 PROJECT, OTHER = "discs", "other"
 LABELS = [{"value": 1, "name": "disc", "color": "#ff0000"}]
@@ -55,17 +59,7 @@ def _setup(live: Live, dataset: Path) -> None:
             ("outsider", "admin", OTHER),
         ]:
             live.tokens[name] = users_add(data_dir, name, role, project)
-        for i, split in enumerate(["train"] * 6 + ["val"] * 2):
-            name = f"case ({i}).png"
-            r = c.post(
-                f"/api/v1/projects/{PROJECT}/reference",
-                files={
-                    "image": (name, (dataset / "images" / name).read_bytes(), "image/png"),
-                    "mask": ("mask.png", (dataset / "masks" / name).read_bytes(), "image/png"),
-                },
-                data={"split": split},
-            )
-            assert r.status_code == 201, r.text
+        upload_reference_pairs(c, PROJECT, dataset, ["train"] * 6 + ["val"] * 2)
         r = c.post(f"/api/v1/projects/{PROJECT}/jobs", json={"kind": "train"})
         assert r.status_code == 202, r.text
         live.ids["j"] = r.json()["id"]
@@ -113,12 +107,11 @@ def live(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> Iterator[Li
 
 
 @dataclass
-class Plain:
+class Plain(Served):
     """A second server, without a model, started with the options under test: ``--docs``,
     a trusted proxy at 127.0.0.2, one-second header and body timeouts, and DICOMweb
     allowed to 127.0.0.1 (the tests' fake PACS)."""
 
-    srv: ServerProcess
     admin: str
     root: Path
 
@@ -133,14 +126,6 @@ class Plain:
         "--dicomweb-host",
         "127.0.0.1",
     )
-
-    @property
-    def url(self) -> str:
-        return self.srv.url
-
-    @property
-    def data_dir(self) -> Path:
-        return self.srv.data_dir
 
     def client(self, source: str = "127.0.0.1", token: str | None = None) -> Any:
         from .live import client_from

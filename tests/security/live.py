@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 
 from tests.integration.process.serverproc import ServerProcess
 
-__all__ = ["Live", "Stored", "client_from", "wait_job"]
+__all__ = ["Live", "Served", "Stored", "client_from", "wait_job"]
 
 FINISHED = ("succeeded", "failed", "cancelled")
 
@@ -50,14 +50,10 @@ class Stored:
 
 
 @dataclass
-class Live:
-    """A running server, its users' tokens and the ids of what it holds."""
+class Served:
+    """A running ``medloop serve``."""
 
     srv: ServerProcess
-    tokens: dict[str, str]
-    ids: dict[str, str]
-    files: dict[str, bytes]
-    """Sample uploads: ``png`` (an image of the project), ``mask`` (its label map)."""
 
     @property
     def url(self) -> str:
@@ -66,6 +62,16 @@ class Live:
     @property
     def data_dir(self) -> Path:
         return self.srv.data_dir
+
+
+@dataclass
+class Live(Served):
+    """A running server, its users' tokens and the ids of what it holds."""
+
+    tokens: dict[str, str]
+    ids: dict[str, str]
+    files: dict[str, bytes]
+    """Sample uploads: ``png`` (an image of the project), ``mask`` (its label map)."""
 
     def client(self, who: str | None = "admin", source: str = "127.0.0.1") -> httpx.Client:
         return client_from(self.url, source, self.tokens.get(who or "", None))

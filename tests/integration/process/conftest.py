@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from ..conftest import write_disc_dataset
-from .serverproc import CLEAN_EXITS, ServerProcess, users_add
+from .serverproc import CLEAN_EXITS, ServerProcess, upload_reference_pairs, users_add
 
 PROJECT = "discs"
 # Tiny model, and no automatic fine-tune: jobs start only when a test asks.
@@ -116,17 +116,7 @@ def _build_template(root: Path) -> Template:
             # Users of a project are added with the CLI while the server runs (SQLite WAL).
             tokens["annotator"] = users_add(data_dir, "annotator", "annotator", PROJECT)
             tokens["viewer"] = users_add(data_dir, "viewer", "viewer", PROJECT)
-            for i, split in enumerate(["train"] * 6 + ["val"] * 2):
-                name = f"case ({i}).png"
-                r = c.post(
-                    f"/api/v1/projects/{PROJECT}/reference",
-                    files={
-                        "image": (name, (dataset / "images" / name).read_bytes(), "image/png"),
-                        "mask": ("mask.png", (dataset / "masks" / name).read_bytes(), "image/png"),
-                    },
-                    data={"split": split},
-                )
-                assert r.status_code == 201, r.text
+            upload_reference_pairs(c, PROJECT, dataset, ["train"] * 6 + ["val"] * 2)
             r = c.post(f"/api/v1/projects/{PROJECT}/jobs", json={"kind": "train"})
             assert r.status_code == 202, r.text
             job = wait_job(c, r.json()["id"])

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["CLEAN_EXITS", "ServerProcess", "child_env", "free_port", "medloop_cmd", "users_add"]
+__all__ = [
+    "CLEAN_EXITS",
+    "ServerProcess",
+    "child_env",
+    "free_port",
+    "medloop_cmd",
+    "upload_reference_pairs",
+    "users_add",
+]
 
 
 CLEAN_EXITS = (0, -signal.SIGTERM)
@@ -68,6 +76,23 @@ def users_add(
     lines = out.stdout.strip().splitlines()
     assert lines, f"users add printed nothing: {out.stderr}"
     return lines[-1].strip()
+
+
+def upload_reference_pairs(
+    c: httpx.Client, project: str, dataset: Path, splits: Sequence[str]
+) -> None:
+    """Upload ``dataset``'s pairs ``case (i).png`` with ``splits[i]`` as reference pairs."""
+    for i, split in enumerate(splits):
+        name = f"case ({i}).png"
+        r = c.post(
+            f"/api/v1/projects/{project}/reference",
+            files={
+                "image": (name, (dataset / "images" / name).read_bytes(), "image/png"),
+                "mask": ("mask.png", (dataset / "masks" / name).read_bytes(), "image/png"),
+            },
+            data={"split": split},
+        )
+        assert r.status_code == 201, r.text
 
 
 class ServerProcess:

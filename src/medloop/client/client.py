@@ -276,7 +276,7 @@ class MedloopClient:
             text = resp.text.strip()
             if text:
                 message = text if len(text) <= 500 else text[:500] + "…"
-        return error_for_status(status, code, message)
+        return error_for_status(status, code, message, resp.headers.get("retry-after"))
 
     @staticmethod
     def _parse(resp: httpx.Response, model: type[M]) -> M:

@@ -9,13 +9,15 @@ Everything the client raises on purpose derives from :class:`MedloopClientError`
     │   ├── Forbidden                   403: the token's role or project does not allow it
     │   ├── NotFound                    404: no such project/image/analysis/version/job (for you)
     │   ├── Conflict                    409: the state forbids it (e.g. a job already running)
+    │   ├── TooManyRequests             429: too much work waiting, or too many failed tokens;
+    │   │                               ``retry_after`` says when to try again (when known)
     │   └── ServerError                 5xx: the server failed; retrying may help
     ├── TransportError                  no usable answer: connection refused, TLS, timeout
     ├── UnexpectedResponse              a 2xx answer that does not have the documented shape
     ├── InvalidArgument (also ValueError) a bad argument caught before sending (e.g. an id "..")
     └── JobTimeout (also TimeoutError)  ``wait_for_job`` gave up before the job finished
 
-Other 4xx statuses (405, 429, ...) raise plain :class:`ApiError`. The server's error body is
+Other 4xx statuses (405, 408, ...) raise plain :class:`ApiError`. The server's error body is
 ``{"error": {"code": "...", "message": "..."}}``; when a body has another shape the message
 falls back to the response text.
 
@@ -49,6 +51,7 @@ __all__ = [
     "MedloopClientError",
     "NotFound",
     "ServerError",
+    "TooManyRequests",
     "TransportError",
     "Unauthorized",
     "UnexpectedResponse",
@@ -100,6 +103,13 @@ class Conflict(ApiError):
     """409: the request clashes with the current state."""
 
 
+class TooManyRequests(ApiError):
+    """429: the caller has too much work waiting, or this address failed to authenticate
+    too often; ``retry_after`` is the server's ``Retry-After`` in seconds (or ``None``)."""
+
+    retry_after: float | None = None
+
+
 class ServerError(ApiError):
     """5xx: the server failed."""
 
@@ -133,10 +143,13 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    429: TooManyRequests,
 }
 
 
-def error_for_status(status: int, code: str, message: str) -> ApiError:
+def error_for_status(
+    status: int, code: str, message: str, retry_after: str | None = None
+) -> ApiError:
     """The :class:`ApiError` subclass for an HTTP status (not raised, returned)."""
     cls: type[ApiError]
     if status in _BY_STATUS:
@@ -145,7 +158,13 @@ def error_for_status(status: int, code: str, message: str) -> ApiError:
         cls = ServerError
     else:
         cls = ApiError
-    return cls(status, code, message)
+    err = cls(status, code, message)
+    if isinstance(err, TooManyRequests) and retry_after is not None:
+        try:
+            err.retry_after = float(retry_after)
+        except ValueError:
+            err.retry_after = None
+    return err
 
 
 def _describe(value: Any) -> str:

@@ -14,6 +14,7 @@ from medloop.client import (
     MedloopClientError,
     NotFound,
     ServerError,
+    TooManyRequests,
     TransportError,
     Unauthorized,
     UnexpectedResponse,
@@ -59,13 +60,24 @@ def test_error_status_maps_to_exception(
 
 
 def test_other_4xx_is_a_plain_api_error(client: MedloopClient, server: Server) -> None:
-    server.on(
-        "GET", P, status=429, json_body={"error": {"code": "rate_limited", "message": "slow down"}}
-    )
+    server.on("GET", P, status=408, json_body={"error": {"code": "timeout", "message": "slow"}})
     with pytest.raises(ApiError) as info:
         client.get_project("retina")
     assert type(info.value) is ApiError
-    assert info.value.code == "rate_limited"
+    assert info.value.code == "timeout"
+
+
+def test_429_says_when_to_try_again(client: MedloopClient, server: Server) -> None:
+    server.on(
+        "GET",
+        P,
+        status=429,
+        json_body={"error": {"code": "too_much_work", "message": "wait"}},
+        headers={"Retry-After": "17"},
+    )
+    with pytest.raises(TooManyRequests) as info:
+        client.get_project("retina")
+    assert info.value.code == "too_much_work" and info.value.retry_after == 17.0
 
 
 def test_upload_errors_map_too(client: MedloopClient, server: Server) -> None:

@@ -196,6 +196,9 @@ class ModelManifest:
             pixels/voxels of the resampled grid.
         keep_largest: label values whose prediction is reduced to its largest
             connected component (chosen by the plan on the selection set).
+        min_size: ``(label value, pixels/voxels)`` pairs: a predicted component of that
+            label smaller than this (on the input's grid) is removed, so an image
+            with nothing to find comes out empty (chosen on the selection set).
         plan: how the configuration was chosen (fingerprint figures and one reason
             per rule), for people; inference never reads it.
     """
@@ -206,6 +209,7 @@ class ModelManifest:
     patch_size: tuple[int, ...]
     sliding_window_overlap: float = 0.25
     keep_largest: tuple[int, ...] = ()
+    min_size: tuple[tuple[int, int], ...] = ()
     plan: dict[str, Any] = field(default_factory=dict, compare=False)
     format: int = MANIFEST_FORMAT
 
@@ -236,6 +240,7 @@ class ModelManifest:
             "patch_size": list(self.patch_size),
             "sliding_window_overlap": self.sliding_window_overlap,
             "keep_largest": list(self.keep_largest),
+            "min_size": [list(p) for p in self.min_size],
             "plan": self.plan,
         }
 
@@ -250,6 +255,7 @@ class ModelManifest:
             patch_size=tuple(int(p) for p in d["patch_size"]),
             sliding_window_overlap=float(d["sliding_window_overlap"]),
             keep_largest=tuple(int(v) for v in d.get("keep_largest", ())),
+            min_size=tuple((int(v), int(n)) for v, n in d.get("min_size", ())),
             plan=dict(d.get("plan", {})),
         )
 

@@ -103,6 +103,8 @@ class Plan:
     color: str
     keep_largest_candidates: tuple[int, ...]
     reasons: tuple[str, ...] = field(default=())
+    min_size_candidates: tuple[tuple[int, int], ...] = ()
+    """(label, smallest real object in pixels/voxels) to try removing smaller predictions."""
     fingerprint: dict[str, Any] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,6 +127,7 @@ class Plan:
                 "strides": tuple(tuple(s) for s in d["strides"]),
                 "intensity": tup(d["intensity"]),
                 "keep_largest_candidates": tuple(d["keep_largest_candidates"]),
+                "min_size_candidates": tuple(tuple(p) for p in d.get("min_size_candidates", ())),
                 "reasons": tuple(d["reasons"]),
             }
         )

@@ -19,7 +19,7 @@ from medloop.domain.image import Image
 from medloop.domain.model import ModelManifest
 from medloop.ml.device import resolve_device
 from medloop.ml.network import build_network
-from medloop.ml.postprocess import keep_largest_component
+from medloop.ml.postprocess import keep_largest_component, remove_small_components
 from medloop.ml.preprocess import prepare
 from medloop.ml.resample import resample_probabilities
 
@@ -155,6 +155,8 @@ class Predictor:
         labels = probs.argmax(0).to(torch.uint8).numpy()
         if self.manifest.keep_largest:
             labels = keep_largest_component(labels, self.manifest.keep_largest)
+        if self.manifest.min_size:
+            labels = remove_small_components(labels, self.manifest.min_size)
         return Prediction(
             label_map=labels, probabilities=probs.numpy(), uncertainty=_uncertainty(probs)
         )

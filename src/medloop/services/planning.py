@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from medloop.domain.fingerprint import Fingerprint
 from medloop.domain.labels import LabelSet
+from medloop.domain.learning import EvalSummary
 from medloop.domain.model import ModelManifest, NetworkSpec, PreprocessSpec
 from medloop.domain.plan import (
     MIN_STEPS,
@@ -162,6 +163,16 @@ def plan_training(
             f"labels {list(keep)} mostly one object per image: keeping only the largest "
             "component is tried on the selection set"
         )
+    small = tuple(
+        (c.value, int(c.largest_size))
+        for c in fp.classes
+        if 0 < c.image_share < 1 and c.largest_size >= 8
+    )
+    if small:
+        reasons.append(
+            f"some images have none of labels {[v for v, _ in small]}: removing predictions "
+            "smaller than the smallest real object is tried on the selection set"
+        )
     plan = Plan(
         spatial_dims=dims,
         scale=res.scale,
@@ -179,6 +190,7 @@ def plan_training(
         intensity=specs[index].intensity,
         color=color,
         keep_largest_candidates=keep,
+        min_size_candidates=small,
         reasons=tuple(reasons),
     )
     return plan, replace(specs[index])
@@ -210,18 +222,32 @@ def choose_postprocessing(
     cache: PairCache,
     device: str | None,
 ) -> ModelManifest:
-    """``manifest`` with largest-component filtering for the labels the plan proposes, each
-    kept only if the label's Dice on the selection set does not fall."""
+    """``manifest`` with the post-processing the plan proposes, each step kept only if the
+    label's Dice on the selection set does not fall: largest-component filtering per
+    label, then removal of components smaller than a share of the smallest real object."""
     from medloop.ml.inference import Predictor
 
-    candidates_ = tuple(manifest.plan.get("keep_largest_candidates", ()))
-    if not candidates_ or not select:
+    largest = tuple(manifest.plan.get("keep_largest_candidates", ()))
+    small = [tuple(p) for p in manifest.plan.get("min_size_candidates", ())]
+    if not (largest or small) or not select:
         return manifest
-    best, _ = evaluate_samples(Predictor(manifest, state_dict, device), select, cache)
-    kept: tuple[int, ...] = ()
-    for value in candidates_:
-        trial = replace(manifest, keep_largest=(*kept, value))
-        score, _ = evaluate_samples(Predictor(trial, state_dict, device), select, cache)
-        if score.dice[value - 1] >= best.dice[value - 1]:
-            kept, best = (*kept, value), score
-    return replace(manifest, keep_largest=kept)
+
+    def score(trial: ModelManifest) -> EvalSummary:
+        return evaluate_samples(Predictor(trial, state_dict, device), select, cache)[0]
+
+    best = score(manifest)
+    for value in largest:
+        trial = replace(manifest, keep_largest=(*manifest.keep_largest, value))
+        result = score(trial)
+        if result.dice[value - 1] >= best.dice[value - 1]:
+            manifest, best = trial, result
+    for value, size in small:
+        trials = [
+            replace(manifest, min_size=(*manifest.min_size, (value, max(1, int(share * size)))))
+            for share in (0.25, 0.5, 1.0)
+        ]
+        results = [score(trial) for trial in trials]
+        top = max(range(len(trials)), key=lambda i: results[i].dice[value - 1])
+        if results[top].dice[value - 1] > best.dice[value - 1]:
+            manifest, best = trials[top], results[top]
+    return manifest

@@ -131,14 +131,13 @@ def plan_training(
         return measured[i]
 
     smallest = len(pairs) - 1
+    need = options.steps or MIN_STEPS[dims]
     base = timed(smallest)
     estimate = [base * c / costs[smallest] for c in costs]
     # The cost model overrates large patches (small ones pay more overhead per voxel):
     # time the largest candidate it puts within reach, then smaller ones until one fits.
-    pick = next(
-        (i for i, e in enumerate(estimate) if seconds / e >= MIN_STEPS[dims] * 0.6), smallest
-    )
-    while pick < smallest and seconds / timed(pick) < MIN_STEPS[dims]:
+    pick = next((i for i, e in enumerate(estimate) if seconds / e >= need * 0.6), smallest)
+    while pick < smallest and seconds / timed(pick) < need:
         pick += 1
     per_step = [measured.get(i, math.inf) if i >= pick else math.inf for i in range(len(pairs))]
     cand, steps, sps, why = choose(

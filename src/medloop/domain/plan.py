@@ -104,6 +104,8 @@ class Plan:
     keep_largest_candidates: tuple[int, ...]
     reasons: tuple[str, ...] = field(default=())
     min_size_candidates: tuple[tuple[int, int], ...] = ()
+    interactive: bool = False
+    """The network also takes click guidance (see ``GuidanceSpec``)."""
     """(label, smallest real object in pixels/voxels) to try removing smaller predictions."""
     fingerprint: dict[str, Any] | None = field(default=None, compare=False)
 

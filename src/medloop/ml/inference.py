@@ -15,13 +15,16 @@ import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
 
+from medloop.domain.clicks import Guidance
 from medloop.domain.image import Image
 from medloop.domain.model import ModelManifest
+from medloop.errors import ConfigError
 from medloop.ml.device import resolve_device
+from medloop.ml.guidance import encode, to_grid
 from medloop.ml.network import build_network
 from medloop.ml.postprocess import keep_largest_component, remove_small_components
 from medloop.ml.preprocess import prepare
-from medloop.ml.resample import resample_probabilities
+from medloop.ml.resample import resample_labels, resample_probabilities
 
 __all__ = [
     "Prediction",
@@ -87,6 +90,24 @@ def _pad_to(x: torch.Tensor, divisors: tuple[int, ...]) -> torch.Tensor:
     return torch.nn.functional.pad(x, pads, mode="constant")
 
 
+def _window(guidance: Guidance, grid: tuple[int, ...], patch: tuple[int, ...]) -> tuple[slice, ...]:
+    """The whole grid when it fits a patch, else a patch-sized window around the guidance."""
+    if all(g <= p for g, p in zip(grid, patch, strict=True)):
+        return tuple(slice(0, g) for g in grid)
+    points = [c.index for c in guidance.clicks]
+    if guidance.box is not None:
+        points += [guidance.box.start, guidance.box.stop]
+    if not points:
+        return tuple(slice(0, g) for g in grid)
+    out = []
+    for axis, (g, p) in enumerate(zip(grid, patch, strict=True)):
+        lo, hi = min(q[axis] for q in points), max(q[axis] for q in points)
+        size = min(g, max(p, int(hi - lo) + 1 + p // 2))
+        start = int(np.clip((lo + hi) / 2 - size / 2, 0, g - size))
+        out.append(slice(start, start + size))
+    return tuple(out)
+
+
 class Predictor:
     """Runs one model version (2D or 3D). Thread-compatible for reads; build one per device.
 
@@ -130,7 +151,14 @@ class Predictor:
         device: torch.device,
         sw_batch_size: int = 8,
     ) -> torch.Tensor:
-        """Softmax of a preprocessed ``(C, *grid)`` image; the model must be in eval mode."""
+        """Softmax of a preprocessed ``(C, *grid)`` image; the model must be in eval mode.
+
+        An interactive model given only the image's channels gets zero guidance (its
+        automatic mode).
+        """
+        missing = manifest.network.in_channels - x.shape[0]
+        if missing > 0:
+            x = np.concatenate([x, np.zeros((missing, *x.shape[1:]), np.float32)])
         t = torch.from_numpy(np.ascontiguousarray(x))[None].to(device)
         shape = tuple(x.shape[1:])
         if all(s <= p for s, p in zip(shape, manifest.patch_size, strict=True)):
@@ -161,6 +189,55 @@ class Predictor:
             label_map=labels, probabilities=probs.numpy(), uncertainty=_uncertainty(probs)
         )
 
+    @torch.inference_mode()
+    def refine(
+        self, image: Image, guidance: Guidance, previous: np.ndarray | None = None
+    ) -> Prediction:
+        """The interactive model's answer to a clinician's clicks (and box) on ``image``.
+
+        Args:
+            image: the image or volume.
+            guidance: clicks and box in the input's array indices.
+            previous: the current label map on the input's grid (the analysis, or the last
+                refinement), or ``None`` to segment from the clicks alone.
+
+        Only a window of one patch around the clicks is run when the image is larger than a
+        patch; outside it the previous labels stay. The plan's post-processing is not
+        applied: the clinician's clicks decide what is kept.
+
+        Raises:
+            ConfigError: this version has no interactive model.
+        """
+        spec = self.manifest.guidance
+        if spec is None:
+            raise ConfigError("this model version was not trained for clicks (no guidance input)")
+        k = self.manifest.labels.num_foreground
+        x = prepare(image, self.manifest.preprocess)
+        grid = tuple(x.shape[1:])
+        factors = tuple(g / s for g, s in zip(grid, image.shape, strict=True))
+        moved = to_grid(guidance, factors)
+        prev = None if previous is None else resample_labels(previous, grid, k + 1)
+        window = _window(moved, grid, self.manifest.patch_size)
+        inputs = np.concatenate([x, encode(moved, prev, grid, k, spec)])[(slice(None), *window)]
+        probs = self.forward_prepared(
+            self.model, inputs, self.manifest, self.device, self.sw_batch_size
+        )
+        if window != tuple(slice(0, g) for g in grid):
+            base = torch.zeros((k + 1, *grid))
+            labels = torch.from_numpy(prev.astype(np.int64)) if prev is not None else None
+            if labels is not None:
+                base.scatter_(0, labels[None], 1.0)
+            else:
+                base[0] = 1.0
+            base[(slice(None), *window)] = probs
+            probs = base
+        probs = resample_probabilities(probs, image.shape)
+        return Prediction(
+            label_map=probs.argmax(0).to(torch.uint8).numpy(),
+            probabilities=probs.numpy(),
+            uncertainty=_uncertainty(probs),
+        )
+
     def predict(self, image: Image) -> Prediction:
         """Analyse one image or volume at its own size and grid."""
         return self.predict_many([image])[0]
@@ -179,9 +256,13 @@ class Predictor:
         divisors = self.manifest.network.divisors
         for shape, idx in groups.items():
             crop = (slice(None), slice(None), *(slice(0, s) for s in shape[1:]))
+            missing = self.manifest.guidance_channels
             for start in range(0, len(idx), self.sw_batch_size):
                 chunk = idx[start : start + self.sw_batch_size]
                 batch = torch.from_numpy(np.stack([prepared[i] for i in chunk])).to(self.device)
+                if missing:
+                    zeros = torch.zeros((batch.shape[0], missing, *batch.shape[2:]))
+                    batch = torch.cat([batch, zeros.to(self.device)], dim=1)
                 logits = self.model(_pad_to(batch, divisors))[crop]
                 probs = torch.softmax(logits.float(), dim=1).cpu()
                 for j, i in enumerate(chunk):

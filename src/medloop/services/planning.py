@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from medloop.domain.fingerprint import Fingerprint
 from medloop.domain.labels import LabelSet
 from medloop.domain.learning import EvalSummary
-from medloop.domain.model import ModelManifest, NetworkSpec, PreprocessSpec
+from medloop.domain.model import GuidanceSpec, ModelManifest, NetworkSpec, PreprocessSpec
 from medloop.domain.plan import (
     MIN_STEPS,
     Candidate,
@@ -63,8 +63,10 @@ def build_manifest(
     plan: Plan, preprocess: PreprocessSpec, labels: LabelSet, keep_largest: tuple[int, ...] = ()
 ) -> ModelManifest:
     """The manifest of a version trained with ``plan``."""
+    guidance = GuidanceSpec() if plan.interactive else None
     network = NetworkSpec(
-        in_channels=preprocess.channels,
+        in_channels=preprocess.channels
+        + (guidance.channels(labels.num_foreground) if guidance else 0),
         out_channels=labels.num_classes,
         channels=plan.channels,
         spatial_dims=plan.spatial_dims,
@@ -76,12 +78,18 @@ def build_manifest(
         labels,
         plan.patch_size,
         keep_largest=keep_largest,
+        guidance=guidance,
         plan=plan.to_dict(),
     )
 
 
 def _probe(
-    cand: Candidate, preprocess: PreprocessSpec, labels: LabelSet, dims: int, device: str | None
+    cand: Candidate,
+    preprocess: PreprocessSpec,
+    labels: LabelSet,
+    dims: int,
+    device: str | None,
+    interactive: bool,
 ) -> float:
     from medloop.ml.probe import seconds_per_step
 
@@ -102,6 +110,7 @@ def _probe(
         None,
         preprocess.color,
         (),
+        interactive=interactive,
     )
     return seconds_per_step(build_manifest(draft, preprocess, labels), cand.batch_size, device)
 
@@ -127,7 +136,7 @@ def plan_training(
 
     def timed(i: int) -> float:
         if i not in measured:
-            measured[i] = _probe(pairs[i][1], specs[i], labels, dims, device)
+            measured[i] = _probe(pairs[i][1], specs[i], labels, dims, device, options.interactive)
         return measured[i]
 
     smallest = len(pairs) - 1
@@ -190,6 +199,7 @@ def plan_training(
         color=color,
         keep_largest_candidates=keep,
         min_size_candidates=small,
+        interactive=options.interactive,
         reasons=tuple(reasons),
     )
     return plan, replace(specs[index])

@@ -37,6 +37,26 @@ def accuracy(
     console.print(f"test Dice {result['test']['mean_dice']:.4f}; wrote {json_out}")
 
 
+@bench_app.command("interactive")
+def interactive(
+    data: Annotated[Path, typer.Option(help="Dataset with a test split.")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    budget: Annotated[str, typer.Option(help="Training time of each model.")] = "standard",
+    quick: Annotated[bool, typer.Option("--quick", help="Same as --budget quick.")] = False,
+    steps: Annotated[int | None, typer.Option(help="Fixed steps instead of the budget's.")] = None,
+    device: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Clicks to Dice on `test`: NoC@85/90, Dice after 1/3/5 clicks, seconds per click."""
+    from medloop.bench.interactive import run_interactive
+    from medloop.domain.settings import TrainingOptions, parse_budget
+
+    options = run_guarded(
+        lambda: TrainingOptions(budget_s=parse_budget("quick" if quick else budget), steps=steps)
+    )
+    run_guarded(lambda: run_interactive(data, json_out, options=options, device=device))
+    console.print(f"wrote {json_out}")
+
+
 def _loop_config(
     data: Path,
     source_group: str,

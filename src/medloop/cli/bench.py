@@ -69,6 +69,7 @@ def _loop_config(
     base_budget: str | None,
     base_size: int | None,
     overrides: dict[str, Any],
+    interactive: bool = False,
 ) -> LoopConfig:
     from medloop.bench.loop import LoopConfig
     from medloop.domain.settings import parse_budget
@@ -84,6 +85,7 @@ def _loop_config(
         device=device,
         base_budget_s=None if base_budget is None else parse_budget(base_budget),
         base_size=base_size,
+        interactive=interactive,
         **overrides,
     )
 
@@ -122,6 +124,9 @@ def loop(
     finetune_steps: Annotated[
         int | None, typer.Option(help="Override the fine-tune steps.")
     ] = None,
+    interactive: Annotated[
+        bool, typer.Option(help="Click-guided model; clicks per image after each round.")
+    ] = False,
     device: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Simulated clinician: base on SOURCE, corrections from TARGET, per strategy, per round."""

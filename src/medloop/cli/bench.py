@@ -149,6 +149,7 @@ def loop(
                 "replay_size": replay_size,
                 "finetune_steps": finetune_steps,
             },
+            interactive,
         )
     )
     run_guarded(lambda: run_loop(cfg, json_out))

@@ -57,6 +57,19 @@ def interactive(
     console.print(f"wrote {json_out}")
 
 
+@bench_app.command("latency")
+def latency(
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    clicks: Annotated[int, typer.Option(min=1, help="Clicks timed per case.")] = 10,
+    device: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Seconds per click of the interactive model: 2D 512², an MR volume, a CT-sized volume."""
+    from medloop.bench.latency import run_latency
+
+    run_guarded(lambda: run_latency(json_out, clicks, device))
+    console.print(f"wrote {json_out}")
+
+
 def _loop_config(
     data: Path,
     source_group: str,

@@ -18,13 +18,11 @@ from monai.inferers import sliding_window_inference
 from medloop.domain.clicks import Guidance
 from medloop.domain.image import Image
 from medloop.domain.model import ModelManifest
-from medloop.errors import ConfigError
 from medloop.ml.device import resolve_device
-from medloop.ml.guidance import encode, to_grid
 from medloop.ml.network import build_network
 from medloop.ml.postprocess import keep_largest_component, remove_small_components
 from medloop.ml.preprocess import prepare
-from medloop.ml.resample import resample_labels, resample_probabilities
+from medloop.ml.resample import resample_probabilities
 
 __all__ = [
     "Prediction",
@@ -56,7 +54,8 @@ class Prediction:
 
     Attributes:
         label_map: ``(*spatial)`` uint8, values ``0..K``, on the input's grid.
-        probabilities: ``(K+1, *spatial)`` float32 softmax on the input's grid.
+        probabilities: ``(K+1, *spatial)`` float32 softmax on the input's grid (for a
+            refinement: of the window that was recomputed only).
         uncertainty: mean normalised entropy of the softmax over the pixels whose
             predicted or runner-up class is foreground; in ``[0, 1]``, 0 = certain.
     """
@@ -88,24 +87,6 @@ def _pad_to(x: torch.Tensor, divisors: tuple[int, ...]) -> torch.Tensor:
         target = max(-(-size // d) * d, 2 * d)  # instance norm needs more than one voxel
         pads += [0, target - size]
     return torch.nn.functional.pad(x, pads, mode="constant")
-
-
-def _window(guidance: Guidance, grid: tuple[int, ...], patch: tuple[int, ...]) -> tuple[slice, ...]:
-    """The whole grid when it fits a patch, else a patch-sized window around the guidance."""
-    if all(g <= p for g, p in zip(grid, patch, strict=True)):
-        return tuple(slice(0, g) for g in grid)
-    points = [c.index for c in guidance.clicks]
-    if guidance.box is not None:
-        points += [guidance.box.start, guidance.box.stop]
-    if not points:
-        return tuple(slice(0, g) for g in grid)
-    out = []
-    for axis, (g, p) in enumerate(zip(grid, patch, strict=True)):
-        lo, hi = min(q[axis] for q in points), max(q[axis] for q in points)
-        size = min(g, max(p, int(hi - lo) + 1 + p // 2))
-        start = int(np.clip((lo + hi) / 2 - size / 2, 0, g - size))
-        out.append(slice(start, start + size))
-    return tuple(out)
 
 
 class Predictor:
@@ -189,54 +170,17 @@ class Predictor:
             label_map=labels, probabilities=probs.numpy(), uncertainty=_uncertainty(probs)
         )
 
-    @torch.inference_mode()
     def refine(
         self, image: Image, guidance: Guidance, previous: np.ndarray | None = None
     ) -> Prediction:
-        """The interactive model's answer to a clinician's clicks (and box) on ``image``.
+        """The interactive model's answer to clicks (and a box) on ``image``, in one go.
 
-        Args:
-            image: the image or volume.
-            guidance: clicks and box in the input's array indices.
-            previous: the current label map on the input's grid (the analysis, or the last
-                refinement), or ``None`` to segment from the clicks alone.
-
-        Only a window of one patch around the clicks is run when the image is larger than a
-        patch; outside it the previous labels stay. The plan's post-processing is not
-        applied: the clinician's clicks decide what is kept.
-
-        Raises:
-            ConfigError: this version has no interactive model.
+        See :class:`~medloop.ml.interactive.RefineSession`, which keeps the prepared image
+        between the clicks of one interaction (what a server does).
         """
-        spec = self.manifest.guidance
-        if spec is None:
-            raise ConfigError("this model version was not trained for clicks (no guidance input)")
-        k = self.manifest.labels.num_foreground
-        x = prepare(image, self.manifest.preprocess)
-        grid = tuple(x.shape[1:])
-        factors = tuple(g / s for g, s in zip(grid, image.shape, strict=True))
-        moved = to_grid(guidance, factors)
-        prev = None if previous is None else resample_labels(previous, grid, k + 1)
-        window = _window(moved, grid, self.manifest.patch_size)
-        inputs = np.concatenate([x, encode(moved, prev, grid, k, spec)])[(slice(None), *window)]
-        probs = self.forward_prepared(
-            self.model, inputs, self.manifest, self.device, self.sw_batch_size
-        )
-        if window != tuple(slice(0, g) for g in grid):
-            base = torch.zeros((k + 1, *grid))
-            labels = torch.from_numpy(prev.astype(np.int64)) if prev is not None else None
-            if labels is not None:
-                base.scatter_(0, labels[None], 1.0)
-            else:
-                base[0] = 1.0
-            base[(slice(None), *window)] = probs
-            probs = base
-        probs = resample_probabilities(probs, image.shape)
-        return Prediction(
-            label_map=probs.argmax(0).to(torch.uint8).numpy(),
-            probabilities=probs.numpy(),
-            uncertainty=_uncertainty(probs),
-        )
+        from medloop.ml.interactive import RefineSession
+
+        return RefineSession(self, image, previous).refine(guidance).prediction
 
     def predict(self, image: Image) -> Prediction:
         """Analyse one image or volume at its own size and grid."""

@@ -107,3 +107,17 @@ def test_a_budget_that_cannot_fit_one_step_is_refused(volume_data: Path, tmp_pat
         reg,
     )
     _fails(["train", str(volume_data), "--registry", str(reg), "--budget", "soon"], "budget", reg)
+
+
+def test_bench_interactive_clicks_through_the_test_split(disc_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "interactive.json"
+    res = runner.invoke(
+        app,
+        ["bench", "interactive", "--data", str(disc_data), "--steps", "15", "--json", str(out)],
+    )
+    assert res.exit_code == 0, res.output
+    result = json.loads(out.read_text())
+    guided = result["click-guided"]
+    assert guided["images"] == 2 and 0 <= guided["noc85"] <= 20 and 0 <= guided["noc90"] <= 20
+    assert 0 <= guided["dice_5"] <= 1 and guided["seconds_per_click_p50"] > 0
+    assert "dice_0" in result["automatic"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from medloop.api.schemas import (
     AnalysisOut,
@@ -87,8 +88,9 @@ def correction_result_out(r: CorrectionResult) -> CorrectionOut:
     return correction_out(r.correction, r.until_finetune, r.finetune_job_id)
 
 
-def version_out(v: VersionRecord) -> ModelVersionOut:
+def version_out(v: VersionRecord, history: list[dict[str, Any]] | None = None) -> ModelVersionOut:
     return ModelVersionOut(
+        history=history or [],
         version=v.name,
         status=v.status.value,
         parent=v.parent,

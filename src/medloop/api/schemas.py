@@ -151,6 +151,9 @@ class ModelVersionOut(BaseModel):
     report: dict[str, Any] | None
     files: dict[str, str] = Field(default_factory=dict)
     """Each stored file and its sha256."""
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    """This version's events, oldest first: created, promoted (by whom, why), rejected,
+    rolled back."""
 
 
 class PromoteIn(_Strict):

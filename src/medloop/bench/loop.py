@@ -57,6 +57,9 @@ class LoopConfig:
     finetune_steps: int | None = None
     base_budget_s: float | None = None
     base_size: int | None = None
+    interactive: bool = False
+    """Train a click-guided model and, after each round, click through the target's test
+    images (NoC@85/90, Dice after 3 clicks; at most ``CLICK_IMAGES`` of them)."""
 
 
 def _ranked(samples: list[Sample], seed: int) -> list[Sample]:
@@ -70,6 +73,10 @@ def _color_for(samples: list[Sample]) -> str:
         if px.shape[-1] == 3 and not (px[..., 0] == px[..., 1]).all():
             return "rgb"
     return "gray"
+
+
+CLICK_IMAGES = 12
+"""Target test images the simulated clinician clicks through after each round."""
 
 
 class _Scorer:
@@ -96,6 +103,16 @@ class _Scorer:
             s, _ = evaluate_samples(pred, self.source, self.cache)
             self._scores[key] = (t.mean_dice, s.mean_dice)
         return self._scores[key]
+
+    def clicks(self, store: FolderArtifactStore, name: str) -> dict[str, float]:
+        """The clicks-to-Dice figures of version ``name`` on the target's test images."""
+        from medloop.bench.interactive import click_curve
+        from medloop.ml.inference import Predictor
+
+        rec = store.get(name)
+        pred = Predictor.from_bytes(rec.manifest, store.read_file(name), self.device)
+        summary = click_curve(pred, self.target[:CLICK_IMAGES], self.cache).summary()
+        return {k: summary[k] for k in ("noc85", "noc90", "dice_0", "dice_3")}
 
 
 @dataclass
@@ -175,6 +192,7 @@ def _settings(
             budget_s=cfg.base_budget_s or bud.base_budget_s,
             seed=cfg.seed,
             color=_color_for(split.pool[:4] + source),  # type: ignore[arg-type]
+            interactive=cfg.interactive,
         ),
     )
 
@@ -218,6 +236,9 @@ def prepare_loop(cfg: LoopConfig) -> LoopSetup:
     )
     base_seconds = time.perf_counter() - t0
     base_t, base_s = scorer.score(FolderArtifactStore(base_dir), base.version)
+    base_clicks = (
+        scorer.clicks(FolderArtifactStore(base_dir), base.version) if cfg.interactive else None
+    )
     console.print(
         f"base: target Dice {base_t:.4f}, source Dice {base_s:.4f} ({base_seconds:.0f} s)"
     )
@@ -234,6 +255,7 @@ def prepare_loop(cfg: LoopConfig) -> LoopSetup:
             "target_dice": base_t,
             "source_dice": base_s,
             "seconds": base_seconds,
+            "clicks": base_clicks,
             "plan": {
                 k: plan.get(k)
                 for k in ("patch_size", "channels", "steps", "scale", "target_spacing")
@@ -266,7 +288,13 @@ def correct_and_finetune(
     out = learner.finetune(policy)
     t_d, s_d = setup.scorer.score(workspace.store, workspace.store.require_production())
     c_t, c_s = setup.scorer.score(workspace.store, out.version)
+    clicks = (
+        setup.scorer.clicks(workspace.store, workspace.store.require_production())
+        if setup.cfg.interactive
+        else None
+    )
     return {
+        "clicks": clicks,
         "round": round_no,
         "n_corrections": round_no * setup.cfg.per_round,
         "n_trained": out.n_trained_corrections,

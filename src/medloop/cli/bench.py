@@ -37,6 +37,39 @@ def accuracy(
     console.print(f"test Dice {result['test']['mean_dice']:.4f}; wrote {json_out}")
 
 
+@bench_app.command("interactive")
+def interactive(
+    data: Annotated[Path, typer.Option(help="Dataset with a test split.")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    budget: Annotated[str, typer.Option(help="Training time of each model.")] = "standard",
+    quick: Annotated[bool, typer.Option("--quick", help="Same as --budget quick.")] = False,
+    steps: Annotated[int | None, typer.Option(help="Fixed steps instead of the budget's.")] = None,
+    device: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Clicks to Dice on `test`: NoC@85/90, Dice after 1/3/5 clicks, seconds per click."""
+    from medloop.bench.interactive import run_interactive
+    from medloop.domain.settings import TrainingOptions, parse_budget
+
+    options = run_guarded(
+        lambda: TrainingOptions(budget_s=parse_budget("quick" if quick else budget), steps=steps)
+    )
+    run_guarded(lambda: run_interactive(data, json_out, options=options, device=device))
+    console.print(f"wrote {json_out}")
+
+
+@bench_app.command("latency")
+def latency(
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    clicks: Annotated[int, typer.Option(min=1, help="Clicks timed per case.")] = 10,
+    device: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Seconds per click of the interactive model: 2D 512², an MR volume, a CT-sized volume."""
+    from medloop.bench.latency import run_latency
+
+    run_guarded(lambda: run_latency(json_out, clicks, device))
+    console.print(f"wrote {json_out}")
+
+
 def _loop_config(
     data: Path,
     source_group: str,
@@ -49,6 +82,7 @@ def _loop_config(
     base_budget: str | None,
     base_size: int | None,
     overrides: dict[str, Any],
+    interactive: bool = False,
 ) -> LoopConfig:
     from medloop.bench.loop import LoopConfig
     from medloop.domain.settings import parse_budget
@@ -64,6 +98,7 @@ def _loop_config(
         device=device,
         base_budget_s=None if base_budget is None else parse_budget(base_budget),
         base_size=base_size,
+        interactive=interactive,
         **overrides,
     )
 
@@ -102,6 +137,9 @@ def loop(
     finetune_steps: Annotated[
         int | None, typer.Option(help="Override the fine-tune steps.")
     ] = None,
+    interactive: Annotated[
+        bool, typer.Option(help="Click-guided model; clicks per image after each round.")
+    ] = False,
     device: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Simulated clinician: base on SOURCE, corrections from TARGET, per strategy, per round."""
@@ -124,6 +162,7 @@ def loop(
                 "replay_size": replay_size,
                 "finetune_steps": finetune_steps,
             },
+            interactive,
         )
     )
     run_guarded(lambda: run_loop(cfg, json_out))

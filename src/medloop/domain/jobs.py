@@ -88,6 +88,7 @@ class TrainOverrides(SettingsModel):
     val_every: ValEvery | None = None
     color: Color | None = None
     seed: Seed | None = None
+    interactive: bool | None = None
 
     def apply(self, base: TrainingOptions) -> TrainingOptions:
         """``base`` with these overrides, validated together (``ConfigError`` if they clash)."""

@@ -16,6 +16,7 @@ from medloop.errors import ConfigError
 
 __all__ = [
     "DataRef",
+    "GuidanceSpec",
     "Lineage",
     "ModelManifest",
     "NetworkSpec",
@@ -55,8 +56,8 @@ class NetworkSpec:
     strides: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.in_channels not in (1, 3):
-            raise ConfigError(f"in_channels must be 1 or 3, got {self.in_channels}")
+        if not 1 <= self.in_channels <= 64:
+            raise ConfigError(f"in_channels must be in 1..64, got {self.in_channels}")
         if self.out_channels < 2:
             raise ConfigError(
                 f"out_channels must be >= 2 (background + K), got {self.out_channels}"
@@ -188,6 +189,33 @@ class PreprocessSpec:
 
 
 @dataclass(frozen=True)
+class GuidanceSpec:
+    """Click guidance fed to the network beside the image (an interactive model).
+
+    For each foreground label ``k`` in ``1..K`` the network gets a positive-click and a
+    negative-click channel (Gaussian blobs of ``sigma`` grid pixels/voxels), a box
+    channel when ``box``, and the previous label map's mask of ``k`` when ``previous``.
+    All guidance zero is the automatic model.
+    """
+
+    sigma: float = 2.0
+    box: bool = True
+    previous: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.sigma <= 20:
+            raise ConfigError(f"guidance sigma must be in 0.5..20 grid pixels, got {self.sigma}")
+
+    def channels(self, num_foreground: int) -> int:
+        """How many guidance channels a network with ``num_foreground`` labels takes."""
+        return num_foreground * (2 + int(self.box) + int(self.previous))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> GuidanceSpec | None:
+        return None if d is None else cls(float(d["sigma"]), bool(d["box"]), bool(d["previous"]))
+
+
+@dataclass(frozen=True)
 class ModelManifest:
     """Everything inference needs besides the weights (format 2; format 1 is read too).
 
@@ -196,6 +224,9 @@ class ModelManifest:
             pixels/voxels of the resampled grid.
         keep_largest: label values whose prediction is reduced to its largest
             connected component (chosen by the plan on the selection set).
+        min_size: ``(label value, pixels/voxels)`` pairs: a predicted component of that
+            label smaller than this (on the input's grid) is removed, so an image
+            with nothing to find comes out empty (chosen on the selection set).
         plan: how the configuration was chosen (fingerprint figures and one reason
             per rule), for people; inference never reads it.
     """
@@ -206,6 +237,8 @@ class ModelManifest:
     patch_size: tuple[int, ...]
     sliding_window_overlap: float = 0.25
     keep_largest: tuple[int, ...] = ()
+    min_size: tuple[tuple[int, int], ...] = ()
+    guidance: GuidanceSpec | None = None
     plan: dict[str, Any] = field(default_factory=dict, compare=False)
     format: int = MANIFEST_FORMAT
 
@@ -222,6 +255,19 @@ class ModelManifest:
                 )
         if self.network.out_channels != self.labels.num_classes:
             raise ConfigError("network outputs must equal the number of labels + background")
+        if self.network.in_channels != self.image_channels + self.guidance_channels:
+            raise ConfigError(
+                f"network inputs ({self.network.in_channels}) must be the image's "
+                f"{self.image_channels} channels + {self.guidance_channels} guidance channels"
+            )
+
+    @property
+    def image_channels(self) -> int:
+        return self.preprocess.channels
+
+    @property
+    def guidance_channels(self) -> int:
+        return 0 if self.guidance is None else self.guidance.channels(self.labels.num_foreground)
 
     @property
     def spatial_dims(self) -> int:
@@ -236,6 +282,8 @@ class ModelManifest:
             "patch_size": list(self.patch_size),
             "sliding_window_overlap": self.sliding_window_overlap,
             "keep_largest": list(self.keep_largest),
+            "min_size": [list(p) for p in self.min_size],
+            "guidance": None if self.guidance is None else asdict(self.guidance),
             "plan": self.plan,
         }
 
@@ -250,6 +298,8 @@ class ModelManifest:
             patch_size=tuple(int(p) for p in d["patch_size"]),
             sliding_window_overlap=float(d["sliding_window_overlap"]),
             keep_largest=tuple(int(v) for v in d.get("keep_largest", ())),
+            min_size=tuple((int(v), int(n)) for v, n in d.get("min_size", ())),
+            guidance=GuidanceSpec.from_dict(d.get("guidance")),
             plan=dict(d.get("plan", {})),
         )
 

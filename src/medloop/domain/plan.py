@@ -103,6 +103,10 @@ class Plan:
     color: str
     keep_largest_candidates: tuple[int, ...]
     reasons: tuple[str, ...] = field(default=())
+    min_size_candidates: tuple[tuple[int, int], ...] = ()
+    interactive: bool = False
+    """The network also takes click guidance (see ``GuidanceSpec``)."""
+    """(label, smallest real object in pixels/voxels) to try removing smaller predictions."""
     fingerprint: dict[str, Any] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,6 +129,7 @@ class Plan:
                 "strides": tuple(tuple(s) for s in d["strides"]),
                 "intensity": tup(d["intensity"]),
                 "keep_largest_candidates": tuple(d["keep_largest_candidates"]),
+                "min_size_candidates": tuple(tuple(p) for p in d.get("min_size_candidates", ())),
                 "reasons": tuple(d["reasons"]),
             }
         )
@@ -294,13 +299,16 @@ def choose(
     dims: int,
     fixed_steps: int | None = None,
 ) -> tuple[Candidate, int, float, str]:
-    """The largest candidate that gets at least ``MIN_STEPS[dims]`` steps in ``budget_s``.
+    """The largest candidate that gets enough steps in ``budget_s``.
+
+    Enough is ``MIN_STEPS[dims]``, or all of the user's ``fixed_steps`` when given (the
+    budget then picks the network, and the run takes exactly those steps).
 
     Args:
         options: from :func:`candidates`, largest first.
         seconds_per_step: measured for each (same order); ``inf`` where not probed.
         budget_s: seconds left for the training loop.
-        fixed_steps: the user's step count (the budget then only reports).
+        fixed_steps: the user's step count.
 
     Returns:
         ``(candidate, steps, seconds_per_step, reason)``.
@@ -309,15 +317,15 @@ def choose(
         ConfigError: the budget buys fewer than :data:`FEWEST_STEPS` steps of the smallest
             candidate.
     """
-    if fixed_steps is not None:
-        sps = seconds_per_step[0]
-        return options[0], fixed_steps, sps, f"{fixed_steps} steps set by the user"
+    need = fixed_steps or MIN_STEPS[dims]
     best = len(options) - 1
     for i, sps in enumerate(seconds_per_step):
-        if math.isfinite(sps) and budget_s / sps >= MIN_STEPS[dims]:
+        if math.isfinite(sps) and budget_s / sps >= need:
             best = i
             break
     sps = seconds_per_step[best]
+    if fixed_steps is not None:
+        return options[best], fixed_steps, sps, f"{fixed_steps} steps set by the user"
     steps = int(budget_s / sps) if math.isfinite(sps) else 0
     if steps < FEWEST_STEPS:
         raise ConfigError(
@@ -326,9 +334,9 @@ def choose(
         )
     why = (
         f"{sps * 1000:.0f} ms per step measured here: {steps} steps in {budget_s:.0f} s "
-        f"(the largest network that gets >= {MIN_STEPS[dims]} steps)"
+        f"(the largest network that gets >= {need} steps)"
     )
-    if steps < MIN_STEPS[dims]:
+    if steps < need:
         why = f"{sps * 1000:.0f} ms per step: only {steps} steps fit in {budget_s:.0f} s"
     return options[best], steps, sps, why
 

@@ -198,6 +198,8 @@ class TrainingOptions(SettingsModel):
             last weights).
         color: network input: ``gray``, ``rgb``, or ``auto`` (rgb when the data has colour).
         seed: seed of sampling, augmentation and initialisation.
+        interactive: train the network to take clicks too (click guidance channels,
+            simulated clinicians in training); without clicks it is the automatic model.
     """
 
     budget_s: Budget = 300.0
@@ -211,6 +213,7 @@ class TrainingOptions(SettingsModel):
     val_every: ValEvery | None = None
     color: Color = "auto"
     seed: Seed = 0
+    interactive: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingOptions:

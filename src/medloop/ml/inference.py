@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
 
+from medloop.domain.clicks import Guidance
 from medloop.domain.image import Image
 from medloop.domain.model import ModelManifest
 from medloop.ml.device import resolve_device
 from medloop.ml.network import build_network
-from medloop.ml.postprocess import keep_largest_component
+from medloop.ml.postprocess import keep_largest_component, remove_small_components
 from medloop.ml.preprocess import prepare
 from medloop.ml.resample import resample_probabilities
 
@@ -53,7 +54,8 @@ class Prediction:
 
     Attributes:
         label_map: ``(*spatial)`` uint8, values ``0..K``, on the input's grid.
-        probabilities: ``(K+1, *spatial)`` float32 softmax on the input's grid.
+        probabilities: ``(K+1, *spatial)`` float32 softmax on the input's grid (for a
+            refinement: of the window that was recomputed only).
         uncertainty: mean normalised entropy of the softmax over the pixels whose
             predicted or runner-up class is foreground; in ``[0, 1]``, 0 = certain.
     """
@@ -130,7 +132,14 @@ class Predictor:
         device: torch.device,
         sw_batch_size: int = 8,
     ) -> torch.Tensor:
-        """Softmax of a preprocessed ``(C, *grid)`` image; the model must be in eval mode."""
+        """Softmax of a preprocessed ``(C, *grid)`` image; the model must be in eval mode.
+
+        An interactive model given only the image's channels gets zero guidance (its
+        automatic mode).
+        """
+        missing = manifest.network.in_channels - x.shape[0]
+        if missing > 0:
+            x = np.concatenate([x, np.zeros((missing, *x.shape[1:]), np.float32)])
         t = torch.from_numpy(np.ascontiguousarray(x))[None].to(device)
         shape = tuple(x.shape[1:])
         if all(s <= p for s, p in zip(shape, manifest.patch_size, strict=True)):
@@ -155,9 +164,23 @@ class Predictor:
         labels = probs.argmax(0).to(torch.uint8).numpy()
         if self.manifest.keep_largest:
             labels = keep_largest_component(labels, self.manifest.keep_largest)
+        if self.manifest.min_size:
+            labels = remove_small_components(labels, self.manifest.min_size)
         return Prediction(
             label_map=labels, probabilities=probs.numpy(), uncertainty=_uncertainty(probs)
         )
+
+    def refine(
+        self, image: Image, guidance: Guidance, previous: np.ndarray | None = None
+    ) -> Prediction:
+        """The interactive model's answer to clicks (and a box) on ``image``, in one go.
+
+        See :class:`~medloop.ml.interactive.RefineSession`, which keeps the prepared image
+        between the clicks of one interaction (what a server does).
+        """
+        from medloop.ml.interactive import RefineSession
+
+        return RefineSession(self, image, previous).refine(guidance).prediction
 
     def predict(self, image: Image) -> Prediction:
         """Analyse one image or volume at its own size and grid."""
@@ -177,9 +200,13 @@ class Predictor:
         divisors = self.manifest.network.divisors
         for shape, idx in groups.items():
             crop = (slice(None), slice(None), *(slice(0, s) for s in shape[1:]))
+            missing = self.manifest.guidance_channels
             for start in range(0, len(idx), self.sw_batch_size):
                 chunk = idx[start : start + self.sw_batch_size]
                 batch = torch.from_numpy(np.stack([prepared[i] for i in chunk])).to(self.device)
+                if missing:
+                    zeros = torch.zeros((batch.shape[0], missing, *batch.shape[2:]))
+                    batch = torch.cat([batch, zeros.to(self.device)], dim=1)
                 logits = self.model(_pad_to(batch, divisors))[crop]
                 probs = torch.softmax(logits.float(), dim=1).cpu()
                 for j, i in enumerate(chunk):

@@ -29,16 +29,19 @@ def seconds_per_step(
 ) -> float:
     """Median seconds of ``timed`` training steps of ``manifest``'s network at ``batch_size``.
 
-    Data are random images of the manifest's patch size (augmentation included, as in
+    Data are random images of the manifest's patch size with one object in the middle
+    (augmentation and, for an interactive model, the simulated clicks included, as in
     training).
     """
     rng = np.random.default_rng(0)
     shape = manifest.patch_size
+    mask = np.zeros(shape, np.uint8)  # one object in the middle, as real masks have
+    mask[tuple(slice(s // 4, 3 * s // 4) for s in shape)] = 1
     items = [
         TrainItem(
             f"probe-{i}",
-            rng.normal(size=(manifest.network.in_channels, *shape)).astype(np.float32),
-            (rng.random(shape) > 0.7).astype(np.uint8),
+            rng.normal(size=(manifest.image_channels, *shape)).astype(np.float32),
+            mask,
         )
         for i in range(2)
     ]

@@ -21,6 +21,7 @@ import torch
 
 from medloop.domain.model import ModelManifest
 from medloop.domain.ports import Checkpoint
+from medloop.ml.clicking import GuidedBatch
 from medloop.ml.data import PatchSampler, TrainItem
 from medloop.ml.device import resolve_device
 from medloop.ml.inference import Predictor
@@ -169,6 +170,11 @@ class _Run:
             else None
         )
         self.ema = Ema(self.model, spec.ema) if spec.ema else None
+        self.guided = (
+            GuidedBatch(manifest.guidance, manifest.labels.num_foreground, self.rng)
+            if manifest.guidance is not None
+            else None
+        )
         self.loss_fn = WeightedDiceCELoss()
         self.sampler = PatchSampler(
             items,
@@ -230,6 +236,8 @@ class _Run:
         self.model.train()
         batch = self.sampler.next_batch()
         x, y = batch.images.to(self.device), batch.masks.to(self.device)
+        if self.guided is not None:
+            x = self.guided(self.model, x, y)
         w = batch.weights.to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
             logits = self.model(x)

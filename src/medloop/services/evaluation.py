@@ -16,7 +16,7 @@ from medloop.services.pairs import PairCache
 if TYPE_CHECKING:
     from medloop.ml.inference import Predictor
 
-__all__ = ["evaluate_samples", "per_image_dice"]
+__all__ = ["evaluate_samples", "per_image_dice", "per_label_dice"]
 
 
 def _nanmean(values: Sequence[float]) -> float:
@@ -72,3 +72,13 @@ def per_image_dice(pred: np.ndarray, ref: np.ndarray) -> float:
     p, g = pred > 0, ref > 0
     denom = int(p.sum() + g.sum())
     return 1.0 if denom == 0 else 2.0 * int((p & g).sum()) / denom
+
+
+def per_label_dice(pred: np.ndarray, ref: np.ndarray, num_foreground: int) -> float:
+    """Mean over labels ``1..K`` of each label's Dice (1 where both lack the label)."""
+    scores = []
+    for label in range(1, num_foreground + 1):
+        p, g = pred == label, ref == label
+        denom = int(p.sum() + g.sum())
+        scores.append(1.0 if denom == 0 else 2.0 * int((p & g).sum()) / denom)
+    return float(np.mean(scores))

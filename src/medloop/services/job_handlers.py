@@ -24,6 +24,7 @@ from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
 
 if TYPE_CHECKING:
+    from medloop.domain.plan import Plan
     from medloop.ml.trainer import TrainCallbacks
     from medloop.services.learning import Learner
 
@@ -88,9 +89,20 @@ class LearningJobs:
         spec = _typed(job, TrainJob)
         project = self._project(job)
         options = spec.options.apply(project.settings.training)
-        ctx.progress(0.0, f"training from scratch ({options.steps} steps)")
+        limit = (
+            f"{options.steps} steps" if options.steps else f"a budget of {options.budget_s:.0f} s"
+        )
+        ctx.progress(0.0, f"training from scratch ({limit})")
+
+        def log_plan(plan: Plan) -> None:
+            ctx.log(f"plan: {plan.summary()}")
+            for reason in plan.reasons:
+                ctx.log(f"  - {reason}")
+
         try:
-            out = self.learner(project).train(options, _callbacks(ctx, "train"), f"job-{job.id}")
+            out = self.learner(project).train(
+                options, _callbacks(ctx, "train"), f"job-{job.id}", on_plan=log_plan
+            )
         except TrainingInterrupted as err:
             raise JobCancelled(str(err)) from err
         return {
@@ -98,6 +110,7 @@ class LearningJobs:
             "promoted": out.promoted,
             "reasons": list(out.decision.reasons),
             "locked_val": out.val.to_dict(),
+            "steps": out.steps,
             "seconds": out.seconds,
         }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from typing import Any
 
 from medloop.domain.gate import promotion_reason
 from medloop.domain.ports import VersionRecord
@@ -42,6 +43,13 @@ class ModelVersions:
     def get(self, project_id: str, name: str) -> VersionRecord:
         """One version (``VersionNotFound`` otherwise)."""
         return self.store(project_id).get(name)
+
+    def history(self, project_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Each version's events (created, promoted by whom and why, rejected, rolled back)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for event in self.store(project_id).events():
+            out.setdefault(str(event["version"]), []).append(event)
+        return out
 
     def promote(
         self, project_id: str, name: str, actor: str, reason: str | None = None

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from medloop.domain.fingerprint import Fingerprint
 from medloop.domain.labels import LabelSet
-from medloop.domain.model import ModelManifest, NetworkSpec, PreprocessSpec
+from medloop.domain.learning import EvalSummary
+from medloop.domain.model import GuidanceSpec, ModelManifest, NetworkSpec, PreprocessSpec
 from medloop.domain.plan import (
     MIN_STEPS,
     Candidate,
@@ -62,8 +63,10 @@ def build_manifest(
     plan: Plan, preprocess: PreprocessSpec, labels: LabelSet, keep_largest: tuple[int, ...] = ()
 ) -> ModelManifest:
     """The manifest of a version trained with ``plan``."""
+    guidance = GuidanceSpec() if plan.interactive else None
     network = NetworkSpec(
-        in_channels=preprocess.channels,
+        in_channels=preprocess.channels
+        + (guidance.channels(labels.num_foreground) if guidance else 0),
         out_channels=labels.num_classes,
         channels=plan.channels,
         spatial_dims=plan.spatial_dims,
@@ -75,12 +78,18 @@ def build_manifest(
         labels,
         plan.patch_size,
         keep_largest=keep_largest,
+        guidance=guidance,
         plan=plan.to_dict(),
     )
 
 
 def _probe(
-    cand: Candidate, preprocess: PreprocessSpec, labels: LabelSet, dims: int, device: str | None
+    cand: Candidate,
+    preprocess: PreprocessSpec,
+    labels: LabelSet,
+    dims: int,
+    device: str | None,
+    interactive: bool,
 ) -> float:
     from medloop.ml.probe import seconds_per_step
 
@@ -101,6 +110,7 @@ def _probe(
         None,
         preprocess.color,
         (),
+        interactive=interactive,
     )
     return seconds_per_step(build_manifest(draft, preprocess, labels), cand.batch_size, device)
 
@@ -126,18 +136,17 @@ def plan_training(
 
     def timed(i: int) -> float:
         if i not in measured:
-            measured[i] = _probe(pairs[i][1], specs[i], labels, dims, device)
+            measured[i] = _probe(pairs[i][1], specs[i], labels, dims, device, options.interactive)
         return measured[i]
 
     smallest = len(pairs) - 1
+    need = options.steps or MIN_STEPS[dims]
     base = timed(smallest)
     estimate = [base * c / costs[smallest] for c in costs]
     # The cost model overrates large patches (small ones pay more overhead per voxel):
     # time the largest candidate it puts within reach, then smaller ones until one fits.
-    pick = next(
-        (i for i, e in enumerate(estimate) if seconds / e >= MIN_STEPS[dims] * 0.6), smallest
-    )
-    while pick < smallest and seconds / timed(pick) < MIN_STEPS[dims]:
+    pick = next((i for i, e in enumerate(estimate) if seconds / e >= need * 0.6), smallest)
+    while pick < smallest and seconds / timed(pick) < need:
         pick += 1
     per_step = [measured.get(i, math.inf) if i >= pick else math.inf for i in range(len(pairs))]
     cand, steps, sps, why = choose(
@@ -162,6 +171,16 @@ def plan_training(
             f"labels {list(keep)} mostly one object per image: keeping only the largest "
             "component is tried on the selection set"
         )
+    small = tuple(
+        (c.value, int(c.largest_size))
+        for c in fp.classes
+        if 0 < c.image_share < 1 and c.largest_size >= 8
+    )
+    if small:
+        reasons.append(
+            f"some images have none of labels {[v for v, _ in small]}: removing predictions "
+            "smaller than the smallest real object is tried on the selection set"
+        )
     plan = Plan(
         spatial_dims=dims,
         scale=res.scale,
@@ -179,6 +198,8 @@ def plan_training(
         intensity=specs[index].intensity,
         color=color,
         keep_largest_candidates=keep,
+        min_size_candidates=small,
+        interactive=options.interactive,
         reasons=tuple(reasons),
     )
     return plan, replace(specs[index])
@@ -210,18 +231,32 @@ def choose_postprocessing(
     cache: PairCache,
     device: str | None,
 ) -> ModelManifest:
-    """``manifest`` with largest-component filtering for the labels the plan proposes, each
-    kept only if the label's Dice on the selection set does not fall."""
+    """``manifest`` with the post-processing the plan proposes, each step kept only if the
+    label's Dice on the selection set does not fall: largest-component filtering per
+    label, then removal of components smaller than a share of the smallest real object."""
     from medloop.ml.inference import Predictor
 
-    candidates_ = tuple(manifest.plan.get("keep_largest_candidates", ()))
-    if not candidates_ or not select:
+    largest = tuple(manifest.plan.get("keep_largest_candidates", ()))
+    small = [tuple(p) for p in manifest.plan.get("min_size_candidates", ())]
+    if not (largest or small) or not select:
         return manifest
-    best, _ = evaluate_samples(Predictor(manifest, state_dict, device), select, cache)
-    kept: tuple[int, ...] = ()
-    for value in candidates_:
-        trial = replace(manifest, keep_largest=(*kept, value))
-        score, _ = evaluate_samples(Predictor(trial, state_dict, device), select, cache)
-        if score.dice[value - 1] >= best.dice[value - 1]:
-            kept, best = (*kept, value), score
-    return replace(manifest, keep_largest=kept)
+
+    def score(trial: ModelManifest) -> EvalSummary:
+        return evaluate_samples(Predictor(trial, state_dict, device), select, cache)[0]
+
+    best = score(manifest)
+    for value in largest:
+        trial = replace(manifest, keep_largest=(*manifest.keep_largest, value))
+        result = score(trial)
+        if result.dice[value - 1] >= best.dice[value - 1]:
+            manifest, best = trial, result
+    for value, size in small:
+        trials = [
+            replace(manifest, min_size=(*manifest.min_size, (value, max(1, int(share * size)))))
+            for share in (0.25, 0.5, 1.0)
+        ]
+        results = [score(trial) for trial in trials]
+        top = max(range(len(trials)), key=lambda i: results[i].dice[value - 1])
+        if results[top].dice[value - 1] > best.dice[value - 1]:
+            manifest, best = trials[top], results[top]
+    return manifest

@@ -95,8 +95,13 @@ def test_review_queue_orders_by_uncertainty(server: Server) -> None:
 def test_promote_rollback_and_audit(server: Server) -> None:
     c, h = server.client, server.h("admin")
     assert c.get("/api/v1/projects", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    c.post("/api/v1/projects/discs/models/v0001/promote", headers=h).raise_for_status()
+    c.post(
+        "/api/v1/projects/discs/models/v0001/promote", headers=h, json={"reason": "checked by hand"}
+    ).raise_for_status()
     assert c.get("/api/v1/projects/discs", headers=h).json()["production_version"] == "v0001"
+    history = c.get("/api/v1/projects/discs/models/v0001", headers=h).json()["history"]
+    assert history[0]["event"] == "created"
+    assert any(e.get("reason", "").startswith("promoted by admin") for e in history)
     zipped = c.get("/api/v1/projects/discs/models/v0001/download", headers=h)
     assert zipped.headers["content-type"] == "application/zip" and zipped.content[:2] == b"PK"
     events = c.get("/api/v1/audit?limit=500", headers=h).json()["items"]

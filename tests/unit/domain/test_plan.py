@@ -142,3 +142,8 @@ def test_a_budget_that_cannot_fit_one_step_is_refused() -> None:
 def test_fixed_steps_win_over_the_budget() -> None:
     _, steps, _, why = choose([_cand(64)], [0.5], 30.0, 2, fixed_steps=7)
     assert steps == 7 and "set by the user" in why
+
+
+def test_fixed_steps_pick_the_largest_network_that_does_them_in_the_budget() -> None:
+    cand, steps, _, _ = choose([_cand(256), _cand(128)], [1.0, 0.1], 300.0, 2, fixed_steps=1000)
+    assert cand.patch_size == (128, 128) and steps == 1000

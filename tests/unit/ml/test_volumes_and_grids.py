@@ -139,3 +139,15 @@ def test_ema_returns_averaged_weights() -> None:
     last = train(manifest, items, replace(SPEC, steps=5)).state_dict
     averaged = train(manifest, items, replace(SPEC, steps=5, ema=0.9)).state_dict
     assert any(not torch.equal(last[k], averaged[k]) for k in last if last[k].is_floating_point())
+
+
+def test_small_components_are_removed_per_label() -> None:
+    from medloop.ml.postprocess import remove_small_components
+
+    lab = np.zeros((10, 10), np.uint8)
+    lab[0:2, 0:2] = 1  # 4 px
+    lab[5:9, 5:9] = 1  # 16 px
+    lab[0, 9] = 2
+    out = remove_small_components(lab, [(1, 5)])
+    assert out[0, 0] == 0 and out[6, 6] == 1 and out[0, 9] == 2
+    assert not remove_small_components(lab, [(1, 100), (2, 2)]).any()

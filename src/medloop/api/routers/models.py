@@ -20,7 +20,8 @@ router = APIRouter(prefix="/api/v1/projects/{project}/models", tags=["models"])
 def list_models(
     svc: ServicesDep, acc: Annotated[ProjectAccess, allow("viewer", "model.list", "model")]
 ) -> Page:
-    items = [version_out(v) for v in svc.models.all(acc.project.id)]
+    history = svc.models.history(acc.project.id)
+    items = [version_out(v, history.get(v.name)) for v in svc.models.all(acc.project.id)]
     return Page(items=items, total=len(items))
 
 
@@ -30,7 +31,8 @@ def get_model(
     svc: ServicesDep,
     acc: Annotated[ProjectAccess, allow("viewer", "model.read", "model", resource="version")],
 ) -> ModelVersionOut:
-    return version_out(svc.models.get(acc.project.id, version))
+    history = svc.models.history(acc.project.id)
+    return version_out(svc.models.get(acc.project.id, version), history.get(version))
 
 
 @router.post("/rollback")

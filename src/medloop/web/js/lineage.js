@@ -22,7 +22,7 @@ export function lineagePanel(version, corrections, index) {
   return h(
     "div",
     { class: "lineage" },
-    h("div", {}, lineageFacts(version), gateReport(version.report)),
+    h("div", {}, lineageFacts(version), gateReport(version.report), history(version.history)),
     h("div", {}, h("h3", { text: "Corrections that made it" }), correctionsTable(corrections, index)),
   );
 }
@@ -71,6 +71,21 @@ function gateReport(report) {
       "ul",
       { class: "reasons" },
       (report.reasons || []).map((r) => h("li", { text: r })),
+    ),
+  );
+}
+
+/** The version's events: "2026-11-29 10:00 promoted: promoted by ana over the gate's rejection: ...". */
+function history(events) {
+  if (!events?.length) return null;
+  return h(
+    "div",
+    { class: "history" },
+    h("h3", { text: "History" }),
+    h(
+      "ul",
+      { class: "reasons" },
+      events.map((e) => h("li", { text: `${fmtDate(e.at)} ${e.event}${e.reason ? `: ${e.reason}` : ""}` })),
     ),
   );
 }

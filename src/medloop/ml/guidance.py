@@ -1,0 +1,150 @@
+"""Click guidance as network input, and the simulated clinician who clicks.
+
+Encoding (:func:`encode`): for each foreground label ``k`` a positive- and a
+negative-click channel holding Gaussian blobs around the clicks, a box channel, and
+the previous label map's mask of ``k`` — see :class:`~medloop.domain.model.GuidanceSpec`.
+
+Simulation, as the published interactive protocols do it (DeepEdit, RITM, and the
+NoC benchmarks): the next click goes to the largest error region of the current
+prediction — positive for a missed region of a label, negative for a false one — at
+the point farthest from the region's border (:func:`next_click`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from medloop.domain.clicks import Box, Click, Guidance
+from medloop.domain.model import GuidanceSpec
+
+__all__ = ["encode", "error_regions", "first_clicks", "next_click", "to_grid"]
+
+
+def _blob(shape: tuple[int, ...], centre: Sequence[float], sigma: float) -> np.ndarray:
+    """A Gaussian of ``sigma`` around ``centre`` over ``shape`` (separable: cheap in 3D)."""
+    out = np.ones((), dtype=np.float32)
+    for axis, (size, c) in enumerate(zip(shape, centre, strict=True)):
+        g = np.exp(-((np.arange(size, dtype=np.float32) - c) ** 2) / (2 * sigma**2))
+        out = out[..., None] * g if axis else g
+    return out.astype(np.float32)
+
+
+def encode(
+    guidance: Guidance,
+    previous: np.ndarray | None,
+    shape: tuple[int, ...],
+    num_foreground: int,
+    spec: GuidanceSpec,
+) -> np.ndarray:
+    """Guidance channels ``(G, *shape)`` float32 for clicks and a box given in grid indices.
+
+    Args:
+        guidance: clicks and box, already in the network grid's indices (:func:`to_grid`).
+        previous: the previous label map on the grid, or ``None`` (no prediction yet).
+        shape: the grid's spatial shape.
+        num_foreground: K.
+        spec: which channels and the blobs' size.
+    """
+    k = num_foreground
+    out = np.zeros((spec.channels(k), *shape), dtype=np.float32)
+    for click in guidance.clicks:
+        channel = 2 * (click.label - 1) + (0 if click.positive else 1)
+        np.maximum(out[channel], _blob(shape, click.index, spec.sigma), out=out[channel])
+    offset = 2 * k
+    if spec.box:
+        if guidance.box is not None:
+            box = guidance.box
+            window: list[int | slice] = [offset + box.label - 1]
+            window += [
+                slice(max(0, int(min(a, b))), min(s, int(max(a, b)) + 1))
+                for a, b, s in zip(box.start, box.stop, shape, strict=True)
+            ]
+            out[tuple(window)] = 1.0
+        offset += k
+    if spec.previous and previous is not None:
+        for label in range(1, k + 1):
+            out[offset + label - 1] = previous == label
+    return out
+
+
+def to_grid(guidance: Guidance, factors: Sequence[float]) -> Guidance:
+    """Guidance given in the input's indices, moved to the resampled grid's."""
+
+    def move(index: tuple[float, ...]) -> tuple[float, ...]:
+        return tuple((v + 0.5) * f - 0.5 for v, f in zip(index, factors, strict=True))
+
+    clicks = tuple(Click(move(c.index), c.label, c.positive) for c in guidance.clicks)
+    box = guidance.box
+    if box is not None:
+        box = Box(move(box.start), move(box.stop), box.label)
+    return Guidance(clicks, box)
+
+
+def error_regions(
+    pred: np.ndarray, truth: np.ndarray, num_foreground: int
+) -> list[tuple[np.ndarray, int, bool]]:
+    """Connected error regions as ``(mask, label, positive)``, largest first.
+
+    A missed part of label ``k`` asks for a positive click of ``k``; a part wrongly
+    called ``k`` a negative click of ``k``.
+    """
+    structure = np.ones((3,) * truth.ndim, dtype=bool)
+    regions: list[tuple[np.ndarray, int, bool]] = []
+    for label in range(1, num_foreground + 1):
+        for mask, positive in (
+            ((truth == label) & (pred != label), True),
+            ((pred == label) & (truth != label), False),
+        ):
+            comp, n = ndimage.label(mask, structure=structure)
+            if not n:
+                continue
+            sizes = np.bincount(comp.ravel())
+            sizes[0] = 0
+            biggest = int(sizes.argmax())
+            regions.append((comp == biggest, label, positive))
+    return sorted(regions, key=lambda r: -int(r[0].sum()))
+
+
+def _interior_point(region: np.ndarray) -> tuple[float, ...]:
+    """The region's point farthest from its border (the image edge counts as border)."""
+    padded = np.pad(region, 1)
+    dist = ndimage.distance_transform_edt(padded)
+    inner = dist[tuple(slice(1, -1) for _ in region.shape)]
+    return tuple(float(v) for v in np.unravel_index(int(inner.argmax()), region.shape))
+
+
+def next_click(pred: np.ndarray, truth: np.ndarray, num_foreground: int) -> Click | None:
+    """The standard protocol's next click: at the centre of the largest error region."""
+    regions = error_regions(pred, truth, num_foreground)
+    if not regions:
+        return None
+    region, label, positive = regions[0]
+    return Click(_interior_point(region), label, positive)
+
+
+def first_clicks(truth: np.ndarray, num_foreground: int, rng: np.random.Generator) -> list[Click]:
+    """Clicks to start from nothing: one positive click in a random object of each present
+    label (at its centre), sometimes a second one, sometimes a negative one nearby."""
+    structure = np.ones((3,) * truth.ndim, dtype=bool)
+    clicks: list[Click] = []
+    for label in range(1, num_foreground + 1):
+        comp, n = ndimage.label(truth == label, structure=structure)
+        if not n:
+            continue
+        chosen = int(rng.integers(1, n + 1))
+        clicks.append(Click(_interior_point(comp == chosen), label, True))
+        if rng.random() < 0.3:
+            points = np.argwhere(comp == chosen)
+            clicks.append(
+                Click(tuple(float(v) for v in points[rng.integers(len(points))]), label, True)
+            )
+        if rng.random() < 0.3:
+            near = ndimage.binary_dilation(truth == label, iterations=3) & (truth != label)
+            points = np.argwhere(near)
+            if len(points):
+                index = tuple(float(v) for v in points[rng.integers(len(points))])
+                clicks.append(Click(index, label, False))
+    return clicks

@@ -1,0 +1,131 @@
+"""One clinician's interaction with an image: clicks accumulate, the model answers each time.
+
+A :class:`RefineSession` prepares the image once (normalisation and resampling to the
+plan's grid, the starting label map on that grid) and then, for every new set of
+clicks, runs the interactive network only on a window of one patch around them (the
+whole grid when it fits a patch) and pastes the answer, resampled to the input's
+grid, into the starting label map. As in training, the network's "previous mask" is the
+label map the interaction started from, and every request carries all its clicks.
+A CT-sized volume then costs one patch per click, not the whole volume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from medloop.domain.clicks import Box, Click, Guidance
+from medloop.domain.image import Image
+from medloop.errors import ConfigError
+from medloop.ml.guidance import encode, to_grid
+from medloop.ml.preprocess import prepare
+from medloop.ml.resample import resample_labels, resample_probabilities
+
+if TYPE_CHECKING:
+    from medloop.ml.inference import Prediction, Predictor
+
+__all__ = ["RefineResult", "RefineSession", "guidance_window"]
+
+
+def guidance_window(
+    guidance: Guidance, grid: tuple[int, ...], patch: tuple[int, ...]
+) -> tuple[slice, ...]:
+    """The whole grid when it fits a patch, else a window of at least a patch around the guidance."""
+    if all(g <= p for g, p in zip(grid, patch, strict=True)):
+        return tuple(slice(0, g) for g in grid)
+    points = [c.index for c in guidance.clicks]
+    if guidance.box is not None:
+        points += [guidance.box.start, guidance.box.stop]
+    if not points:
+        return tuple(slice(0, g) for g in grid)
+    out = []
+    for axis, (g, p) in enumerate(zip(grid, patch, strict=True)):
+        lo, hi = min(q[axis] for q in points), max(q[axis] for q in points)
+        size = min(g, max(p, int(hi - lo) + 1 + p // 2))
+        start = int(np.clip((lo + hi) / 2 - size / 2, 0, g - size))
+        out.append(slice(start, start + size))
+    return tuple(out)
+
+
+def _shift(guidance: Guidance, window: tuple[slice, ...]) -> Guidance:
+    """Guidance in the window's own indices."""
+
+    def move(index: tuple[float, ...]) -> tuple[float, ...]:
+        return tuple(v - w.start for v, w in zip(index, window, strict=True))
+
+    clicks = tuple(Click(move(c.index), c.label, c.positive) for c in guidance.clicks)
+    box = guidance.box
+    return Guidance(
+        clicks, None if box is None else Box(move(box.start), move(box.stop), box.label)
+    )
+
+
+@dataclass(frozen=True)
+class RefineResult:
+    """A refined label map on the input's grid and the input-grid window that was recomputed."""
+
+    prediction: Prediction
+    window: tuple[slice, ...]
+
+
+class RefineSession:
+    """The prepared image and starting labels of one interaction (see the module doc).
+
+    Args:
+        predictor: a version with an interactive model (``manifest.guidance``).
+        image: the image or volume.
+        previous: the label map the interaction starts from (the analysis) on the input's
+            grid, or ``None`` to segment from the clicks alone.
+
+    Raises:
+        ConfigError: the version was not trained for clicks.
+    """
+
+    def __init__(self, predictor: Predictor, image: Image, previous: np.ndarray | None) -> None:
+        manifest = predictor.manifest
+        if manifest.guidance is None:
+            raise ConfigError("this model version was not trained for clicks (no guidance input)")
+        self.predictor, self.spec = predictor, manifest.guidance
+        self.k = manifest.labels.num_foreground
+        self.shape = image.shape
+        self.x = prepare(image, manifest.preprocess)
+        self.grid = tuple(int(s) for s in self.x.shape[1:])
+        self.factors = tuple(g / s for g, s in zip(self.grid, self.shape, strict=True))
+        self.start = (
+            np.zeros(self.shape, np.uint8) if previous is None else np.ascontiguousarray(previous)
+        )
+        self.start_grid = (
+            None if previous is None else resample_labels(previous, self.grid, self.k + 1)
+        )
+
+    def _input_window(self, window: tuple[slice, ...]) -> tuple[slice, ...]:
+        out = []
+        for w, f, s in zip(window, self.factors, self.shape, strict=True):
+            lo, hi = int(np.floor(w.start / f)), int(np.ceil(w.stop / f))
+            out.append(slice(max(0, lo), min(s, hi)))
+        return tuple(out)
+
+    @torch.inference_mode()
+    def refine(self, guidance: Guidance) -> RefineResult:
+        """The label map for all clicks so far (in the input's array indices)."""
+        from medloop.ml.inference import Prediction, _uncertainty
+
+        p = self.predictor
+        moved = to_grid(guidance, self.factors)
+        window = guidance_window(moved, self.grid, p.manifest.patch_size)
+        shape = tuple(w.stop - w.start for w in window)
+        prev = None if self.start_grid is None else self.start_grid[window]
+        channels = encode(_shift(moved, window), prev, shape, self.k, self.spec)
+        inputs = np.concatenate([self.x[(slice(None), *window)], channels])
+        probs = p.forward_prepared(p.model, inputs, p.manifest, p.device, p.sw_batch_size)
+        target = self._input_window(window)
+        local = resample_probabilities(probs, tuple(w.stop - w.start for w in target))
+        labels = self.start.copy()
+        labels[target] = local.argmax(0).to(torch.uint8).numpy()
+        prediction = Prediction(
+            label_map=labels, probabilities=local.numpy(), uncertainty=_uncertainty(local)
+        )
+        return RefineResult(prediction, target)

@@ -27,7 +27,7 @@ from pydicom.dataset import Dataset
 from medloop.domain.dicom import DicomwebSettings
 from medloop.errors import MedloopError
 
-__all__ = ["DicomwebPacs", "InstanceRef", "Pacs", "PacsError", "PacsUnavailable"]
+__all__ = ["DicomwebPacs", "InstanceRef", "Pacs", "PacsError", "PacsUnavailable", "classify"]
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +168,24 @@ def iter_instances(
         yield from found
         if len(found) < page:
             return
+
+
+def _is_image_class(sop_class: str) -> bool:
+    from pydicom.uid import UID
+
+    return "Image Storage" in (UID(sop_class).name or "") if sop_class else False
+
+
+def classify(ref: InstanceRef, settings: DicomwebSettings) -> tuple[str, str]:
+    """``(kind, state)`` in the sync ledger of a newly seen instance: a SEG to read as a
+    correction, an image to analyse, or something else (skipped)."""
+    from medloop.dicom.seg import SEG_SOP_CLASS_UIDS
+
+    if ref.sop_class in SEG_SOP_CLASS_UIDS:
+        return "seg_in", "pending"
+    wanted = {m.upper() for m in settings.modalities}
+    if wanted and ref.modality.upper() not in wanted:
+        return "other", "skipped"
+    if ref.sop_class and not _is_image_class(ref.sop_class):
+        return "other", "skipped"
+    return "source", "pending"

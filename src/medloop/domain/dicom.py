@@ -32,6 +32,7 @@ __all__ = [
     "DicomwebAuth",
     "DicomwebSettings",
     "dicomweb_host_allowed",
+    "require_allowed_host",
 ]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -45,6 +46,16 @@ def _host_port(url: str) -> tuple[str, int]:
     except ValueError:
         port = 0
     return host, port
+
+
+def require_allowed_host(url: str, allowed: Iterable[str]) -> None:
+    """Raise ``ConfigError`` unless :func:`dicomweb_host_allowed`."""
+    allowed = list(allowed)
+    if not dicomweb_host_allowed(url, allowed):
+        raise ConfigError(
+            f"the server does not allow DICOMweb host {urlsplit(url).netloc.rpartition('@')[2]!r}"
+            f" (allowed: {', '.join(allowed) or 'none'}); its operator adds it with --dicomweb-host"
+        )
 
 
 def _same_server(a: str, b: str) -> bool:

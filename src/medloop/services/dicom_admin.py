@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from medloop.domain.dicom import DicomSettings, DicomwebSettings, dicomweb_host_allowed
+from medloop.domain.dicom import DicomSettings, DicomwebSettings, require_allowed_host
 from medloop.domain.jobs import DicomwebSyncJob, JobRecord
 from medloop.domain.records import DicomInstanceRecord, ProjectRecord, PseudonymRecord
 from medloop.domain.secrets import SecretBox
@@ -62,14 +61,10 @@ class DicomAdmin:
         settings without secrets; an enabled server gets a sync queued.
 
         Raises:
-            InputError: a DICOMweb host the server operator does not allow.
+            ConfigError: a DICOMweb host the server operator does not allow.
         """
-        if dicomweb is not None and not dicomweb_host_allowed(dicomweb.url, self.allowed_hosts):
-            allowed = ", ".join(self.allowed_hosts) or "none"
-            raise InputError(
-                f"the server does not allow DICOMweb host {urlsplit(dicomweb.url).netloc!r} "
-                f"(allowed: {allowed}); its operator adds it with --dicomweb-host"
-            )
+        if dicomweb is not None:
+            require_allowed_host(dicomweb.url, self.allowed_hosts)
         old = DicomSettings.load(project.dicom, self.box)
         new = DicomSettings(
             dicomweb=dicomweb,

@@ -29,18 +29,17 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydicom.uid import UID
-
 from medloop.dicom.dicomweb import (
     DicomwebPacs,
     InstanceRef,
     Pacs,
     PacsError,
     PacsUnavailable,
+    classify,
     iter_instances,
 )
-from medloop.dicom.seg import SEG_SOP_CLASS_UIDS, encode_dataset
-from medloop.domain.dicom import DicomSettings, DicomwebSettings, dicomweb_host_allowed
+from medloop.dicom.seg import encode_dataset
+from medloop.domain.dicom import DicomSettings, DicomwebSettings, require_allowed_host
 from medloop.domain.records import DicomInstanceRecord, ProjectRecord
 from medloop.domain.secrets import SecretBox
 from medloop.errors import ConfigError, InputError, NotFoundError
@@ -81,22 +80,6 @@ class SyncReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _is_image_class(sop_class: str) -> bool:
-    return "Image Storage" in (UID(sop_class).name or "") if sop_class else False
-
-
-def _classify(ref: InstanceRef, settings: DicomwebSettings) -> tuple[str, str]:
-    """``(kind, state)`` of a newly seen instance."""
-    if ref.sop_class in SEG_SOP_CLASS_UIDS:
-        return "seg_in", "pending"
-    wanted = {m.upper() for m in settings.modalities}
-    if wanted and ref.modality.upper() not in wanted:
-        return "other", "skipped"
-    if ref.sop_class and not _is_image_class(ref.sop_class):
-        return "other", "skipped"
-    return "source", "pending"
 
 
 class _Run:
@@ -170,7 +153,7 @@ class _Run:
             for ref in refs:
                 if ref.sop in known:
                     continue
-                kind, state = _classify(ref, self.web)
+                kind, state = classify(ref, self.web)
                 repo_dicom.add_dicom_instance(
                     s,
                     project_id=self.project.id,
@@ -384,11 +367,8 @@ class DicomSync:
         settings = DicomSettings.load(project.dicom, self.box)
         if settings.dicomweb is None:
             raise ConfigError(f"project {project.name!r} has no DICOMweb server")
-        if pacs is None and not dicomweb_host_allowed(settings.dicomweb.url, self.allowed_hosts):
-            raise ConfigError(
-                f"project {project.name!r}: the server does not allow its DICOMweb host "
-                "(its operator adds it with --dicomweb-host)"
-            )
+        if pacs is None:
+            require_allowed_host(settings.dicomweb.url, self.allowed_hosts)
         run = _Run(
             self,
             project,

@@ -283,8 +283,8 @@ def test_pages_are_followed() -> None:
 
 @pytest.mark.parametrize("kind", ["source", "seg_in"])
 def test_ledger_kinds(kind: str) -> None:
+    from medloop.dicom.dicomweb import classify as _classify
     from medloop.domain.dicom import DicomwebSettings
-    from medloop.services.dicom_sync import _classify
 
     sop_class = "1.2.840.10008.5.1.4.1.1.66.4" if kind == "seg_in" else "1.2.840.10008.5.1.4.1.1.2"
     ref = InstanceRef("a", "b", "c", sop_class, "CT")

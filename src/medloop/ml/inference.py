@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,13 +88,22 @@ def _pad_to(x: torch.Tensor, divisors: tuple[int, ...]) -> torch.Tensor:
     return torch.nn.functional.pad(x, pads, mode="constant")
 
 
+Network = Callable[[torch.Tensor], torch.Tensor]
+"""``(B, C, *spatial)`` -> logits ``(B, K+1, *spatial)``: the torch module, or ONNX Runtime."""
+
+
 class Predictor:
     """Runs one model version (2D or 3D). Thread-compatible for reads; build one per device.
 
     Inference repeats the manifest's preprocessing (colour, normalisation, resampling to
     the plan's grid), runs the network (one window, or sliding windows with Gaussian
     blending), resamples the class probabilities back to the input's grid and applies
-    the manifest's post-processing.
+    the manifest's post-processing. The network is the torch module (training, GPUs)
+    or, on a CPU, the version's ONNX model in ONNX Runtime (:meth:`from_onnx`); the
+    rest is the same code.
+
+    Attributes:
+        runtime: ``torch`` or ``onnxruntime``.
     """
 
     def __init__(
@@ -105,9 +115,11 @@ class Predictor:
     ) -> None:
         self.manifest = manifest
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
-        self.model = build_network(manifest.network)
-        self.model.load_state_dict(state_dict)
-        self.model.to(self.device).eval()
+        module = build_network(manifest.network)
+        module.load_state_dict(state_dict)
+        module.to(self.device).eval()
+        self.model: Network = module
+        self.runtime = "torch"
         self.sw_batch_size = sw_batch_size
 
     @classmethod
@@ -117,6 +129,25 @@ class Predictor:
         """A predictor from a serialised ``state_dict`` (what an artifact store keeps)."""
         return cls(manifest, state_dict_from_bytes(weights), device)
 
+    @classmethod
+    def from_onnx(
+        cls, manifest: ModelManifest, model: bytes, threads: int | None = None
+    ) -> Predictor:
+        """A CPU predictor running the version's ``model.onnx`` in ONNX Runtime.
+
+        Raises:
+            ConfigError: ONNX Runtime cannot load the model.
+        """
+        from medloop.ml.onnx_runtime import OnnxNetwork
+
+        self = cls.__new__(cls)
+        self.manifest = manifest
+        self.device = resolve_device("cpu")
+        self.model = OnnxNetwork(model, threads)
+        self.runtime = "onnxruntime"
+        self.sw_batch_size = 8
+        return self
+
     @torch.inference_mode()
     def probabilities(self, x: np.ndarray) -> torch.Tensor:
         """Softmax ``(K+1, *grid)`` (on CPU) of one preprocessed image ``(C, *grid)``."""
@@ -124,21 +155,21 @@ class Predictor:
 
     @staticmethod
     def forward_prepared(
-        model: torch.nn.Module,
+        model: Network,
         x: np.ndarray,
         manifest: ModelManifest,
         device: torch.device,
         sw_batch_size: int = 8,
     ) -> torch.Tensor:
-        """Softmax of a preprocessed ``(C, *grid)`` image; the model must be in eval mode."""
+        """Softmax of a preprocessed ``(C, *grid)`` image; a torch model must be in eval mode."""
         t = torch.from_numpy(np.ascontiguousarray(x))[None].to(device)
         shape = tuple(x.shape[1:])
         if all(s <= p for s, p in zip(shape, manifest.patch_size, strict=True)):
             # One window: pad to the network's divisors only, not to the full patch.
-            logits = model(_pad_to(t, manifest.network.divisors))
-            logits = logits[(slice(None), slice(None), *(slice(0, s) for s in shape))]
+            out = model(_pad_to(t, manifest.network.divisors))
+            logits = out[(slice(None), slice(None), *(slice(0, s) for s in shape))]
         else:
-            logits = sliding_window_inference(
+            logits = sliding_window_inference(  # type: ignore[assignment]
                 t,
                 roi_size=manifest.patch_size,
                 sw_batch_size=sw_batch_size,

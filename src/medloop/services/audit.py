@@ -1,7 +1,8 @@
 """The audit trail as the interfaces use it: who did what to which resource, with what outcome.
 
-Each event is written in a transaction of its own, so it is kept even when the work
-it describes fails and is rolled back.
+Each event is written apart from the work it describes, so it is kept even when that
+work fails and is rolled back; concurrent requests' events share one commit
+(:meth:`~medloop.storage.database.Database.grouped`).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class AuditLog:
         detail: dict[str, Any] | None = None,
     ) -> None:
         """Append an event (``outcome``: ``ok``, ``denied`` or ``error``)."""
-        with self.db.write() as s:
-            repo.record_event(
+        self.db.grouped(
+            lambda s: repo.record_event(
                 s,
                 action=action,
                 resource_type=resource_type,
@@ -59,6 +60,7 @@ class AuditLog:
                 outcome=outcome,
                 detail=dict(detail) if detail else None,
             )
+        )
 
     def recent(
         self, limit: int = 100, offset: int = 0, project_id: str | None = None

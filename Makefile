@@ -51,11 +51,13 @@ typecheck: install
 	$(BIN)/mypy
 
 # Test services, installed with apt-get when missing: PostgreSQL server binaries,
-# Orthanc with its DICOMweb plugin, Debian's Chromium for the browser tests.
+# Orthanc with its DICOMweb plugin, Debian's Chromium for the browser tests, and
+# Redis for the cluster tests and `make cluster`.
 services:
 	scripts/install-postgres.sh
 	scripts/install-orthanc.sh
 	scripts/install-browser.sh
+	scripts/install-redis.sh
 
 # The storage, job and server tests run on SQLite and again on a throwaway PostgreSQL
 # (scripts/with-postgres.sh starts it on a free loopback port and removes it after).

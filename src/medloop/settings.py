@@ -7,6 +7,7 @@ Nothing else in medloop reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,13 @@ class Settings(BaseSettings):
         job_heartbeat_s: how often a running job proves it is alive.
         job_stale_s: a running job without a heartbeat for this long is taken as dead.
         worker_enabled: run the durable job worker inside the server process.
+        serving_runtime: ``auto`` (ONNX Runtime on a CPU, PyTorch on a GPU), ``onnx`` or
+            ``torch``.
+        job_resend_s: distributed mode: a queued job is sent to the broker again after
+            this long (the broker may have lost it; a duplicate is never run twice).
+        broker_url: a Redis URL (``redis://host:6379/0``) selects the distributed mode:
+            jobs stay rows in the database and Celery carries their ids to
+            ``medloop worker`` processes. Unset: everything runs in this process.
     """
 
     model_config = SettingsConfigDict(env_prefix="MEDLOOP_", extra="ignore")
@@ -50,6 +58,9 @@ class Settings(BaseSettings):
     job_heartbeat_s: float = 5.0
     job_stale_s: float = 60.0
     worker_enabled: bool = True
+    serving_runtime: Literal["auto", "onnx", "torch"] = "auto"
+    broker_url: str | None = None
+    job_resend_s: float = 30.0
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

@@ -15,6 +15,7 @@ from medloop.cli.export import export
 from medloop.cli.models import models_app
 from medloop.cli.remote import remote_app
 from medloop.cli.server import import_data, serve, users_app
+from medloop.cli.worker import worker
 
 if TYPE_CHECKING:
     from medloop.domain.plan import Plan
@@ -32,6 +33,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(users_app, name="users")
 app.add_typer(remote_app, name="remote")
 app.command("serve")(serve)
+app.command("worker")(worker)
 app.command("import")(import_data)
 app.command("export")(export)
 

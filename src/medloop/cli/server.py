@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from medloop.cli._common import console, fail, run_guarded
+
+if TYPE_CHECKING:
+    from medloop.settings import Settings
 
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Server data folder (MEDLOOP_DATA_DIR).")
@@ -16,7 +19,8 @@ DataDirOpt = Annotated[
 users_app = typer.Typer(help="Users and device identities of a server.", no_args_is_help=True)
 
 
-def _settings(data_dir: Path | None, **kw: object):  # type: ignore[no-untyped-def]
+def settings_from(data_dir: Path | None, **kw: object) -> Settings:
+    """Settings from the environment, with the options given on the command line."""
     from medloop.settings import Settings
 
     values = {k: v for k, v in kw.items() if v is not None}
@@ -37,15 +41,26 @@ def serve(
     ] = None,
     tls_keyfile: Annotated[Path | None, typer.Option(help="... and this key.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
+    worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run the job worker in this process (default; MEDLOOP_WORKER_ENABLED). "
+            "--no-worker: an API replica; jobs run in `medloop worker` processes.",
+        ),
+    ] = None,
 ) -> None:
-    """Run the server: API, durable job worker and analysis pool in one process."""
+    """Run the server: API, durable job worker and analysis pool in one process.
+
+    With MEDLOOP_BROKER_URL set, jobs go to Celery workers (`medloop worker`) and this
+    process is an API replica that dispatches them."""
     import logging
 
     import uvicorn
 
     from medloop.api import create_app
 
-    settings = _settings(
+    settings = settings_from(
         data_dir,
         host=host,
         port=port,
@@ -53,6 +68,7 @@ def serve(
         tls_certfile=tls_certfile,
         tls_keyfile=tls_keyfile,
         device=device,
+        worker_enabled=worker,
     )
     if (tls_certfile is None) != (tls_keyfile is None):
         fail("give both --tls-certfile and --tls-keyfile, or neither")
@@ -64,8 +80,11 @@ def serve(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app = run_guarded(lambda: create_app(settings))
+    mode = "jobs to Celery workers" if settings.broker_url else "jobs in this process"
+    if not settings.broker_url and not settings.worker_enabled:
+        mode = "jobs to `medloop worker`"
     console.print(
-        f"medloop serving on {'https' if tls_certfile else 'http'}://{host}:{port} (data: {settings.data_dir})"
+        f"medloop serving on {'https' if tls_certfile else 'http'}://{host}:{port} (data: {settings.data_dir}; {mode})"
     )
     uvicorn.run(
         app,
@@ -95,7 +114,7 @@ def add_user(
     def go() -> str:
         from medloop.runtime import Runtime
 
-        rt = Runtime(_settings(data_dir))
+        rt = Runtime(settings_from(data_dir))
         try:
             return rt.services.users.add(name, role, project)[1]
         finally:
@@ -121,7 +140,7 @@ def import_data(
         from medloop.io import load_dataset
         from medloop.runtime import Runtime
 
-        rt = Runtime(_settings(data_dir))
+        rt = Runtime(settings_from(data_dir))
         try:
             ds = load_dataset(data)
             proj = rt.services.projects.find(project)

@@ -176,17 +176,15 @@ class Cluster:
         as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
         if as_pg:
             shutil.chown(pg, "postgres")
+        initdb = [str(bindir / "initdb"), "-D", str(pg / "data"), "-U", "postgres", "-A", "trust"]
         subprocess.run(
-            [*as_pg, str(bindir / "initdb"), "-D", str(pg / "data"), "-U", "postgres"]
-            + ["-A", "trust", "-E", "UTF8", "--no-locale"],
-            check=True,
-            capture_output=True,
+            [*as_pg, *initdb, "-E", "UTF8", "--no-locale"], check=True, capture_output=True
         )
         port = free_port()
         opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {pg} -c max_connections=200"
+        pg_ctl = [str(bindir / "pg_ctl"), "-D", str(pg / "data"), "-l", str(pg / "log")]
         subprocess.run(
-            [*as_pg, str(bindir / "pg_ctl"), "-D", str(pg / "data"), "-l", str(pg / "log")]
-            + ["-w", "-t", "60", "-o", opts, "start"],
+            [*as_pg, *pg_ctl, "-w", "-t", "60", "-o", opts, "start"],
             check=True,
             capture_output=True,
         )

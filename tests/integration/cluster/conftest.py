@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from bench.cluster import Cluster, Proc
+
 from medloop.client import MedloopClient
 
 from ..conftest import write_disc_dataset

@@ -11,6 +11,7 @@ at once in its own thread.
 from __future__ import annotations
 
 import logging
+import threading
 
 from medloop.combine import Combiner, Failed
 from medloop.domain.image import Image
@@ -24,25 +25,39 @@ _Request = tuple[Predictor, Image]
 
 
 class InferenceBatcher:
-    """Many request threads sharing forward passes."""
+    """Many request threads sharing forward passes, in ``lanes`` batches at once."""
 
-    def __init__(self, max_batch: int = 8) -> None:
-        self._combiner: Combiner[_Request, Prediction] = Combiner(self._run, max_batch)
+    def __init__(self, max_batch: int = 8, lanes: int = 1) -> None:
+        self._lanes: list[Combiner[_Request, Prediction]] = [
+            Combiner(self._run, max_batch) for _ in range(max(1, lanes))
+        ]
+        self._waiting = [0] * len(self._lanes)
+        self._lock = threading.Lock()
 
     @property
     def max_batch(self) -> int:
-        return self._combiner.max_batch
+        return self._lanes[0].max_batch
 
     @property
     def batches(self) -> int:
-        return self._combiner.batches
+        return sum(lane.batches for lane in self._lanes)
 
     @property
     def items(self) -> int:
-        return self._combiner.items
+        return sum(lane.items for lane in self._lanes)
 
     def predict(self, predictor: Predictor, image: Image) -> Prediction:
-        return self._combiner.submit((predictor, image))
+        with self._lock:
+            if predictor.runtime == "torch":
+                lane = 0
+            else:
+                lane = min(range(len(self._lanes)), key=self._waiting.__getitem__)
+            self._waiting[lane] += 1
+        try:
+            return self._lanes[lane].submit((predictor, image))
+        finally:
+            with self._lock:
+                self._waiting[lane] -= 1
 
     def close(self) -> None:
         """Nothing to stop: the callers run the model."""

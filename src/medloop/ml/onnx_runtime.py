@@ -94,8 +94,11 @@ class OnnxNetwork:
 
     Args:
         data: the ``model.onnx`` bytes.
-        threads: intra-op threads (default: every CPU). Threads do not spin between
-            calls, so request threads of a busy server get the cores back at once.
+        threads: intra-op threads (default: every CPU); their runs are serialised.
+            With 1, concurrent calls run at once, each in its calling thread: a
+            server runs one per core (no thread waits for another at a barrier,
+            which on a busy machine costs more than the parallelism gains). Threads
+            never spin between calls, so other work gets the cores back at once.
     """
 
     def __init__(self, data: bytes, threads: int | None = None) -> None:
@@ -114,12 +117,14 @@ class OnnxNetwork:
             )
         except Exception as err:
             raise ConfigError(f"ONNX Runtime cannot load the model: {err}") from err
-        self._lock = threading.Lock()
+        self._lock = threading.Lock() if opts.intra_op_num_threads > 1 else None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, K+1, *spatial)`` of ``x`` ``(B, C, *spatial)`` (a CPU tensor)."""
         feed: Any = {_INPUT: np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)}
-        # One run at a time: the session's thread pool already uses every core.
-        with self._lock:
+        if self._lock is None:
             (logits,) = self.session.run([_OUTPUT], feed)
+        else:  # one run at a time: the session's thread pool already uses the cores
+            with self._lock:
+                (logits,) = self.session.run([_OUTPUT], feed)
         return torch.from_numpy(logits)

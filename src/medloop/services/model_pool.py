@@ -12,6 +12,7 @@ with, so none is dropped. Analyses that wait at the same time share a forward pa
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,8 @@ class ModelPool:
         self._batcher: InferenceBatcher | None = None
         self._lock = threading.Lock()
         self._loading = threading.Lock()  # one version loads at a time; predict() never waits
+        # ONNX Runtime on a CPU: single-threaded sessions, one batch per core at once.
+        self.lanes = 1 if runtime == "torch" else max(1, os.cpu_count() or 1)
 
     def production(self, project_id: str) -> str | None:
         """The project's production version, or ``None``."""
@@ -81,7 +84,7 @@ class ModelPool:
             if pred is None:
                 label = f"{project_id}/{name}"
                 pred = load_predictor(
-                    record.manifest, record.files, read, self.device, self.runtime, label
+                    record.manifest, record.files, read, self.device, self.runtime, label, 1
                 )
                 self._predictors[(project_id, name)] = pred
         return name, pred
@@ -92,7 +95,7 @@ class ModelPool:
             if self._batcher is None:
                 from medloop.ml.batcher import InferenceBatcher
 
-                self._batcher = InferenceBatcher()
+                self._batcher = InferenceBatcher(lanes=self.lanes)
             batcher = self._batcher
         return batcher.predict(predictor, image)
 

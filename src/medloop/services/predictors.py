@@ -73,6 +73,7 @@ def load_predictor(
     device: str | None = None,
     runtime: str = "auto",
     label: str = "version",
+    onnx_threads: int | None = None,
 ) -> Predictor:
     """A predictor of one stored version.
 
@@ -83,6 +84,8 @@ def load_predictor(
         device: ``cpu``, ``cuda`` or ``None`` (auto).
         runtime: ``auto`` (ONNX Runtime on a CPU), ``onnx`` or ``torch``.
         label: names the version in log lines.
+        onnx_threads: ONNX Runtime's intra-op threads (default: every CPU; a server
+            runs single-threaded sessions, one batch per core).
 
     Raises:
         ConfigError: ``runtime="onnx"`` where ONNX Runtime cannot serve the version.
@@ -99,7 +102,7 @@ def load_predictor(
 
                 log.info("%s has no %s: exporting it in memory", label, ONNX_FILE)
                 model = export_onnx(manifest, state_dict_from_bytes(read(WEIGHTS_FILE)))
-            return Predictor.from_onnx(manifest, model)
+            return Predictor.from_onnx(manifest, model, onnx_threads)
         except ConfigError as err:
             if runtime == "onnx":
                 raise

@@ -40,21 +40,16 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cluster import Cluster
 from medloop.client import MedloopClient
+from server_load import disc_pair
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = [{"value": 1, "name": "disc", "color": "#ff0000"}]
 
 
 def _disc(rng: np.random.Generator, size: int) -> tuple[bytes, bytes]:
-    yy, xx = np.mgrid[:size, :size]
-    mask = np.zeros((size, size), np.uint8)
-    for _ in range(size // 16):
-        cy, cx = rng.integers(8, size - 8, 2)
-        r = rng.integers(4, 10)
-        mask[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 255
-    img = np.clip(rng.normal(60, 12, (size, size)) + (mask > 0) * 130.0, 0, 255).astype(np.uint8)
+    """A synthetic image and its mask (bright discs), as PNG bytes."""
     out = []
-    for arr in (img, mask):
+    for arr in disc_pair(rng, size):
         buf = io.BytesIO()
         Image.fromarray(arr).save(buf, format="PNG")
         out.append(buf.getvalue())

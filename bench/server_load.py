@@ -30,7 +30,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,25 +46,15 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cluster import free_port, medloop_cmd
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dsb2018_nuclei"
 console = Console(stderr=True)
 
 
 # -- the server process ---------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _medloop() -> list[str]:
-    script = Path(sys.executable).with_name("medloop")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "from medloop.cli import main; main()"]
 
 
 def _env(threads: int, device: str, runtime: str = "auto") -> dict[str, str]:
@@ -84,7 +73,7 @@ class Server:
     def __init__(self, data_dir: Path, threads: int, device: str, runtime: str = "auto") -> None:
         self.data_dir = data_dir
         self.env = _env(threads, device, runtime)
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -92,7 +81,7 @@ class Server:
     def add_user(self, name: str) -> str:
         out = subprocess.run(
             [
-                *_medloop(),
+                *medloop_cmd(),
                 "users",
                 "add",
                 name,
@@ -109,7 +98,7 @@ class Server:
         return out.stdout.strip().splitlines()[-1]
 
     def start(self, timeout: float = 180) -> None:
-        cmd = [*_medloop(), "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)]
+        cmd = [*medloop_cmd(), "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         end = time.monotonic() + timeout
@@ -182,7 +171,7 @@ def _shared_test_images(root: Path, group: str, n: int) -> list[bytes]:
     return out
 
 
-def _disc(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+def disc_pair(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
     yy, xx = np.mgrid[:size, :size]
     mask = np.zeros((size, size), np.uint8)
     for _ in range(size // 16):
@@ -200,7 +189,7 @@ def _synthetic(
     folder.mkdir(parents=True, exist_ok=True)
     pairs = []
     for i in range(n_train + n_val):
-        img, mask = _disc(rng, 256)
+        img, mask = disc_pair(rng, 256)
         Image.fromarray(img).save(folder / f"img{i}.png")
         Image.fromarray(mask).save(folder / f"mask{i}.png")
         pairs.append(
@@ -209,7 +198,7 @@ def _synthetic(
     tests = []
     for _ in range(n_test):
         buf = io.BytesIO()
-        Image.fromarray(_disc(rng, 256)[0]).save(buf, format="PNG")
+        Image.fromarray(disc_pair(rng, 256)[0]).save(buf, format="PNG")
         tests.append(buf.getvalue())
     return pairs, tests
 

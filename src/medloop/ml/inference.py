@@ -79,6 +79,11 @@ def _uncertainty(probs: torch.Tensor) -> float:
     return float(ent[region].mean())
 
 
+def _autocast(device: torch.device) -> torch.autocast:
+    """bf16 autocast on CUDA (as in training); a no-op on the CPU."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
 def _pad_to(x: torch.Tensor, divisors: tuple[int, ...]) -> torch.Tensor:
     """``(B, C, *spatial)`` zero-padded at the end of each axis to a multiple of its divisor."""
     pads: list[int] = []
@@ -164,19 +169,20 @@ class Predictor:
         """Softmax of a preprocessed ``(C, *grid)`` image; a torch model must be in eval mode."""
         t = torch.from_numpy(np.ascontiguousarray(x))[None].to(device)
         shape = tuple(x.shape[1:])
-        if all(s <= p for s, p in zip(shape, manifest.patch_size, strict=True)):
-            # One window: pad to the network's divisors only, not to the full patch.
-            out = model(_pad_to(t, manifest.network.divisors))
-            logits = out[(slice(None), slice(None), *(slice(0, s) for s in shape))]
-        else:
-            logits = sliding_window_inference(  # type: ignore[assignment]
-                t,
-                roi_size=manifest.patch_size,
-                sw_batch_size=sw_batch_size,
-                predictor=model,
-                overlap=manifest.sliding_window_overlap,
-                mode="gaussian",
-            )
+        with _autocast(device):
+            if all(s <= p for s, p in zip(shape, manifest.patch_size, strict=True)):
+                # One window: pad to the network's divisors only, not to the full patch.
+                out = model(_pad_to(t, manifest.network.divisors))
+                logits = out[(slice(None), slice(None), *(slice(0, s) for s in shape))]
+            else:
+                logits = sliding_window_inference(  # type: ignore[assignment]
+                    t,
+                    roi_size=manifest.patch_size,
+                    sw_batch_size=sw_batch_size,
+                    predictor=model,
+                    overlap=manifest.sliding_window_overlap,
+                    mode="gaussian",
+                )
         assert isinstance(logits, torch.Tensor)
         return torch.softmax(logits.float(), dim=1)[0].cpu()
 
@@ -211,7 +217,8 @@ class Predictor:
             for start in range(0, len(idx), self.sw_batch_size):
                 chunk = idx[start : start + self.sw_batch_size]
                 batch = torch.from_numpy(np.stack([prepared[i] for i in chunk])).to(self.device)
-                logits = self.model(_pad_to(batch, divisors))[crop]
+                with _autocast(self.device):
+                    logits = self.model(_pad_to(batch, divisors))[crop]
                 probs = torch.softmax(logits.float(), dim=1).cpu()
                 for j, i in enumerate(chunk):
                     out[i] = self.finish(probs[j], images[i].shape)

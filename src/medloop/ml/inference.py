@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from monai.data.utils import compute_importance_map
 from monai.inferers import sliding_window_inference
 
 from medloop.domain.image import Image
@@ -126,6 +127,7 @@ class Predictor:
         self.model: Network = module
         self.runtime = "torch"
         self.sw_batch_size = sw_batch_size
+        self._weights: torch.Tensor | None = None
 
     @classmethod
     def from_bytes(
@@ -151,12 +153,19 @@ class Predictor:
         self.model = OnnxNetwork(model, threads)
         self.runtime = "onnxruntime"
         self.sw_batch_size = 8
+        self._weights = None
         return self
 
     @torch.inference_mode()
     def probabilities(self, x: np.ndarray) -> torch.Tensor:
         """Softmax ``(K+1, *grid)`` (on CPU) of one preprocessed image ``(C, *grid)``."""
-        return self.forward_prepared(self.model, x, self.manifest, self.device, self.sw_batch_size)
+        if self._weights is None:  # the Gaussian window weights, once
+            self._weights = compute_importance_map(
+                self.manifest.patch_size, mode="gaussian", device=self.device
+            )[None, None]
+        return self.forward_prepared(
+            self.model, x, self.manifest, self.device, self.sw_batch_size, self._weights
+        )
 
     @staticmethod
     def forward_prepared(
@@ -165,8 +174,13 @@ class Predictor:
         manifest: ModelManifest,
         device: torch.device,
         sw_batch_size: int = 8,
+        window_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Softmax of a preprocessed ``(C, *grid)`` image; a torch model must be in eval mode."""
+        """Softmax of a preprocessed ``(C, *grid)`` image; a torch model must be in eval mode.
+
+        ``window_weights``: the Gaussian weights of a full window, ``(1, 1, *patch)``,
+        computed once by the caller instead of at every call.
+        """
         t = torch.from_numpy(np.ascontiguousarray(x))[None].to(device)
         shape = tuple(x.shape[1:])
         with _autocast(device):
@@ -182,6 +196,7 @@ class Predictor:
                     predictor=model,
                     overlap=manifest.sliding_window_overlap,
                     mode="gaussian",
+                    roi_weight_map=window_weights,
                 )
         assert isinstance(logits, torch.Tensor)
         return torch.softmax(logits.float(), dim=1)[0].cpu()

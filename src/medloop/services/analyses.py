@@ -55,7 +55,9 @@ class Analyses:
     ) -> None:
         self.db, self.blobs, self.images, self.models = db, blobs, images, models
         self.executor = ThreadPoolExecutor(
-            max_workers=max(1, threads), thread_name_prefix="medloop-analysis"
+            max_workers=max(1, threads),
+            thread_name_prefix="medloop-analysis",
+            initializer=models.request_thread_init,
         )
 
     def close(self) -> None:

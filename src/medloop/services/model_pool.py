@@ -89,6 +89,14 @@ class ModelPool:
                 self._predictors[(project_id, name)] = pred
         return name, pred
 
+    def request_thread_init(self) -> None:
+        """Set up a thread that will serve analyses: with ONNX Runtime lanes, its torch
+        pre- and post-processing runs on one core, beside the session's one thread."""
+        if self.lanes > 1:
+            from medloop.ml.device import single_threaded
+
+            single_threaded()
+
     def predict(self, predictor: Predictor, image: Image) -> Prediction:
         """Run ``predictor`` on ``image`` in the shared model thread (blocks until done)."""
         with self._lock:

@@ -27,20 +27,19 @@ import platform
 import shutil
 import sys
 import tempfile
-import threading
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cluster import Cluster
 from medloop.client import MedloopClient
-from server_load import disc_pair
+from server_load import disc_pair, run_level
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = [{"value": 1, "name": "disc", "color": "#ff0000"}]
@@ -57,46 +56,8 @@ def _disc(rng: np.random.Generator, size: int) -> tuple[bytes, bytes]:
 
 
 def _level(urls: list[str], token: str, ids: list[str], clients: int, n: int) -> dict[str, Any]:
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    counter = iter(range(n))
-    start = threading.Barrier(clients + 1)
-
-    def client(k: int) -> None:
-        url = urls[k % len(urls)]
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as c:
-            start.wait()
-            while (i := next(counter, None)) is not None:
-                t0 = time.perf_counter()
-                r = c.post(
-                    "/api/v1/projects/p0/analyses",
-                    json={"image_id": ids[i % len(ids)]},
-                    timeout=300,
-                )
-                with lock:
-                    if r.status_code == 201:
-                        latencies.append(time.perf_counter() - t0)
-                    else:
-                        errors.append(r.text[:100])
-
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-    for t in threads:
-        t.start()
-    start.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    return {
-        "clients": clients,
-        "replicas": len(urls),
-        "requests": len(latencies),
-        "errors": len(errors),
-        "analyses_per_s": round(len(latencies) / wall, 2),
-        "p50_ms": round(1000 * float(np.percentile(latencies, 50)), 1),
-        "p99_ms": round(1000 * float(np.percentile(latencies, 99)), 1),
-    }
+    level = asdict(run_level(urls, token, "p0", ids, clients, n, max_s=600))
+    return {"replicas": len(urls), **{k: v for k, v in level.items() if k != "ratio_to_raw"}}
 
 
 def _finetunes(clients: list[MedloopClient], projects: list[str], steps: int) -> dict[str, Any]:

@@ -223,8 +223,17 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_level(
-    url: str, token: str, project: str, ids: list[str], clients: int, n: int, max_s: float
+    url: str | list[str],
+    token: str,
+    project: str,
+    ids: list[str],
+    clients: int,
+    n: int,
+    max_s: float,
 ) -> Level:
+    """``n`` analyses from ``clients`` threads; with several URLs (API replicas), client
+    ``k`` sends to ``url[k % len(url)]``."""
+    urls = [url] if isinstance(url, str) else url
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -232,9 +241,9 @@ def run_level(
     deadline = time.monotonic() + max_s
     barrier = threading.Barrier(clients + 1)
 
-    def client() -> None:
+    def client(i: int) -> None:
         with httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=300
+            base_url=urls[i % len(urls)], headers={"Authorization": f"Bearer {token}"}, timeout=300
         ) as c:
             barrier.wait()
             while time.monotonic() < deadline:
@@ -258,7 +267,7 @@ def run_level(
                     else:
                         errors.append(err)
 
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
     for t in threads:
         t.start()
     barrier.wait()

@@ -11,7 +11,7 @@ WEB_TOOLS := tools/web
 BIOME     := $(WEB_TOOLS)/node_modules/.bin/biome
 WEB_STAMP := $(WEB_TOOLS)/node_modules/.installed
 
-.PHONY: install web-tools services demo test lint format typecheck unit bench-loop-quick bench-server-load clean
+.PHONY: install web-tools services demo test lint format typecheck unit cluster bench-loop-quick bench-server-load bench-cluster clean
 
 install: $(STAMP)
 
@@ -51,11 +51,13 @@ typecheck: install
 	$(BIN)/mypy
 
 # Test services, installed with apt-get when missing: PostgreSQL server binaries,
-# Orthanc with its DICOMweb plugin, Debian's Chromium for the browser tests.
+# Orthanc with its DICOMweb plugin, Debian's Chromium for the browser tests, and
+# Redis for the cluster tests and `make cluster`.
 services:
 	scripts/install-postgres.sh
 	scripts/install-orthanc.sh
 	scripts/install-browser.sh
+	scripts/install-redis.sh
 
 # The storage, job and server tests run on SQLite and again on a throwaway PostgreSQL
 # (scripts/with-postgres.sh starts it on a free loopback port and removes it after).
@@ -64,12 +66,25 @@ unit: install services
 
 test: lint typecheck unit
 
+# The distributed topology on loopback (deploy/compose.yaml without containers):
+# PostgreSQL and Redis from Debian, 2 API replicas on ports 8001-8002, a training
+# worker and an analyze/DICOM worker, one shared blob folder. Ctrl-C stops it all.
+cluster: install
+	scripts/install-postgres.sh
+	scripts/install-redis.sh
+	$(BIN)/python bench/cluster.py --apis 2 --workers train,analyze+dicom
+
 bench-loop-quick: install
 	$(BIN)/medloop bench loop --data ../shared/data/dsb2018_nuclei --source-group fluorescence \
 	  --target-group brightfield_or_he --rounds 2 --per-round 5 --quick --json bench/results/loop-quick-cpu.json
 
 bench-server-load: install
 	$(BIN)/python bench/server_load.py --json bench/results/server-load-cpu.json
+
+bench-cluster: install
+	scripts/install-postgres.sh
+	scripts/install-redis.sh
+	$(BIN)/python bench/cluster_load.py --json bench/results/cluster-cpu.json
 
 clean:
 	rm -rf $(VENV) $(WEB_TOOLS)/node_modules demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -5,16 +5,26 @@ queue and wires the services to exactly the collaborators each uses; ``start()``
 recovers interrupted jobs, sweeps temporary and orphan blobs, and starts the
 in-process job worker and the DICOMweb poller; ``stop()`` stops them. Nothing here
 runs at import, and nothing but this module knows how the parts fit together.
+
+Three shapes, one code base:
+
+- embedded (no ``broker_url``): the job worker runs in the server process;
+- ``serve --no-worker`` + ``medloop worker`` without a broker: workers poll the jobs
+  table (several machines on one PostgreSQL);
+- distributed (``broker_url``): API replicas run the :class:`~medloop.jobs.Dispatcher`
+  (job ids to Celery on Redis, dead workers' jobs re-queued) and ``medloop worker``
+  processes run the jobs (:meth:`Runtime.job_runner`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medloop.jobs import JobWorker, SqlJobQueue, SyncScheduler
+from medloop.jobs import Dispatcher, JobWorker, SqlJobQueue, SyncScheduler
 from medloop.services.analyses import Analyses
 from medloop.services.audit import AuditLog
 from medloop.services.corrections import Corrections
@@ -42,6 +52,9 @@ from medloop.storage.secret_keys import ServerKeys
 __all__ = ["Runtime", "Services"]
 
 log = logging.getLogger(__name__)
+
+TEMP_GRACE_S = 3600.0
+"""Where other processes share the blob folder, only temporary files this old are swept."""
 
 
 @dataclass(frozen=True)
@@ -81,10 +94,12 @@ class Runtime:
             raise
         self.blobs = BlobStore(self.data_dir / "blobs")
         self.queue = SqlJobQueue(self.db.sessions)
-        self.pool = ModelPool(self.db, self.blobs, settings.device)
+        self.pool = ModelPool(self.db, self.blobs, settings.device, settings.serving_runtime)
         self.services = self._build()
         self.worker: JobWorker | None = None
         self.scheduler: SyncScheduler | None = None
+        self.dispatcher: Dispatcher | None = None
+        self._sender: Any = None
 
     def _open_secrets(self) -> Secrets:
         """The server's keys; stored secrets checked, and sealed where still in plain text."""
@@ -126,28 +141,68 @@ class Runtime:
         )
 
     # -- lifecycle ------------------------------------------------------------------------
-    def start(self) -> None:
-        """Recover interrupted jobs, sweep leftovers, start the worker and the PACS poller."""
-        self.blobs.sweep_temp()
-        stale = 0.0 if self.settings.worker_enabled else self.settings.job_stale_s
-        recovered = self.queue.recover(stale)
+    @property
+    def distributed(self) -> bool:
+        """Whether jobs go to Celery workers through a broker."""
+        return bool(self.settings.broker_url)
+
+    def start(self, worker: bool | None = None) -> None:
+        """Recover interrupted jobs, sweep leftovers, start the worker (or, distributed,
+        the dispatcher) and the PACS poller. ``worker`` overrides ``worker_enabled``."""
+        run_jobs = self.settings.worker_enabled if worker is None else worker
+        # Alone, this process owns every job and temporary file; in a cluster others may
+        # be working right now, so only the stale ones are taken back.
+        alone = run_jobs and not self.distributed
+        self.blobs.sweep_temp(0.0 if alone else TEMP_GRACE_S)
+        recovered = self.queue.recover(0.0 if alone else self.settings.job_stale_s)
         if recovered:
             log.warning("re-queued %d interrupted job(s): %s", len(recovered), ", ".join(recovered))
         with self.db.read() as s:
             referenced = repo.referenced_blob_keys(s)
         self.blobs.sweep_orphans(referenced)
-        if self.settings.worker_enabled:
+        if self.distributed:
+            self._start_dispatcher()
+        elif run_jobs:
             handlers = build_handlers(self.services.learning, self.services.sync)
             self.worker = JobWorker(self.queue, handlers, heartbeat_s=self.settings.job_heartbeat_s)
             self.worker.start()
+        if self.distributed or run_jobs:
             self.scheduler = SyncScheduler(self.db, self.queue, self.wake_worker)
             self.scheduler.start()
+
+    def _start_dispatcher(self) -> None:
+        from medloop.jobs.celery_app import CelerySender, make_celery
+
+        settings = self.settings
+        self._sender = CelerySender(make_celery(str(settings.broker_url)))
+        self.dispatcher = Dispatcher(
+            self.queue, self._sender, settings.job_stale_s, settings.job_resend_s
+        )
+        self.dispatcher.start()
+
+    def job_runner(self) -> Callable[[str], None]:
+        """What a Celery worker process runs for a job id: claim that row, run it here."""
+        handlers = build_handlers(self.services.learning, self.services.sync)
+        worker = JobWorker(self.queue, handlers, heartbeat_s=self.settings.job_heartbeat_s)
+
+        def run(job_id: str) -> None:
+            job = self.queue.claim_job(job_id, worker.worker_id)
+            if job is None:
+                log.info("job %s is not claimable (done, running or waiting): dropped", job_id)
+                return
+            worker.run_claimed(job)
+
+        return run
 
     def stop(self) -> None:
         """Stop the poller and the worker, finish analyses in flight, close the database."""
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+            self.dispatcher = None
+            self._sender.close()
         if self.worker is not None:
             self.worker.stop(timeout=30)
             self.worker = None
@@ -156,12 +211,17 @@ class Runtime:
         self.db.dispose()
 
     def wake_worker(self) -> None:
-        """Tell an idle in-process worker that a job was queued."""
+        """Tell an idle in-process worker (or the dispatcher) that a job was queued."""
         if self.worker is not None:
             self.worker.wake()
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
 
     @property
     def worker_running(self) -> bool:
+        """Whether this process runs jobs or, distributed, hands them to the workers."""
+        if self.dispatcher is not None:
+            return self.dispatcher.running
         return self.worker is not None and self.worker.running
 
     def info(self) -> dict[str, Any]:

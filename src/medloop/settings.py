@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -65,6 +65,13 @@ class Settings(BaseSettings):
         keepalive_timeout_s: an idle keep-alive connection is closed after this.
         max_connections: open connections beyond this are answered 503.
         api_docs: serve ``/docs`` (Swagger UI, bundled) and ``/openapi.json``.
+        serving_runtime: ``auto`` (ONNX Runtime on a CPU, PyTorch on a GPU), ``onnx`` or
+            ``torch``.
+        job_resend_s: distributed mode: a queued job is sent to the broker again after
+            this long (the broker may have lost it; a duplicate is never run twice).
+        broker_url: a Redis URL (``redis://host:6379/0``) selects the distributed mode:
+            jobs stay rows in the database and Celery carries their ids to
+            ``medloop worker`` processes. Unset: everything runs in this process.
     """
 
     model_config = SettingsConfigDict(env_prefix="MEDLOOP_", extra="ignore")
@@ -95,6 +102,9 @@ class Settings(BaseSettings):
     keepalive_timeout_s: float = Field(default=5.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
     api_docs: bool = False
+    serving_runtime: Literal["auto", "onnx", "torch"] = "auto"
+    broker_url: str | None = None
+    job_resend_s: float = 30.0
 
     @field_validator("trusted_proxies", "dicomweb_hosts", mode="before")
     @classmethod

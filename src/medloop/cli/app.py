@@ -15,6 +15,7 @@ from medloop.cli.export import export
 from medloop.cli.models import models_app
 from medloop.cli.remote import remote_app
 from medloop.cli.server import import_data, secrets_app, serve, users_app
+from medloop.cli.worker import worker
 
 if TYPE_CHECKING:
     from medloop.domain.plan import Plan
@@ -33,6 +34,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(remote_app, name="remote")
 app.command("serve")(serve)
+app.command("worker")(worker)
 app.command("import")(import_data)
 app.command("export")(export)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from medloop.cli._common import console, fail, run_guarded
+
+if TYPE_CHECKING:
+    from medloop.settings import Settings
 
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Server data folder (MEDLOOP_DATA_DIR).")
@@ -16,7 +19,8 @@ DataDirOpt = Annotated[
 users_app = typer.Typer(help="Users and device identities of a server.", no_args_is_help=True)
 
 
-def _settings(data_dir: Path | None, **kw: object):  # type: ignore[no-untyped-def]
+def settings_from(data_dir: Path | None, **kw: object) -> Settings:
+    """Settings from the environment, with the options given on the command line."""
     from medloop.settings import Settings
 
     values = {k: v for k, v in kw.items() if v is not None}
@@ -64,15 +68,26 @@ def serve(
         float | None,
         typer.Option(help="Seconds a request body may stall before 408 (default 30)."),
     ] = None,
+    worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run the job worker in this process (default; MEDLOOP_WORKER_ENABLED). "
+            "--no-worker: an API replica; jobs run in `medloop worker` processes.",
+        ),
+    ] = None,
 ) -> None:
-    """Run the server: API, durable job worker and analysis pool in one process."""
+    """Run the server: API, durable job worker and analysis pool in one process.
+
+    With MEDLOOP_BROKER_URL set, jobs go to Celery workers (`medloop worker`) and this
+    process is an API replica that dispatches them."""
     import logging
 
     from medloop.api import create_app
     from medloop.api.serving import run
 
     settings = run_guarded(
-        lambda: _settings(
+        lambda: settings_from(
             data_dir,
             host=host,
             port=port,
@@ -84,6 +99,7 @@ def serve(
             api_docs=docs,
             header_timeout_s=header_timeout,
             body_timeout_s=body_timeout,
+            worker_enabled=worker,
         )
     )
     if (tls_certfile is None) != (tls_keyfile is None):
@@ -96,8 +112,11 @@ def serve(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app = run_guarded(lambda: create_app(settings))
+    mode = "jobs to Celery workers" if settings.broker_url else "jobs in this process"
+    if not settings.broker_url and not settings.worker_enabled:
+        mode = "jobs to `medloop worker`"
     console.print(
-        f"medloop serving on {'https' if tls_certfile else 'http'}://{host}:{port} (data: {settings.data_dir})"
+        f"medloop serving on {'https' if tls_certfile else 'http'}://{host}:{port} (data: {settings.data_dir}; {mode})"
     )
     run(app, settings)
 
@@ -118,7 +137,7 @@ def add_user(
     def go() -> str:
         from medloop.runtime import Runtime
 
-        rt = Runtime(_settings(data_dir))
+        rt = Runtime(settings_from(data_dir))
         try:
             return rt.services.users.add(name, role, project)[1]
         finally:
@@ -144,7 +163,7 @@ def import_data(
         from medloop.io import load_dataset
         from medloop.runtime import Runtime
 
-        rt = Runtime(_settings(data_dir))
+        rt = Runtime(settings_from(data_dir))
         try:
             ds = load_dataset(data)
             proj = rt.services.projects.find(project)
@@ -187,7 +206,7 @@ def rotate_secrets(data_dir: DataDirOpt = None) -> None:
     def go() -> str:
         from medloop.runtime import Runtime
 
-        rt = Runtime(_settings(data_dir))
+        rt = Runtime(settings_from(data_dir))
         try:
             done = rt.services.secrets.rotate()
         finally:

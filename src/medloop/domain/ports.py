@@ -27,6 +27,7 @@ from medloop.domain.learning import Decision
 from medloop.domain.model import Lineage, ModelManifest, VersionStatus
 
 __all__ = [
+    "ONNX_FILE",
     "WEIGHTS_FILE",
     "ArtifactStore",
     "Checkpoint",
@@ -39,6 +40,8 @@ __all__ = [
 
 WEIGHTS_FILE = "weights.pt"
 """The file of a version that holds its PyTorch ``state_dict``."""
+ONNX_FILE = "model.onnx"
+"""The file of a version that holds its network exported to ONNX (served on CPUs)."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ class TrainingData(Protocol):
 class VersionRecord:
     """A model version as stored: immutable content plus its current status.
 
-    ``files`` maps each stored file (``weights.pt``, later e.g. ``model.onnx``) to its
+    ``files`` maps each stored file (``weights.pt``, ``model.onnx``) to its
     sha256; ``report`` is the gate's verdict once one was recorded.
     """
 

@@ -1,5 +1,7 @@
-"""Durable jobs: the queue interface, its database implementation and the worker."""
+"""Durable jobs: the queue interface, its database implementation, the worker and the
+distributed mode's dispatcher (Celery itself is imported only by ``celery_app``)."""
 
+from medloop.jobs.dispatch import Dispatcher, queue_of
 from medloop.jobs.queue import MAX_ATTEMPTS, JobQueue, JobRecord
 from medloop.jobs.scheduler import SyncScheduler
 from medloop.jobs.sql_queue import SqlJobQueue
@@ -7,6 +9,7 @@ from medloop.jobs.worker import Handler, JobCancelled, JobContext, JobWorker
 
 __all__ = [
     "MAX_ATTEMPTS",
+    "Dispatcher",
     "Handler",
     "JobCancelled",
     "JobContext",
@@ -15,4 +18,5 @@ __all__ = [
     "JobWorker",
     "SqlJobQueue",
     "SyncScheduler",
+    "queue_of",
 ]

@@ -11,8 +11,9 @@ A job is a durable state machine::
 At most one learning job (``train``/``finetune``) runs per project at a time.
 :class:`~medloop.domain.jobs.JobRecord` is the snapshot handed out.
 :class:`JobQueue` is the narrow interface services and workers use;
-:class:`~medloop.jobs.sql_queue.SqlJobQueue` keeps jobs in the database, and an
-external distributed job engine can implement the same methods later.
+:class:`~medloop.jobs.sql_queue.SqlJobQueue` keeps jobs in the database. In the
+distributed mode a broker (Celery on Redis) only carries job ids to the workers
+(:mod:`medloop.jobs.dispatch`): the table stays the record.
 """
 
 from __future__ import annotations
@@ -51,9 +52,12 @@ class JobQueue(Protocol):
         options: dict[str, Any] | None = None,
         created_by: str | None = None,
         coalesce: bool = False,
+        not_within_s: float | None = None,
     ) -> JobRecord:
         """Add a queued job; with ``coalesce``, return the project's queued job of this kind
-        if there is one instead.
+        if there is one instead; with ``not_within_s``, return the project's newest job of
+        this kind if it was created less than that long ago (periodic work: however many
+        processes ask at once, one job per interval).
 
         ``options`` are validated against the kind's options model
         (:func:`~medloop.domain.jobs.parse_job_spec`) and stored as given; the worker
@@ -67,6 +71,12 @@ class JobQueue(Protocol):
 
         A learning job is not eligible while its project already runs one.
         """
+        ...
+
+    def claim_job(self, job_id: str, worker_id: str) -> JobRecord | None:
+        """Atomically start the queued job ``job_id`` (a broker delivered its id), or return
+        ``None``: it is not queued any more (finished, cancelled, running elsewhere) or it
+        is a learning job while its project runs one (the dispatcher sends it again)."""
         ...
 
     def heartbeat(

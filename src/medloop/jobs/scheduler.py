@@ -5,6 +5,11 @@ server and queues a sync (coalesced: at most one waits per project) once the
 project's poll interval has passed since the last one. After a sync that found the
 PACS unreachable the interval doubles, up to :data:`MAX_BACKOFF_S`, and falls back
 once the PACS answers again.
+
+Every API replica runs a scheduler, and the poll still happens once per interval
+across the cluster: the queue decides under the project's row lock whether a sync
+was queued within the interval (``not_within_s``), so replicas that tick at the same
+moment queue one job.
 """
 
 from __future__ import annotations
@@ -105,7 +110,13 @@ class SyncScheduler:
             if last is not None and now - last < delay:
                 continue
             self._last[project.id] = now
-            self.queue.enqueue(project.id, "dicomweb_sync", {"trigger": "poll"}, coalesce=True)
+            self.queue.enqueue(
+                project.id,
+                "dicomweb_sync",
+                {"trigger": "poll"},
+                coalesce=True,
+                not_within_s=delay * 0.9,  # another replica's poll of this interval counts
+            )
             queued.append(project.id)
         if queued:
             self.wake()

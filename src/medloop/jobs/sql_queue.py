@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -108,6 +108,7 @@ class SqlJobQueue:
         options: dict[str, Any] | None = None,
         created_by: str | None = None,
         coalesce: bool = False,
+        not_within_s: float | None = None,
     ) -> JobRecord:
         """See :meth:`JobQueue.enqueue`."""
         check_choice("job kind", kind, JOB_KINDS)
@@ -115,6 +116,17 @@ class SqlJobQueue:
         parse_job_spec(kind, opts)  # ConfigError names the bad option
         with self._transaction() as session:
             lock_project(session, project_id)
+            if not_within_s:
+                # Decided under the project's lock: replicas asking at once queue one job.
+                since = utcnow() - timedelta(seconds=not_within_s)
+                recent = session.scalars(
+                    select(Job)
+                    .where(Job.project_id == project_id, Job.kind == kind, Job.created_at > since)
+                    .order_by(Job.created_at.desc(), Job.id)
+                    .limit(1)
+                ).first()
+                if recent is not None:
+                    return job_record(recent)
             if coalesce:
                 waiting = session.scalars(
                     select(Job)
@@ -159,9 +171,27 @@ class SqlJobQueue:
 
     def claim(self, worker_id: str) -> JobRecord | None:
         """See :meth:`JobQueue.claim`."""
+        return self._claim(worker_id, self._pick)
+
+    def claim_job(self, job_id: str, worker_id: str) -> JobRecord | None:
+        """See :meth:`JobQueue.claim_job`."""
+
+        def pick(session: Session) -> Job | None:
+            job = session.get(Job, job_id, with_for_update=not self._sqlite(session))
+            if job is None or job.state != "queued":
+                return None
+            if job.kind in LEARNING_KINDS:
+                lock_project(session, job.project_id)  # serialise learning claims per project
+                if session.scalar(select(_is_learning_running(job.project_id))):
+                    return None
+            return job
+
+        return self._claim(worker_id, pick)
+
+    def _claim(self, worker_id: str, pick: Callable[[Session], Job | None]) -> JobRecord | None:
         try:
             with self._transaction() as session:
-                job = self._pick(session)
+                job = pick(session)
                 if job is None:
                     return None
                 now = utcnow()

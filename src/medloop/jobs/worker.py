@@ -220,6 +220,10 @@ class JobWorker:
         job = self.queue.claim(self.worker_id)
         if job is None:
             return None
+        return self.run_claimed(job)
+
+    def run_claimed(self, job: JobRecord) -> JobRecord:
+        """Run a job this worker claimed to its end, in this thread; returns it as it ended."""
         self._current = job.id
         try:
             self._run(job)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from monai.data.utils import compute_importance_map
 from monai.inferers import sliding_window_inference
 
 from medloop.domain.clicks import Guidance
@@ -80,6 +82,11 @@ def _uncertainty(probs: torch.Tensor) -> float:
     return float(ent[region].mean())
 
 
+def _autocast(device: torch.device) -> torch.autocast:
+    """bf16 autocast on CUDA (as in training); a no-op on the CPU."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
 def _pad_to(x: torch.Tensor, divisors: tuple[int, ...]) -> torch.Tensor:
     """``(B, C, *spatial)`` zero-padded at the end of each axis to a multiple of its divisor."""
     pads: list[int] = []
@@ -89,13 +96,22 @@ def _pad_to(x: torch.Tensor, divisors: tuple[int, ...]) -> torch.Tensor:
     return torch.nn.functional.pad(x, pads, mode="constant")
 
 
+Network = Callable[[torch.Tensor], torch.Tensor]
+"""``(B, C, *spatial)`` -> logits ``(B, K+1, *spatial)``: the torch module, or ONNX Runtime."""
+
+
 class Predictor:
     """Runs one model version (2D or 3D). Thread-compatible for reads; build one per device.
 
     Inference repeats the manifest's preprocessing (colour, normalisation, resampling to
     the plan's grid), runs the network (one window, or sliding windows with Gaussian
     blending), resamples the class probabilities back to the input's grid and applies
-    the manifest's post-processing.
+    the manifest's post-processing. The network is the torch module (training, GPUs)
+    or, on a CPU, the version's ONNX model in ONNX Runtime (:meth:`from_onnx`); the
+    rest is the same code.
+
+    Attributes:
+        runtime: ``torch`` or ``onnxruntime``.
     """
 
     def __init__(
@@ -107,10 +123,13 @@ class Predictor:
     ) -> None:
         self.manifest = manifest
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
-        self.model = build_network(manifest.network)
-        self.model.load_state_dict(state_dict)
-        self.model.to(self.device).eval()
+        module = build_network(manifest.network)
+        module.load_state_dict(state_dict)
+        module.to(self.device).eval()
+        self.model: Network = module
+        self.runtime = "torch"
         self.sw_batch_size = sw_batch_size
+        self._weights: torch.Tensor | None = None
 
     @classmethod
     def from_bytes(
@@ -119,42 +138,72 @@ class Predictor:
         """A predictor from a serialised ``state_dict`` (what an artifact store keeps)."""
         return cls(manifest, state_dict_from_bytes(weights), device)
 
+    @classmethod
+    def from_onnx(
+        cls, manifest: ModelManifest, model: bytes, threads: int | None = None
+    ) -> Predictor:
+        """A CPU predictor running the version's ``model.onnx`` in ONNX Runtime.
+
+        Raises:
+            ConfigError: ONNX Runtime cannot load the model.
+        """
+        from medloop.ml.onnx_runtime import OnnxNetwork
+
+        self = cls.__new__(cls)
+        self.manifest = manifest
+        self.device = resolve_device("cpu")
+        self.model = OnnxNetwork(model, threads)
+        self.runtime = "onnxruntime"
+        self.sw_batch_size = 8
+        self._weights = None
+        return self
+
     @torch.inference_mode()
     def probabilities(self, x: np.ndarray) -> torch.Tensor:
         """Softmax ``(K+1, *grid)`` (on CPU) of one preprocessed image ``(C, *grid)``."""
-        return self.forward_prepared(self.model, x, self.manifest, self.device, self.sw_batch_size)
+        if self._weights is None:  # the Gaussian window weights, once
+            self._weights = compute_importance_map(
+                self.manifest.patch_size, mode="gaussian", device=self.device
+            )[None, None]
+        return self.forward_prepared(
+            self.model, x, self.manifest, self.device, self.sw_batch_size, self._weights
+        )
 
     @staticmethod
     def forward_prepared(
-        model: torch.nn.Module,
+        model: Network,
         x: np.ndarray,
         manifest: ModelManifest,
         device: torch.device,
         sw_batch_size: int = 8,
+        window_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Softmax of a preprocessed ``(C, *grid)`` image; the model must be in eval mode.
+        """Softmax of a preprocessed ``(C, *grid)`` image; a torch model must be in eval mode.
 
         An interactive model given only the image's channels gets zero guidance (its
-        automatic mode).
+        automatic mode). ``window_weights``: the Gaussian weights of a full window,
+        ``(1, 1, *patch)``, computed once by the caller instead of at every call.
         """
         missing = manifest.network.in_channels - x.shape[0]
         if missing > 0:
             x = np.concatenate([x, np.zeros((missing, *x.shape[1:]), np.float32)])
         t = torch.from_numpy(np.ascontiguousarray(x))[None].to(device)
         shape = tuple(x.shape[1:])
-        if all(s <= p for s, p in zip(shape, manifest.patch_size, strict=True)):
-            # One window: pad to the network's divisors only, not to the full patch.
-            logits = model(_pad_to(t, manifest.network.divisors))
-            logits = logits[(slice(None), slice(None), *(slice(0, s) for s in shape))]
-        else:
-            logits = sliding_window_inference(
-                t,
-                roi_size=manifest.patch_size,
-                sw_batch_size=sw_batch_size,
-                predictor=model,
-                overlap=manifest.sliding_window_overlap,
-                mode="gaussian",
-            )
+        with _autocast(device):
+            if all(s <= p for s, p in zip(shape, manifest.patch_size, strict=True)):
+                # One window: pad to the network's divisors only, not to the full patch.
+                out = model(_pad_to(t, manifest.network.divisors))
+                logits = out[(slice(None), slice(None), *(slice(0, s) for s in shape))]
+            else:
+                logits = sliding_window_inference(  # type: ignore[assignment]
+                    t,
+                    roi_size=manifest.patch_size,
+                    sw_batch_size=sw_batch_size,
+                    predictor=model,
+                    overlap=manifest.sliding_window_overlap,
+                    mode="gaussian",
+                    roi_weight_map=window_weights,
+                )
         assert isinstance(logits, torch.Tensor)
         return torch.softmax(logits.float(), dim=1)[0].cpu()
 
@@ -207,7 +256,8 @@ class Predictor:
                 if missing:
                     zeros = torch.zeros((batch.shape[0], missing, *batch.shape[2:]))
                     batch = torch.cat([batch, zeros.to(self.device)], dim=1)
-                logits = self.model(_pad_to(batch, divisors))[crop]
+                with _autocast(self.device):
+                    logits = self.model(_pad_to(batch, divisors))[crop]
                 probs = torch.softmax(logits.float(), dim=1).cpu()
                 for j, i in enumerate(chunk):
                     out[i] = self.finish(probs[j], images[i].shape)

@@ -83,6 +83,7 @@ class TrainCallbacks:
     on_step: Callable[[int, int, float], None] | None = None  # (step, total, loss)
     on_validate: Callable[[int, float], None] | None = None  # (step, mean Dice)
     should_stop: Callable[[], bool] | None = None  # cancellation
+    on_resume: Callable[[int], None] | None = None  # (step) a checkpoint was resumed
 
 
 @dataclass
@@ -302,6 +303,8 @@ def train(
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None:
         run.resume(saved)
+        if cb.on_resume is not None:
+            cb.on_resume(run.step)
     t0 = time.perf_counter()
     stopped = False
     while run.progress() < 1.0:

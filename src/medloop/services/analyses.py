@@ -134,7 +134,9 @@ class Analyses:
     ) -> None:
         self.db, self.blobs, self.images, self.models = db, blobs, images, models
         self.executor = ThreadPoolExecutor(
-            max_workers=max(1, threads), thread_name_prefix="medloop-analysis"
+            max_workers=max(1, threads),
+            thread_name_prefix="medloop-analysis",
+            initializer=models.request_thread_init,
         )
         self.quota = WorkQuota(max_queued)
 
@@ -262,8 +264,8 @@ class Analyses:
             ref = self.blobs.put_bytes(encode_label_map_png(pred.label_map))
             figures = [m.to_dict() for m in measure(pred.label_map, labels, pixels.pixel_area_mm2)]
             results.append((frame, ref, pred.uncertainty, figures))
-        with self.db.write() as s:
-            return [
+        return self.db.grouped(
+            lambda s: [
                 repo.create_analysis(
                     s,
                     project_id=project.id,
@@ -278,6 +280,7 @@ class Analyses:
                 )
                 for frame, ref, uncertainty, figures in results
             ]
+        )
 
     def get(self, project_id: str, analysis_id: str) -> AnalysisView:
         """One analysis of the project and whether it was corrected."""

@@ -15,6 +15,7 @@ from medloop.errors import ConfigError
 from medloop.io import encode_label_map_png, read_image
 from medloop.io.masks import encode_png, render_overlay
 from medloop.io.volumes import encode_label_volume
+from medloop.services.predictors import load_predictor
 from medloop.storage.folder_registry import FolderArtifactStore
 
 __all__ = ["AnalysisResult", "analyze_files"]
@@ -73,13 +74,13 @@ def analyze_files(
     per-class size in pixels/voxels and mm²/mm³, components), and the run
     ``results.json``; every file is written atomically.
     """
-    from medloop.ml.inference import Predictor
-
     store = FolderArtifactStore(registry_root)
     record = store.get(version or store.require_production())
     manifest = record.manifest
     images = [read_image(p) for p in paths]
-    predictor = Predictor.from_bytes(manifest, store.read_file(record.name), device)
+    predictor = load_predictor(
+        manifest, record.files, lambda f: store.read_file(record.name, f), device, label=record.name
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     colors = [lab.color for lab in manifest.labels.labels]
     used: set[str] = set()

@@ -1,7 +1,8 @@
 """The audit trail as the interfaces use it: who did what to which resource, with what outcome.
 
-Each event is written in a transaction of its own, so it is kept even when the work
-it describes fails and is rolled back. An event's details are bounded
+Each event is written apart from the work it describes, so it is kept even when that
+work fails and is rolled back; concurrent requests' events share one commit
+(:meth:`~medloop.storage.database.Database.grouped`). An event's details are bounded
 (:func:`bounded`): whatever a caller sends, one event stays small.
 """
 
@@ -89,8 +90,8 @@ class AuditLog:
             coalesce_s,
         ):
             return
-        with self.db.write() as s:
-            repo.record_event(
+        self.db.grouped(
+            lambda s: repo.record_event(
                 s,
                 action=action,
                 resource_type=resource_type,
@@ -102,6 +103,7 @@ class AuditLog:
                 outcome=outcome,
                 detail=bounded(dict(detail)) if detail else None,
             )
+        )
 
     def _seen(self, key: tuple[Any, ...], window_s: float) -> bool:
         now = time.monotonic()

@@ -17,12 +17,14 @@ import numpy as np
 
 from medloop.domain.gate import decide
 from medloop.domain.learning import Decision, EvalSummary
-from medloop.domain.model import DataRef, Lineage, ModelManifest
+from medloop.domain.model import DataRef, Lineage, ModelManifest, VersionStatus
 from medloop.domain.ports import ArtifactStore, CorrectionSample, PairSample, VersionRecord
 from medloop.domain.settings import AcceptanceRule
+from medloop.errors import TrainingError
 from medloop.services.common import now_iso, software_versions
 from medloop.services.evaluation import evaluate_samples
 from medloop.services.pairs import PairCache
+from medloop.services.predictors import version_files
 
 if TYPE_CHECKING:
     from medloop.ml.inference import Predictor
@@ -96,7 +98,7 @@ class Gatekeeper:
         locked: Sequence[PairSample],
     ) -> Scored:
         """Score the trained weights on the locked set and store them as a candidate."""
-        from medloop.ml.inference import Predictor, state_dict_to_bytes
+        from medloop.ml.inference import Predictor
 
         cand = Predictor(manifest, result.state_dict, self.device)
         cand_val, cand_locked = evaluate_samples(cand, locked, self.cache)
@@ -121,8 +123,33 @@ class Gatekeeper:
             "train_seconds": result.seconds,
             "steps": result.steps,
         }
-        files = {"weights.pt": state_dict_to_bytes(result.state_dict)}
+        files = version_files(manifest, result.state_dict)  # weights.pt and model.onnx
         record = self.store.add_version(files, manifest, lineage, metrics)
+        return Scored(record, cand, cand_val, cand_locked)
+
+    def version_of_run(self, run_key: str) -> VersionRecord | None:
+        """The version a run (e.g. ``job-<id>``) stored, if it got that far.
+
+        A run started again after its process died (``kill -9``, a lost worker) finds
+        its candidate here instead of making a second one.
+        """
+        for record in reversed(self.store.versions()):
+            if record.lineage.extra.get("run") == run_key:
+                return record
+        return None
+
+    def pending(self, run_key: str | None) -> VersionRecord | None:
+        """The run's stored candidate still waiting for its verdict (``TrainingError`` if
+        the run already has its verdict)."""
+        prior = self.version_of_run(run_key) if run_key else None
+        if prior is not None and prior.status != VersionStatus.CANDIDATE:
+            raise TrainingError(f"run {run_key} already made {prior.name} ({prior.status})")
+        return prior
+
+    def rescore(self, record: VersionRecord, locked: Sequence[PairSample]) -> Scored:
+        """A stored candidate scored again (its run stopped after storing it, before the verdict)."""
+        cand = self.predictor(record.name)
+        cand_val, cand_locked = evaluate_samples(cand, locked, self.cache)
         return Scored(record, cand, cand_val, cand_locked)
 
     def judge(

@@ -5,6 +5,10 @@ the project's :class:`~medloop.domain.settings.ProjectSettings`, its data in the
 database (:class:`~medloop.services.training_data.DbTrainingData`) and its versions
 in the database and blob store (:class:`~medloop.storage.DbArtifactStore`); a job's
 options arrive typed (:attr:`~medloop.domain.jobs.JobRecord.spec`).
+
+A learning job's run is named after the job (``job-<id>``): an attempt after a crash,
+on this worker or another, resumes from the run's checkpoint in the artifact store,
+and one whose candidate was already stored or judged makes no second version.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from medloop.domain.jobs import EvaluateJob, FinetuneJob, JobRecord, TrainJob
+from medloop.domain.model import VersionStatus
 from medloop.domain.records import ProjectRecord
 from medloop.errors import ConfigError, TrainingInterrupted
 from medloop.jobs.worker import Handler, JobCancelled, JobContext
@@ -42,7 +47,27 @@ def _callbacks(ctx: JobContext, what: str) -> TrainCallbacks:
     def on_validate(step: int, dice: float) -> None:
         ctx.log(f"{what}: step {step} validation Dice {dice:.4f}")
 
-    return TrainCallbacks(on_step=on_step, on_validate=on_validate, should_stop=ctx.cancelled)
+    def on_resume(step: int) -> None:
+        ctx.log(f"{what}: resumed from the checkpoint at step {step}")
+
+    return TrainCallbacks(
+        on_step=on_step, on_validate=on_validate, should_stop=ctx.cancelled, on_resume=on_resume
+    )
+
+
+def _already_judged(learner: Learner, run: str) -> dict[str, Any] | None:
+    """The result of a run that stored and judged its version before its attempt ended."""
+    prior = learner.version_of_run(run)
+    if prior is None or prior.status == VersionStatus.CANDIDATE:
+        return None
+    report = prior.report or {}
+    return {
+        "version": prior.name,
+        "parent": prior.parent,
+        "promoted": bool(report.get("accepted")),
+        "reasons": list(report.get("reasons", [])),
+        "resumed": True,
+    }
 
 
 S = TypeVar("S", TrainJob, FinetuneJob, EvaluateJob)
@@ -89,6 +114,10 @@ class LearningJobs:
         spec = _typed(job, TrainJob)
         project = self._project(job)
         options = spec.options.apply(project.settings.training)
+        learner, run = self.learner(project), f"job-{job.id}"
+        done = _already_judged(learner, run)
+        if done is not None:
+            return done
         limit = (
             f"{options.steps} steps" if options.steps else f"a budget of {options.budget_s:.0f} s"
         )
@@ -100,9 +129,7 @@ class LearningJobs:
                 ctx.log(f"  - {reason}")
 
         try:
-            out = self.learner(project).train(
-                options, _callbacks(ctx, "train"), f"job-{job.id}", on_plan=log_plan
-            )
+            out = learner.train(options, _callbacks(ctx, "train"), run, on_plan=log_plan)
         except TrainingInterrupted as err:
             raise JobCancelled(str(err)) from err
         return {
@@ -118,9 +145,13 @@ class LearningJobs:
         spec = _typed(job, FinetuneJob)
         project = self._project(job)
         policy = spec.options.apply(project.settings.learning)
+        learner, run = self.learner(project), f"job-{job.id}"
+        done = _already_judged(learner, run)
+        if done is not None:
+            return done
         ctx.progress(0.0, f"fine-tuning on corrections ({spec.options.trigger})")
         try:
-            out = self.learner(project).finetune(policy, _callbacks(ctx, "finetune"))
+            out = learner.finetune(policy, _callbacks(ctx, "finetune"), run)
         except TrainingInterrupted as err:
             raise JobCancelled(str(err)) from err
         return {

@@ -20,7 +20,6 @@ acceptance rule decides; the store records the verdict and promotes or rejects.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -36,8 +35,8 @@ from medloop.domain.ports import (
     ArtifactStore,
     Checkpoint,
     CorrectionSample,
-    PairSample,
     TrainingData,
+    VersionRecord,
 )
 from medloop.domain.settings import LearningPolicy, ProjectSettings, Strategy, TrainingOptions
 from medloop.errors import DatasetError, NoProductionModel, TrainingError, TrainingInterrupted
@@ -47,8 +46,11 @@ from medloop.services.fingerprint import fingerprint
 from medloop.services.pairs import PairCache
 from medloop.services.planning import (
     build_manifest,
+    choose_color,
     choose_postprocessing,
+    finetune_spec,
     plan_training,
+    run_key_of,
     train_spec,
 )
 from medloop.services.splits import ReferenceSplit, split_reference
@@ -92,24 +94,6 @@ class FinetuneOutcome:
     n_heldout_corrections: int
     seconds: float
     total_seconds: float
-
-
-def _choose_color(requested: str, images: Sequence[np.ndarray]) -> str:
-    """``gray`` or ``rgb``; ``auto`` is rgb when any image's channels differ."""
-    if requested != "auto":
-        return requested
-    for px in images:
-        if px.shape[2] == 3 and not (px[..., 0] == px[..., 1]).all():
-            return "rgb"
-    return "gray"
-
-
-def _run_key(options: TrainingOptions, train: Sequence[PairSample]) -> str:
-    blob = json.dumps(
-        {"o": options.to_json(), "k": [(s.key, s.image_sha256, s.mask_sha256) for s in train]},
-        sort_keys=True,
-    )
-    return "train-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 class Learner:
@@ -163,6 +147,9 @@ class Learner:
         summary, _ = evaluate_samples(self.predictor(name), samples, self.cache, hd95=True)
         return name, summary
 
+    def version_of_run(self, run_key: str) -> VersionRecord | None:
+        return self._gate.version_of_run(run_key)  # see Gatekeeper.version_of_run
+
     # -- training from scratch ----------------------------------------------------------------
     def train(
         self,
@@ -184,7 +171,14 @@ class Learner:
         split = self.reference_split(max_val)
         if not split.locked:
             raise DatasetError("no validation pairs: add reference pairs in split 'val'")
-        key = run_key or _run_key(opts, split.train)
+        key = run_key or run_key_of(opts, split.train)
+        pending = self._gate.pending(run_key)
+        if pending is not None:  # stored before the run was interrupted: judge it now
+            scored = self._gate.rescore(pending, split.locked)
+            verdict = self._gate.judge(scored, split.locked, ())
+            self._clear(key)
+            d, steps = verdict.decision, int(pending.metrics.get("steps", 0))
+            return TrainOutcome(pending.name, d.accepted, d, scored.locked_val, 0.0, steps)
         plan, preprocess = self._plan(opts, split, key, t_start)
         if on_plan is not None:
             on_plan(plan)
@@ -208,12 +202,12 @@ class Learner:
             DataRef(s.key, s.image_sha256, s.mask_sha256, "reference", 1.0) for s in split.train
         ]
         hyper = {"train": spec.to_dict(), "options": opts.to_json()}
+        extra = {"run": run_key} if run_key else {}
         scored = self._gate.add(
-            manifest, result, Provenance("train", None, refs, (), hyper), split.locked
+            manifest, result, Provenance("train", None, refs, (), hyper, extra), split.locked
         )
         verdict = self._gate.judge(scored, split.locked, ())
-        checkpoint.clear()
-        self.store.checkpoint(f"{key}-plan").clear()
+        self._clear(key)
         return TrainOutcome(
             scored.record.name,
             verdict.decision.accepted,
@@ -222,6 +216,11 @@ class Learner:
             result.seconds,
             result.steps,
         )
+
+    def _clear(self, key: str) -> None:
+        """Forget a finished run's checkpoint and plan."""
+        self.store.checkpoint(key).clear()
+        self.store.checkpoint(f"{key}-plan").clear()
 
     def _plan(
         self, opts: TrainingOptions, split: ReferenceSplit, key: str, t_start: float
@@ -234,7 +233,7 @@ class Learner:
             return Plan.from_dict(data["plan"]), PreprocessSpec.from_dict(data["preprocess"])
         labels = self.settings.label_set
         fp = fingerprint(split.train, self.cache, labels.num_foreground, self.store)
-        color = _choose_color(opts.color, [self.cache.pair(s).image.pixels for s in split.train])
+        color = choose_color(opts.color, [self.cache.pair(s).image.pixels for s in split.train])
         left = opts.budget_s * (1 - RESERVE) - (time.perf_counter() - t_start)
         plan, preprocess = plan_training(fp, opts, labels, color, max(left, 1.0), self.device)
         plan = replace(plan, fingerprint=fp.to_dict())
@@ -243,9 +242,15 @@ class Learner:
 
     # -- fine-tuning ------------------------------------------------------------------------
     def finetune(
-        self, policy: LearningPolicy | None = None, callbacks: TrainCallbacks | None = None
+        self,
+        policy: LearningPolicy | None = None,
+        callbacks: TrainCallbacks | None = None,
+        run_key: str | None = None,
     ) -> FinetuneOutcome:
         """Train a candidate from production per ``policy`` (default: the project's), then gate it.
+
+        With ``run_key`` (a job's) it resumes from its checkpoint and parent, or only
+        judges the candidate it had already stored.
 
         Raises:
             NoProductionModel: nothing in production to start from.
@@ -253,9 +258,7 @@ class Learner:
         """
         t_start = time.perf_counter()
         policy = policy or self.settings.learning
-        parent = self.store.production()
-        if parent is None:
-            raise NoProductionModel("no model version is in production yet; train one first")
+        parent = self._finetune_parent(run_key)
         parent_rec = self.store.get(parent)
         corrections = list(self.data.corrections())
         trained = [c for c in corrections if not c.held_out]
@@ -266,25 +269,33 @@ class Learner:
             )
         split = self.reference_split()
         manifest = parent_rec.manifest
-        items, refs = self._finetune_items(policy, manifest, trained, split, len(corrections))
-        spec, init = self._finetune_spec(policy, parent, len(corrections))
-        result = self._fit(manifest, items, spec, callbacks, init=init)
-        retrain = policy.strategy == Strategy.RETRAIN
-        hyper = {
-            "train": spec.to_dict(),
-            "policy": policy.to_json(),
-            "rule": self.settings.acceptance.to_json(),
-        }
-        provenance = Provenance(
-            "retrain" if retrain else "finetune",
-            None if retrain else parent,
-            refs,
-            tuple(c.id for c in held),
-            hyper,
-            {"production_at_start": parent},
-        )
-        scored = self._gate.add(manifest, result, provenance, split.locked)
+        pending = self._gate.pending(run_key)
+        if pending is not None:  # stored before the run was interrupted: judge it now
+            scored, seconds = self._gate.rescore(pending, split.locked), 0.0
+        else:
+            items, refs = self._finetune_items(policy, manifest, trained, split, len(corrections))
+            spec, init = self._finetune_spec(policy, parent, len(corrections))
+            ckpt = self.store.checkpoint(run_key) if run_key else None
+            result = self._fit(manifest, items, spec, callbacks, init=init, ckpt=ckpt)
+            retrain = policy.strategy == Strategy.RETRAIN
+            hyper = {
+                "train": spec.to_dict(),
+                "policy": policy.to_json(),
+                "rule": self.settings.acceptance.to_json(),
+            }
+            provenance = Provenance(
+                "retrain" if retrain else "finetune",
+                None if retrain else parent,
+                refs,
+                tuple(c.id for c in held),
+                hyper,
+                {"production_at_start": parent, **({"run": run_key} if run_key else {})},
+            )
+            scored = self._gate.add(manifest, result, provenance, split.locked)
+            seconds = result.seconds
         verdict = self._gate.judge(scored, split.locked, held)
+        if run_key:
+            self._clear(run_key)
         if verdict.production_val is None:
             raise TrainingError(f"production was withdrawn while {scored.record.name} trained")
         return FinetuneOutcome(
@@ -298,9 +309,22 @@ class Learner:
             production_heldout=verdict.production_heldout,
             n_trained_corrections=len(trained),
             n_heldout_corrections=len(held),
-            seconds=result.seconds,
+            seconds=seconds,
             total_seconds=time.perf_counter() - t_start,
         )
+
+    def _finetune_parent(self, run_key: str | None) -> str:
+        """Production now or, for a resumed run, the parent it started from."""
+        slot = self.store.checkpoint(f"{run_key}-plan") if run_key else None
+        saved = slot.load() if slot is not None else None
+        if saved is not None:
+            return str(json.loads(saved)["parent"])
+        parent = self.store.production()
+        if parent is None:
+            raise NoProductionModel("no model version is in production yet; train one first")
+        if slot is not None:
+            slot.save(json.dumps({"parent": parent}).encode())
+        return parent
 
     def _finetune_items(
         self,
@@ -335,35 +359,11 @@ class Learner:
     ) -> tuple[TrainSpec, dict[str, Any] | None]:
         """Hyper-parameters and initial weights: production's, or none for ``retrain``."""
         from medloop.ml.inference import state_dict_from_bytes
-        from medloop.ml.trainer import TrainSpec
 
+        parent_plan = self.store.get(parent).manifest.plan
+        spec = finetune_spec(policy, parent_plan, n_corrections, self.device)
         if policy.strategy == Strategy.RETRAIN:
-            # From scratch, with the parent's planned budget (format-1 manifests: the old default).
-            plan = self.store.get(parent).manifest.plan
-            steps = int(plan.get("steps", 2000))
-            spec = TrainSpec(
-                steps=steps,
-                batch_size=int(plan.get("batch_size", 8)),
-                lr=float(plan.get("lr", 1e-3)),
-                warmup_steps=min(50, max(1, steps // 10)),
-                val_every=0,
-                seed=policy.seed,
-                device=self.device,
-            )
             return spec, None
-        spec = TrainSpec(
-            steps=policy.steps,
-            batch_size=policy.batch_size,
-            lr=policy.lr,
-            warmup_steps=max(1, policy.steps // 10),
-            val_every=0,
-            seed=policy.seed + n_corrections,
-            device=self.device,
-            distill=policy.distillation,
-            l2sp=policy.l2sp,
-            ema=policy.ema,
-            encoder_lr_scale=policy.encoder_lr_scale,
-        )
         return spec, state_dict_from_bytes(self.store.read_file(parent))
 
     # -- shared steps -------------------------------------------------------------------------

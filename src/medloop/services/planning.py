@@ -8,10 +8,14 @@ smaller ones after it until one does.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from medloop.domain.fingerprint import Fingerprint
 from medloop.domain.labels import LabelSet
@@ -27,14 +31,22 @@ from medloop.domain.plan import (
     relative_cost,
 )
 from medloop.domain.ports import PairSample
-from medloop.domain.settings import TrainingOptions
+from medloop.domain.settings import LearningPolicy, Strategy, TrainingOptions
 from medloop.services.evaluation import evaluate_samples
 from medloop.services.pairs import PairCache
 
 if TYPE_CHECKING:
     from medloop.ml.trainer import TrainSpec
 
-__all__ = ["build_manifest", "choose_postprocessing", "plan_training", "train_spec"]
+__all__ = [
+    "build_manifest",
+    "choose_color",
+    "choose_postprocessing",
+    "finetune_spec",
+    "plan_training",
+    "run_key_of",
+    "train_spec",
+]
 
 DEFAULT_LR = {2: 2e-3, 3: 2e-3}
 VALIDATIONS = 6
@@ -260,3 +272,56 @@ def choose_postprocessing(
         if results[top].dice[value - 1] > best.dice[value - 1]:
             manifest, best = trials[top], results[top]
     return manifest
+
+
+def choose_color(requested: str, images: Sequence[np.ndarray]) -> str:
+    """``gray`` or ``rgb``; ``auto`` is rgb when any image's channels differ."""
+    if requested != "auto":
+        return requested
+    for px in images:
+        if px.shape[2] == 3 and not (px[..., 0] == px[..., 1]).all():
+            return "rgb"
+    return "gray"
+
+
+def run_key_of(options: TrainingOptions, train: Sequence[PairSample]) -> str:
+    """The checkpoint key of a training run from ``options`` on ``train`` (same inputs, same key)."""
+    blob = json.dumps(
+        {"o": options.to_json(), "k": [(s.key, s.image_sha256, s.mask_sha256) for s in train]},
+        sort_keys=True,
+    )
+    return "train-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def finetune_spec(
+    policy: LearningPolicy, parent_plan: dict[str, Any], n_corrections: int, device: str | None
+) -> TrainSpec:
+    """A fine-tune's hyper-parameters; ``retrain`` takes the parent's planned budget
+    (format-1 manifests: the old default). Checkpoints every tenth of the run."""
+    from medloop.ml.trainer import TrainSpec
+
+    if policy.strategy == Strategy.RETRAIN:
+        steps = int(parent_plan.get("steps", 2000))
+        return TrainSpec(
+            steps=steps,
+            batch_size=int(parent_plan.get("batch_size", 8)),
+            lr=float(parent_plan.get("lr", 1e-3)),
+            warmup_steps=min(50, max(1, steps // 10)),
+            val_every=0,
+            seed=policy.seed,
+            device=device,
+        )
+    return TrainSpec(
+        steps=policy.steps,
+        batch_size=policy.batch_size,
+        lr=policy.lr,
+        warmup_steps=max(1, policy.steps // 10),
+        val_every=0,
+        seed=policy.seed + n_corrections,
+        device=device,
+        checkpoint_every=max(1, min(200, policy.steps // 10)),
+        distill=policy.distillation,
+        l2sp=policy.l2sp,
+        ema=policy.ema,
+        encoder_lr_scale=policy.encoder_lr_scale,
+    )

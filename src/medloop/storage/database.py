@@ -7,6 +7,8 @@
         project = repo.create_project(s, "nuclei", settings)
     with db.read() as s:                  # never takes SQLite's write lock
         projects = repo.list_projects(s)
+    event = db.grouped(lambda s: repo.record_event(s, ...))   # an append, committed with
+                                                              # those of concurrent callers
 
 Keep transactions short: never hold one across model work or a PACS call.
 """
@@ -14,15 +16,19 @@ Keep transactions short: never hold one across model work or a PACS call.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from medloop.storage.db import SQLITE_BEGIN_OPTION, is_sqlite, make_engine, migrate, session_factory
+from medloop.storage.group_commit import GroupCommit
 
 __all__ = ["Database"]
+
+T = TypeVar("T")
 
 
 class Database:
@@ -37,6 +43,7 @@ class Database:
         self.sessions: sessionmaker[Session] = session_factory(engine)
         # Read-only work takes no write lock (SQLite: a deferred transaction).
         self._reads = session_factory(engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}))
+        self._group = GroupCommit(self.sessions)
 
     @classmethod
     def open(cls, url: str, *, data_dir: Path | None = None, upgrade: bool = True) -> Database:
@@ -62,6 +69,12 @@ class Database:
             raise
         finally:
             s.close()
+
+    def grouped(self, work: Callable[[Session], T]) -> T:
+        """Run an append (``work(session)``) in a transaction shared with concurrent
+        callers' appends; returns once it is committed. See
+        :class:`~medloop.storage.group_commit.GroupCommit`."""
+        return self._group.run(work)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:

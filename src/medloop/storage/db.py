@@ -46,6 +46,7 @@ _PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK = 0x6D6C6F6F70  # "mloop": the advisory lock key of schema upgrades
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:
@@ -132,6 +133,10 @@ def migrate(
     )
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Replicas and workers starting together: one migrates, the others wait
+                # and then find the schema at head.
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             config.attributes["connection"] = connection
             config.attributes[DATA_DIR_ATTRIBUTE] = data_dir
             command.upgrade(config, revision)

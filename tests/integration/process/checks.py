@@ -109,8 +109,8 @@ def production_on_disk(data_dir: Path, project_id: str) -> str | None:
 
 
 def check_registry(data_dir: Path) -> list[str]:
-    """Every recorded version is whole: its weights blob verifies, its JSON parses, and
-    at most one version per project is in production."""
+    """Every recorded version is whole: its weights and ONNX blobs verify, its JSON parses,
+    and at most one version per project is in production."""
     store = BlobStore(data_dir / "blobs")
     engine, sessions = _sessions(data_dir)
     names = []
@@ -122,8 +122,9 @@ def check_registry(data_dir: Path) -> list[str]:
                     f.name: f
                     for f in s.scalars(select(ModelFile).where(ModelFile.version_id == v.id))
                 }
-                assert set(files) == {"weights.pt"}, f"{v.name} holds {sorted(files)}"
-                store.open_verified(files["weights.pt"].blob_key, files["weights.pt"].sha256)
+                assert set(files) == {"weights.pt", "model.onnx"}, f"{v.name}: {sorted(files)}"
+                for f in files.values():
+                    store.open_verified(f.blob_key, f.sha256)
                 assert v.manifest and v.lineage and isinstance(v.metrics, dict)
                 names.append(v.name)
             production = [v.project_id for v in versions if v.status == "production"]

@@ -8,14 +8,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+from bench.cluster import free_port, medloop_cmd
 
 __all__ = [
     "CLEAN_EXITS",
@@ -30,21 +29,6 @@ __all__ = [
 
 CLEAN_EXITS = (0, -signal.SIGTERM)
 """Exit statuses of a graceful stop after SIGTERM."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def medloop_cmd() -> list[str]:
-    """The ``medloop`` console script next to this interpreter, or ``python -c`` as a fallback."""
-    script = Path(sys.executable).with_name("medloop")
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-c", "from medloop.cli import main; main()"]
 
 
 def child_env(threads: int = 1, **extra: str) -> dict[str, str]:

@@ -131,3 +131,64 @@ def test_an_interrupted_training_adds_no_version_and_resumes_exactly() -> None:
     resumed = Learner(SETTINGS, data, store, device="cpu").train(opts, run_key="run")
     assert resumed.steps == 20 and not {"run", "run-plan"} & set(store.checkpoints)
     assert store.read_file("v0001") == straight_store.read_file("v0001")
+
+
+def test_an_interrupted_finetune_resumes_from_its_checkpoint_and_parent(
+    trained: tuple[Learner, MemoryTrainingData, MemoryArtifactStore],
+) -> None:
+    learner, data, store = trained
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        data.add_correction(*disc_pair(rng))
+    policy = SETTINGS.learning.model_copy(update={"steps": 20})  # a checkpoint every 2 steps
+    calls = {"n": 0}
+
+    def killed_at_ten() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 10
+
+    with pytest.raises(TrainingInterrupted, match="step 10 of 20"):
+        learner.finetune(policy, TrainCallbacks(should_stop=killed_at_ten), run_key="job-7")
+    assert [v.name for v in store.versions()] == ["v0001"]
+    assert {"job-7", "job-7-plan"} <= set(store.checkpoints)
+    resumed: list[int] = []
+    steps: list[int] = []
+    out = learner.finetune(
+        policy,
+        TrainCallbacks(on_resume=resumed.append, on_step=lambda s, t, loss: steps.append(s)),
+        run_key="job-7",
+    )
+    assert resumed == [10] and steps[0] == 11 and steps[-1] == 20  # the rest of the run only
+    assert out.version == "v0002" and out.parent == "v0001"
+    assert store.get("v0002").lineage.extra["run"] == "job-7"
+    assert not {"job-7", "job-7-plan"} & set(store.checkpoints)
+
+
+def test_a_run_killed_after_storing_its_candidate_is_judged_not_trained_again(
+    trained: tuple[Learner, MemoryTrainingData, MemoryArtifactStore],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    learner, data, store = trained
+    rng = np.random.default_rng(12)
+    for _ in range(3):
+        data.add_correction(*disc_pair(rng))
+    judge = learner._gate.judge
+
+    def killed(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt("kill -9 between storing and judging")
+
+    monkeypatch.setattr(learner._gate, "judge", killed)
+    with pytest.raises(KeyboardInterrupt):
+        learner.finetune(run_key="job-8")
+    assert store.get("v0002").status == VersionStatus.CANDIDATE
+    monkeypatch.setattr(learner._gate, "judge", judge)
+    steps: list[int] = []
+    out = learner.finetune(
+        callbacks=TrainCallbacks(on_step=lambda s, t, loss: steps.append(s)), run_key="job-8"
+    )
+    assert steps == [] and out.version == "v0002"  # judged, not trained again
+    assert [v.name for v in store.versions()] == ["v0001", "v0002"]
+    assert store.get("v0002").status != VersionStatus.CANDIDATE
+    assert learner.version_of_run("job-8") == store.get("v0002")
+    with pytest.raises(TrainingError, match="already made v0002"):
+        learner.finetune(run_key="job-8")

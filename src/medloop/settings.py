@@ -32,6 +32,10 @@ class Settings(BaseSettings):
         job_heartbeat_s: how often a running job proves it is alive.
         job_stale_s: a running job without a heartbeat for this long is taken as dead.
         worker_enabled: run the durable job worker inside the server process.
+        person_token_days: days a person's new token lasts unless an admin chooses
+            otherwise (0: no expiry); a device's tokens do not expire by default.
+        max_import_bytes: largest zip of reference data (``POST .../reference/import``);
+            each image or mask in it is held to ``max_upload_bytes``.
     """
 
     model_config = SettingsConfigDict(env_prefix="MEDLOOP_", extra="ignore")
@@ -50,6 +54,8 @@ class Settings(BaseSettings):
     job_heartbeat_s: float = 5.0
     job_stale_s: float = 60.0
     worker_enabled: bool = True
+    person_token_days: float = Field(default=90.0, ge=0.0, le=3650.0)
+    max_import_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1024)
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

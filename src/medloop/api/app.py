@@ -15,12 +15,14 @@ from medloop.api.routers import (
     audit,
     corrections,
     dicom,
+    erasures,
     images,
     jobs,
     models,
     projects,
     references,
     system,
+    users,
     web,
 )
 from medloop.runtime import Runtime
@@ -59,17 +61,23 @@ def create_app(
         system.router,
         projects.router,
         references.router,
+        erasures.router,
         images.router,
         analyses.router,
         corrections.router,
         models.router,
         jobs.router,
         audit.router,
+        users.router,
         dicom.router,
         web.router,
     ):
         app.include_router(r)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 1024 * 1024)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_upload_bytes + 1024 * 1024,
+        larger={"/reference/import": settings.max_import_bytes + 1024 * 1024},
+    )
     app.add_middleware(SecurityHeaders)
     return app

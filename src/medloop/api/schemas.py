@@ -1,7 +1,7 @@
 """JSON shapes of the HTTP API (``/api/v1``). The client SDK mirrors these; it never imports them.
 
 Request bodies that carry settings or job options are the domain's own models
-(:class:`~medloop.domain.settings.ProjectSettings`, :data:`~medloop.domain.jobs.JobSpec`),
+(:class:`~medloop.domain.settings.ProjectSettings`, :data:`~medloop.domain.jobs.UserJobSpec`),
 so every default and bound is written once, and bad values answer 422 before
 anything is stored or queued.
 """
@@ -9,34 +9,52 @@ anything is stored or queued.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from medloop.domain.dicom import DicomwebSettings
-from medloop.domain.jobs import JobSpec
+from medloop.domain.jobs import UserJobSpec
+from medloop.domain.labels import Label
 from medloop.domain.settings import ProjectSettings
 
 __all__ = [
     "AnalysisOut",
     "AnalyzeRequest",
+    "ArchiveOut",
     "AuditEventOut",
     "CorrectionOut",
+    "CurveOut",
     "DicomInstanceOut",
     "DicomSettingsIn",
+    "ErasureIn",
+    "ErasureOut",
+    "ErasurePreviewIn",
+    "ErasurePreviewOut",
+    "ErasureRequestOut",
     "ErrorOut",
     "ImageOut",
     "JobIn",
     "JobOut",
     "ModelVersionOut",
+    "NewTokenOut",
+    "NewUserOut",
     "Page",
     "ProjectIn",
     "ProjectOut",
+    "ProjectPatch",
     "PromoteIn",
     "PseudonymOut",
+    "ReferenceItemOut",
     "ReferenceOut",
+    "ReferenceSummaryOut",
     "ReviewItemOut",
     "SyncLedgerOut",
+    "TokenIn",
+    "TokenOut",
+    "UserIn",
+    "UserOut",
+    "UserPatch",
 ]
 
 
@@ -69,6 +87,29 @@ class ProjectOut(ProjectSettings):
     name: str
     production_version: str | None
     created_at: datetime
+    archived_at: datetime | None = None
+
+
+class ProjectPatch(_Strict):
+    """``PATCH /api/v1/projects/{project}``: a JSON merge patch of the project's settings.
+
+    Only the fields given change; inside ``learning``, ``acceptance`` and ``training``
+    only the keys given change, and ``null`` puts a field back to its default. The
+    result is validated as a whole (bounds and defaults: ``medloop.domain.settings``).
+    Label values are fixed once the project holds label maps; names and colours are not.
+    """
+
+    labels: list[Label] | None = None
+    image_kind: str | None = None
+    spatial_dims: Literal[2, 3] | None = None
+    learning: dict[str, Any] | None = None
+    acceptance: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+    finetune_every: int | None = None
+
+    def patch(self) -> dict[str, Any]:
+        """The merge patch: the fields that were sent (``null`` included)."""
+        return self.model_dump(mode="json", include=self.model_fields_set)
 
 
 class ImageOut(BaseModel):
@@ -89,7 +130,28 @@ class ReferenceOut(BaseModel):
     id: str
     image_id: str
     split: str
+    group: str | None = None
     mask_sha256: str
+
+
+class ReferenceItemOut(ReferenceOut):
+    """A pair as the Data page lists it: with its image's name and size, and the versions
+    that trained on it (a pair they trained on can only be erased, not deleted)."""
+
+    filename: str
+    width: int
+    height: int
+    created_at: datetime
+    trained_by: list[str]
+
+
+class ReferenceSummaryOut(BaseModel):
+    """How many pairs, by split, by group, and by both (``group: null``: no group)."""
+
+    total: int
+    splits: dict[str, int]
+    groups: dict[str, int]
+    cells: list[dict[str, Any]]
 
 
 class MeasurementOut(BaseModel):
@@ -148,9 +210,13 @@ class ModelVersionOut(BaseModel):
     created_at: str
     metrics: dict[str, Any]
     lineage: dict[str, Any]
+    """Where it came from; each data entry (and held-out correction) whose data was
+    erased since is marked ``"erased": true`` and keeps only its ids and sha256."""
     report: dict[str, Any] | None
     files: dict[str, str] = Field(default_factory=dict)
     """Each stored file and its sha256."""
+    erased_data: int = 0
+    """How many of the pairs and corrections it saw were erased since."""
 
 
 class PromoteIn(_Strict):
@@ -159,8 +225,9 @@ class PromoteIn(_Strict):
     reason: str | None = Field(default=None, max_length=1000)
 
 
-JobIn = JobSpec
-"""``POST .../jobs``: ``{"kind": ..., "options": {...}}``, options typed per kind."""
+JobIn = UserJobSpec
+"""``POST .../jobs``: ``{"kind": ..., "options": {...}}``, options typed per kind (imports and
+erasures have routes of their own)."""
 
 
 class JobOut(BaseModel):
@@ -178,6 +245,24 @@ class JobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     heartbeat_at: datetime | None
+
+
+class ArchiveOut(BaseModel):
+    """``POST .../reference/import``: the queued import job and how many pairs the zip holds."""
+
+    job: JobOut
+    pairs: int
+
+
+class CurveOut(BaseModel):
+    """``GET .../jobs/{job}/curve``: the job's loss and validation Dice by step.
+
+    ``points`` are in the order written; ``last`` is the id to pass as ``after`` to get
+    only newer points.
+    """
+
+    points: list[dict[str, Any]]
+    last: int
 
 
 class AuditEventOut(BaseModel):
@@ -227,6 +312,119 @@ class PseudonymOut(BaseModel):
     original: str
     pseudonym: str
     created_at: datetime
+
+
+_NAME = r"^[^\x00-\x1f\x7f]+$"
+
+
+class UserIn(_Strict):
+    """``POST /api/v1/users``: a person or device, its role and scope, and its first token.
+
+    ``expires_in_days`` left out: the kind's default (a person's tokens expire after the
+    server's ``person_token_days``; a device's never); ``null``: never.
+    """
+
+    name: str = Field(min_length=1, max_length=200, pattern=_NAME)
+    role: Literal["viewer", "annotator", "admin"]
+    kind: Literal["person", "device"] = "person"
+    project: str | None = Field(default=None, max_length=200)
+    """The one project the user may see (id or name); left out: every project."""
+    token_name: str = Field(default="initial", max_length=100)
+    expires_in_days: float | None = Field(default=None, gt=0, le=3650)
+
+
+class UserPatch(_Strict):
+    """``PATCH /api/v1/users/{user}``: role, project scope (``null``: every project), disabled."""
+
+    role: Literal["viewer", "annotator", "admin"] | None = None
+    project: str | None = Field(default=None, max_length=200)
+    disabled: bool | None = None
+
+
+class TokenIn(_Strict):
+    """``POST /api/v1/users/{user}/tokens``: another token (``expires_in_days`` as in :class:`UserIn`)."""
+
+    name: str = Field(default="", max_length=100)
+    expires_in_days: float | None = Field(default=None, gt=0, le=3650)
+
+
+class UserOut(BaseModel):
+    id: str
+    name: str
+    role: str
+    kind: str
+    project_id: str | None
+    disabled: bool
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class TokenOut(BaseModel):
+    id: str
+    user_id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    created_by: str | None
+    active: bool
+
+
+class NewTokenOut(TokenOut):
+    """A token just made: ``token`` is its secret, shown this once (only its sha256 is kept)."""
+
+    token: str
+
+
+class NewUserOut(BaseModel):
+    user: UserOut
+    token: NewTokenOut
+
+
+class ErasurePreviewIn(_Strict):
+    """What to erase: a patient (Patient ID), a study (Study Instance UID) or one image (its id).
+
+    A Patient ID or Study UID as it was before de-identification on ingest is found too.
+    """
+
+    scope: Literal["patient", "study", "image"]
+    value: str = Field(min_length=1, max_length=255)
+
+
+class ErasureIn(ErasurePreviewIn):
+    """``POST .../erasures``: what to erase, and why (kept in the audit trail)."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ErasurePreviewOut(BaseModel):
+    scope: str
+    counts: dict[str, int]
+    """Rows that would be deleted: images, references, analyses, corrections."""
+    images: list[ImageOut]
+    """Some of the images (at most 20)."""
+    versions: list[str]
+    """Model versions that trained on any of it: they stay, marked as having seen erased data."""
+
+
+class ErasureOut(BaseModel):
+    id: str
+    project_id: str
+    scope: str
+    value_sha256: str
+    reason: str
+    actor_name: str
+    job_id: str | None
+    state: str
+    counts: dict[str, int]
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class ErasureRequestOut(BaseModel):
+    erasure: ErasureOut
+    job: JobOut
 
 
 class Page(BaseModel):

@@ -17,6 +17,11 @@ routes) or :func:`allow_any` (the others), and that dependency records the outco
 - a request that succeeds is recorded as ``ok`` (unless ``record=False``, for the
   reads the browser polls), with the resource id from the path, or the one the
   route sets with :meth:`Access.note` (a created resource), and its details.
+
+An archived project is read-only: a request that would change it answers 409 (recorded
+as ``denied``) unless its route allows it (``archived=True``: restoring it). Routes for
+the whole server that a project's admin must not use (managing users) say
+``unscoped=True``: only admins of every project pass.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from fastapi import Depends, HTTPException, Request
 
 from medloop.api.deps import ServicesDep
 from medloop.domain.records import ProjectRecord
-from medloop.errors import InputError, NotFoundError
+from medloop.errors import ConflictError, InputError, NotFoundError
 from medloop.runtime import Services
 from medloop.services.audit import Actor
 from medloop.services.users import ROLE_RANK
@@ -135,8 +140,17 @@ def _audited(svc: Services, acc: A, action: str, kind: str, record: bool) -> Ite
         )
 
 
+_READS = ("GET", "HEAD", "OPTIONS")
+
+
 def allow(
-    role: str, action: str, resource_type: str, *, resource: str | None = None, record: bool = True
+    role: str,
+    action: str,
+    resource_type: str,
+    *,
+    resource: str | None = None,
+    record: bool = True,
+    archived: bool = False,
 ) -> Any:
     """A dependency: the caller may do ``action`` on the path's ``{project}`` with ``role``.
 
@@ -146,12 +160,17 @@ def allow(
         resource_type: the audit resource type, e.g. ``analysis``.
         resource: the path parameter naming the resource (its id goes into the event).
         record: record successful requests (off for reads the browser polls).
+        archived: allow this write on an archived project (restoring it).
     """
 
     def dependency(
         request: Request, project: str, who: CallerDep, svc: ServicesDep
     ) -> Iterator[ProjectAccess]:
         proj = _project(svc, who, project, role, action)
+        if proj.archived and not archived and request.method not in _READS:
+            detail = {"reason": "archived"}
+            svc.audit.record(who.actor, action, "project", proj.id, proj.id, "denied", detail)
+            raise ConflictError(f"project {proj.name!r} is archived: restore it to change it")
         rid = request.path_params.get(resource) if resource else None
         acc = ProjectAccess(who=who, project=proj, resource_id=rid, project_id=proj.id)
         yield from _audited(svc, acc, action, resource_type, record)
@@ -159,11 +178,18 @@ def allow(
     return Depends(dependency, scope="function")
 
 
-def allow_any(role: str, action: str, resource_type: str, *, record: bool = True) -> Any:
-    """A dependency for routes outside a project: the caller needs ``role``."""
+def allow_any(
+    role: str, action: str, resource_type: str, *, record: bool = True, unscoped: bool = False
+) -> Any:
+    """A dependency for routes outside a project: the caller needs ``role`` (and, with
+    ``unscoped``, to be bound to no project)."""
 
     def dependency(who: CallerDep, svc: ServicesDep) -> Iterator[Access]:
         _require(svc, who, role, action, None)
+        if unscoped and who.project_id is not None:
+            detail = {"needs": "an account for every project"}
+            svc.audit.record(who.actor, action, resource_type, None, None, "denied", detail)
+            raise HTTPException(403, f"this needs an {role} of every project, not of one")
         acc = Access(who=who, project_id=who.project_id)
         yield from _audited(svc, acc, action, resource_type, record)
 

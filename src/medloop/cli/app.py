@@ -14,7 +14,8 @@ from medloop.cli.bench import bench_app
 from medloop.cli.export import export
 from medloop.cli.models import models_app
 from medloop.cli.remote import remote_app
-from medloop.cli.server import import_data, serve, users_app
+from medloop.cli.server import import_data, serve
+from medloop.cli.users import users_app
 
 if TYPE_CHECKING:
     from medloop.domain.plan import Plan

@@ -51,11 +51,11 @@ def export(
             fail("--map must be outside the export folder: the map re-identifies it")
 
     def go() -> ExportReport:
-        from medloop.cli.server import _settings
+        from medloop.cli.server import server_settings
         from medloop.runtime import Runtime
         from medloop.services.export import export_training_set
 
-        rt = Runtime(_settings(data_dir))
+        rt = Runtime(server_settings(data_dir))
         try:
             pid = rt.services.projects.find(project).id
             return export_training_set(rt.services.images, pid, out, deidentify=deidentify, key=key)

@@ -127,6 +127,7 @@ class Analyses:
             figures = [m.to_dict() for m in measure(pred.label_map, labels, pixels.pixel_area_mm2)]
             results.append((frame, ref, pred.uncertainty, figures))
         with self.db.write() as s:
+            repo.claim_blobs(s, self.blobs.exists, *(r[1].key for r in results))
             return [
                 repo.create_analysis(
                     s,

@@ -8,7 +8,7 @@ leaves neither a blob nor a row. A multi-frame DICOM image is one image (``frame
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from medloop.domain.dicom import DicomSettings
@@ -64,6 +64,7 @@ class Images:
         filename: str,
         content_type: str,
         user_id: str | None,
+        check: Callable[[Image], None] | None = None,
     ) -> tuple[ImageRecord, bool]:
         """Store and validate an uploaded image; returns ``(image, created)``.
 
@@ -71,6 +72,10 @@ class Images:
         Profile, keyed pseudonyms) before its row is written; the original bytes are not
         kept, the file name becomes the pseudonymous SOP Instance UID, and the pseudonyms
         go to the project's pseudonym map.
+
+        Args:
+            check: called with the decoded image before anything is stored; what it
+                raises refuses the upload (e.g. a reference mask that does not fit).
 
         Raises:
             ImageReadError: not an image this server reads (nothing is stored).
@@ -86,6 +91,8 @@ class Images:
                 frames = dicom_frames(staged.path)
             except InputError as err:
                 raise type(err)(str(err).replace(str(staged.path), filename)) from err
+            if check is not None:
+                check(image)
             key = self._deidentify_key(project_id) if image.source_format == "dicom" else None
             if key is not None:
                 ref, entries = _deidentified_copy(self.blobs, staged.path, key)
@@ -94,6 +101,7 @@ class Images:
             else:
                 ref = staged.commit()
         with self.db.write() as s:
+            repo.claim_blobs(s, self.blobs.exists, ref.key)
             if entries:
                 repo_dicom.add_pseudonyms(s, project_id, entries)
             return repo.create_image(

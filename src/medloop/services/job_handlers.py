@@ -1,10 +1,12 @@
-"""What the job worker runs: train, fine-tune, evaluate and DICOMweb sync jobs of a project.
+"""What the job worker runs: train, fine-tune, evaluate, DICOMweb sync, reference import and
+erasure jobs of a project.
 
 The learning jobs build the engine's :class:`~medloop.services.learning.Learner` from
 the project's :class:`~medloop.domain.settings.ProjectSettings`, its data in the
 database (:class:`~medloop.services.training_data.DbTrainingData`) and its versions
 in the database and blob store (:class:`~medloop.storage.DbArtifactStore`); a job's
-options arrive typed (:attr:`~medloop.domain.jobs.JobRecord.spec`).
+options arrive typed (:attr:`~medloop.domain.jobs.JobRecord.spec`). They record their loss
+and validation Dice as the job's curve (:mod:`medloop.services.curves`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from medloop.domain.jobs import EvaluateJob, FinetuneJob, JobRecord, TrainJob
 from medloop.domain.records import ProjectRecord
 from medloop.errors import ConfigError, TrainingInterrupted
 from medloop.jobs.worker import Handler, JobCancelled, JobContext
+from medloop.services.curves import CurveRecorder
 from medloop.services.dicom_sync import DicomSync
+from medloop.services.erasure import Erasures
+from medloop.services.reference_import import ReferenceImport
 from medloop.services.training_data import DbTrainingData
 from medloop.storage import repositories as repo
 from medloop.storage.artifacts import DbArtifactStore
@@ -30,15 +35,17 @@ if TYPE_CHECKING:
 __all__ = ["LearningJobs", "build_handlers"]
 
 
-def _callbacks(ctx: JobContext, what: str) -> TrainCallbacks:
+def _callbacks(ctx: JobContext, what: str, curve: CurveRecorder) -> TrainCallbacks:
     from medloop.ml.trainer import TrainCallbacks
 
     def on_step(step: int, total: int, loss: float) -> None:
+        curve.loss(step, total, loss)
         every = max(1, total // 50)
         if step % every == 0 or step == total:
             ctx.progress(0.9 * step / total, f"{what}: step {step}/{total} loss {loss:.4f}")
 
     def on_validate(step: int, dice: float) -> None:
+        curve.val_dice(step, dice)
         ctx.log(f"{what}: step {step} validation Dice {dice:.4f}")
 
     return TrainCallbacks(on_step=on_step, on_validate=on_validate, should_stop=ctx.cancelled)
@@ -80,6 +87,9 @@ class LearningJobs:
             settings, data, DbArtifactStore(self.db, self.blobs, project.id), self.device
         )
 
+    def _curve(self, job: JobRecord) -> CurveRecorder:
+        return CurveRecorder(self.db, job.id, max(1, job.attempts))
+
     def _project(self, job: JobRecord) -> ProjectRecord:
         with self.db.read() as s:
             return repo.get_project(s, job.project_id)
@@ -90,7 +100,8 @@ class LearningJobs:
         options = spec.options.apply(project.settings.training)
         ctx.progress(0.0, f"training from scratch ({options.steps} steps)")
         try:
-            out = self.learner(project).train(options, _callbacks(ctx, "train"), f"job-{job.id}")
+            callbacks = _callbacks(ctx, "train", self._curve(job))
+            out = self.learner(project).train(options, callbacks, f"job-{job.id}")
         except TrainingInterrupted as err:
             raise JobCancelled(str(err)) from err
         return {
@@ -107,7 +118,9 @@ class LearningJobs:
         policy = spec.options.apply(project.settings.learning)
         ctx.progress(0.0, f"fine-tuning on corrections ({spec.options.trigger})")
         try:
-            out = self.learner(project).finetune(policy, _callbacks(ctx, "finetune"))
+            out = self.learner(project).finetune(
+                policy, _callbacks(ctx, "finetune", self._curve(job))
+            )
         except TrainingInterrupted as err:
             raise JobCancelled(str(err)) from err
         return {
@@ -132,7 +145,9 @@ class LearningJobs:
         return {"version": name, "split": split, "summary": summary.to_dict()}
 
 
-def build_handlers(learning: LearningJobs, sync: DicomSync) -> Mapping[str, Handler]:
+def build_handlers(
+    learning: LearningJobs, sync: DicomSync, imports: ReferenceImport, erasures: Erasures
+) -> Mapping[str, Handler]:
     """Handlers keyed by job kind."""
 
     def dicomweb_sync(job: JobRecord, ctx: JobContext) -> dict[str, Any]:
@@ -144,4 +159,6 @@ def build_handlers(learning: LearningJobs, sync: DicomSync) -> Mapping[str, Hand
         "finetune": learning.finetune,
         "evaluate": learning.evaluate,
         "dicomweb_sync": dicomweb_sync,
+        "reference_import": imports.run,
+        "erasure": erasures.run,
     }

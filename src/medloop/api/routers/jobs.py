@@ -12,9 +12,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, status
 
-from medloop.api.convert import job_out
+from medloop.api.convert import curve_out, job_out
 from medloop.api.deps import ServicesDep
-from medloop.api.schemas import JobIn, JobOut, Page
+from medloop.api.schemas import CurveOut, JobIn, JobOut, Page
 from medloop.api.security import ProjectAccess, allow
 
 __all__ = ["router"]
@@ -51,6 +51,17 @@ def get_job(
     acc: Annotated[ProjectAccess, allow("viewer", "job.read", "job", record=False)],
 ) -> JobOut:
     return job_out(svc.jobs.get(acc.project.id, job))
+
+
+@router.get("/{job}/curve")
+def job_curve(
+    job: str,
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("viewer", "job.read", "job", record=False)],
+    after: int = 0,
+) -> CurveOut:
+    """The loss and validation Dice a learning job reported, by step (``after``: newer only)."""
+    return curve_out(svc.curves.points(acc.project.id, job, after), after)
 
 
 @router.post("/{job}/cancel")

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1/projects/{project}/models", tags=["models"])
 def list_models(
     svc: ServicesDep, acc: Annotated[ProjectAccess, allow("viewer", "model.list", "model")]
 ) -> Page:
-    items = [version_out(v) for v in svc.models.all(acc.project.id)]
+    items = [version_out(v) for v in svc.models.listing(acc.project.id)]
     return Page(items=items, total=len(items))
 
 
@@ -30,16 +30,16 @@ def get_model(
     svc: ServicesDep,
     acc: Annotated[ProjectAccess, allow("viewer", "model.read", "model", resource="version")],
 ) -> ModelVersionOut:
-    return version_out(svc.models.get(acc.project.id, version))
+    return version_out(svc.models.view(acc.project.id, version))
 
 
 @router.post("/rollback")
 def rollback(
     svc: ServicesDep, acc: Annotated[ProjectAccess, allow("admin", "model.rollback", "model")]
 ) -> ModelVersionOut:
-    record = svc.models.rollback(acc.project.id, acc.who.name)
-    acc.note(record.name)
-    return version_out(record)
+    view = svc.models.rollback(acc.project.id, acc.who.name)
+    acc.note(view.record.name)
+    return version_out(view)
 
 
 @router.post("/{version}/promote")

@@ -79,7 +79,7 @@ class LiveServer:
     def project_path(self, rest: str = "") -> str:
         return f"/projects/{PROJECT}{rest}"
 
-    def wait_job(self, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
+    def wait_job(self, job_id: str, timeout: float = 600.0) -> dict[str, Any]:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             job: dict[str, Any] = self.api("GET", self.project_path(f"/jobs/{job_id}")).json()

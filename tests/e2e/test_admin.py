@@ -134,15 +134,19 @@ def _train(s: Session, fresh: LiveServer) -> str:
     page.get_by_test_id("start-train").click()
     page.get_by_test_id("train-budget").fill("30")
     page.get_by_test_id("train-dialog-ok").click()
+    failed = "[data-testid=job-live] [data-state=failed]"
     page.wait_for_function(
-        "() => Number(document.querySelector('[data-testid=curve-chart]')?.dataset.points || 0) > 5",
+        "sel => Number(document.querySelector('[data-testid=curve-chart]')?.dataset.points || 0) > 5"
+        " || document.querySelector(sel)",
+        arg=failed,
         timeout=120_000,
     )
-    s.shot("admin-03-training-curve")
+    assert page.locator(failed).count() == 0, page.get_by_test_id("job-live").inner_text()
+    s.shot("admin-04-training-curve")
     outcome = page.get_by_test_id("job-outcome")
     outcome.wait_for(timeout=240_000)
     assert "v0001" in outcome.inner_text()
-    s.shot("admin-04-trained")
+    s.shot("admin-05-trained")
     jobs = _api(fresh, "GET", "/projects/nuclei/jobs", fresh.tokens["admin"]).json()["items"]
     train = next(j for j in jobs if j["kind"] == "train")
     assert train["state"] == "succeeded" and train["options"]["budget_s"] == 30
@@ -171,28 +175,41 @@ def _analyse(s: Session) -> str:
     assert width <= VIEWPORT["width"], width
     box = page.get_by_role("link", name="Open").first.bounding_box()
     assert box is not None and box["x"] + box["width"] <= VIEWPORT["width"]
-    s.shot("admin-05-worklist")
+    s.shot("admin-06-worklist")
     s.open_analysis(analysis_id)
     return analysis_id
 
 
-def _change_a_setting(s: Session, fresh: LiveServer) -> None:
+def _small_network(s: Session, fresh: LiveServer) -> None:
+    """In Settings: a small network and patch, and a step count (the planner's probe would
+    refuse a budget it measures too short on a busy shared CPU), so 30 s train it."""
     page = s.page
     s.go("#/settings")
-    budget = page.get_by_test_id("setting-budget_s")
+    budget = page.get_by_test_id("setting-training.budget_s")
     budget.wait_for()
-    help_text = page.locator("[data-field=budget_s] .field-help").inner_text()
-    default = page.locator("[data-field=budget_s] .field-default").inner_text()
+    help_text = page.locator("[data-field='training.budget_s'] .field-help").inner_text()
+    default = page.locator("[data-field='training.budget_s'] .field-default").inner_text()
     assert "Wall-clock seconds" in help_text and "default 300" in default
-    budget.fill("45")
+    assert "planned" in page.locator("[data-field='training.channels'] .field-default").inner_text()
+    page.get_by_test_id("setting-training.patch_size").fill("64")
+    page.get_by_test_id("setting-training.channels").fill("8, 16, 32")
+    page.get_by_test_id("setting-training.batch_size").fill("4")
+    page.get_by_test_id("setting-training.steps").fill("40")
     page.get_by_test_id("save-settings").click()
-    page.get_by_test_id("setting-budget_s").wait_for()
-    s.shot("admin-06-settings", full_page=True)
+    page.wait_for_function(
+        "sel => document.querySelector(sel)?.value === '8, 16, 32'",
+        arg='[data-testid="setting-training.channels"]',
+    )
+    s.shot("admin-03-settings", full_page=True)
     project = _api(fresh, "GET", "/projects/nuclei", fresh.tokens["admin"]).json()
-    assert project["training"]["budget_s"] == 45
+    assert project["training"]["channels"] == [8, 16, 32]
+    assert project["training"]["patch_size"] == [64] and project["training"]["budget_s"] == 300
     events = _api(fresh, "GET", "/audit?limit=50", fresh.tokens["admin"]).json()["items"]
     change = next(e for e in events if e["action"] == "project.update")
-    assert change["detail"]["changes"]["training.budget_s"] == {"before": 300.0, "after": 45.0}
+    assert change["detail"]["changes"]["training.channels"] == {
+        "before": None,
+        "after": [8, 16, 32],
+    }
 
 
 def _add_user(s: Session, fresh: LiveServer) -> str:
@@ -238,11 +255,16 @@ def _erase(s: Session, fresh: LiveServer, analysis_id: str) -> None:
     s.shot("admin-09-erase")
     page.get_by_test_id("erase-dialog-ok").click()
     page.wait_for_function("() => location.hash === '#/worklist'", timeout=60_000)
-    for path in (f"/projects/nuclei/images/{a['image_id']}", f"/projects/nuclei/analyses/{analysis_id}"):
+    for path in (
+        f"/projects/nuclei/images/{a['image_id']}",
+        f"/projects/nuclei/analyses/{analysis_id}",
+    ):
         assert _api(fresh, "GET", path, admin).status_code == 404, path
     assert not blob.exists()
     erasures = _api(fresh, "GET", "/projects/nuclei/erasures", admin).json()["items"]
-    assert erasures[0]["state"] == "done" and erasures[0]["reason"] == "the patient withdrew consent"
+    assert (
+        erasures[0]["state"] == "done" and erasures[0]["reason"] == "the patient withdrew consent"
+    )
 
 
 def test_run_medloop_without_a_shell(
@@ -251,11 +273,70 @@ def test_run_medloop_without_a_shell(
     admin = tab("admin")
     _create_project(admin)
     _import_zip(admin, fresh, tmp_path)
+    _small_network(admin, fresh)
     _train(admin, fresh)
     analysis_id = _analyse(admin)
-    _change_a_setting(admin, fresh)
     token = _add_user(admin, fresh)
     lee = tab("dr-lee")
     assert lee.page.get_by_test_id("user-role").text_content() == "annotator"
     _revoke(admin, lee, fresh, token)
     _erase(admin, fresh, analysis_id)
+
+
+def test_a_folder_goes_up_pair_by_pair_and_a_project_is_archived(
+    tab: Callable[[str], Session], fresh: LiveServer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "cells"
+    for sub in ("images", "masks"):
+        (folder / sub).mkdir(parents=True)
+    for i, row in enumerate(_pick("val", 4)):
+        (folder / "images" / f"cell {i}.png").write_bytes((DSB / row["image"]).read_bytes())
+        (folder / "masks" / f"cell {i}.png").write_bytes((DSB / row["mask"]).read_bytes())
+    (folder / "masks" / "orphan.png").write_bytes((DSB / row["mask"]).read_bytes())
+    s = tab("admin")
+    page = s.page
+    s.go("#/new-project")
+    page.get_by_test_id("new-project-name").fill("cells")
+    page.get_by_test_id("label-name").fill("cell")
+    page.get_by_test_id("create-project").click()
+    page.get_by_test_id("folder-input").set_input_files(str(folder))
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=import-item]')]"
+        ".filter(e => ['done', 'error'].includes(e.dataset.state)).length === 5",
+        timeout=60_000,
+    )
+    done = page.locator("[data-testid=import-item][data-state=done]")
+    failed = page.locator("[data-testid=import-item][data-state=error]")
+    assert done.count() == 4 and failed.count() == 1
+    assert "orphan has no image" in failed.inner_text()
+    page.get_by_test_id("data-total").wait_for()
+    s.shot("admin-10-folder", full_page=True)
+    pairs = _api(fresh, "GET", "/projects/cells/reference", fresh.tokens["admin"]).json()
+    assert pairs["total"] == 4 and {p["split"] for p in pairs["items"]} == {"train", "val"}
+    # archive it from its settings; restore it from the project list
+    s.go("#/settings")
+    page.get_by_test_id("archive-project").click()
+    page.get_by_test_id("archive-dialog-ok").click()
+    page.wait_for_function("() => location.hash === '#/worklist'")
+    names = [
+        p["name"] for p in _api(fresh, "GET", "/projects", fresh.tokens["admin"]).json()["items"]
+    ]
+    assert names == ["nuclei"]
+    assert (
+        _api(
+            fresh,
+            "POST",
+            "/projects/cells/images",
+            fresh.tokens["admin"],
+            files={"file": ("a.png", b"x")},
+        ).status_code
+        == 409
+    )
+    page.get_by_test_id("project-select").select_option(label="+ New or archived project…")
+    page.get_by_text("Archived projects").click()
+    page.get_by_role("button", name="Restore").click()
+    page.get_by_test_id("data-dropzone").wait_for()
+    names = [
+        p["name"] for p in _api(fresh, "GET", "/projects", fresh.tokens["admin"]).json()["items"]
+    ]
+    assert names == ["cells", "nuclei"]

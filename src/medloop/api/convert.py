@@ -12,17 +12,19 @@ from medloop.api.schemas import (
     CorrectionOut,
     CurveOut,
     DicomInstanceOut,
-    ErasureOut,
-    ErasurePreviewOut,
     ImageOut,
     JobOut,
     ModelVersionOut,
-    NewTokenOut,
     ProjectOut,
     PseudonymOut,
     ReferenceItemOut,
     ReferenceOut,
     ReferenceSummaryOut,
+)
+from medloop.api.schemas_admin import (
+    ErasureOut,
+    ErasurePreviewOut,
+    NewTokenOut,
     TokenOut,
     UserOut,
 )

@@ -129,14 +129,14 @@ def list_users(
 
 
 def _print_tokens(rows: list[tuple[UserRecord, str, list[TokenRecord]]]) -> None:
+    """One token a line, never shortened (the id is what ``users revoke`` takes)."""
     now = datetime.now(UTC)
-    table = Table("user", "token id", "name", "created", "expires", "last used", "state", box=None)
+    typer.echo("\ntokens (user, id, name, created, expires, last used, state):")
     for user, _, toks in rows:
         for t in toks:
             state = "revoked" if t.revoked_at else ("active" if t.active(now) else "expired")
             when = (_when(t.created_at), _when(t.expires_at), _when(t.last_used_at))
-            table.add_row(user.name, t.id, t.name or "—", *when, state)
-    console.print(table)
+            typer.echo("  ".join((user.name, t.id, t.name or "-", *when, state)))
 
 
 def _set_disabled(name: str, disabled: bool, data_dir: Path | None) -> None:

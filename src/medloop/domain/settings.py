@@ -98,11 +98,11 @@ class LearningPolicy(SettingsModel):
     """Reference training pairs replayed with the corrections (weight 1), against forgetting."""
     steps: Steps = 300
     """Optimiser steps per fine-tune."""
-    lr: LearningRate = 1e-3
+    lr: LearningRate = Field(default=1e-3, title="Learning rate")
     """Peak learning rate of the fine-tune (AdamW, warm-up then cosine decay)."""
     batch_size: BatchSize = 8
     """Patches per step."""
-    held_out_share: float = Field(default=0.2, ge=0.0, lt=1.0)
+    held_out_share: float = Field(default=0.2, ge=0.0, lt=1.0, title="Held-out share")
     """Share of corrections held out for the gate and never trained on. Decided when each
     arrives and never changed (every ``round(1/share)``-th one)."""
     strategy: Strategy = Strategy.WEIGHTED_REPLAY
@@ -112,11 +112,11 @@ class LearningPolicy(SettingsModel):
     distillation: float = Field(default=10.0, ge=0.0, le=100.0)
     """Weight of keeping the parent's predictions on replayed pairs (0: off). See
     :mod:`medloop.ml.retention`."""
-    l2sp: float = Field(default=0.0, ge=0.0, le=100.0)
+    l2sp: float = Field(default=0.0, ge=0.0, le=100.0, title="L2-SP")
     """Weight of the pull toward the parent's weights (0: off)."""
-    ema: float = Field(default=0.0, ge=0.0, lt=1.0)
+    ema: float = Field(default=0.0, ge=0.0, lt=1.0, title="EMA decay")
     """Decay of the moving average of weights the fine-tune returns (0: off)."""
-    encoder_lr_scale: float = Field(default=1.0, gt=0.0, le=1.0)
+    encoder_lr_scale: float = Field(default=1.0, gt=0.0, le=1.0, title="Encoder learning-rate scale")
     """The encoder learns at this share of the learning rate."""
 
 
@@ -179,7 +179,7 @@ class TrainingOptions(SettingsModel):
     data and the budget; a value given here wins over the plan.
     """
 
-    budget_s: Budget = 300.0
+    budget_s: Budget = Field(default=300.0, title="Time budget (s)")
     """Wall-clock seconds for training, planning and the gate included."""
     steps: Steps | None = None
     """A fixed number of optimiser steps instead of as many as the budget buys (empty: planned)."""
@@ -193,9 +193,9 @@ class TrainingOptions(SettingsModel):
     """U-Net widths per resolution level (its depth is their number)."""
     batch_size: BatchSize | None = None
     """Patches per step."""
-    lr: LearningRate | None = None
+    lr: LearningRate | None = Field(default=None, title="Learning rate")
     """Peak learning rate."""
-    val_every: ValEvery | None = None
+    val_every: ValEvery | None = Field(default=None, title="Validate every")
     """Steps between scores on the selection half of val (0: keep the last weights)."""
     color: Color = "auto"
     """Network input: gray, rgb, or auto (rgb when the data has colour)."""
@@ -229,7 +229,7 @@ class ProjectSettings(SettingsModel):
     """The foreground labels, values exactly 1..K (background 0 implied)."""
     image_kind: str = Field(default="microscopy", min_length=1, max_length=64)
     """What the images are, for people (microscopy, ct, ultrasound, ...)."""
-    spatial_dims: Literal[2, 3] = 2
+    spatial_dims: Literal[2, 3] = Field(default=2, title="Dimensions")
     """2: images (each frame of a multi-frame DICOM is one); 3: volumes (NIfTI, NRRD)."""
     learning: LearningPolicy = Field(default_factory=LearningPolicy)
     """The fine-tune policy."""
@@ -237,7 +237,7 @@ class ProjectSettings(SettingsModel):
     """The promotion gate's rule."""
     training: TrainingOptions = Field(default_factory=TrainingOptions)
     """How a version is trained from scratch."""
-    finetune_every: int = Field(default=10, ge=0, le=100_000)
+    finetune_every: int = Field(default=10, ge=0, le=100_000, title="Fine-tune every")
     """New corrections per automatic fine-tune (0: never automatic)."""
 
     @model_validator(mode="after")

@@ -1,7 +1,7 @@
 """A learning job's live curve: the training loss and the validation Dice, by step.
 
 :class:`CurveRecorder` collects the points the trainer reports and writes them a few
-at a time (at most about once a second, and at every validation), so a browser can
+at a time (at most every few seconds, and at every validation), so a browser can
 draw the curve while the job runs; :class:`JobCurves` reads them back.
 """
 
@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 LOSS_POINTS = 200
 """About this many loss points per run (one every ``total // 200`` steps)."""
-FLUSH_S = 1.0
+FLUSH_S = 3.0
+"""Seconds between writes: each is a committed transaction, paid by the training thread."""
 
 
 class CurveRecorder:

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from medloop.api.convert import erasure_out, job_out, preview_out
 from medloop.api.deps import ServicesDep
 from medloop.api.schemas import (
+    Page,
+)
+from medloop.api.schemas_admin import (
     ErasureIn,
     ErasureOut,
     ErasurePreviewIn,
     ErasurePreviewOut,
     ErasureRequestOut,
-    Page,
 )
 from medloop.api.security import ProjectAccess, allow
 from medloop.services.erasure import value_digest
@@ -57,7 +59,7 @@ def request_erasure(
 def list_erasures(
     svc: ServicesDep,
     acc: Annotated[ProjectAccess, allow("admin", "erasure.list", "erasure", record=False)],
-    limit: int = 100,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Page:
     items = [erasure_out(e) for e in svc.erasures.recent(acc.project.id, limit)]
     return Page(items=items, total=len(items))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from medloop.api.convert import curve_out, job_out
 from medloop.api.deps import ServicesDep
@@ -58,7 +58,7 @@ def job_curve(
     job: str,
     svc: ServicesDep,
     acc: Annotated[ProjectAccess, allow("viewer", "job.read", "job", record=False)],
-    after: int = 0,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> CurveOut:
     """The loss and validation Dice a learning job reported, by step (``after``: newer only)."""
     return curve_out(svc.curves.points(acc.project.id, job, after), after)

@@ -14,9 +14,11 @@ from fastapi import APIRouter, status
 from medloop.api.convert import new_token_out, token_out, user_out
 from medloop.api.deps import ServicesDep
 from medloop.api.schemas import (
+    Page,
+)
+from medloop.api.schemas_admin import (
     NewTokenOut,
     NewUserOut,
-    Page,
     TokenIn,
     TokenOut,
     UserIn,

@@ -7,7 +7,7 @@ import { mountData } from "./data.js";
 import { clear, h, toast } from "./dom.js";
 import { mountJobs } from "./jobs.js";
 import { mountModels } from "./models.js";
-import { newProjectCard } from "./newproject.js";
+import { archivedProjects, newProjectCard } from "./newproject.js";
 import { roleAtLeast } from "./roles.js";
 import { mountSettings } from "./settings.js";
 import { mountUpload } from "./upload.js";
@@ -179,7 +179,7 @@ function projectSelect() {
     state.projects.map((p) =>
       h("option", { value: p.id, selected: state.project && p.id === state.project.id, text: p.name }),
     ),
-    isFullAdmin() ? h("option", { value: NEW_PROJECT, text: "+ New project…" }) : null,
+    isFullAdmin() ? h("option", { value: NEW_PROJECT, text: "+ New or archived project…" }) : null,
   );
 }
 
@@ -246,6 +246,7 @@ function route() {
         "div",
         { class: "page narrow" },
         newProjectCard((p) => projectChanged(p)),
+        archivedProjects((p) => projectChanged(p)),
       ),
     );
     document.title = "New project · medloop";
@@ -285,14 +286,17 @@ function projectChooser() {
   return h(
     "div",
     { class: "page narrow" },
-    h("h1", { text: none && isFullAdmin() ? "Create a project" : "Choose a project" }),
+    h("h1", { text: none && isFullAdmin() ? "Welcome to medloop" : "Choose a project" }),
     h("p", { class: "muted", text: none ? nothing : "Pick the segmentation task to work on." }),
-    h(
-      "ul",
-      { class: "project-list" },
-      state.projects.map((p) => h("li", {}, card(p))),
-    ),
+    none
+      ? null
+      : h(
+          "ul",
+          { class: "project-list" },
+          state.projects.map((p) => h("li", {}, card(p))),
+        ),
     isFullAdmin() ? newProjectCard((p) => projectChanged(p)) : null,
+    isFullAdmin() ? archivedProjects((p) => projectChanged(p)) : null,
   );
 }
 

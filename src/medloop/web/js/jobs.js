@@ -8,6 +8,7 @@ import { JobLive } from "./jobview.js";
 import { roleAtLeast } from "./roles.js";
 
 const POLL_MS = 1500;
+const KIND_NAMES = { reference_import: "data import", dicomweb_sync: "DICOMweb sync" };
 const COLUMNS = ["Job", "Kind", "State", "Progress", "Last message", "Created", "Started / finished", ""];
 
 export function mountJobs(root, ctx) {
@@ -157,7 +158,7 @@ class JobsPage {
       clear(this.body),
       h(
         "table",
-        { class: "table", "data-testid": "jobs-table" },
+        { class: "table jobs-table", "data-testid": "jobs-table" },
         h(
           "thead",
           {},
@@ -188,7 +189,7 @@ class JobsPage {
         onclick: (e) => e.target.closest("button") || pick(),
       },
       h("td", { class: "mono", text: shortId(j.id) }),
-      h("td", { class: "strong", text: j.kind }),
+      h("td", { class: "strong", text: KIND_NAMES[j.kind] || j.kind }),
       h("td", {}, badge(j.state)),
       h(
         "td",

@@ -1,7 +1,7 @@
 // Create a project (admins of every project): name, labels with colour pickers, image kind, 2D/3D.
 
 import { api } from "./api.js";
-import { h, section } from "./dom.js";
+import { append, clear, h, section, toast } from "./dom.js";
 import { field, select } from "./forms.js";
 
 const COLORS = ["#ff3b30", "#34c759", "#0a84ff", "#ffcc00", "#af52de", "#ff9500", "#5ac8fa", "#ff2d55"];
@@ -153,4 +153,33 @@ class NewProjectForm {
       this.error.textContent = err.message;
     }
   }
+}
+
+/** Archived projects (fetched when opened), each with Restore. `onRestored(project)` after. */
+export function archivedProjects(onRestored) {
+  const list = h("ul", { class: "project-list", "data-testid": "archived-list" });
+  const details = h("details", { class: "archived" }, h("summary", { text: "Archived projects" }), list);
+  details.addEventListener("toggle", async () => {
+    if (!details.open) return;
+    const page = await api("/api/v1/projects?archived=true");
+    const restore = async (p) => {
+      const back = await api(`/api/v1/projects/${encodeURIComponent(p.id)}/restore`, { method: "POST" });
+      toast(`${p.name} restored`, "ok");
+      onRestored(back);
+    };
+    append(
+      clear(list),
+      page.items.length
+        ? page.items.map((p) =>
+            h(
+              "li",
+              { class: "archived-item" },
+              h("span", { class: "strong", text: p.name }),
+              h("button", { class: "btn btn-small", type: "button", onclick: () => restore(p), text: "Restore" }),
+            ),
+          )
+        : h("li", { class: "muted", text: "None." }),
+    );
+  });
+  return details;
 }

@@ -32,26 +32,27 @@ function show(value) {
 }
 
 /**
- * One setting: {el, read()} where read() gives the value to send (null: back to the default
- * or to the planner), or throws naming the field.
+ * One setting (`path`: "learning.steps", or "finetune_every" at the top): {el, read()} where
+ * read() gives the value to send (null: back to the default or to the planner), or throws.
  */
-export function schemaField(name, prop, defs, current) {
+export function schemaField(path, prop, defs, current) {
+  const name = path.split(".").pop();
   const { node, nullable } = resolve(prop, defs);
   const title = prop.title || node.title || name;
   const control = controlFor(node, current, nullable);
-  control.name = name;
-  control.dataset.testid = `setting-${name}`;
+  control.name = path;
+  control.dataset.testid = `setting-${path}`;
   const range = bounds(node.type === "array" ? node.items || {} : node);
   const defaultText = `default ${show(prop.default)}${range ? ` · ${range}` : ""}`;
   const el = h(
     "div",
-    { class: "setting", dataset: { field: name } },
-    h("label", { class: "field-label", for: `set-${name}`, text: title }),
+    { class: "setting", dataset: { field: path } },
+    h("label", { class: "field-label", for: `set-${path}`, text: title }),
     control,
     h("div", { class: "field-help", text: firstLine(prop.description || node.description) }),
     h("div", { class: "field-default muted small", text: defaultText }),
   );
-  control.id = `set-${name}`;
+  control.id = `set-${path}`;
   return { el, read: () => readControl(control, node, nullable, title) };
 }
 

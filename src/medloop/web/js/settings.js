@@ -4,6 +4,7 @@
 
 import { api, projectPath } from "./api.js";
 import { append, clear, h, section, toast } from "./dom.js";
+import { openDialog } from "./forms.js";
 import { schemaField } from "./schemafields.js";
 
 const GROUPS = [
@@ -24,7 +25,7 @@ class SettingsPage {
     this.ctx = ctx;
     this.project = ctx.project;
     this.fields = []; // {group, name, read, current}
-    this.body = h("div", {}, h("div", { class: "loading", text: "Loading settings…" }));
+    this.body = h("div", { class: "stack" }, h("div", { class: "loading", text: "Loading settings…" }));
     this.result = h("div", { "data-testid": "settings-result" });
     root.append(
       h(
@@ -65,7 +66,7 @@ class SettingsPage {
       const names = g.fields || Object.keys(props);
       const current = g.key ? project[g.key] || {} : project;
       const controls = names.map((name) => {
-        const f = schemaField(name, props[name], defs, current[name]);
+        const f = schemaField(g.key ? `${g.key}.${name}` : name, props[name], defs, current[name]);
         this.fields.push({ group: g.key, name, read: f.read, current: current[name] });
         return f.el;
       });
@@ -78,7 +79,45 @@ class SettingsPage {
       onclick: () => this.save(),
       text: "Save changes",
     });
-    append(clear(this.body), this.labelsCard(), cards, h("div", { class: "form-actions" }, save), this.result);
+    append(
+      clear(this.body),
+      this.labelsCard(),
+      cards,
+      h("div", { class: "form-actions" }, save),
+      this.result,
+      this.archiveCard(),
+    );
+  }
+
+  archiveCard() {
+    const archive = async () => {
+      const project = await openDialog({
+        title: `Archive ${this.project.name}?`,
+        body: h("p", {
+          text: "It becomes read-only and leaves the project list; nothing is deleted. An admin of every project can restore it from the project list.",
+        }),
+        ok: "Archive",
+        danger: true,
+        testid: "archive-dialog",
+        onOk: () => api(projectPath(this.project, "/archive"), { method: "POST" }),
+      });
+      if (project) {
+        toast(`${this.project.name} archived`, "ok");
+        await this.ctx.projectChanged(project, "worklist");
+      }
+    };
+    return section(
+      "Archive",
+      [],
+      h("p", { class: "muted", text: "Archive a project that is done: its data and models stay, read-only." }),
+      h("button", {
+        class: "btn btn-danger",
+        type: "button",
+        "data-testid": "archive-project",
+        onclick: archive,
+        text: "Archive this project…",
+      }),
+    );
   }
 
   labelsCard() {

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import ARTIFACTS, VIEWPORT, Session
+from .conftest import ARTIFACTS, VIEWPORT, Session, signed_in_tabs
 from .server import LiveServer, start_bare_server
 
 DSB = Path(__file__).resolve().parents[3] / "shared" / "data" / "dsb2018_nuclei"
@@ -74,22 +74,7 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def tab(browser: Any, fresh: LiveServer) -> Iterator[Callable[[str], Session]]:
-    contexts: list[Any] = []
-    sessions: list[Session] = []
-
-    def make(who: str) -> Session:
-        ctx = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
-        ctx.set_default_timeout(20_000)
-        contexts.append(ctx)
-        s = Session(ctx.new_page(), fresh, who)
-        sessions.append(s)
-        return s.sign_in()
-
-    yield make
-    problems = [p for s in sessions for p in s.problems]
-    for ctx in contexts:
-        ctx.close()
-    assert not problems, "\n".join(problems)
+    yield from signed_in_tabs(browser, fresh, timeout_ms=20_000)
 
 
 def _api(fresh: LiveServer, method: str, path: str, token: str, **kw: Any) -> httpx.Response:

@@ -168,11 +168,13 @@ class Users:
             return repo.revoke_token(s, token_id, self._find(s, ref).id)
 
     def new_token(self, name: str, role: str) -> str:
-        """A fresh token for user ``name``, created (unbound, with ``role``) if missing."""
+        """A fresh token for user ``name`` (its other tokens revoked), created unbound with
+        ``role`` if missing: the demo server's admin at each start."""
         with self.db.write() as s:
             user = repo.get_user_by_name(s, name)
             if user is None:
                 user = repo.create_user(s, name, role, None)
+            repo.revoke_tokens(s, user.id)
             return repo.issue_token(s, user.id, "demo", self._expiry(user.kind, DEFAULT))[1]
 
     def _expiry(self, kind: str, days: Expiry) -> datetime | None:

@@ -9,20 +9,9 @@ from medloop.storage import Database, make_engine, migrate
 from medloop.storage import repositories as repo
 from medloop.storage.models import utcnow
 
+from .dbfixtures import downgrade
+
 SECRET = "mlp_old-token-of-an-installed-scanner-0123456789"
-
-
-def _downgrade(engine: sa.Engine, revision: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    from medloop.storage.db import MIGRATIONS_DIR
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, revision)
 
 
 def test_tokens_move_to_their_table_and_back(db_url: str) -> None:
@@ -67,7 +56,7 @@ def test_tokens_move_to_their_table_and_back(db_url: str) -> None:
         with db.write() as s:
             _, newer_secret = repo.issue_token(s, "u1", "second")
             repo.revoke_token(s, token.id)
-        _downgrade(engine, "0004")
+        downgrade(engine, "0004")
         with engine.connect() as conn:
             (stored,) = conn.execute(sa.text("SELECT token_hash FROM users WHERE id = 'u1'")).one()
             tables = set(sa.inspect(conn).get_table_names())

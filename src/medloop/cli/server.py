@@ -107,6 +107,7 @@ def import_data(
                         smp.mask.name,
                         smp.split or "train",
                         None,
+                        smp.group,
                     )
             return len(ds.samples)
         finally:

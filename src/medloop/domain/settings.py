@@ -116,7 +116,9 @@ class LearningPolicy(SettingsModel):
     """Weight of the pull toward the parent's weights (0: off)."""
     ema: float = Field(default=0.0, ge=0.0, lt=1.0, title="EMA decay")
     """Decay of the moving average of weights the fine-tune returns (0: off)."""
-    encoder_lr_scale: float = Field(default=1.0, gt=0.0, le=1.0, title="Encoder learning-rate scale")
+    encoder_lr_scale: float = Field(
+        default=1.0, gt=0.0, le=1.0, title="Encoder learning-rate scale"
+    )
     """The encoder learns at this share of the learning rate."""
 
 

@@ -193,11 +193,13 @@ class Erasures:
             rows = repo.erase_images(s, erasure_id, erasure.project_id, [i.id for i in images])
             forgotten = _forget_pseudonyms(s, erasure.project_id, images)
         ctx.progress(0.6, f"deleted {sum(rows.counts.values())} rows; removing blobs")
-        with self.db.read() as s:
-            keys = {h for _, _, h in repo.erased_items(s, erasure.project_id, erasure_id)}
-        removed, shared = self.removal.remove_unreferenced(keys | rows.blob_keys)
+        with self.db.read() as s:  # all this erasure removed, over every attempt
+            items = repo.erased_items(s, erasure.project_id, erasure_id)
+        removed, shared = self.removal.remove_unreferenced(
+            {h for _, _, h in items} | rows.blob_keys
+        )
         counts = {
-            **{_PLURAL[k]: n for k, n in rows.counts.items()},
+            **{plural: sum(k == kind for k, _, _ in items) for kind, plural in _PLURAL.items()},
             "blobs_removed": removed,
             "blobs_still_used": shared,
             "pseudonyms": forgotten,

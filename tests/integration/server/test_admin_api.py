@@ -134,6 +134,13 @@ def test_archive_hides_and_freezes_a_project(server: Server) -> None:
     assert r.status_code == 409 and "archived" in r.json()["error"]["message"]
     r = c.patch("/api/v1/projects/other", json={"finetune_every": 2}, headers=h)
     assert r.status_code == 409
+    # erasure still reaches an archived project's data
+    r = c.post(
+        "/api/v1/projects/other/erasures/preview",
+        json={"scope": "image", "value": "0" * 32},
+        headers=h,
+    )
+    assert r.status_code == 404 and "image" in r.json()["error"]["message"]
     assert c.post("/api/v1/projects/other/restore", headers=h).json()["archived_at"] is None
     names = [p["name"] for p in c.get("/api/v1/projects", headers=h).json()["items"]]
     assert "other" in names

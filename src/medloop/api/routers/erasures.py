@@ -1,7 +1,8 @@
 """``/api/v1/projects/{project}/erasures``: erase a patient's, a study's or an image's data.
 
-Admins only. The request is audited with who and why, never with the identifier
-itself (its sha256 only); the erasure runs as a job that cannot be cancelled.
+Admins only, archived projects included. The request is audited with who and why, never
+with the identifier itself (its sha256 only); the erasure runs as a job that cannot be
+cancelled.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ router = APIRouter(prefix="/api/v1/projects/{project}/erasures", tags=["erasure"
 def preview_erasure(
     body: ErasurePreviewIn,
     svc: ServicesDep,
-    acc: Annotated[ProjectAccess, allow("admin", "erasure.preview", "erasure")],
+    acc: Annotated[ProjectAccess, allow("admin", "erasure.preview", "erasure", archived=True)],
 ) -> ErasurePreviewOut:
     """What an erasure would remove (nothing is removed): 404 when nothing matches."""
     acc.note(scope=body.scope, value_sha256=value_digest(body.value))
@@ -45,7 +46,7 @@ def preview_erasure(
 def request_erasure(
     body: ErasureIn,
     svc: ServicesDep,
-    acc: Annotated[ProjectAccess, allow("admin", "erasure.create", "erasure")],
+    acc: Annotated[ProjectAccess, allow("admin", "erasure.create", "erasure", archived=True)],
 ) -> ErasureRequestOut:
     acc.note(scope=body.scope, value_sha256=value_digest(body.value), reason=body.reason)
     record, job = svc.erasures.request(

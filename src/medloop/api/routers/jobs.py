@@ -68,6 +68,8 @@ def job_curve(
 def cancel_job(
     job: str,
     svc: ServicesDep,
-    acc: Annotated[ProjectAccess, allow("admin", "job.cancel", "job", resource="job")],
+    acc: Annotated[
+        ProjectAccess, allow("admin", "job.cancel", "job", resource="job", archived=True)
+    ],
 ) -> JobOut:
     return job_out(svc.jobs.cancel(acc.project.id, job))

@@ -27,17 +27,21 @@ from typing import Any
 from medloop.jobs import Dispatcher, JobWorker, SqlJobQueue, SyncScheduler
 from medloop.services.analyses import Analyses
 from medloop.services.audit import AuditLog
+from medloop.services.blob_removal import BlobRemoval
 from medloop.services.corrections import Corrections
+from medloop.services.curves import JobCurves
 from medloop.services.dicom_admin import DicomAdmin
 from medloop.services.dicom_results import SegResults
 from medloop.services.dicom_sync import DicomSync
 from medloop.services.display import Display
+from medloop.services.erasure import Erasures
 from medloop.services.images import Images
 from medloop.services.job_handlers import LearningJobs, build_handlers
 from medloop.services.jobs import JobService
 from medloop.services.model_pool import ModelPool
 from medloop.services.model_versions import ModelVersions
 from medloop.services.projects import Projects
+from medloop.services.reference_import import ReferenceImport
 from medloop.services.references import References
 from medloop.services.secrets import Secrets
 from medloop.services.system import System
@@ -66,11 +70,14 @@ class Services:
     projects: Projects
     images: Images
     references: References
+    imports: ReferenceImport
+    erasures: Erasures
     analyses: Analyses
     display: Display
     corrections: Corrections
     models: ModelVersions
     jobs: JobService
+    curves: JobCurves
     dicom: DicomAdmin
     seg: SegResults
     sync: DicomSync
@@ -121,17 +128,31 @@ class Runtime:
         )
         corrections = Corrections(db, blobs, jobs, self.pool, limits)
         seg = SegResults(db, blobs)
+        removal = BlobRemoval(db, blobs)
+        references = References(db, blobs, images, removal)
+        imports = ReferenceImport(
+            db,
+            blobs,
+            references,
+            jobs,
+            removal,
+            settings.max_import_bytes,
+            settings.max_upload_bytes,
+        )
         return Services(
-            users=Users(db),
+            users=Users(db, settings.person_token_days),
             audit=AuditLog(db),
             projects=Projects(db),
             images=images,
-            references=References(db, blobs, images),
+            references=references,
+            imports=imports,
+            erasures=Erasures(db, blobs, removal, jobs),
             analyses=analyses,
             display=Display(db, blobs, images),
             corrections=corrections,
             models=ModelVersions(db, blobs),
             jobs=jobs,
+            curves=JobCurves(db, self.queue),
             dicom=DicomAdmin(db, jobs, box, settings.dicomweb_hosts),
             seg=seg,
             sync=DicomSync(db, analyses, corrections, seg, box, settings.dicomweb_hosts),
@@ -163,7 +184,8 @@ class Runtime:
         if self.distributed:
             self._start_dispatcher()
         elif run_jobs:
-            handlers = build_handlers(self.services.learning, self.services.sync)
+            svc = self.services
+            handlers = build_handlers(svc.learning, svc.sync, svc.imports, svc.erasures)
             self.worker = JobWorker(self.queue, handlers, heartbeat_s=self.settings.job_heartbeat_s)
             self.worker.start()
         if self.distributed or run_jobs:
@@ -182,7 +204,8 @@ class Runtime:
 
     def job_runner(self) -> Callable[[str], None]:
         """What a Celery worker process runs for a job id: claim that row, run it here."""
-        handlers = build_handlers(self.services.learning, self.services.sync)
+        svc = self.services
+        handlers = build_handlers(svc.learning, svc.sync, svc.imports, svc.erasures)
         worker = JobWorker(self.queue, handlers, heartbeat_s=self.settings.job_heartbeat_s)
 
         def run(job_id: str) -> None:

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
         broker_url: a Redis URL (``redis://host:6379/0``) selects the distributed mode:
             jobs stay rows in the database and Celery carries their ids to
             ``medloop worker`` processes. Unset: everything runs in this process.
+        person_token_days: days a person's new token lasts unless an admin chooses
+            otherwise (0: no expiry); a device's tokens do not expire by default.
+        max_import_bytes: largest zip of reference data (``POST .../reference/import``);
+            each image or mask in it is held to ``max_upload_bytes``.
     """
 
     model_config = SettingsConfigDict(env_prefix="MEDLOOP_", extra="ignore")
@@ -105,6 +109,8 @@ class Settings(BaseSettings):
     serving_runtime: Literal["auto", "onnx", "torch"] = "auto"
     broker_url: str | None = None
     job_resend_s: float = 30.0
+    person_token_days: float = Field(default=90.0, ge=0.0, le=3650.0)
+    max_import_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1024)
 
     @field_validator("trusted_proxies", "dicomweb_hosts", mode="before")
     @classmethod

@@ -90,14 +90,17 @@ class Session:
         return path
 
 
-@pytest.fixture
-def session(browser: Any, server: LiveServer) -> Iterator[Callable[[str], Session]]:
+def signed_in_tabs(
+    browser: Any, server: LiveServer, timeout_ms: int = 15_000
+) -> Iterator[Callable[[str], Session]]:
+    """``make(who)``: a new signed-in tab of ``server`` for each call; each tab's console is
+    checked for CSP violations and errors when the caller is done."""
     contexts: list[Any] = []
     sessions: list[Session] = []
 
     def make(who: str) -> Session:
         ctx = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
-        ctx.set_default_timeout(15_000)
+        ctx.set_default_timeout(timeout_ms)
         contexts.append(ctx)
         s = Session(ctx.new_page(), server, who)
         sessions.append(s)
@@ -108,3 +111,8 @@ def session(browser: Any, server: LiveServer) -> Iterator[Callable[[str], Sessio
     for ctx in contexts:
         ctx.close()
     assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def session(browser: Any, server: LiveServer) -> Iterator[Callable[[str], Session]]:
+    yield from signed_in_tabs(browser, server)

@@ -21,7 +21,7 @@ import httpx
 
 from ..integration.conftest import write_disc_dataset
 
-__all__ = ["PROJECT", "LiveServer", "start_server"]
+__all__ = ["PROJECT", "LiveServer", "start_bare_server", "start_server"]
 
 PROJECT = "discs"
 SETTINGS = {
@@ -79,7 +79,7 @@ class LiveServer:
     def project_path(self, rest: str = "") -> str:
         return f"/projects/{PROJECT}{rest}"
 
-    def wait_job(self, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
+    def wait_job(self, job_id: str, timeout: float = 600.0) -> dict[str, Any]:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             job: dict[str, Any] = self.api("GET", self.project_path(f"/jobs/{job_id}")).json()
@@ -130,15 +130,8 @@ def _token(name: str, proc: subprocess.Popen[str]) -> str:
     return out.strip().splitlines()[-1].strip()
 
 
-def start_server(root: Path) -> LiveServer:
-    """Start ``medloop serve``, create the project, add reference pairs and train version 1."""
-    data_dir = root / "srv"
-    data_dir.mkdir(parents=True)
-    # The first ``users add`` creates the database; the others run beside the server's start.
-    tokens = {"admin": _token("admin", _users_add(data_dir, "admin", "admin"))}
-    dataset = write_disc_dataset(root / "data", n_train=6, n_val=2, n_test=8)
+def _serve(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
-    log_path = root / "serve.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [
@@ -156,6 +149,18 @@ def start_server(root: Path) -> LiveServer:
             env=_env(),
             start_new_session=True,
         )
+    return proc, port
+
+
+def start_server(root: Path) -> LiveServer:
+    """Start ``medloop serve``, create the project, add reference pairs and train version 1."""
+    data_dir = root / "srv"
+    data_dir.mkdir(parents=True)
+    # The first ``users add`` creates the database; the others run beside the server's start.
+    tokens = {"admin": _token("admin", _users_add(data_dir, "admin", "admin"))}
+    dataset = write_disc_dataset(root / "data", n_train=6, n_val=2, n_test=8)
+    log_path = root / "serve.log"
+    proc, port = _serve(data_dir, log_path)
     server = LiveServer(f"http://127.0.0.1:{port}", data_dir, dataset, log_path, proc, tokens)
     try:
         procs = {name: _users_add(data_dir, name, name) for name in ("annotator", "viewer")}
@@ -163,6 +168,23 @@ def start_server(root: Path) -> LiveServer:
         for name, p in procs.items():
             tokens[name] = _token(name, p)
         _build_project(server)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def start_bare_server(root: Path) -> LiveServer:
+    """A fresh install as the README's quick start leaves it: ``medloop serve`` and the first
+    admin (``medloop users add admin --role admin``), nothing else."""
+    data_dir = root / "srv"
+    data_dir.mkdir(parents=True)
+    tokens = {"admin": _token("admin", _users_add(data_dir, "admin", "admin"))}
+    log_path = root / "serve.log"
+    proc, port = _serve(data_dir, log_path)
+    server = LiveServer(f"http://127.0.0.1:{port}", data_dir, root, log_path, proc, tokens)
+    try:
+        _wait_healthy(server)
     except BaseException:
         server.stop()
         raise

@@ -23,12 +23,14 @@ from medloop.api.routers import (
     corrections,
     dicom,
     docs,
+    erasures,
     images,
     jobs,
     models,
     projects,
     references,
     system,
+    users,
     web,
 )
 from medloop.api.throttle import AuthGuard
@@ -41,12 +43,14 @@ ROUTERS = (
     system.router,
     projects.router,
     references.router,
+    erasures.router,
     images.router,
     analyses.router,
     corrections.router,
     models.router,
     jobs.router,
     audit.router,
+    users.router,
     dicom.router,
     web.router,
 )
@@ -95,7 +99,11 @@ def create_app(
     for r in ROUTERS:
         app.include_router(r)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 1024 * 1024)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_upload_bytes + 1024 * 1024,
+        larger={"/reference/import": settings.max_import_bytes + 1024 * 1024},
+    )
     app.add_middleware(BodyTimeout, timeout_s=settings.body_timeout_s)
     app.add_middleware(SecurityHeaders)
     return app

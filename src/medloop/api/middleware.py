@@ -28,19 +28,27 @@ class BodyLimit:
     A declared ``Content-Length`` over the limit is refused before anything is read;
     a chunked body is cut off as soon as it passes the limit. ``max_bytes`` covers
     the whole multipart body, so it allows a little more than the file limit.
+    ``larger`` gives the paths ending so (a zip of reference data) a limit of their own.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
+        self.app, self.default_max, self.larger = app, max_bytes, dict(larger or {})
+
+    def _limit(self, path: str) -> int:
+        for suffix, limit in self.larger.items():
+            if path.endswith(suffix):
+                return limit
+        return self.default_max
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self._limit(str(scope.get("path", "")))
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_413(send, self.max_bytes)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await _send_413(send, max_bytes)
             return
         seen = 0
         started = False
@@ -50,7 +58,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     raise _TooLarge()
             return message
 
@@ -64,7 +72,7 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_413(send, self.max_bytes)
+                await _send_413(send, max_bytes)
 
 
 async def _send_413(send: Send, limit: int) -> None:

@@ -1,7 +1,7 @@
 """JSON shapes of the HTTP API (``/api/v1``). The client SDK mirrors these; it never imports them.
 
 Request bodies that carry settings or job options are the domain's own models
-(:class:`~medloop.domain.settings.ProjectSettings`, :data:`~medloop.domain.jobs.JobSpec`),
+(:class:`~medloop.domain.settings.ProjectSettings`, :data:`~medloop.domain.jobs.UserJobSpec`),
 so every default and bound is written once, and bad values answer 422 before
 anything is stored or queued.
 """
@@ -9,19 +9,22 @@ anything is stored or queued.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from medloop.domain.dicom import DicomwebSettings
-from medloop.domain.jobs import JobSpec
+from medloop.domain.jobs import UserJobSpec
+from medloop.domain.labels import Label
 from medloop.domain.settings import ProjectSettings
 
 __all__ = [
     "AnalysisOut",
     "AnalyzeRequest",
+    "ArchiveOut",
     "AuditEventOut",
     "CorrectionOut",
+    "CurveOut",
     "DicomInstanceOut",
     "DicomSettingsIn",
     "ErrorOut",
@@ -32,9 +35,12 @@ __all__ = [
     "Page",
     "ProjectIn",
     "ProjectOut",
+    "ProjectPatch",
     "PromoteIn",
     "PseudonymOut",
+    "ReferenceItemOut",
     "ReferenceOut",
+    "ReferenceSummaryOut",
     "ReviewItemOut",
     "SyncLedgerOut",
 ]
@@ -69,6 +75,29 @@ class ProjectOut(ProjectSettings):
     name: str
     production_version: str | None
     created_at: datetime
+    archived_at: datetime | None = None
+
+
+class ProjectPatch(_Strict):
+    """``PATCH /api/v1/projects/{project}``: a JSON merge patch of the project's settings.
+
+    Only the fields given change; inside ``learning``, ``acceptance`` and ``training``
+    only the keys given change, and ``null`` puts a field back to its default. The
+    result is validated as a whole (bounds and defaults: ``medloop.domain.settings``).
+    Label values are fixed once the project holds label maps; names and colours are not.
+    """
+
+    labels: list[Label] | None = None
+    image_kind: str | None = None
+    spatial_dims: Literal[2, 3] | None = None
+    learning: dict[str, Any] | None = None
+    acceptance: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+    finetune_every: int | None = None
+
+    def patch(self) -> dict[str, Any]:
+        """The merge patch: the fields that were sent (``null`` included)."""
+        return self.model_dump(mode="json", include=self.model_fields_set)
 
 
 class ImageOut(BaseModel):
@@ -89,7 +118,28 @@ class ReferenceOut(BaseModel):
     id: str
     image_id: str
     split: str
+    group: str | None = None
     mask_sha256: str
+
+
+class ReferenceItemOut(ReferenceOut):
+    """A pair as the Data page lists it: with its image's name and size, and the versions
+    that trained on it (a pair they trained on can only be erased, not deleted)."""
+
+    filename: str
+    width: int
+    height: int
+    created_at: datetime
+    trained_by: list[str]
+
+
+class ReferenceSummaryOut(BaseModel):
+    """How many pairs, by split, by group, and by both (``group: null``: no group)."""
+
+    total: int
+    splits: dict[str, int]
+    groups: dict[str, int]
+    cells: list[dict[str, Any]]
 
 
 class MeasurementOut(BaseModel):
@@ -148,12 +198,16 @@ class ModelVersionOut(BaseModel):
     created_at: str
     metrics: dict[str, Any]
     lineage: dict[str, Any]
+    """Where it came from; each data entry (and held-out correction) whose data was
+    erased since is marked ``"erased": true`` and keeps only its ids and sha256."""
     report: dict[str, Any] | None
     files: dict[str, str] = Field(default_factory=dict)
     """Each stored file and its sha256."""
     history: list[dict[str, Any]] = Field(default_factory=list)
     """This version's events, oldest first: created, promoted (by whom, why), rejected,
     rolled back."""
+    erased_data: int = 0
+    """How many of the pairs and corrections it saw were erased since."""
 
 
 class PromoteIn(_Strict):
@@ -162,8 +216,9 @@ class PromoteIn(_Strict):
     reason: str | None = Field(default=None, max_length=1000)
 
 
-JobIn = JobSpec
-"""``POST .../jobs``: ``{"kind": ..., "options": {...}}``, options typed per kind."""
+JobIn = UserJobSpec
+"""``POST .../jobs``: ``{"kind": ..., "options": {...}}``, options typed per kind (imports and
+erasures have routes of their own)."""
 
 
 class JobOut(BaseModel):
@@ -181,6 +236,24 @@ class JobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     heartbeat_at: datetime | None
+
+
+class ArchiveOut(BaseModel):
+    """``POST .../reference/import``: the queued import job and how many pairs the zip holds."""
+
+    job: JobOut
+    pairs: int
+
+
+class CurveOut(BaseModel):
+    """``GET .../jobs/{job}/curve``: the job's loss and validation Dice by step.
+
+    ``points`` are in the order written; ``last`` is the id to pass as ``after`` to get
+    only newer points.
+    """
+
+    points: list[dict[str, Any]]
+    last: int
 
 
 class AuditEventOut(BaseModel):

@@ -23,6 +23,9 @@ routes) or :func:`allow_any` (the others), and that dependency records the outco
   or the one the route sets with :meth:`Access.note` (a created resource), and its
   details. Reads that clients poll (``polled=True``: lists, job states) are recorded
   once per caller, project and resource per :data:`POLL_WINDOW_S`.
+
+An archived project is read-only: a request that would change it answers 409 (recorded
+as ``denied``) unless its route allows it (``archived=True``: restoring it).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from fastapi import Depends, HTTPException, Request
 from medloop.api.deps import ServicesDep
 from medloop.api.throttle import MAX_PATH, AuthGuard
 from medloop.domain.records import ProjectRecord
-from medloop.errors import MedloopError, NotFoundError
+from medloop.errors import ConflictError, MedloopError, NotFoundError
 from medloop.runtime import Services
 from medloop.services.audit import Actor
 from medloop.services.users import ROLE_RANK
@@ -186,6 +189,9 @@ def _audited(svc: Services, acc: A, action: str, kind: str, polled: bool) -> Ite
     )
 
 
+_READS = ("GET", "HEAD", "OPTIONS")
+
+
 def allow(
     role: str,
     action: str,
@@ -193,6 +199,7 @@ def allow(
     *,
     resource: str | None = None,
     polled: bool = False,
+    archived: bool = False,
 ) -> Any:
     """A dependency: the caller may do ``action`` on the path's ``{project}`` with ``role``.
 
@@ -202,12 +209,17 @@ def allow(
         resource_type: the audit resource type, e.g. ``analysis``.
         resource: the path parameter naming the resource (its id goes into the event).
         polled: a read that clients poll: recorded once per :data:`POLL_WINDOW_S`.
+        archived: allow this write on an archived project (restoring it).
     """
 
     def dependency(
         request: Request, project: str, who: CallerDep, svc: ServicesDep
     ) -> Iterator[ProjectAccess]:
         proj = _project(svc, who, project, role, action)
+        if proj.archived and not archived and request.method not in _READS:
+            detail = {"reason": "archived"}
+            svc.audit.record(who.actor, action, "project", proj.id, proj.id, "denied", detail)
+            raise ConflictError(f"project {proj.name!r} is archived: restore it to change it")
         rid = request.path_params.get(resource) if resource else None
         acc = ProjectAccess(who=who, project=proj, resource_id=rid, project_id=proj.id)
         yield from _audited(svc, acc, action, resource_type, polled)

@@ -14,7 +14,8 @@ from medloop.cli.bench import bench_app
 from medloop.cli.export import export
 from medloop.cli.models import models_app
 from medloop.cli.remote import remote_app
-from medloop.cli.server import import_data, secrets_app, serve, users_app
+from medloop.cli.server import import_data, secrets_app, serve
+from medloop.cli.users import users_app
 from medloop.cli.worker import worker
 
 if TYPE_CHECKING:

@@ -56,6 +56,7 @@ def serve_demo(data_dir: Path, host: str, port: int, device: str | None) -> None
                 smp.mask.name,
                 smp.split or "train",
                 None,
+                smp.group,
             )
         job = svc.jobs.submit(project, TrainJob())
         console.print(f"queued the training of version 1 (job {job.id}); follow it in the job list")

@@ -1,4 +1,5 @@
-"""``medloop serve``, ``medloop users add``, ``medloop import``: the server side of the CLI."""
+"""``medloop serve`` and ``medloop import``: the server side of the CLI (``medloop users``:
+:mod:`medloop.cli.users`)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ if TYPE_CHECKING:
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Server data folder (MEDLOOP_DATA_DIR).")
 ]
-
-users_app = typer.Typer(help="Users and device identities of a server.", no_args_is_help=True)
 
 
 def settings_from(data_dir: Path | None, **kw: object) -> Settings:
@@ -121,35 +120,6 @@ def serve(
     run(app, settings)
 
 
-@users_app.command("add")
-def add_user(
-    name: Annotated[str, typer.Argument(help="User or device name.")],
-    role: Annotated[str, typer.Option(help="admin, annotator or viewer.")],
-    project: Annotated[
-        str | None, typer.Option(help="Limit the user to this project (id or name).")
-    ] = None,
-    data_dir: DataDirOpt = None,
-) -> None:
-    """Create a user; its new API token is printed alone on the last line (stored only as a hash)."""
-    if role not in ("admin", "annotator", "viewer"):
-        fail(f"--role must be admin, annotator or viewer, got {role!r}")
-
-    def go() -> str:
-        from medloop.runtime import Runtime
-
-        rt = Runtime(settings_from(data_dir))
-        try:
-            return rt.services.users.add(name, role, project)[1]
-        finally:
-            rt.stop()
-
-    token = run_guarded(go)
-    console.print(
-        f"user {name!r} ({role}{', project ' + project if project else ''}) created; token:"
-    )
-    typer.echo(token)
-
-
 def import_data(
     data: Annotated[
         Path, typer.Argument(help="Dataset folder or manifest (images/ + masks/, or manifest.csv).")
@@ -178,6 +148,7 @@ def import_data(
                         smp.mask.name,
                         smp.split or "train",
                         None,
+                        smp.group,
                     )
             return len(ds.samples)
         finally:

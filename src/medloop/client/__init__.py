@@ -14,7 +14,20 @@ Importing this package loads httpx and pydantic only: never torch, numpy, FastAP
 SQLAlchemy or the rest of medloop (a test checks).
 """
 
-from medloop.client.client import FileInput, MedloopClient
+from medloop.client.admin_models import (
+    CurveOut,
+    ErasureOut,
+    ErasurePreviewOut,
+    ErasureRequestOut,
+    ImportOut,
+    NewTokenOut,
+    NewUserOut,
+    ReferenceItemOut,
+    ReferenceSummaryOut,
+    TokenOut,
+    UserOut,
+)
+from medloop.client.client import DEFAULT, FileInput, MedloopClient
 from medloop.client.errors import (
     ApiError,
     BadRequest,
@@ -55,6 +68,7 @@ from medloop.client.models import (
 )
 
 __all__ = [
+    "DEFAULT",
     "AcceptanceRule",
     "AnalysisOut",
     "ApiError",
@@ -62,10 +76,15 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "CorrectionOut",
+    "CurveOut",
+    "ErasureOut",
+    "ErasurePreviewOut",
+    "ErasureRequestOut",
     "FileInput",
     "Forbidden",
     "Health",
     "ImageOut",
+    "ImportOut",
     "InvalidArgument",
     "JobIn",
     "JobKind",
@@ -79,16 +98,22 @@ __all__ = [
     "MedloopClient",
     "MedloopClientError",
     "ModelVersionOut",
+    "NewTokenOut",
+    "NewUserOut",
     "NotFound",
     "Page",
     "ProjectIn",
     "ProjectOut",
+    "ReferenceItemOut",
     "ReferenceOut",
+    "ReferenceSummaryOut",
     "ReviewItemOut",
     "ServerError",
+    "TokenOut",
     "TooManyRequests",
     "Training",
     "TransportError",
     "Unauthorized",
     "UnexpectedResponse",
+    "UserOut",
 ]

@@ -29,13 +29,26 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, TypeAlias, TypeVar
+from typing import IO, Any, Literal, TypeAlias, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from medloop import __version__
+from medloop.client.admin_models import (
+    CurveOut,
+    ErasureOut,
+    ErasurePreviewOut,
+    ErasureRequestOut,
+    ImportOut,
+    NewTokenOut,
+    NewUserOut,
+    ReferenceItemOut,
+    ReferenceSummaryOut,
+    TokenOut,
+    UserOut,
+)
 from medloop.client.errors import (
     ApiError,
     InvalidArgument,
@@ -67,7 +80,10 @@ from medloop.client.models import (
     Training,
 )
 
-__all__ = ["FileInput", "MedloopClient"]
+__all__ = ["DEFAULT", "FileInput", "MedloopClient"]
+
+DEFAULT: Literal["default"] = "default"
+"""A token's expiry left to the server: a person's default lifetime, a device's none."""
 
 FileInput: TypeAlias = str | os.PathLike[str] | bytes | IO[bytes]
 """A file to upload: a path (``str`` or ``Path``, streamed from disk), bytes, or an open binary file."""
@@ -365,10 +381,14 @@ class MedloopClient:
     # -- projects ------------------------------------------------------------------------
 
     def list_projects(
-        self, limit: int | None = None, offset: int | None = None
+        self, limit: int | None = None, offset: int | None = None, archived: bool = False
     ) -> Page[ProjectOut]:
-        """``GET /api/v1/projects``: the projects this token can see."""
-        return self._json("GET", f"{API}/projects", Page[ProjectOut], params=_limits(limit, offset))
+        """``GET /api/v1/projects``: the projects this token can see (``archived``: those
+        archived instead)."""
+        params: dict[str, Any] = dict(_limits(limit, offset))
+        if archived:
+            params["archived"] = "true"
+        return self._json("GET", f"{API}/projects", Page[ProjectOut], params=params)
 
     def create_project(
         self,
@@ -381,6 +401,7 @@ class MedloopClient:
         training: Mapping[str, Any] | Training | None = None,
         finetune_every: int | None = None,
         max_frames: int | None = None,
+        spatial_dims: int | None = None,
     ) -> ProjectOut:
         """``POST /api/v1/projects`` (admins): a new segmentation task.
 
@@ -409,9 +430,30 @@ class MedloopClient:
                 "training": _set(training),
                 "finetune_every": finetune_every,
                 "max_frames": max_frames,
+                "spatial_dims": spatial_dims,
             }
         )
         return self._json("POST", f"{API}/projects", ProjectOut, json=project.body())
+
+    def update_project(self, project: str, changes: Mapping[str, Any]) -> ProjectOut:
+        """``PATCH /api/v1/projects/{p}`` (admins): change settings as a JSON merge patch.
+
+        Only what ``changes`` names changes; inside ``learning``, ``acceptance`` and
+        ``training`` only the keys given, and ``None`` puts a field back to the server's
+        default. The next job uses the new settings; the audit trail keeps before and
+        after. Example::
+
+            c.update_project("knee", {"training": {"budget_s": 600}, "finetune_every": 5})
+        """
+        return self._json("PATCH", self._p(project), ProjectOut, json=dict(changes))
+
+    def archive_project(self, project: str) -> ProjectOut:
+        """``POST .../archive`` (admins): read-only, and left out of :meth:`list_projects`."""
+        return self._json("POST", f"{self._p(project)}/archive", ProjectOut)
+
+    def restore_project(self, project: str) -> ProjectOut:
+        """``POST .../restore`` (admins): bring an archived project back."""
+        return self._json("POST", f"{self._p(project)}/restore", ProjectOut)
 
     def get_project(self, project: str) -> ProjectOut:
         """``GET /api/v1/projects/{p}`` by id or name."""
@@ -426,21 +468,45 @@ class MedloopClient:
         mask: FileInput,
         split: str = "train",
         filename: str | None = None,
+        group: str | None = None,
     ) -> ReferenceOut:
         """``POST .../reference``: one reference image + label-map mask pair for training.
 
-        ``split`` is ``train``, ``val`` or ``test``. Example::
+        ``split`` is ``train``, ``val`` or ``test``; ``group`` a free reporting group
+        (a stain, a site). Example::
 
             c.add_reference("knee", "images/001.png", "masks/001.png", split="val")
         """
         fields = {"image": (image, filename, "image"), "mask": (mask, None, "mask")}
+        data = {"split": split, **({"group": group} if group is not None else {})}
         with self._files(fields) as files:
             return self._json(
-                "POST",
-                f"{self._p(project)}/reference",
-                ReferenceOut,
-                files=files,
-                data={"split": split},
+                "POST", f"{self._p(project)}/reference", ReferenceOut, files=files, data=data
+            )
+
+    def import_reference(
+        self,
+        project: str,
+        archive: FileInput,
+        split: str | None = None,
+        group: str | None = None,
+        filename: str | None = None,
+    ) -> ImportOut:
+        """``POST .../reference/import`` (admins): a zip of pairs, imported by a job.
+
+        The zip holds ``images/`` + ``masks/`` (paired by file stem) or a ``manifest.csv``
+        (``image``, ``mask``, optional ``split`` and ``group``), at its top or in one top
+        folder. ``split`` and ``group`` apply to pairs the zip gives none (left out: the
+        server's rule). The job's result lists each refused pair with its reason::
+
+            out = c.import_reference("knee", "dataset.zip")
+            job = c.wait_for_job("knee", out.job.id)
+            print(job.result["added"], job.result["errors"])
+        """
+        data = {k: v for k, v in (("split", split), ("group", group)) if v is not None}
+        with self._files({"file": (archive, filename, "archive")}) as files:
+            return self._json(
+                "POST", f"{self._p(project)}/reference/import", ImportOut, files=files, data=data
             )
 
     def list_reference(
@@ -449,12 +515,27 @@ class MedloopClient:
         split: str | None = None,
         limit: int | None = None,
         offset: int | None = None,
-    ) -> Page[ReferenceOut]:
-        """``GET .../reference``: the reference pairs (of one ``split`` if given)."""
+        group: str | None = None,
+    ) -> Page[ReferenceItemOut]:
+        """``GET .../reference``: the reference pairs, oldest first, of one ``split`` and/or
+        ``group`` if given (``group=""``: the pairs without a group)."""
         params: dict[str, Any] = dict(_limits(limit, offset))
         if split is not None:
             params["split"] = split
-        return self._json("GET", f"{self._p(project)}/reference", Page[ReferenceOut], params=params)
+        if group is not None:
+            params["group"] = group
+        return self._json(
+            "GET", f"{self._p(project)}/reference", Page[ReferenceItemOut], params=params
+        )
+
+    def reference_summary(self, project: str) -> ReferenceSummaryOut:
+        """``GET .../reference/summary``: pair counts by split and group."""
+        return self._json("GET", f"{self._p(project)}/reference/summary", ReferenceSummaryOut)
+
+    def delete_reference(self, project: str, pair_id: str) -> None:
+        """``DELETE .../reference/{id}`` (admins): a pair no version trained on
+        (:class:`~medloop.client.Conflict` otherwise: erase its image instead)."""
+        self._send("DELETE", f"{self._p(project)}/reference/{_seg(pair_id, 'pair')}")
 
     # -- images --------------------------------------------------------------------------
 
@@ -681,6 +762,12 @@ class MedloopClient:
         """``POST .../jobs/{j}/cancel``."""
         return self._json("POST", f"{self._j(project, job_id)}/cancel", JobOut)
 
+    def job_curve(self, project: str, job_id: str, after: int = 0) -> CurveOut:
+        """``GET .../jobs/{j}/curve``: a learning job's loss and validation Dice by step."""
+        return self._json(
+            "GET", f"{self._j(project, job_id)}/curve", CurveOut, params={"after": after}
+        )
+
     def _j(self, project: str, job_id: str) -> str:
         return f"{self._p(project)}/jobs/{_seg(job_id, 'job')}"
 
@@ -733,3 +820,106 @@ class MedloopClient:
     def audit(self, limit: int = 100, offset: int = 0) -> Page[AuditEventOut]:
         """``GET /api/v1/audit`` (admins): audit events, newest first."""
         return self._json("GET", f"{API}/audit", Page[AuditEventOut], params=_limits(limit, offset))
+
+    # -- users and tokens (admins of every project) ----------------------------------------
+
+    def list_users(self) -> Page[UserOut]:
+        """``GET /api/v1/users``: people and devices with their role, scope and last use."""
+        return self._json("GET", f"{API}/users", Page[UserOut])
+
+    def create_user(
+        self,
+        name: str,
+        role: str,
+        *,
+        kind: str | None = None,
+        project: str | None = None,
+        expires_in_days: float | Literal["default"] | None = DEFAULT,
+        token_name: str | None = None,
+    ) -> NewUserOut:
+        """``POST /api/v1/users``: a user and its first token (``.token.token``, shown once).
+
+        ``kind``: ``person`` or ``device``; ``expires_in_days``: ``None`` for never, left
+        as :data:`DEFAULT` for the server's rule (people expire, devices do not).
+        """
+        body: dict[str, Any] = {"name": name, "role": role}
+        body |= {k: v for k, v in (("kind", kind), ("project", project)) if v is not None}
+        if token_name is not None:
+            body["token_name"] = token_name
+        if expires_in_days != DEFAULT:
+            body["expires_in_days"] = expires_in_days
+        return self._json("POST", f"{API}/users", NewUserOut, json=body)
+
+    def get_user(self, user: str) -> UserOut:
+        """``GET /api/v1/users/{u}`` by id or name."""
+        return self._json("GET", self._u(user), UserOut)
+
+    def update_user(
+        self,
+        user: str,
+        *,
+        role: str | None = None,
+        project: str | None = None,
+        every_project: bool = False,
+        disabled: bool | None = None,
+    ) -> UserOut:
+        """``PATCH /api/v1/users/{u}``: role, scope (``every_project`` unbinds), disabled."""
+        body: dict[str, Any] = {}
+        if role is not None:
+            body["role"] = role
+        if project is not None or every_project:
+            body["project"] = None if every_project else project
+        if disabled is not None:
+            body["disabled"] = disabled
+        return self._json("PATCH", self._u(user), UserOut, json=body)
+
+    def list_tokens(self, user: str) -> Page[TokenOut]:
+        """``GET /api/v1/users/{u}/tokens``: the user's tokens (never their secrets)."""
+        return self._json("GET", f"{self._u(user)}/tokens", Page[TokenOut])
+
+    def issue_token(
+        self,
+        user: str,
+        name: str | None = None,
+        expires_in_days: float | Literal["default"] | None = DEFAULT,
+    ) -> NewTokenOut:
+        """``POST /api/v1/users/{u}/tokens``: another token; its secret is ``.token``, shown once."""
+        body: dict[str, Any] = {} if name is None else {"name": name}
+        if expires_in_days != DEFAULT:
+            body["expires_in_days"] = expires_in_days
+        return self._json("POST", f"{self._u(user)}/tokens", NewTokenOut, json=body)
+
+    def revoke_token(self, user: str, token_id: str) -> TokenOut:
+        """``POST .../tokens/{t}/revoke``: the token answers 401 from the next request on."""
+        path = f"{self._u(user)}/tokens/{_seg(token_id, 'token')}/revoke"
+        return self._json("POST", path, TokenOut)
+
+    @staticmethod
+    def _u(user: str) -> str:
+        return f"{API}/users/{_seg(user, 'user')}"
+
+    # -- erasure (admins) ----------------------------------------------------------------
+
+    def preview_erasure(self, project: str, scope: str, value: str) -> ErasurePreviewOut:
+        """``POST .../erasures/preview``: what erasing a ``patient`` (Patient ID), ``study``
+        (Study Instance UID) or ``image`` (its id) would remove; nothing is removed."""
+        body = {"scope": scope, "value": value}
+        return self._json(
+            "POST", f"{self._p(project)}/erasures/preview", ErasurePreviewOut, json=body
+        )
+
+    def erase(self, project: str, scope: str, value: str, reason: str) -> ErasureRequestOut:
+        """``POST .../erasures``: erase the data (a job; audited with who and why).
+
+        Model versions that trained on it stay; their lineage keeps only ids and sha256,
+        marked erased. Example::
+
+            out = c.erase("knee", "patient", "PAT-0042", "the patient withdrew consent")
+            c.wait_for_job("knee", out.job.id)
+        """
+        body = {"scope": scope, "value": value, "reason": reason}
+        return self._json("POST", f"{self._p(project)}/erasures", ErasureRequestOut, json=body)
+
+    def list_erasures(self, project: str) -> Page[ErasureOut]:
+        """``GET .../erasures``: the project's erasures, newest first."""
+        return self._json("GET", f"{self._p(project)}/erasures", Page[ErasureOut])

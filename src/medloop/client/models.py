@@ -54,7 +54,7 @@ __all__ = [
     "TrainingOptions",
 ]
 
-JobKind = Literal["train", "finetune", "evaluate", "dicomweb_sync"]
+JobKind = Literal["train", "finetune", "evaluate", "dicomweb_sync", "reference_import", "erasure"]
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 FINISHED_JOB_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
@@ -170,6 +170,7 @@ class ProjectIn(ApiModel):
     name: str
     labels: list[Label]
     image_kind: str | None = None
+    spatial_dims: int | None = None
     learning: Learning | None = None
     acceptance: AcceptanceRule | None = None
     training: Training | None = None
@@ -193,8 +194,10 @@ class ProjectOut(ApiModel):
     training: Training = Field(default_factory=Training)
     finetune_every: int | None = None
     max_frames: int | None = None
+    spatial_dims: int | None = None
     production_version: str | None = None
     created_at: datetime
+    archived_at: datetime | None = None
 
 
 class ImageOut(ApiModel):
@@ -213,11 +216,12 @@ class ImageOut(ApiModel):
 
 
 class ReferenceOut(ApiModel):
-    """A reference image + mask pair (training data) and its split."""
+    """A reference image + mask pair (training data), its split and group."""
 
     id: str
     image_id: str
     split: str
+    group: str | None = None
     mask_sha256: str
 
 
@@ -294,6 +298,9 @@ class ModelVersionOut(ApiModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     lineage: dict[str, Any] = Field(default_factory=dict)
     report: dict[str, Any] | None = None
+    erased_data: int = 0
+    """How many of the pairs and corrections it saw were erased since (their entries in
+    ``lineage`` are marked ``"erased": true``)."""
 
 
 class JobIn(ApiModel):

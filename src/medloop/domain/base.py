@@ -24,12 +24,13 @@ def validation_message(err: ValidationError) -> str:
 class SettingsModel(BaseModel):
     """Frozen, strict pydantic model (unknown fields refused).
 
-    Constructing one with bad values raises pydantic's ``ValidationError`` (the CLI
+    A field's docstring is its description in the JSON schema (the help the API and the
+    browser show). Constructing one with bad values raises pydantic's ``ValidationError`` (the CLI
     reports it as bad input; FastAPI answers 422); :meth:`parse` raises
     :class:`~medloop.errors.ConfigError` for stored or user-given JSON.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     @classmethod
     def parse(cls, data: Any) -> Self:

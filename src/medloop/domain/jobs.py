@@ -50,20 +50,27 @@ __all__ = [
     "JOB_KINDS",
     "JOB_STATES",
     "LEARNING_KINDS",
+    "AnyJob",
+    "CurvePoint",
     "DicomwebSyncJob",
     "DicomwebSyncOptions",
+    "ErasureJob",
+    "ErasureOptions",
     "EvaluateJob",
     "EvaluateOptions",
     "FinetuneJob",
     "FinetuneOptions",
     "JobRecord",
     "JobSpec",
+    "ReferenceImportJob",
+    "ReferenceImportOptions",
     "TrainJob",
     "TrainOverrides",
+    "UserJobSpec",
     "parse_job_spec",
 ]
 
-JOB_KINDS = ("train", "finetune", "evaluate", "dicomweb_sync")
+JOB_KINDS = ("train", "finetune", "evaluate", "dicomweb_sync", "reference_import", "erasure")
 LEARNING_KINDS = ("train", "finetune")
 """Job kinds that change a project's model: at most one runs per project at a time."""
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -126,6 +133,27 @@ class DicomwebSyncOptions(SettingsModel):
     trigger: Literal["manual", "poll"] = "manual"
 
 
+class ReferenceImportOptions(SettingsModel):
+    """A zip of reference pairs to import: where the archive is, and defaults for its pairs.
+
+    The archive is a blob the server stored when it was uploaded (``archive`` is its
+    sha256); it is removed when the import ends.
+    """
+
+    archive: str = Field(pattern=r"^[0-9a-f]{64}$")
+    filename: str = Field(default="upload.zip", max_length=255)
+    split: Literal["auto", "train", "val", "test"] = "auto"
+    """Split of pairs the archive gives none: ``auto`` puts every 10th (by key hash) in val."""
+    group: str | None = Field(default=None, max_length=64)
+    """Group of pairs the archive gives none."""
+
+
+class ErasureOptions(SettingsModel):
+    """Which erasure to carry out (its scope, value and reason are in its own record)."""
+
+    erasure: str = Field(pattern=r"^[0-9a-f]{32}$")
+
+
 class TrainJob(SettingsModel):
     kind: Literal["train"] = "train"
     options: TrainOverrides = Field(default_factory=TrainOverrides)
@@ -146,17 +174,31 @@ class DicomwebSyncJob(SettingsModel):
     options: DicomwebSyncOptions = Field(default_factory=DicomwebSyncOptions)
 
 
-JobSpec = Annotated[
-    TrainJob | FinetuneJob | EvaluateJob | DicomwebSyncJob, Field(discriminator="kind")
-]
+class ReferenceImportJob(SettingsModel):
+    kind: Literal["reference_import"] = "reference_import"
+    options: ReferenceImportOptions
+
+
+class ErasureJob(SettingsModel):
+    kind: Literal["erasure"] = "erasure"
+    options: ErasureOptions
+
+
+AnyJob = TrainJob | FinetuneJob | EvaluateJob | DicomwebSyncJob | ReferenceImportJob | ErasureJob
+
+JobSpec = Annotated[AnyJob, Field(discriminator="kind")]
 """A job to run: its ``kind`` and that kind's typed ``options``."""
 
-_SPEC: TypeAdapter[TrainJob | FinetuneJob | EvaluateJob | DicomwebSyncJob] = TypeAdapter(JobSpec)
+UserJobSpec = Annotated[
+    TrainJob | FinetuneJob | EvaluateJob | DicomwebSyncJob, Field(discriminator="kind")
+]
+"""The jobs a user queues with ``POST .../jobs``; imports and erasures have routes of their own
+(they need an upload, or a record written first)."""
+
+_SPEC: TypeAdapter[AnyJob] = TypeAdapter(JobSpec)
 
 
-def parse_job_spec(
-    kind: str, options: dict[str, Any] | None
-) -> TrainJob | FinetuneJob | EvaluateJob | DicomwebSyncJob:
+def parse_job_spec(kind: str, options: dict[str, Any] | None) -> AnyJob:
     """The typed spec of a job of ``kind`` with stored ``options``.
 
     Raises:
@@ -166,6 +208,15 @@ def parse_job_spec(
         return _SPEC.validate_python({"kind": kind, "options": options or {}})
     except ValidationError as err:
         raise ConfigError(f"{kind} job options: {validation_message(err)}") from err
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One point of a learning job's live curve: ``loss`` or ``val_dice`` at optimiser ``step``."""
+
+    step: int
+    metric: str
+    value: float
 
 
 @dataclass(frozen=True)
@@ -200,7 +251,7 @@ class JobRecord:
         return self.kind in LEARNING_KINDS
 
     @property
-    def spec(self) -> TrainJob | FinetuneJob | EvaluateJob | DicomwebSyncJob:
+    def spec(self) -> AnyJob:
         """The job's typed options (raises ``ConfigError`` if the stored ones are invalid)."""
         return parse_job_spec(self.kind, self.options)
 

@@ -18,10 +18,12 @@ __all__ = [
     "AuditRecord",
     "CorrectionRecord",
     "DicomInstanceRecord",
+    "ErasureRecord",
     "ImageRecord",
     "ProjectRecord",
     "PseudonymRecord",
     "ReferenceRecord",
+    "TokenRecord",
     "UserRecord",
 ]
 
@@ -32,6 +34,7 @@ class ProjectRecord:
 
     ``dicom`` is the stored DICOM settings JSON (it holds secrets: only the DICOM
     services read it, and the API shows it only through their public view).
+    ``archived_at`` is set while the project is archived (read-only, hidden from lists).
     """
 
     id: str
@@ -39,6 +42,11 @@ class ProjectRecord:
     settings: ProjectSettings
     created_at: datetime
     dicom: dict[str, Any] = field(default_factory=dict)
+    archived_at: datetime | None = None
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,10 @@ class ImageRecord:
 
 @dataclass(frozen=True)
 class ReferenceRecord:
-    """A reference image with its ground-truth label map, in a train/val/test split."""
+    """A reference image with its ground-truth label map, in a train/val/test split.
+
+    ``group`` is a free reporting group (a stain, a site, a scanner), when given.
+    """
 
     id: str
     project_id: str
@@ -85,6 +96,7 @@ class ReferenceRecord:
     mask_sha256: str
     split: str
     created_at: datetime
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +146,11 @@ class CorrectionRecord:
 
 @dataclass(frozen=True)
 class UserRecord:
-    """A person or device; ``project_id`` binds it to one project (``None``: all)."""
+    """A person or device; ``project_id`` binds it to one project (``None``: all).
+
+    ``kind`` is ``person`` or ``device`` (their tokens' default expiry differs);
+    ``last_used_at`` is the latest use of any of its tokens.
+    """
 
     id: str
     name: str
@@ -142,6 +158,52 @@ class UserRecord:
     project_id: str | None
     disabled: bool
     created_at: datetime
+    kind: str = "person"
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """One API token of a user (only its sha256 is stored; the secret is shown once).
+
+    A token authenticates while it is neither revoked nor expired and its user is
+    enabled. ``last_used_at`` is updated at most once a minute.
+    """
+
+    id: str
+    user_id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    created_by: str | None = None
+
+    def active(self, now: datetime) -> bool:
+        """Whether the token still authenticates at ``now`` (its user aside)."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+@dataclass(frozen=True)
+class ErasureRecord:
+    """An erasure of a patient's, a study's or an image's data from a project.
+
+    The erased value itself is not kept: ``value_sha256`` lets an auditor check
+    whether a given identifier was erased. ``counts`` says what was removed.
+    """
+
+    id: str
+    project_id: str
+    scope: str
+    value_sha256: str
+    reason: str
+    actor_name: str
+    actor_id: str | None
+    job_id: str | None
+    state: str
+    counts: dict[str, int]
+    created_at: datetime
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -88,51 +88,48 @@ Channels = Annotated[tuple[int, ...], Field(min_length=2, max_length=8)]
 class LearningPolicy(SettingsModel):
     """How a fine-tune learns from corrections (the patent's claims 1, 2, 7, 8, 9).
 
-    Attributes:
-        correction_weight: *w*, a correction's pull relative to a reference pair
-            (acts as √w in sampling and √w in the loss).
-        replay_size: reference training pairs replayed with the corrections (weight 1).
-        steps: optimiser steps per fine-tune.
-        lr: peak learning rate of the fine-tune (AdamW, warm-up then cosine decay).
-        batch_size: patches per step.
-        held_out_share: share of corrections held out for the gate, decided when each
-            arrives and never changed (every ``round(1/share)``-th one).
-        strategy: how corrections and reference data are mixed.
-        seed: base seed of the fine-tune (the number of corrections is added).
-        distillation: weight of keeping the parent's predictions on replayed pairs
-            (0: off); see :mod:`medloop.ml.retention`.
-        l2sp: weight of the pull toward the parent's weights (0: off).
-        ema: decay of the moving average of weights the fine-tune returns (0: off).
-        encoder_lr_scale: the encoder learns at this share of ``lr``.
+    Each field's docstring is its one line of help (the API's schema and the browser's
+    Settings page show it); the first sentence is the help, the rest detail.
     """
 
     correction_weight: CorrectionWeight = 16.0
+    """How much more a correction pulls than a reference pair (√w in sampling, √w in the loss)."""
     replay_size: ReplaySize = 256
+    """Reference training pairs replayed with the corrections (weight 1), against forgetting."""
     steps: Steps = 300
-    lr: LearningRate = 1e-3
+    """Optimiser steps per fine-tune."""
+    lr: LearningRate = Field(default=1e-3, title="Learning rate")
+    """Peak learning rate of the fine-tune (AdamW, warm-up then cosine decay)."""
     batch_size: BatchSize = 8
-    held_out_share: float = Field(default=0.2, ge=0.0, lt=1.0)
+    """Patches per step."""
+    held_out_share: float = Field(default=0.2, ge=0.0, lt=1.0, title="Held-out share")
+    """Share of corrections held out for the gate and never trained on. Decided when each
+    arrives and never changed (every ``round(1/share)``-th one)."""
     strategy: Strategy = Strategy.WEIGHTED_REPLAY
+    """How corrections and reference data are mixed (weighted-replay is medloop's)."""
     seed: Seed = 0
+    """Base seed of the fine-tune (the number of corrections is added)."""
     distillation: float = Field(default=10.0, ge=0.0, le=100.0)
-    l2sp: float = Field(default=0.0, ge=0.0, le=100.0)
-    ema: float = Field(default=0.0, ge=0.0, lt=1.0)
-    encoder_lr_scale: float = Field(default=1.0, gt=0.0, le=1.0)
+    """Weight of keeping the parent's predictions on replayed pairs (0: off). See
+    :mod:`medloop.ml.retention`."""
+    l2sp: float = Field(default=0.0, ge=0.0, le=100.0, title="L2-SP")
+    """Weight of the pull toward the parent's weights (0: off)."""
+    ema: float = Field(default=0.0, ge=0.0, lt=1.0, title="EMA decay")
+    """Decay of the moving average of weights the fine-tune returns (0: off)."""
+    encoder_lr_scale: float = Field(
+        default=1.0, gt=0.0, le=1.0, title="Encoder learning-rate scale"
+    )
+    """The encoder learns at this share of the learning rate."""
 
 
 class AcceptanceRule(SettingsModel):
-    """When the gate promotes a candidate (see :mod:`medloop.domain.gate`).
-
-    Attributes:
-        margin: non-inferiority margin in Dice: on the locked validation set (each
-            class) and on the held-out corrections, the candidate must be shown to be
-            no worse than production by more than this.
-        confidence: one-sided confidence of that showing (paired bootstrap of the
-            per-image differences).
-    """
+    """When the gate promotes a candidate (see :mod:`medloop.domain.gate`)."""
 
     margin: float = Field(default=0.01, ge=0.0, le=1.0)
+    """Non-inferiority margin in Dice: the candidate must be shown no worse than production by
+    more than this, on the locked validation set (each class) and on held-out corrections."""
     confidence: float = Field(default=0.95, ge=0.5, le=0.999)
+    """One-sided confidence of that showing (paired bootstrap of per-image differences)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -182,38 +179,33 @@ class TrainingOptions(SettingsModel):
 
     The planner (:mod:`medloop.domain.plan`) decides every field left ``None`` from the
     data and the budget; a value given here wins over the plan.
-
-    Attributes:
-        budget_s: wall-clock seconds for training, planning and the gate included.
-        steps: a fixed number of optimiser steps instead of as many as the budget buys
-            (reproducible runs, tests).
-        patch_size: training patch per spatial axis, on the resampled grid (one side:
-            a square or a cube).
-        spacing: target mm per pixel/voxel, for images that state their spacing.
-        scale: resampling factor for images that do not (0.5 = half the size).
-        channels: U-Net widths per resolution level (its depth is their number).
-        batch_size: patches per step.
-        lr: peak learning rate.
-        val_every: steps between scores on the selection half of ``val`` (0: keep the
-            last weights).
-        color: network input: ``gray``, ``rgb``, or ``auto`` (rgb when the data has colour).
-        seed: seed of sampling, augmentation and initialisation.
-        interactive: train the network to take clicks too (click guidance channels,
-            simulated clinicians in training); without clicks it is the automatic model.
     """
 
-    budget_s: Budget = 300.0
+    budget_s: Budget = Field(default=300.0, title="Time budget (s)")
+    """Wall-clock seconds for training, planning and the gate included."""
     steps: Steps | None = None
+    """A fixed number of optimiser steps instead of as many as the budget buys (empty: planned)."""
     patch_size: PatchSize | None = None
+    """Training patch per spatial axis, on the resampled grid (one side: a square or a cube)."""
     spacing: Spacing | None = None
+    """Target mm per pixel/voxel, for images that state their spacing."""
     scale: Scale | None = None
+    """Resampling factor for images that do not state their spacing (0.5 = half the size)."""
     channels: Channels | None = None
+    """U-Net widths per resolution level (its depth is their number)."""
     batch_size: BatchSize | None = None
-    lr: LearningRate | None = None
-    val_every: ValEvery | None = None
+    """Patches per step."""
+    lr: LearningRate | None = Field(default=None, title="Learning rate")
+    """Peak learning rate."""
+    val_every: ValEvery | None = Field(default=None, title="Validate every")
+    """Steps between scores on the selection half of val (0: keep the last weights)."""
     color: Color = "auto"
+    """Network input: gray, rgb, or auto (rgb when the data has colour)."""
     seed: Seed = 0
-    interactive: bool = False
+    """Seed of sampling, augmentation and initialisation."""
+    interactive: bool = Field(default=False, title="Click-guided")
+    """Train the network to take clicks too (click guidance channels, simulated clinicians
+    in training); without clicks it is the automatic model."""
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingOptions:
@@ -236,26 +228,25 @@ class TrainingOptions(SettingsModel):
 
 
 class ProjectSettings(SettingsModel):
-    """Everything that says what a project is and how it learns.
-
-    Attributes:
-        labels: the foreground labels, values exactly ``1..K`` (background 0 implied).
-        image_kind: free text for people (``microscopy``, ``ct``, ...).
-        learning: the fine-tune policy.
-        acceptance: the promotion gate's rule.
-        training: how a version is trained from scratch.
-        finetune_every: new corrections per automatic fine-tune (0: never automatic).
-        max_frames: frames (of a multi-frame DICOM) or slices (of a volume) one request
-            may bring; each frame is one analysis, so this bounds the work of a request.
-    """
+    """Everything that says what a project is and how it learns."""
 
     labels: tuple[Label, ...] = Field(min_length=1, max_length=255)
+    """The foreground labels, values exactly 1..K (background 0 implied)."""
     image_kind: str = Field(default="microscopy", min_length=1, max_length=64)
+    """What the images are, for people (microscopy, ct, ultrasound, ...)."""
+    spatial_dims: Literal[2, 3] = Field(default=2, title="Dimensions")
+    """2: images (each frame of a multi-frame DICOM is one); 3: volumes (NIfTI, NRRD)."""
     learning: LearningPolicy = Field(default_factory=LearningPolicy)
+    """The fine-tune policy."""
     acceptance: AcceptanceRule = Field(default_factory=AcceptanceRule)
+    """The promotion gate's rule."""
     training: TrainingOptions = Field(default_factory=TrainingOptions)
-    finetune_every: int = Field(default=10, ge=0, le=100_000)
-    max_frames: int = Field(default=1000, ge=1, le=10_000)
+    """How a version is trained from scratch."""
+    finetune_every: int = Field(default=10, ge=0, le=100_000, title="Fine-tune every")
+    """New corrections per automatic fine-tune (0: never automatic)."""
+    max_frames: int = Field(default=1000, ge=1, le=10_000, title="Frames per request")
+    """Frames (of a multi-frame DICOM) or slices (of a volume) one request may bring; each
+    frame is one analysis, so this bounds the work of a request."""
 
     @model_validator(mode="after")
     def _labels_form_a_set(self) -> ProjectSettings:

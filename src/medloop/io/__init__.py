@@ -1,5 +1,6 @@
 """Reading and writing images, masks and datasets; no torch here (keep imports light)."""
 
+from medloop.io._dicom import dicom_patient_id
 from medloop.io.datasets import Dataset, Sample, check_pairs, load_dataset
 from medloop.io.display import default_window, pixel_range, render_window, to_display_rgb
 from medloop.io.images import DEFAULT_MAX_PIXELS, decode_image, dicom_frames, read_image
@@ -23,6 +24,7 @@ __all__ = [
     "decode_mask",
     "default_window",
     "dicom_frames",
+    "dicom_patient_id",
     "encode_label_map_png",
     "encode_png",
     "load_dataset",

@@ -25,7 +25,7 @@ from medloop.domain.image import Image
 from medloop.errors import ImageReadError
 from medloop.io._common import as_hwc, check_dimensions, decode_guard, normalize_dtype
 
-__all__ = ["MAX_FRAMES", "decode_dicom", "dicom_frame_count"]
+__all__ = ["MAX_FRAMES", "decode_dicom", "dicom_frame_count", "dicom_patient_id"]
 
 MAX_FRAMES = 10_000
 """The most frames a DICOM image may declare (a guard against absurd headers)."""
@@ -214,6 +214,13 @@ def dicom_frame_count(data: bytes, name: str) -> int | None:
     return _frame_count(ds, name)
 
 
+def dicom_patient_id(data: bytes) -> str | None:
+    """The Patient ID of a DICOM file (its header only), or ``None``."""
+    ds = _parse(data, "dicom", True, pixels=False)
+    value = None if ds is None else ds.get("PatientID")
+    return None if value in (None, "") else str(value)
+
+
 def _metadata(
     ds: Dataset, syntax: UID, photometric: str, frames: int, frame: int
 ) -> dict[str, Any]:
@@ -225,7 +232,7 @@ def _metadata(
     }
     if frames > 1:
         meta["NumberOfFrames"] = frames
-    for key in (*_UID_KEYS, "Modality"):
+    for key in (*_UID_KEYS, "Modality", "PatientID"):
         if ds.get(key) not in (None, ""):
             meta[key] = str(ds.get(key))
     if ds.get("BurnedInAnnotation") not in (None, ""):

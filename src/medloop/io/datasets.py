@@ -11,15 +11,26 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from medloop.errors import DatasetError
 from medloop.io.images import read_image
 from medloop.io.masks import read_mask
 
-__all__ = ["IMAGE_EXTENSIONS", "SPLITS", "Dataset", "Sample", "check_pairs", "load_dataset"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MANIFEST",
+    "SPLITS",
+    "Dataset",
+    "ManifestRow",
+    "Sample",
+    "check_pairs",
+    "load_dataset",
+    "parse_manifest",
+    "stem_of",
+]
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".dcm"})
 SPLITS = ("train", "val", "test")
@@ -94,45 +105,82 @@ def _key(root: Path, path: Path) -> str:
         return path.as_posix()
 
 
+@dataclass(frozen=True)
+class ManifestRow:
+    """One row of a ``manifest.csv``: paths relative to the dataset root, as written.
+
+    ``problem`` says why the row cannot be used (an empty path, an unknown split).
+    """
+
+    line: int
+    image: str
+    mask: str
+    split: str | None
+    group: str | None
+    problem: str | None = None
+
+
+def parse_manifest(lines: Iterable[str], where: str) -> list[ManifestRow]:
+    """The rows of a manifest read from ``lines`` (a file handle or a list of lines).
+
+    Raises:
+        DatasetError: no header row, or no ``image`` / ``mask`` column (``where`` names it).
+    """
+    try:
+        reader = csv.DictReader(lines)
+        if not reader.fieldnames:
+            raise DatasetError(f"{where}: empty manifest (no header row)")
+        reader.fieldnames = [name.strip() for name in reader.fieldnames]
+        missing = [c for c in ("image", "mask") if c not in reader.fieldnames]
+        if missing:
+            raise DatasetError(
+                f"{where}: missing column(s) {', '.join(missing)}; needs image, mask "
+                f"(optional split, group); found {', '.join(reader.fieldnames)}"
+            )
+        return [_row(reader.line_num, row) for row in reader]
+    except csv.Error as err:
+        raise DatasetError(f"{where}: cannot read manifest ({err})") from err
+
+
+def _row(line: int, row: dict[str, str | None]) -> ManifestRow:
+    image, mask = ((row.get(c) or "").strip() for c in ("image", "mask"))
+    split = (row.get("split") or "").strip() or None
+    group = (row.get("group") or "").strip() or None
+    problem = None
+    if not image or not mask:
+        problem = f"empty {'image' if not image else 'mask'} path"
+    elif split is not None and split not in SPLITS:
+        problem = f"split {split!r} is not one of {', '.join(SPLITS)}"
+    return ManifestRow(line, image, mask, split, group, problem)
+
+
 def _read_manifest(root: Path, manifest: Path) -> list[Sample]:
     try:
         with open(manifest, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames:
-                raise DatasetError(f"{manifest}: empty manifest (no header row)")
-            reader.fieldnames = [name.strip() for name in reader.fieldnames]
-            missing = [c for c in ("image", "mask") if c not in reader.fieldnames]
-            if missing:
-                raise DatasetError(
-                    f"{manifest}: missing column(s) {', '.join(missing)}; needs image, mask "
-                    f"(optional split, group); found {', '.join(reader.fieldnames)}"
-                )
-            return [_manifest_row(root, manifest, reader.line_num, row) for row in reader]
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
+            rows = parse_manifest(handle, str(manifest))
+    except (OSError, UnicodeDecodeError) as err:
         raise DatasetError(f"{manifest}: cannot read manifest ({err})") from err
+    return [_manifest_sample(root, manifest, row) for row in rows]
 
 
-def _manifest_row(root: Path, manifest: Path, line: int, row: dict[str, str | None]) -> Sample:
-    where = f"{manifest}, line {line}"
+def _manifest_sample(root: Path, manifest: Path, row: ManifestRow) -> Sample:
+    where = f"{manifest}, line {row.line}"
+    if row.problem is not None:
+        raise DatasetError(f"{where}: {row.problem}")
     paths: dict[str, Path] = {}
-    for column in ("image", "mask"):
-        value = (row.get(column) or "").strip()
-        if not value:
-            raise DatasetError(f"{where}: empty {column} path")
+    for column, value in (("image", row.image), ("mask", row.mask)):
         path = root / value
         if not path.is_file():
             raise DatasetError(f"{where}: {column} file {value!r} not found under {root}")
         paths[column] = path
-    split = (row.get("split") or "").strip() or None
-    if split is not None and split not in SPLITS:
-        raise DatasetError(f"{where}: split {split!r} is not one of {', '.join(SPLITS)}")
-    group = (row.get("group") or "").strip() or None
-    return Sample(_key(root, paths["image"]), paths["image"], paths["mask"], split, group)
+    return Sample(_key(root, paths["image"]), paths["image"], paths["mask"], row.split, row.group)
 
 
-def _stem(path: Path) -> str | None:
-    """The pairing stem of a candidate file, or ``None`` when it is not one."""
-    if path.name.startswith(".") or not path.is_file():
+def stem_of(name: str) -> str | None:
+    """The pairing stem of a file name in ``images/`` or ``masks/``, or ``None`` when the
+    name is not an image's (hidden files, other extensions)."""
+    path = PurePosixPath(name)
+    if path.name.startswith("."):
         return None
     suffix = path.suffix.lower()
     if suffix in IMAGE_EXTENSIONS:
@@ -140,6 +188,11 @@ def _stem(path: Path) -> str | None:
     if suffix == "" or suffix[1:].isdigit():  # no extension, or a DICOM UID name
         return path.name
     return None
+
+
+def _stem(path: Path) -> str | None:
+    """The pairing stem of a candidate file, or ``None`` when it is not one."""
+    return stem_of(path.name) if path.is_file() else None
 
 
 def _by_stem(folder: Path) -> dict[str, Path]:

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from medloop.domain.measurements import measure
 from medloop.domain.records import AnalysisRecord, ImageRecord, ProjectRecord
@@ -29,6 +29,9 @@ from medloop.services.model_pool import ModelPool
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["Analyses", "AnalysisView", "ReviewItem", "WorkQuota"]
 
@@ -264,8 +267,11 @@ class Analyses:
             ref = self.blobs.put_bytes(encode_label_map_png(pred.label_map))
             figures = [m.to_dict() for m in measure(pred.label_map, labels, pixels.pixel_area_mm2)]
             results.append((frame, ref, pred.uncertainty, figures))
-        return self.db.grouped(
-            lambda s: [
+        keys = [r[1].key for r in results]
+
+        def write(s: Session) -> list[AnalysisRecord]:
+            repo.claim_blobs(s, self.blobs.exists, *keys)
+            return [
                 repo.create_analysis(
                     s,
                     project_id=project.id,
@@ -280,7 +286,8 @@ class Analyses:
                 )
                 for frame, ref, uncertainty, figures in results
             ]
-        )
+
+        return self.db.grouped(write)
 
     def get(self, project_id: str, analysis_id: str) -> AnalysisView:
         """One analysis of the project and whether it was corrected."""

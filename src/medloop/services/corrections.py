@@ -126,6 +126,7 @@ class Corrections:
         ref = self.blobs.put_bytes(encode_label_map_png(mask))
         share = settings.learning.held_out_share
         with self.db.write() as s:
+            repo.claim_blobs(s, self.blobs.exists, ref.key)
             row = repo.create_correction(
                 s,
                 project_id=project.id,

@@ -124,6 +124,10 @@ class Images:
         kept, the file name becomes the pseudonymous SOP Instance UID, and the pseudonyms
         go to the project's pseudonym map.
 
+        Args:
+            check: called with the decoded image before anything is stored; what it
+                raises refuses the upload (e.g. a reference mask that does not fit).
+
         Raises:
             ImageReadError: not an image this server reads (nothing is stored).
             UploadTooLarge: over the upload limit.
@@ -184,6 +188,7 @@ class Images:
         ref, image = upload.ref, upload.image
         if ref is None:
             raise RuntimeError("record() before commit()")
+        repo.claim_blobs(session, self.blobs.exists, ref.key)
         if upload.entries:
             repo_dicom.add_pseudonyms(session, project_id, upload.entries)
         return repo.create_image(

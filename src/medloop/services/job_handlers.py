@@ -1,10 +1,12 @@
-"""What the job worker runs: train, fine-tune, evaluate and DICOMweb sync jobs of a project.
+"""What the job worker runs: train, fine-tune, evaluate, DICOMweb sync, reference import and
+erasure jobs of a project.
 
 The learning jobs build the engine's :class:`~medloop.services.learning.Learner` from
 the project's :class:`~medloop.domain.settings.ProjectSettings`, its data in the
 database (:class:`~medloop.services.training_data.DbTrainingData`) and its versions
 in the database and blob store (:class:`~medloop.storage.DbArtifactStore`); a job's
-options arrive typed (:attr:`~medloop.domain.jobs.JobRecord.spec`).
+options arrive typed (:attr:`~medloop.domain.jobs.JobRecord.spec`). They record their loss
+and validation Dice as the job's curve (:mod:`medloop.services.curves`).
 
 A learning job's run is named after the job (``job-<id>``): an attempt after a crash,
 on this worker or another, resumes from the run's checkpoint in the artifact store,
@@ -21,7 +23,10 @@ from medloop.domain.model import VersionStatus
 from medloop.domain.records import ProjectRecord
 from medloop.errors import ConfigError, TrainingInterrupted
 from medloop.jobs.worker import Handler, JobCancelled, JobContext
+from medloop.services.curves import CurveRecorder
 from medloop.services.dicom_sync import DicomSync
+from medloop.services.erasure import Erasures
+from medloop.services.reference_import import ReferenceImport
 from medloop.services.training_data import DbTrainingData
 from medloop.storage import repositories as repo
 from medloop.storage.artifacts import DbArtifactStore
@@ -36,15 +41,17 @@ if TYPE_CHECKING:
 __all__ = ["LearningJobs", "build_handlers"]
 
 
-def _callbacks(ctx: JobContext, what: str) -> TrainCallbacks:
+def _callbacks(ctx: JobContext, what: str, curve: CurveRecorder) -> TrainCallbacks:
     from medloop.ml.trainer import TrainCallbacks
 
     def on_step(step: int, total: int, loss: float) -> None:
+        curve.loss(step, total, loss)
         every = max(1, total // 50)
         if step % every == 0 or step == total:
             ctx.progress(0.9 * step / total, f"{what}: step {step}/{total} loss {loss:.4f}")
 
     def on_validate(step: int, dice: float) -> None:
+        curve.val_dice(step, dice)
         ctx.log(f"{what}: step {step} validation Dice {dice:.4f}")
 
     def on_resume(step: int) -> None:
@@ -106,6 +113,9 @@ class LearningJobs:
             settings, data, DbArtifactStore(self.db, self.blobs, project.id), self.device
         )
 
+    def _curve(self, job: JobRecord) -> CurveRecorder:
+        return CurveRecorder(self.db, job.id, max(1, job.attempts))
+
     def _project(self, job: JobRecord) -> ProjectRecord:
         with self.db.read() as s:
             return repo.get_project(s, job.project_id)
@@ -129,7 +139,8 @@ class LearningJobs:
                 ctx.log(f"  - {reason}")
 
         try:
-            out = learner.train(options, _callbacks(ctx, "train"), run, on_plan=log_plan)
+            callbacks = _callbacks(ctx, "train", self._curve(job))
+            out = learner.train(options, callbacks, run, on_plan=log_plan)
         except TrainingInterrupted as err:
             raise JobCancelled(str(err)) from err
         return {
@@ -151,7 +162,7 @@ class LearningJobs:
             return done
         ctx.progress(0.0, f"fine-tuning on corrections ({spec.options.trigger})")
         try:
-            out = learner.finetune(policy, _callbacks(ctx, "finetune"), run)
+            out = learner.finetune(policy, _callbacks(ctx, "finetune", self._curve(job)), run)
         except TrainingInterrupted as err:
             raise JobCancelled(str(err)) from err
         return {
@@ -176,7 +187,9 @@ class LearningJobs:
         return {"version": name, "split": split, "summary": summary.to_dict()}
 
 
-def build_handlers(learning: LearningJobs, sync: DicomSync) -> Mapping[str, Handler]:
+def build_handlers(
+    learning: LearningJobs, sync: DicomSync, imports: ReferenceImport, erasures: Erasures
+) -> Mapping[str, Handler]:
     """Handlers keyed by job kind."""
 
     def dicomweb_sync(job: JobRecord, ctx: JobContext) -> dict[str, Any]:
@@ -188,4 +201,6 @@ def build_handlers(learning: LearningJobs, sync: DicomSync) -> Mapping[str, Hand
         "finetune": learning.finetune,
         "evaluate": learning.evaluate,
         "dicomweb_sync": dicomweb_sync,
+        "reference_import": imports.run,
+        "erasure": erasures.run,
     }

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from medloop.domain.jobs import FinetuneJob, JobRecord, JobSpec, TrainJob
+from medloop.domain.jobs import AnyJob, FinetuneJob, JobRecord, TrainJob
 from medloop.domain.records import ProjectRecord
+from medloop.errors import ConflictError
 from medloop.jobs.queue import JobQueue
 
 __all__ = ["JobService"]
@@ -31,7 +32,7 @@ class JobService:
     def submit(
         self,
         project: ProjectRecord,
-        spec: JobSpec,
+        spec: AnyJob,
         created_by: str | None = None,
         *,
         coalesce: bool = True,
@@ -59,6 +60,12 @@ class JobService:
         return self.queue.get(job_id, project_id)
 
     def cancel(self, project_id: str, job_id: str) -> JobRecord:
-        """Cancel a queued job, or ask a running one to stop."""
-        self.queue.get(job_id, project_id)
+        """Cancel a queued job, or ask a running one to stop.
+
+        Raises:
+            ConflictError: an erasure (once requested, it is carried out).
+        """
+        job = self.queue.get(job_id, project_id)
+        if job.kind == "erasure":
+            raise ConflictError("an erasure cannot be cancelled once requested")
         return self.queue.cancel(job_id)

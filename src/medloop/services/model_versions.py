@@ -10,15 +10,42 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from dataclasses import dataclass
 from typing import Any
 
 from medloop.domain.gate import promotion_reason
 from medloop.domain.ports import VersionRecord
+from medloop.storage import repositories as repo
 from medloop.storage.artifacts import DbArtifactStore
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
 
-__all__ = ["ModelVersions"]
+__all__ = ["ModelVersions", "VersionView"]
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """A version and the keys of its lineage whose data was erased since it trained.
+
+    ``erased`` holds lineage keys (reference pair and correction ids, held-out
+    corrections included); the lineage itself keeps their ids and sha256.
+    """
+
+    record: VersionRecord
+    erased: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class _Erased:
+    ids: frozenset[str]
+    image_sha256: frozenset[str]
+
+    def of(self, record: VersionRecord) -> frozenset[str]:
+        lineage = record.lineage
+        keys = {r.key for r in lineage.data if r.key in self.ids}
+        keys |= {r.key for r in lineage.data if r.image_sha256 in self.image_sha256}
+        keys |= {c for c in lineage.held_out_corrections if c in self.ids}
+        return frozenset(keys)
 
 
 class ModelVersions:
@@ -51,9 +78,27 @@ class ModelVersions:
             out.setdefault(str(event["version"]), []).append(event)
         return out
 
+    def _erased(self, project_id: str) -> _Erased:
+        with self.db.read() as s:
+            items = repo.erased_items(s, project_id)
+        return _Erased(
+            frozenset(i for kind, i, _ in items if kind in ("reference", "correction")),
+            frozenset(h for kind, _, h in items if kind == "image"),
+        )
+
+    def listing(self, project_id: str) -> list[VersionView]:
+        """Every version, oldest first, each with the keys of erased data it saw."""
+        erased = self._erased(project_id)
+        return [VersionView(v, erased.of(v)) for v in self.all(project_id)]
+
+    def view(self, project_id: str, name: str) -> VersionView:
+        """One version with the keys of erased data it saw (``VersionNotFound`` otherwise)."""
+        record = self.get(project_id, name)
+        return VersionView(record, self._erased(project_id).of(record))
+
     def promote(
         self, project_id: str, name: str, actor: str, reason: str | None = None
-    ) -> VersionRecord:
+    ) -> VersionView:
         """Put ``name`` in production by hand (the previous one is retired).
 
         Raises:
@@ -61,11 +106,13 @@ class ModelVersions:
         """
         store = self.store(project_id)
         why = promotion_reason(store.get(name), actor, reason)
-        return store.promote(name, reason=why, actor=actor)
+        record = store.promote(name, reason=why, actor=actor)
+        return VersionView(record, self._erased(project_id).of(record))
 
-    def rollback(self, project_id: str, actor: str) -> VersionRecord:
+    def rollback(self, project_id: str, actor: str) -> VersionView:
         """Return production to the version promoted before the current one."""
-        return self.store(project_id).rollback(reason=f"by {actor}", actor=actor)
+        record = self.store(project_id).rollback(reason=f"by {actor}", actor=actor)
+        return VersionView(record, self._erased(project_id).of(record))
 
     def download(self, project_id: str, name: str) -> bytes:
         """A zip of the version as a registry folder holds it: ``<name>/weights.pt``,

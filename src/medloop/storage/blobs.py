@@ -216,6 +216,19 @@ class BlobStore:
 
     # -- cleaning --------------------------------------------------------------------------
 
+    def delete(self, key: str) -> bool:
+        """Remove the blob ``key`` now (erasure); ``False`` if it was not there.
+
+        The caller makes sure no row points to it (see :mod:`medloop.storage.repo_blobs`).
+        """
+        target = self.path(key)
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            return False
+        fsync_dir(target.parent)
+        return True
+
     def sweep_temp(self, older_than_s: float = 0.0) -> int:
         """Delete leftover temporary files (from a crash); call at start, before uploads.
 

@@ -7,6 +7,7 @@ load on a closed session) ever leaves :mod:`medloop.storage`.
 from __future__ import annotations
 
 from dataclasses import fields
+from datetime import datetime
 from typing import Any, TypeVar
 
 from medloop.domain.jobs import JobRecord
@@ -17,19 +18,23 @@ from medloop.domain.records import (
     AuditRecord,
     CorrectionRecord,
     DicomInstanceRecord,
+    ErasureRecord,
     ImageRecord,
     ProjectRecord,
     PseudonymRecord,
     ReferenceRecord,
+    TokenRecord,
     UserRecord,
 )
 from medloop.domain.settings import ProjectSettings
 from medloop.storage.models import (
     Analysis,
+    ApiToken,
     AuditEvent,
     Base,
     Correction,
     DicomInstance,
+    Erasure,
     Image,
     Job,
     ModelFile,
@@ -45,11 +50,13 @@ __all__ = [
     "audit_record",
     "correction_record",
     "dicom_instance_record",
+    "erasure_record",
     "image_record",
     "job_record",
     "project_record",
     "pseudonym_record",
     "reference_record",
+    "token_record",
     "user_record",
     "version_record",
 ]
@@ -81,11 +88,20 @@ def project_record(row: Project) -> ProjectRecord:
         settings=ProjectSettings.parse(row.settings),
         created_at=row.created_at,
         dicom=dict(row.dicom or {}),
+        archived_at=row.archived_at,
     )
 
 
-def user_record(row: User) -> UserRecord:
-    return _copy(UserRecord, row)
+def user_record(row: User, last_used_at: datetime | None) -> UserRecord:
+    return _copy(UserRecord, row, last_used_at=last_used_at)
+
+
+def token_record(row: ApiToken) -> TokenRecord:
+    return _copy(TokenRecord, row)
+
+
+def erasure_record(row: Erasure) -> ErasureRecord:
+    return _copy(ErasureRecord, row, counts={k: int(v) for k, v in (row.counts or {}).items()})
 
 
 def image_record(row: Image) -> ImageRecord:
@@ -104,7 +120,7 @@ def image_record(row: Image) -> ImageRecord:
 
 
 def reference_record(row: ReferencePair) -> ReferenceRecord:
-    return _copy(ReferenceRecord, row)
+    return _copy(ReferenceRecord, row, group=row.group_name)
 
 
 def analysis_record(row: Analysis) -> AnalysisRecord:

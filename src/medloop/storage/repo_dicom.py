@@ -69,10 +69,11 @@ def all_dicom_settings(session: Session, *, for_update: bool = False) -> dict[st
 
 
 def projects_with_dicomweb(session: Session) -> list[ProjectRecord]:
-    """Projects whose DICOM settings name a DICOMweb server (enabled or not)."""
+    """Projects whose DICOM settings name a DICOMweb server (enabled or not); archived
+    projects are left out (they are not polled)."""
     return [
         project_record(p)
-        for p in session.scalars(select(Project))
+        for p in session.scalars(select(Project).where(Project.archived_at.is_(None)))
         if (p.dicom or {}).get("dicomweb")
     ]
 

@@ -1,4 +1,4 @@
-"""Images (content-addressed per project) and reference image + mask pairs.
+"""Images, content-addressed per project (reference pairs: :mod:`medloop.storage.repo_reference`).
 
 Every function works inside the caller's session and transaction: it flushes, never
 commits. The blob must be stored (``BlobStore.put_*``) before the row is committed.
@@ -15,23 +15,19 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from medloop.domain.records import ImageRecord, ReferenceRecord
-from medloop.errors import ConflictError
-from medloop.storage._repo_base import check_choice, get_or_raise, insert, page
-from medloop.storage.mapping import image_record, reference_record
-from medloop.storage.models import SPLITS, Image, ReferencePair
+from medloop.domain.records import ImageRecord
+from medloop.storage._repo_base import get_or_raise, page
+from medloop.storage.mapping import image_record
+from medloop.storage.models import Image
 
 __all__ = [
-    "add_reference_pair",
     "count_images",
     "create_image",
     "find_image",
     "find_images_by_sop_uid",
     "get_image",
     "get_images",
-    "get_reference_pair",
     "list_images",
-    "list_reference_pairs",
     "sanitize_filename",
 ]
 
@@ -163,68 +159,3 @@ def count_images(session: Session, project_id: str) -> int:
     """How many images a project has."""
     query = select(func.count()).select_from(Image).where(Image.project_id == project_id)
     return int(session.scalar(query) or 0)
-
-
-def add_reference_pair(
-    session: Session,
-    *,
-    project_id: str,
-    image_id: str,
-    mask_blob_key: str,
-    mask_sha256: str,
-    split: str = "train",
-) -> ReferenceRecord:
-    """Record a reference image + mask pair; idempotent for the same image, mask and split.
-
-    Raises:
-        InputError: unknown split.
-        NotFoundError: the image is not in this project.
-        ConflictError: the image already has a different reference mask or split.
-    """
-    check_choice("split", split, SPLITS)
-    get_or_raise(session, Image, "image", image_id, project_id)
-    existing = session.scalars(
-        select(ReferencePair).where(
-            ReferencePair.project_id == project_id, ReferencePair.image_id == image_id
-        )
-    ).one_or_none()
-    if existing is not None:
-        if existing.mask_sha256 == mask_sha256 and existing.split == split:
-            return reference_record(existing)
-        raise ConflictError(
-            f"image {image_id!r} already has a reference mask in split {existing.split!r}"
-        )
-    row = ReferencePair(
-        project_id=project_id,
-        image_id=image_id,
-        mask_blob_key=mask_blob_key,
-        mask_sha256=mask_sha256,
-        split=split,
-    )
-    return reference_record(
-        insert(session, row, f"image {image_id!r} already has a reference mask")
-    )
-
-
-def get_reference_pair(
-    session: Session, pair_id: str, project_id: str | None = None
-) -> ReferenceRecord:
-    """The reference pair ``pair_id`` (only if in ``project_id``, when given)."""
-    return reference_record(
-        get_or_raise(session, ReferencePair, "reference pair", pair_id, project_id)
-    )
-
-
-def list_reference_pairs(
-    session: Session, project_id: str, split: str | None = None
-) -> list[tuple[ReferenceRecord, ImageRecord]]:
-    """A project's reference pairs with their images, oldest first; with ``split``, only that split."""
-    query = (
-        select(ReferencePair, Image)
-        .join(Image, Image.id == ReferencePair.image_id)
-        .where(ReferencePair.project_id == project_id)
-    )
-    if split is not None:
-        query = query.where(ReferencePair.split == check_choice("split", split, SPLITS))
-    query = query.order_by(ReferencePair.created_at, ReferencePair.id)
-    return [(reference_record(p), image_record(i)) for p, i in session.execute(query)]

@@ -38,6 +38,7 @@ __all__ = [
     "record_verdict",
     "rollback",
     "save_checkpoint",
+    "trained_on",
     "version_file",
 ]
 
@@ -102,6 +103,23 @@ def version_file(session: Session, project_id: str, name: str, filename: str) ->
     if f is None:
         raise VersionNotFound(f"model version {name} has no file {filename!r}")
     return StoredFile(f.blob_key, f.sha256, f.size)
+
+
+def trained_on(session: Session, project_id: str) -> dict[str, list[str]]:
+    """``{data key: [version, ...]}``: which versions trained on each pair or correction.
+
+    Keys are what the versions' lineage names (reference pair ids, correction ids).
+    """
+    query = (
+        select(ModelVersion.name, ModelVersion.lineage)
+        .where(ModelVersion.project_id == project_id)
+        .order_by(ModelVersion.number)
+    )
+    out: dict[str, list[str]] = {}
+    for name, lineage in session.execute(query):
+        for ref in (lineage or {}).get("data", ()):
+            out.setdefault(str(ref.get("key")), []).append(str(name))
+    return out
 
 
 def production_version(session: Session, project_id: str) -> str | None:

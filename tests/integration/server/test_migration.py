@@ -133,13 +133,14 @@ def test_an_install_of_revision_0003_is_carried_over(legacy: Path) -> None:
 
 
 def test_a_bare_database_is_only_migrated(legacy: Path) -> None:
-    """Without the data folder (e.g. ``alembic upgrade`` on its own), 0004 changes only the schema."""
+    """Without the data folder (e.g. ``alembic upgrade`` on its own), 0004 changes only the schema
+    (and 0005 moves each user's token to ``api_tokens``)."""
     from medloop.storage import migrate
 
     migrate(f"sqlite:///{legacy / 'medloop.db'}")
     db = sqlite3.connect(legacy / "medloop.db")
     try:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("0004",)
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("0005",)
         assert db.execute("SELECT COUNT(*) FROM model_versions").fetchone() == (0,)
         (settings,) = db.execute("SELECT settings FROM projects").fetchone()
         assert json.loads(settings)["learning"] == {
@@ -147,5 +148,8 @@ def test_a_bare_database_is_only_migrated(legacy: Path) -> None:
             "replay_size": 2,
             "steps": 4,
         }
+        (users,) = db.execute("SELECT COUNT(*) FROM users").fetchone()
+        tokens = db.execute("SELECT name, expires_at, revoked_at FROM api_tokens").fetchall()
+        assert users >= 1 and tokens == [("initial", None, None)] * users
     finally:
         db.close()

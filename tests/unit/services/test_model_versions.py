@@ -27,11 +27,11 @@ def test_a_rejected_version_is_promoted_only_with_a_reason(
     store.record_verdict(b, REJECT, {"accepted": False, "reasons": ["worse"]})
     with pytest.raises(ConfigError, match="rejected by the gate"):
         versions.promote(project_id, b, "alice")
-    assert versions.promote(project_id, b, "alice", "the gate saw 3 images").name == b
+    assert versions.promote(project_id, b, "alice", "the gate saw 3 images").record.name == b
     last = store.events()[-1]
     assert last["event"] == "promoted" and last["actor"] == "alice"
     assert "over the gate's rejection: the gate saw 3 images" in last["reason"]
-    assert versions.rollback(project_id, "alice").name == a
+    assert versions.rollback(project_id, "alice").record.name == a
 
     archive = zipfile.ZipFile(io.BytesIO(versions.download(project_id, b)))
     assert sorted(archive.namelist()) == [

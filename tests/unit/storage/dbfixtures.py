@@ -19,7 +19,7 @@ from medloop.storage import Database, make_engine, migrate, session_factory
 from medloop.storage import repositories as repo
 from medloop.storage.models import Base
 
-__all__ = ["database", "db_url", "engine", "project_id", "sessions", "settings_of"]
+__all__ = ["database", "db_url", "downgrade", "engine", "project_id", "sessions", "settings_of"]
 
 POSTGRES_ENV = "MEDLOOP_TEST_POSTGRES_URL"
 
@@ -81,3 +81,17 @@ def project_id(sessions: sessionmaker[Session]) -> str:
     with sessions.begin() as s:
         settings = settings_of(image_kind="fluorescence", finetune_every=5)
         return repo.create_project(s, "p1", settings).id
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the database on ``engine`` down to Alembic ``revision``."""
+    from alembic import command
+    from alembic.config import Config
+
+    from medloop.storage.db import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)

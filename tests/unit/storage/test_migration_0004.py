@@ -13,6 +13,8 @@ from medloop.domain.settings import ProjectSettings
 from medloop.storage import BlobStore, Database, DbArtifactStore, make_engine, migrate
 from medloop.storage import repositories as repo
 
+from .dbfixtures import downgrade
+
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "legacy-data-0003.tar.gz"
 PROJECT = "8f7365d4add14fd4b057c207a487aa84"  # the fixture's project
 OLD_LEARNING = {
@@ -99,16 +101,7 @@ def test_downgrade_restores_the_old_columns(db_url: str) -> None:
         )
         with db.write() as s:
             pid = repo.create_project(s, "p", settings).id
-        from alembic import command
-        from alembic.config import Config
-
-        from medloop.storage.db import MIGRATIONS_DIR
-
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.downgrade(config, "0003")
+        downgrade(engine, "0003")
         with engine.connect() as conn:
             row = conn.execute(
                 sa.text("SELECT labels, image_kind, learning FROM projects WHERE id = :id"),

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
-from medloop.api.convert import job_out
+from medloop.api.convert import curve_out, job_out
 from medloop.api.deps import ServicesDep
-from medloop.api.schemas import JobIn, JobOut, Page
+from medloop.api.schemas import CurveOut, JobIn, JobOut, Page
 from medloop.api.security import ProjectAccess, allow
 
 __all__ = ["router"]
@@ -53,10 +53,23 @@ def get_job(
     return job_out(svc.jobs.get(acc.project.id, job))
 
 
+@router.get("/{job}/curve")
+def job_curve(
+    job: str,
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("viewer", "job.read", "job", resource="job", polled=True)],
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+) -> CurveOut:
+    """The loss and validation Dice a learning job reported, by step (``after``: newer only)."""
+    return curve_out(svc.curves.points(acc.project.id, job, after), after)
+
+
 @router.post("/{job}/cancel")
 def cancel_job(
     job: str,
     svc: ServicesDep,
-    acc: Annotated[ProjectAccess, allow("admin", "job.cancel", "job", resource="job")],
+    acc: Annotated[
+        ProjectAccess, allow("admin", "job.cancel", "job", resource="job", archived=True)
+    ],
 ) -> JobOut:
     return job_out(svc.jobs.cancel(acc.project.id, job))

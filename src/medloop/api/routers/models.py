@@ -21,7 +21,7 @@ def list_models(
     svc: ServicesDep, acc: Annotated[ProjectAccess, allow("viewer", "model.list", "model")]
 ) -> Page:
     history = svc.models.history(acc.project.id)
-    items = [version_out(v, history.get(v.name)) for v in svc.models.all(acc.project.id)]
+    items = [version_out(v, history.get(v.record.name)) for v in svc.models.listing(acc.project.id)]
     return Page(items=items, total=len(items))
 
 
@@ -32,16 +32,16 @@ def get_model(
     acc: Annotated[ProjectAccess, allow("viewer", "model.read", "model", resource="version")],
 ) -> ModelVersionOut:
     history = svc.models.history(acc.project.id)
-    return version_out(svc.models.get(acc.project.id, version), history.get(version))
+    return version_out(svc.models.view(acc.project.id, version), history.get(version))
 
 
 @router.post("/rollback")
 def rollback(
     svc: ServicesDep, acc: Annotated[ProjectAccess, allow("admin", "model.rollback", "model")]
 ) -> ModelVersionOut:
-    record = svc.models.rollback(acc.project.id, acc.who.name)
-    acc.note(record.name)
-    return version_out(record)
+    view = svc.models.rollback(acc.project.id, acc.who.name)
+    acc.note(view.record.name)
+    return version_out(view)
 
 
 @router.post("/{version}/promote")

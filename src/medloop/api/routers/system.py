@@ -1,5 +1,5 @@
 """``/healthz`` (no auth), ``/metrics`` (admins bound to no project: it covers every
-project), ``/api/v1/me``."""
+project), ``/api/v1/me``, the project settings' schema."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse
 from medloop import __version__
 from medloop.api.deps import ServicesDep
 from medloop.api.security import Access, CallerDep, allow_any
+from medloop.domain.settings import ProjectSettings
 
 __all__ = ["router"]
 
@@ -37,3 +38,10 @@ def metrics(
 @router.get("/api/v1/me", tags=["system"])
 def me(who: CallerDep) -> dict[str, Any]:
     return {"id": who.user_id, "name": who.name, "role": who.role, "project_id": who.project_id}
+
+
+@router.get("/api/v1/schemas/project-settings", tags=["projects"])
+def project_settings_schema(_: CallerDep) -> dict[str, Any]:
+    """The JSON schema of a project's settings: each field's type, bounds, default and one
+    line of help (what the browser's Settings page shows)."""
+    return ProjectSettings.model_json_schema()

@@ -12,7 +12,9 @@ from medloop.storage.models.core import (
     OUTCOMES,
     ROLES,
     SPLITS,
+    USER_KINDS,
     Analysis,
+    ApiToken,
     AuditEvent,
     Correction,
     Image,
@@ -26,7 +28,14 @@ from medloop.storage.models.dicom import (
     DicomInstance,
     Pseudonym,
 )
-from medloop.storage.models.jobs import Job
+from medloop.storage.models.erasure import (
+    ERASED_KINDS,
+    ERASURE_SCOPES,
+    ERASURE_STATES,
+    ErasedItem,
+    Erasure,
+)
+from medloop.storage.models.jobs import CURVE_METRICS, Job, JobCurvePoint
 from medloop.storage.models.versions import (
     MODEL_EVENTS,
     VERSION_STATUSES,
@@ -37,8 +46,12 @@ from medloop.storage.models.versions import (
 )
 
 __all__ = [
+    "CURVE_METRICS",
     "DICOM_INSTANCE_KINDS",
     "DICOM_INSTANCE_STATES",
+    "ERASED_KINDS",
+    "ERASURE_SCOPES",
+    "ERASURE_STATES",
     "FINISHED_STATES",
     "JOB_KINDS",
     "JOB_STATES",
@@ -47,14 +60,19 @@ __all__ = [
     "OUTCOMES",
     "ROLES",
     "SPLITS",
+    "USER_KINDS",
     "VERSION_STATUSES",
     "Analysis",
+    "ApiToken",
     "AuditEvent",
     "Base",
     "Correction",
     "DicomInstance",
+    "ErasedItem",
+    "Erasure",
     "Image",
     "Job",
+    "JobCurvePoint",
     "ModelEvent",
     "ModelFile",
     "ModelVersion",

@@ -1,9 +1,11 @@
-"""The core tables: projects, users, images, reference pairs, analyses, corrections, audit.
+"""The core tables: projects, users and their tokens, images, reference pairs, analyses,
+corrections, audit.
 
 Ids are 32-character hex strings (``uuid4().hex``), except the audit log's integer
 sequence. Every timestamp is timezone-aware UTC (stored naive-UTC on SQLite).
-Records are immutable once written except a user's ``disabled`` flag and token;
-audit events are append-only.
+Records are immutable once written except a project's settings and archive date, a
+user's role, scope and ``disabled`` flag, and a token's last use and revocation; audit
+events are append-only. Erasure (:mod:`medloop.storage.models.erasure`) deletes rows.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ __all__ = [
     "OUTCOMES",
     "ROLES",
     "SPLITS",
+    "USER_KINDS",
     "Analysis",
+    "ApiToken",
     "AuditEvent",
     "Correction",
     "Image",
@@ -53,6 +57,8 @@ ROLES = ("viewer", "annotator", "admin")
 """User roles, weakest first."""
 SPLITS = ("train", "val", "test")
 OUTCOMES = ("ok", "denied", "error")
+USER_KINDS = ("person", "device")
+"""A person signs in to the browser; a device (a scanner, a script, a PACS bridge) calls the API."""
 
 
 class Project(Base):
@@ -70,15 +76,17 @@ class Project(Base):
     )
     """DICOM settings: ``dicomweb`` (url, auth, poll interval) and ``deidentify`` (on ingest).
     Holds secrets: never sent to non-admins, auth never sent at all."""
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """Set while archived: read-only, left out of the project list, not polled."""
 
 
 class User(Base):
-    """A person or device identity. Only the sha256 of its API token is stored."""
+    """A person or device identity; its API tokens are :class:`ApiToken` rows."""
 
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint(in_("role", ROLES), name="role"),
-        Index("ix_users_token_hash", "token_hash", unique=True),
+        CheckConstraint(in_("kind", USER_KINDS), name="kind"),
     )
 
     id: Mapped[str] = id_column()
@@ -88,9 +96,31 @@ class User(Base):
         String(32), ForeignKey("projects.id"), nullable=True
     )
     """The one project this user may access; ``None`` means every project."""
-    token_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = created_column()
     disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    kind: Mapped[str] = mapped_column(
+        String(8), nullable=False, default="person", server_default="person"
+    )
+
+
+class ApiToken(Base):
+    """One bearer token of a user. Only its sha256 is stored; the secret is shown once."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index("ix_api_tokens_token_hash", "token_hash", unique=True),)
+
+    id: Mapped[str] = id_column()
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = created_column()
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """Who issued it (a user's name, or ``cli`` for the server's own command line)."""
 
 
 class Image(Base):
@@ -135,6 +165,8 @@ class ReferencePair(Base):
     mask_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     split: Mapped[str] = mapped_column(String(8), nullable=False)
     created_at: Mapped[datetime] = created_column()
+    group_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """A free reporting group (a stain, a site); ``group`` in records and the API."""
 
 
 class Analysis(Base):

@@ -1,4 +1,5 @@
-"""The jobs table: durable train, fine-tune, evaluate and DICOMweb sync jobs."""
+"""The jobs table (durable train, fine-tune, evaluate, DICOMweb sync, import and erasure jobs)
+and the training curves the learning jobs report."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Float,
@@ -27,9 +29,12 @@ from medloop.storage.models.base import (
     id_column,
     in_,
     project_fk,
+    utcnow,
 )
 
-__all__ = ["Job"]
+__all__ = ["CURVE_METRICS", "Job", "JobCurvePoint"]
+
+CURVE_METRICS = ("loss", "val_dice")
 
 
 class Job(Base):
@@ -70,3 +75,27 @@ class Job(Base):
     created_by: Mapped[str | None] = mapped_column(
         String(32), ForeignKey("users.id"), nullable=True
     )
+
+
+class JobCurvePoint(Base):
+    """One point of a learning job's curve: the training loss or the validation Dice at a step.
+
+    Written by the job's handler a few at a time while it runs (the queue's own rows
+    are left to the queue); read by the browser to draw the live curve.
+    """
+
+    __tablename__ = "job_curve_points"
+    __table_args__ = (
+        CheckConstraint(in_("metric", CURVE_METRICS), name="metric"),
+        Index("ix_job_curve_points_job_id_id", "job_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    job_id: Mapped[str] = mapped_column(String(32), ForeignKey("jobs.id"), nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    step: Mapped[int] = mapped_column(Integer, nullable=False)
+    metric: Mapped[str] = mapped_column(String(16), nullable=False)
+    value: Mapped[float] = mapped_column(Float, nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

@@ -1,12 +1,17 @@
-// medloop in the browser: sign in with a token, pick a project, then
-// Worklist · Upload · Viewer · Models · Jobs. Every call goes to the public API.
+// medloop in the browser: sign in with a token, pick (or create) a project, then
+// Worklist · Upload · Data · Models · Jobs · Settings, and Users for admins of every
+// project. Every call goes to the public API.
 
 import { ApiError, api, clearToken, getToken, setToken } from "./api.js";
+import { mountData } from "./data.js";
 import { clear, h, toast } from "./dom.js";
 import { mountJobs } from "./jobs.js";
 import { mountModels } from "./models.js";
+import { archivedProjects, newProjectCard } from "./newproject.js";
 import { roleAtLeast } from "./roles.js";
+import { mountSettings } from "./settings.js";
 import { mountUpload } from "./upload.js";
+import { mountUsers } from "./users.js";
 import { mountViewer } from "./viewer.js";
 import { mountWorklist } from "./worklist.js";
 
@@ -16,15 +21,24 @@ const app = document.getElementById("app");
 const state = { me: null, projects: [], project: null };
 let unmount = null;
 
+// `everyProject`: for admins bound to no project; `global`: needs no project picked.
 const PAGES = [
   { id: "worklist", title: "Worklist", role: "viewer", mount: mountWorklist },
   { id: "upload", title: "Upload", role: "annotator", mount: mountUpload },
+  { id: "data", title: "Data", role: "viewer", mount: mountData },
   { id: "models", title: "Models", role: "viewer", mount: mountModels },
   { id: "jobs", title: "Jobs", role: "viewer", mount: mountJobs },
+  { id: "settings", title: "Settings", role: "admin", mount: mountSettings },
+  { id: "users", title: "Users", role: "admin", everyProject: true, global: true, mount: mountUsers },
 ];
 
 function allowed(page) {
-  return Boolean(state.me) && roleAtLeast(state.me.role, page.role);
+  return Boolean(state.me) && roleAtLeast(state.me.role, page.role) && (!page.everyProject || isFullAdmin());
+}
+
+/** An admin bound to no project: may create projects and manage users. */
+function isFullAdmin() {
+  return Boolean(state.me) && state.me.role === "admin" && !state.me.project_id;
 }
 
 // -- sign in ----------------------------------------------------------------------------------
@@ -103,14 +117,27 @@ function signOut() {
 
 async function start() {
   state.me = await api("/api/v1/me");
+  await loadProjects();
+  renderShell();
+  route();
+}
+
+async function loadProjects() {
   const page = await api("/api/v1/projects");
   state.projects = page.items;
   const wanted = sessionStorage.getItem(PROJECT_KEY);
   state.project =
     state.projects.find((p) => p.id === wanted) || (state.projects.length === 1 ? state.projects[0] : null);
   if (state.project) sessionStorage.setItem(PROJECT_KEY, state.project.id);
+}
+
+/** After a project was made (or its settings changed): reload the list and show it. */
+async function projectChanged(project, page = "data") {
+  sessionStorage.setItem(PROJECT_KEY, project.id);
+  await loadProjects();
   renderShell();
-  route();
+  if (location.hash === `#/${page}`) route();
+  else location.hash = `#/${page}`;
 }
 
 function renderShell() {
@@ -152,8 +179,11 @@ function projectSelect() {
     state.projects.map((p) =>
       h("option", { value: p.id, selected: state.project && p.id === state.project.id, text: p.name }),
     ),
+    isFullAdmin() ? h("option", { value: NEW_PROJECT, text: "+ New or archived project…" }) : null,
   );
 }
+
+const NEW_PROJECT = "__new__";
 
 /** The signed-in user's name and role, and Sign out. */
 function userBox() {
@@ -173,6 +203,10 @@ function userBox() {
 }
 
 function pickProject(id) {
+  if (id === NEW_PROJECT) {
+    location.hash = "#/new-project";
+    return;
+  }
   state.project = state.projects.find((p) => p.id === id) || null;
   if (state.project) sessionStorage.setItem(PROJECT_KEY, state.project.id);
   if (location.hash.startsWith("#/viewer/") || !location.hash) location.hash = "#/worklist";
@@ -199,22 +233,41 @@ function route() {
   for (const a of document.querySelectorAll(".nav a")) {
     a.classList.toggle("active", a.dataset.page === name || (name === "viewer" && a.dataset.page === "worklist"));
   }
+  const ctx = { me: state.me, project: state.project, projectChanged };
+  const page = PAGES.find((p) => p.id === name && allowed(p));
+  if (page?.global) {
+    unmount = page.mount(main, ctx);
+    document.title = `${page.title} · medloop`;
+    return;
+  }
+  if (name === "new-project" && isFullAdmin()) {
+    main.append(
+      h(
+        "div",
+        { class: "page narrow" },
+        newProjectCard((p) => projectChanged(p)),
+        archivedProjects((p) => projectChanged(p)),
+      ),
+    );
+    document.title = "New project · medloop";
+    return;
+  }
   if (!state.project) {
     main.append(projectChooser());
     return;
   }
-  const ctx = { me: state.me, project: state.project };
   if (name === "viewer" && arg) {
     unmount = mountViewer(main, ctx, decodeURIComponent(arg));
     document.title = "Viewer · medloop";
     return;
   }
-  const page = PAGES.find((p) => p.id === name && allowed(p)) || PAGES[0];
-  unmount = page.mount(main, ctx);
-  document.title = `${page.title} · ${state.project.name} · medloop`;
+  const shown = page || PAGES[0];
+  unmount = shown.mount(main, ctx);
+  document.title = `${shown.title} · ${state.project.name} · medloop`;
 }
 
-/** The page shown until a project is picked: one card per project the user can see. */
+/** The page shown until a project is picked: one card per project the user can see, and
+ * (for an admin of every project) the form to create one. */
 function projectChooser() {
   const card = (p) =>
     h(
@@ -226,19 +279,24 @@ function projectChooser() {
         text: `${p.image_kind} · ${p.labels.map((l) => l.name).join(", ")} · ${p.production_version ? `model ${p.production_version}` : "no model yet"}`,
       }),
     );
+  const none = state.projects.length === 0;
+  const nothing = isFullAdmin()
+    ? "There are no projects yet: create the first one below."
+    : "There are no projects you can see yet. An administrator can create one or give you access.";
   return h(
     "div",
     { class: "page narrow" },
-    h("h1", { text: "Choose a project" }),
-    h("p", {
-      class: "muted",
-      text: state.projects.length ? "Pick the segmentation task to work on." : "There are no projects you can see yet.",
-    }),
-    h(
-      "ul",
-      { class: "project-list" },
-      state.projects.map((p) => h("li", {}, card(p))),
-    ),
+    h("h1", { text: none && isFullAdmin() ? "Welcome to medloop" : "Choose a project" }),
+    h("p", { class: "muted", text: none ? nothing : "Pick the segmentation task to work on." }),
+    none
+      ? null
+      : h(
+          "ul",
+          { class: "project-list" },
+          state.projects.map((p) => h("li", {}, card(p))),
+        ),
+    isFullAdmin() ? newProjectCard((p) => projectChanged(p)) : null,
+    isFullAdmin() ? archivedProjects((p) => projectChanged(p)) : null,
   );
 }
 

@@ -40,6 +40,12 @@ function lineageFacts(v) {
   fact("Created", fmtDate(v.created_at));
   fact("Trained on", joinEntries(byRole, (r, n) => `${n} ${r}`) || "—");
   fact("Held-out corrections", String((lin.held_out_corrections || []).length));
+  const erased = (lin.data || []).filter((d) => d.erased);
+  if (erased.length || lin.erased_held_out?.length) {
+    const n = erased.length + (lin.erased_held_out || []).length;
+    const which = erased.map((d) => `${d.role} ${shortId(d.key)} (image sha256 ${shortId(d.image_sha256)})`).join(", ");
+    fact("Erased since", `${n}: ${which || "held-out corrections"}. Only ids and sha256 are kept.`);
+  }
   fact("Seed", lin.seed === undefined ? "—" : String(lin.seed));
   if (lin.software)
     fact(
@@ -107,7 +113,7 @@ function correctionsTable({ trained, heldOut }, index) {
     h(
       "tbody",
       {},
-      trained.map((d) => correctionRow(d.key, index.get(d.key), d.weight, "trained")),
+      trained.map((d) => correctionRow(d.key, index.get(d.key), d.weight, d.erased ? "trained (erased)" : "trained")),
       heldOut.map((id) => correctionRow(id, index.get(id), null, "held out")),
     ),
   );

@@ -136,7 +136,22 @@ class ModelsPage {
         class: v.version === this.selected ? "selected" : "",
       },
       h("td", { class: "strong", text: v.version }),
-      h("td", {}, badge(v.status)),
+      h(
+        "td",
+        {},
+        badge(v.status),
+        v.erased_data
+          ? h(
+              "span",
+              {
+                class: "badge badge-erased",
+                title: `${v.erased_data} of the pairs and corrections it trained on or was gated on were erased since: retrain without them if needed`,
+                "data-testid": "saw-erased",
+              },
+              "saw erased data",
+            )
+          : null,
+      ),
       h("td", { text: v.kind }),
       h("td", { text: v.parent || "—" }),
       h("td", { class: "muted nowrap", text: fmtDate(v.created_at) }),

@@ -3,6 +3,7 @@
 
 import { ApiError, api, apiBlob, projectPath, uploadWithProgress } from "./api.js";
 import { append, badge, clear, fmtInt, fmtNum, h, shortId, toast } from "./dom.js";
+import { eraseButton } from "./erase.js";
 import { LabelBuffer } from "./labels.js";
 import { imagePanel, measurementsPanel } from "./panels.js";
 import { decodeLabelPng, encodeLabelPng } from "./png.js";
@@ -269,7 +270,18 @@ class ViewerView {
     clear(this.side);
     this.resultBox = h("div", { class: "result", "data-testid": "result", hidden: true });
     this.displayCard = h("div", { class: "panel" });
-    append(this.side, this.resultBox, this.displayCard, this.measurements(), imagePanel(this.analysis, this.image));
+    const erase = eraseButton(this.ctx, this.image, () => {
+      this.dirty = false;
+      location.hash = "#/worklist";
+    });
+    append(
+      this.side,
+      this.resultBox,
+      this.displayCard,
+      this.measurements(),
+      imagePanel(this.analysis, this.image),
+      erase ? h("div", { class: "panel erase-panel" }, h("h3", { text: "Patient data" }), erase) : null,
+    );
     this.renderDisplayControls();
   }
 

@@ -43,10 +43,21 @@ class Route:
     probe: Probe = _none
     ok: tuple[int, ...] = (200,)
     """What a caller who may use the route gets for the probe."""
+    after: Callable[[Live], None] | None = None
+    """Put back what a probe that had to succeed changed (archiving the project)."""
 
     @property
     def name(self) -> str:
         return f"{self.method} {self.path}"
+
+
+def _restore(live: Live) -> None:
+    with live.client("admin", "127.0.9.9") as c:
+        c.post(f"{P}/restore").raise_for_status()
+
+
+NOBODY = "0" * 32
+"""An id no row has."""
 
 
 def _image_and_bad_mask(live: Live) -> dict[str, Any]:
@@ -76,6 +87,75 @@ ROUTES: list[Route] = [
         (422,),
     ),
     Route("GET", "/api/v1/projects/{project}", "project"),
+    Route("GET", "/api/v1/schemas/project-settings", "any"),
+    Route(
+        "PATCH",
+        "/api/v1/projects/{project}",
+        "project",
+        "admin",
+        lambda lv: {"json": {"finetune_every": -1}},
+        (422,),
+    ),
+    # Archiving changes no row count; the project is restored after each probe. The second
+    # admin may find it archived already (409) when the restore has not run in between.
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/archive",
+        "project",
+        "admin",
+        ok=(200, 409),
+        after=_restore,
+    ),
+    Route("POST", "/api/v1/projects/{project}/restore", "project", "admin"),
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/reference/import",
+        "project",
+        "admin",
+        lambda lv: {"files": {"file": ("data.zip", b"not a zip")}},
+        (400,),
+    ),
+    Route("GET", "/api/v1/projects/{project}/reference/summary", "project"),
+    Route("DELETE", "/api/v1/projects/{project}/reference/{pair}", "project", "admin", ok=(404,)),
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/erasures/preview",
+        "project",
+        "admin",
+        lambda lv: {"json": {"scope": "patient", "value": "nobody"}},
+    ),
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/erasures",
+        "project",
+        "admin",
+        lambda lv: {"json": {"scope": "everything", "value": "x", "reason": "probe"}},
+        (422,),
+    ),
+    Route("GET", "/api/v1/projects/{project}/erasures", "project", "admin"),
+    Route("GET", "/api/v1/projects/{project}/erasures/{erasure}", "project", "admin", ok=(404,)),
+    Route("GET", "/api/v1/projects/{project}/jobs/{job}/curve", "project"),
+    Route("GET", "/api/v1/users", "server", "admin"),
+    Route(
+        "POST",
+        "/api/v1/users",
+        "server",
+        "admin",
+        lambda lv: {"json": {"name": "probe", "role": "superuser"}},
+        (422,),
+    ),
+    Route("GET", "/api/v1/users/{user}", "server", "admin", ok=(404,)),
+    Route(
+        "PATCH",
+        "/api/v1/users/{user}",
+        "server",
+        "admin",
+        lambda lv: {"json": {"disabled": True}},
+        (404,),
+    ),
+    Route("GET", "/api/v1/users/{user}/tokens", "server", "admin", ok=(404,)),
+    Route("POST", "/api/v1/users/{user}/tokens", "server", "admin", ok=(404,)),
+    Route("POST", "/api/v1/users/{user}/tokens/{token}/revoke", "server", "admin", ok=(404,)),
     Route("GET", "/api/v1/projects/{project}/reference", "project"),
     Route(
         "POST",
@@ -179,6 +259,10 @@ def url(route: Route, ids: dict[str, str]) -> str:
         correction=ids["c"],
         job=ids["j"],
         version="v0001",
+        pair=NOBODY,
+        erasure=NOBODY,
+        user=NOBODY,
+        token=NOBODY,
     )
 
 

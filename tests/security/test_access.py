@@ -35,6 +35,8 @@ def test_route_and_caller(live: Live, route: Route, caller: str) -> None:
     who = None if caller == "none" else caller
     with live.client(who, _source(route, caller)) as c, live.unchanged(max_audit=1):
         r = c.request(route.method, url(route, live.ids), **route.probe(live))
+    if route.after is not None:
+        route.after(live)
     assert r.status_code in expected_status(route, caller), (r.status_code, r.text[:300])
     assert r.status_code < 500
     if r.status_code in (401, 403, 404) and route.access not in ("public", "off"):

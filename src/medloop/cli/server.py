@@ -101,12 +101,7 @@ def serve(
             worker_enabled=worker,
         )
     )
-    if (tls_certfile is None) != (tls_keyfile is None):
-        fail("give both --tls-certfile and --tls-keyfile, or neither")
-    if not settings.is_loopback and tls_certfile is None and not settings.behind_proxy:
-        fail(
-            f"refusing to serve patient data on {host} without TLS: pass --tls-certfile/--tls-keyfile, or --behind-proxy PROXY_ADDRESSES if a proxy ends TLS"
-        )
+    _check_transport(settings, tls_certfile, tls_keyfile)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -118,6 +113,16 @@ def serve(
         f"medloop serving on {'https' if tls_certfile else 'http'}://{host}:{port} (data: {settings.data_dir}; {mode})"
     )
     run(app, settings)
+
+
+def _check_transport(settings: Settings, certfile: Path | None, keyfile: Path | None) -> None:
+    """Exit unless TLS is given whole, and given (or a proxy ends it) off loopback."""
+    if (certfile is None) != (keyfile is None):
+        fail("give both --tls-certfile and --tls-keyfile, or neither")
+    if not settings.is_loopback and certfile is None and not settings.behind_proxy:
+        fail(
+            f"refusing to serve patient data on {settings.host} without TLS: pass --tls-certfile/--tls-keyfile, or --behind-proxy PROXY_ADDRESSES if a proxy ends TLS"
+        )
 
 
 def import_data(

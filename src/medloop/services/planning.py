@@ -127,6 +127,31 @@ def _probe(
     return seconds_per_step(build_manifest(draft, preprocess, labels), cand.batch_size, device)
 
 
+def _postprocessing_candidates(
+    fp: Fingerprint, reasons: list[str]
+) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+    """Labels whose largest component alone may be kept, and ``(label, size)`` pairs whose
+    smaller predicted components may be removed (sizes in pixels or voxels of the
+    original grid); each with its reason appended to ``reasons``."""
+    keep = tuple(c.value for c in fp.classes if c.image_share > 0 and c.single_share >= 0.7)
+    if keep:
+        reasons.append(
+            f"labels {list(keep)} mostly one object per image: keeping only the largest "
+            "component is tried on the selection set"
+        )
+    small = tuple(
+        (c.value, int(c.largest_size))
+        for c in fp.classes
+        if 0 < c.image_share < 1 and c.largest_size >= 8
+    )
+    if small:
+        reasons.append(
+            f"some images have none of labels {[v for v, _ in small]}: removing predictions "
+            "smaller than the smallest real object is tried on the selection set"
+        )
+    return keep, small
+
+
 def plan_training(
     fp: Fingerprint,
     options: TrainingOptions,
@@ -177,22 +202,7 @@ def plan_training(
         reasons.append("CT-like intensities: clip to the foreground's 0.5-99.5 % and z-score")
     else:
         reasons.append("intensities: z-score per image (0.5-99.5 % clipped)")
-    keep = tuple(c.value for c in fp.classes if c.image_share > 0 and c.single_share >= 0.7)
-    if keep:
-        reasons.append(
-            f"labels {list(keep)} mostly one object per image: keeping only the largest "
-            "component is tried on the selection set"
-        )
-    small = tuple(
-        (c.value, int(c.largest_size))
-        for c in fp.classes
-        if 0 < c.image_share < 1 and c.largest_size >= 8
-    )
-    if small:
-        reasons.append(
-            f"some images have none of labels {[v for v, _ in small]}: removing predictions "
-            "smaller than the smallest real object is tried on the selection set"
-        )
+    keep, small = _postprocessing_candidates(fp, reasons)
     plan = Plan(
         spatial_dims=dims,
         scale=res.scale,

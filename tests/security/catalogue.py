@@ -94,7 +94,7 @@ ROUTES: list[Route] = [
         "project",
         "admin",
         lambda lv: {"json": {"finetune_every": -1}},
-        (422,),
+        (400,),  # the patched settings are checked whole: bad_config
     ),
     # Archiving changes no row count; the project is restored after each probe. The second
     # admin may find it archived already (409) when the restore has not run in between.
@@ -123,6 +123,7 @@ ROUTES: list[Route] = [
         "project",
         "admin",
         lambda lv: {"json": {"scope": "patient", "value": "nobody"}},
+        (404,),
     ),
     Route(
         "POST",

@@ -106,6 +106,20 @@ def live(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> Iterator[Li
         srv.stop()
 
 
+@pytest.fixture
+def bare(tmp_path: Path) -> Iterator[Live]:
+    """A server of its own, without projects: for tests whose counts (the audit budget of
+    failed authentications, a moving window shared by all clients) others would disturb."""
+    data_dir = tmp_path / "srv"
+    tokens = {"admin": users_add(data_dir, "admin", "admin")}
+    srv = ServerProcess(data_dir, tmp_path / "server.log", env=ENV)
+    srv.start()
+    try:
+        yield Live(srv, tokens, {}, {})
+    finally:
+        srv.stop()
+
+
 @dataclass
 class Plain(Served):
     """A second server, without a model, started with the options under test: ``--docs``,

@@ -8,6 +8,7 @@ work fails and is rolled back; concurrent requests' events share one commit
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -23,23 +24,36 @@ MAX_DETAIL_TEXT = 500
 """Characters kept of any text in an event's details."""
 MAX_DETAIL_ITEMS = 100
 """Items kept of any list or mapping in an event's details."""
+MAX_DETAIL_DEPTH = 6
+"""Levels of nesting kept (a settings change: changes -> field -> before/after -> labels)."""
+MAX_DETAIL_BYTES = 16_384
+"""Serialized size beyond which an event keeps only the start of its details."""
 
 
-def bounded(value: Any, depth: int = 0) -> Any:
-    """``value`` with long texts cut, long lists and mappings shortened, and deep nesting
-    replaced by a marker, so that one audit event stays a few kilobytes at most."""
+def bounded(value: Any) -> Any:
+    """``value`` with long texts cut, long lists and mappings shortened, deep nesting
+    replaced by a marker and, past :data:`MAX_DETAIL_BYTES` in all, only its start kept
+    (as text): one audit event stays a few kilobytes whatever a caller sends."""
+    out = _bounded(value, 0)
+    text = json.dumps(out, default=str, ensure_ascii=False)
+    if len(text.encode()) <= MAX_DETAIL_BYTES:
+        return out
+    return {"truncated": text[: MAX_DETAIL_BYTES // 8] + "…"}
+
+
+def _bounded(value: Any, depth: int) -> Any:
     if isinstance(value, str):
         return value if len(value) <= MAX_DETAIL_TEXT else value[:MAX_DETAIL_TEXT] + "…"
-    if depth >= 4:
+    if depth >= MAX_DETAIL_DEPTH:
         return "…" if isinstance(value, dict | list | tuple) else value
     if isinstance(value, dict):
         items = list(value.items())
-        out = {str(k)[:100]: bounded(v, depth + 1) for k, v in items[:MAX_DETAIL_ITEMS]}
+        out = {str(k)[:100]: _bounded(v, depth + 1) for k, v in items[:MAX_DETAIL_ITEMS]}
         if len(items) > MAX_DETAIL_ITEMS:
             out["…"] = f"{len(items) - MAX_DETAIL_ITEMS} more"
         return out
     if isinstance(value, list | tuple):
-        out_list = [bounded(v, depth + 1) for v in list(value)[:MAX_DETAIL_ITEMS]]
+        out_list = [_bounded(v, depth + 1) for v in list(value)[:MAX_DETAIL_ITEMS]]
         if len(value) > MAX_DETAIL_ITEMS:
             out_list.append(f"… {len(value) - MAX_DETAIL_ITEMS} more")
         return out_list

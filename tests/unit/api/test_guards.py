@@ -3,6 +3,8 @@ the per-user work quota."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from medloop.api.bodies import MAX_DEPTH, json_depth
@@ -10,7 +12,7 @@ from medloop.api.middleware import Metrics
 from medloop.api.throttle import AuthGuard
 from medloop.errors import ConfigError, TooMuchWork
 from medloop.services.analyses import WorkQuota
-from medloop.services.audit import MAX_DETAIL_TEXT, bounded
+from medloop.services.audit import MAX_DETAIL_BYTES, MAX_DETAIL_TEXT, bounded
 
 
 @pytest.mark.parametrize(
@@ -51,11 +53,21 @@ def test_auth_guard_refuses_bad_limits() -> None:
 
 
 def test_audit_details_are_bounded() -> None:
-    detail = {"path": "x" * 60_000, "ids": list(range(1000)), "deep": [[[[[["x"]]]]]]}
+    detail = {"path": "x" * 60_000, "ids": list(range(1000)), "deep": [[[[[[[["x"]]]]]]]]}
     out = bounded(detail)
     assert len(out["path"]) == MAX_DETAIL_TEXT + 1
     assert len(out["ids"]) == 101 and out["ids"][-1] == "… 900 more"
-    assert out["deep"] == [[["…"]]]
+    assert out["deep"] == [[[[["…"]]]]]
+    # A settings change keeps its labels' before and after.
+    change = {"changes": {"labels": {"after": [{"value": 1, "color": "#00ff00"}]}}}
+    assert bounded(change) == change
+
+
+def test_audit_details_are_bounded_in_all() -> None:
+    wide = {f"k{i}": ["y" * 400] * 100 for i in range(100)}  # each part within its bounds
+    out = bounded(wide)
+    assert set(out) == {"truncated"}
+    assert len(json.dumps(out).encode()) <= MAX_DETAIL_BYTES
 
 
 def test_work_quota_per_user() -> None:

@@ -57,6 +57,11 @@ export function schemaField(path, prop, defs, current) {
 }
 
 function controlFor(node, current, nullable) {
+  if (node.type === "boolean") {
+    const box = h("input", { type: "checkbox" });
+    box.checked = current === true;
+    return box;
+  }
   if (node.enum) {
     const options = node.enum.map((v) => [v, String(v)]);
     return select(nullable ? [["", "planned"], ...options] : options, current ?? "");
@@ -80,6 +85,7 @@ function controlFor(node, current, nullable) {
 }
 
 function readControl(control, node, nullable, title) {
+  if (node.type === "boolean") return control.checked;
   const text = control.value.trim();
   if (text === "") {
     if (nullable) return null;

@@ -8,7 +8,7 @@ import { openDialog } from "./forms.js";
 import { schemaField } from "./schemafields.js";
 
 const GROUPS = [
-  { key: null, title: "Project", fields: ["image_kind", "spatial_dims", "finetune_every"] },
+  { key: null, title: "Project", fields: ["image_kind", "spatial_dims", "finetune_every", "max_frames"] },
   { key: "learning", title: "Learning from corrections (fine-tune)" },
   { key: "acceptance", title: "Promotion gate" },
   { key: "training", title: "Training from scratch" },

@@ -8,6 +8,7 @@ The tests run in order on one cluster (see ``conftest.py``); each leaves it whol
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 import zipfile
@@ -75,11 +76,17 @@ def test_a_promotion_on_one_replica_is_served_by_the_other_within_5_s(live: Live
     assert a.analyze(PROJECT, image_id=image.id).model_version == current
 
 
-def _worker_running(live: Live, job_log: str) -> int:
-    """The index of the worker whose pid claimed the job's latest attempt."""
-    started = [line for line in job_log.splitlines() if "started by" in line][-1]
-    pid = int(started.rsplit(":", 1)[1])
-    return next(i for i, w in enumerate(live.workers) if w.pid == pid)
+def _worker_running(live: Live, job_id: str) -> int:
+    """The index of the worker that claimed the job's latest attempt, from the workers' own
+    logs (the job's log, which viewers read, names no host or process)."""
+    pattern = re.compile(rf"claimed job {re.escape(job_id)} \(\w+, attempt (\d+)\)")
+    claims = [
+        (int(m.group(1)), i)
+        for i, w in enumerate(live.workers)
+        for m in pattern.finditer(w.log.read_text(errors="replace"))
+    ]
+    assert claims, f"no worker log shows job {job_id} claimed"
+    return max(claims)[1]
 
 
 def test_kill_9_of_a_worker_during_a_finetune(live: Live) -> None:
@@ -94,7 +101,7 @@ def test_kill_9_of_a_worker_during_a_finetune(live: Live) -> None:
             break
         assert state.state in ("queued", "running"), state
         time.sleep(0.1)
-    victim = live.workers[_worker_running(live, state.log_tail)]
+    victim = live.workers[_worker_running(live, job.id)]
     victim.kill()  # SIGKILL: no shutdown code runs, the Celery message is never acknowledged
     seen: set[str | None] = {_production(a)}
     while not (state := b.get_job(PROJECT, job.id)).finished:

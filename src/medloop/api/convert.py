@@ -132,6 +132,9 @@ def correction_out(
             "author": c.author_name,
             "corrections_until_finetune": until,
             "finetune_job_id": job,
+            "effort": None
+            if c.effort is None
+            else {**c.effort.to_dict(), "dice_vs_prediction": c.dice_vs_prediction},
         }
     )
 
@@ -214,3 +217,4 @@ def curve_out(points: list[tuple[int, CurvePoint]], after: int) -> CurveOut:
         points=[asdict(p) for _, p in points],
         last=points[-1][0] if points else after,
     )
+

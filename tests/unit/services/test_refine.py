@@ -258,3 +258,58 @@ def test_onnx_runtime_refines_windows_of_any_size_as_torch_does(interactive: Pre
         assert a.window == b.window
         assert np.abs(a.prediction.probabilities - b.prediction.probabilities).max() < 1e-4
     assert len(windows) == 3  # three window sizes
+
+
+def test_a_frame_of_a_multi_frame_dicom_is_refined_on_its_own_pixels(world: World) -> None:
+    """The analysis of frame 2 refines frame 2: the pixels decoded are that frame's."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    base = ds.pixel_array
+    ds.NumberOfFrames = 3
+    ds.PixelData = np.stack([np.roll(base, 7 * k, axis=0) for k in range(3)]).tobytes()
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    stored = world.blobs.put_bytes(buf.getvalue())
+    empty = world.blobs.put_bytes(_png(np.zeros(base.shape, np.uint8)))
+    with world.db.write() as s:
+        image, _ = repo.create_image(
+            s,
+            project_id=world.project.id,
+            sha256=stored.sha256,
+            blob_key=stored.key,
+            filename="mf.dcm",
+            content_type="application/dicom",
+            width=base.shape[1],
+            height=base.shape[0],
+            channels=1,
+            frames=3,
+        )
+        analysis = repo.create_analysis(
+            s,
+            project_id=world.project.id,
+            image_id=image.id,
+            model_version="v0001",
+            label_blob_key=empty.key,
+            label_sha256=empty.sha256,
+            uncertainty=0.1,
+            measurements=[],
+            frame=2,
+        ).id
+    decoded: list[tuple[int, np.ndarray]] = []
+    images = world.analyses.images
+    real = images.pixels
+
+    def pixels(record: Any, frame: int = 0) -> Any:
+        out = real(record, frame)
+        decoded.append((frame, out.pixels))
+        return out
+
+    images.pixels = pixels  # type: ignore[method-assign]
+    guidance = Guidance((Click((60.0, 64.0), 1),))
+    out = world.service.refine(world.project, analysis, "u1", guidance).result(timeout=60)
+    assert (out.frame, out.width, out.height, out.clicks) == (2, 128, 128, 1)
+    ((frame, seen),) = decoded
+    hounsfield = np.roll(base, 14, axis=0) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    assert frame == 2 and np.array_equal(np.squeeze(seen), hounsfield)

@@ -188,8 +188,11 @@ class Refinements:
         rerun the model, in the analyses' executor.
 
         The future raises NotFoundError (no such analysis), ConflictError (a version
-        without guidance channels), GuidanceError (clicks that do not fit; the
-        interaction is left as it was) or TooMuchWork.
+        without guidance channels) or GuidanceError (clicks that do not fit; the
+        interaction is left as it was).
+
+        Raises:
+            TooMuchWork: the user has as many analyses waiting or running as allowed.
         """
         return self.analyses.submit(
             user_id, lambda: self._refine(project, analysis_id, user_id, guidance, reset)

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from medloop.domain.settings import ProjectSettings
+from medloop.ml.onnx_runtime import onnx_available
 from medloop.storage import repositories as repo
 
 from .conftest import Server, image_bytes, mask_bytes
@@ -145,6 +146,9 @@ def test_a_positive_click_in_an_empty_region_adds_the_object(clicks: Server) -> 
     refined = _labels(body)
     assert refined.shape == (64, 64) and (body["width"], body["height"]) == (64, 64)
     assert body["model_version"] == "v0001" and body["clicks"] == 1
+    if onnx_available():  # on a CPU the pool serves the version with ONNX Runtime: so is refine
+        pid = clicks.runtime.services.projects.find("clicks").id
+        assert clicks.runtime.pool.resolve(pid, "v0001")[1].runtime == "onnxruntime"
     assert refined[cy, cx] == 1 and refined[disc].mean() > 0.5
     assert body["changed_pixels"] == int((refined != auto).sum()) > 0
     dice = body["dice_vs_prediction"]

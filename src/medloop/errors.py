@@ -9,7 +9,8 @@
      │    ├── DatasetError          unpaired files, empty dataset, bad manifest
      │    ├── ConfigError           invalid settings or options
      │    ├── UploadTooLarge        an upload over the size limit (nothing stored)
-     │    └── TooManyFrames         an upload with more frames or slices than the project allows
+     │    ├── TooManyFrames         an upload with more frames or slices than the project allows
+     │    └── GuidanceError         clicks or a box that do not fit the image or the labels
      ├── RegistryError              model registry problems
      │    ├── VersionNotFound       no such model version
      │    └── NoProductionModel     nothing is promoted yet
@@ -29,6 +30,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DatasetError",
+    "GuidanceError",
     "ImageReadError",
     "InputError",
     "MaskError",
@@ -76,6 +78,10 @@ class UploadTooLarge(InputError):
 
 class TooManyFrames(InputError):
     """An image with more frames or slices than one request may bring; nothing was stored."""
+
+
+class GuidanceError(InputError):
+    """Clicks or a box that do not fit the image or the project's labels; nothing was stored."""
 
 
 class RegistryError(MedloopError):

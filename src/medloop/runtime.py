@@ -43,6 +43,7 @@ from medloop.services.model_versions import ModelVersions
 from medloop.services.projects import Projects
 from medloop.services.reference_import import ReferenceImport
 from medloop.services.references import References
+from medloop.services.refine import Refinements
 from medloop.services.secrets import Secrets
 from medloop.services.system import System
 from medloop.services.uploads import UploadLimits
@@ -73,6 +74,7 @@ class Services:
     imports: ReferenceImport
     erasures: Erasures
     analyses: Analyses
+    refinements: Refinements
     display: Display
     corrections: Corrections
     models: ModelVersions
@@ -148,6 +150,7 @@ class Runtime:
             imports=imports,
             erasures=Erasures(db, blobs, removal, jobs),
             analyses=analyses,
+            refinements=Refinements(db, blobs, analyses, self.pool),
             display=Display(db, blobs, images),
             corrections=corrections,
             models=ModelVersions(db, blobs),

@@ -193,6 +193,11 @@ def test_a_stroke_is_stored_exactly_where_it_was_painted(
     assert set(np.unique(mask).tolist()) <= {0, 1}
     assert result["agreement"] == f"{corr['dice_vs_prediction']:.3f}"
     assert result["until"].isdigit()
+    # the effort record: both strokes (the undone one was work too), the time spent on them
+    effort = corr["effort"]
+    assert effort["brush_strokes"] == 2 and effort["clicks"] is None, effort
+    assert 0 <= effort["active_seconds"] < 600
+    assert effort["dice_vs_prediction"] == corr["dice_vs_prediction"]
 
 
 def test_corrections_trigger_a_finetune_and_a_new_version(
@@ -267,6 +272,8 @@ def test_admin_promotes_and_rolls_back(
         ).wait_for()
     page.get_by_test_id("lineage-v0002").click()
     page.get_by_test_id("lineage-correction").first.wait_for()
+    # effort per correction, by the version corrected
+    page.locator("[data-testid=effort-row][data-version=v0001]").wait_for()
     assert page.get_by_test_id("production-version").inner_text().endswith("v0002")
     s.shot("models", full_page=True)
 

@@ -191,6 +191,23 @@ ROUTES: list[Route] = [
     Route("GET", "/api/v1/projects/{project}/analyses/{analysis}/overlay", "project"),
     Route("GET", "/api/v1/projects/{project}/analyses/{analysis}/seg", "project", ok=(409,)),
     Route("GET", "/api/v1/projects/{project}/review-queue", "project"),
+    # A click whose x is a string: refused (422) before any model work; nothing is kept.
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/analyses/{analysis}/refine",
+        "project",
+        "annotator",
+        lambda lv: {"json": {"clicks": [{"x": "1", "y": 1, "label": 1}]}},
+        (422,),
+    ),
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/images/{image}/segment",
+        "project",
+        "annotator",
+        lambda lv: {"json": {"clicks": [{"x": 1, "y": 1, "label": 0}]}},
+        (422,),
+    ),
     Route(
         "POST",
         "/api/v1/projects/{project}/analyses/{analysis}/corrections",

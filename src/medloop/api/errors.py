@@ -23,6 +23,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (E.MaskError, 400, "bad_mask"),
     (E.DatasetError, 400, "bad_dataset"),
     (E.ConfigError, 400, "bad_config"),
+    (E.GuidanceError, 422, "bad_guidance"),
     (E.InputError, 400, "bad_input"),
     (E.NotFoundError, 404, "not_found"),
     (E.VersionNotFound, 404, "not_found"),

@@ -27,6 +27,7 @@ __all__ = [
     "CurveOut",
     "DicomInstanceOut",
     "DicomSettingsIn",
+    "EffortOut",
     "ErrorOut",
     "ImageOut",
     "JobIn",
@@ -170,6 +171,16 @@ class AnalysisOut(BaseModel):
     """Which frame of a multi-frame DICOM image (0 otherwise)."""
 
 
+class EffortOut(BaseModel):
+    """What a correction cost: as the client reported it (``None``: not reported), and the
+    Dice between the model's first prediction and the submitted mask (computed by the server)."""
+
+    clicks: int | None = None
+    brush_strokes: int | None = None
+    active_seconds: float | None = None
+    dice_vs_prediction: float
+
+
 class CorrectionOut(BaseModel):
     id: str
     analysis_id: str
@@ -183,6 +194,8 @@ class CorrectionOut(BaseModel):
     corrections_until_finetune: int | None
     finetune_job_id: str | None
     created_at: datetime
+    effort: EffortOut | None = None
+    """``None`` when the correction came without an effort record."""
 
 
 class ReviewItemOut(BaseModel):

@@ -48,6 +48,7 @@ from medloop.client.models import (
     AnalysisOut,
     AuditEventOut,
     CorrectionOut,
+    EffortOut,
     Health,
     ImageOut,
     JobIn,
@@ -66,6 +67,7 @@ from medloop.client.models import (
     ReviewItemOut,
     Training,
 )
+from medloop.client.refine_models import Click, LabelDiceOut, RefineOut
 
 __all__ = [
     "DEFAULT",
@@ -74,9 +76,11 @@ __all__ = [
     "ApiError",
     "AuditEventOut",
     "BadRequest",
+    "Click",
     "Conflict",
     "CorrectionOut",
     "CurveOut",
+    "EffortOut",
     "ErasureOut",
     "ErasurePreviewOut",
     "ErasureRequestOut",
@@ -92,6 +96,7 @@ __all__ = [
     "JobState",
     "JobTimeout",
     "Label",
+    "LabelDiceOut",
     "Learning",
     "Me",
     "MeasurementOut",
@@ -107,6 +112,7 @@ __all__ = [
     "ReferenceItemOut",
     "ReferenceOut",
     "ReferenceSummaryOut",
+    "RefineOut",
     "ReviewItemOut",
     "ServerError",
     "TokenOut",

@@ -79,6 +79,7 @@ from medloop.client.models import (
     ReviewItemOut,
     Training,
 )
+from medloop.client.refine_models import Click, RefineOut
 
 __all__ = ["DEFAULT", "FileInput", "MedloopClient"]
 
@@ -623,21 +624,108 @@ class MedloopClient:
     # -- corrections ---------------------------------------------------------------------
 
     def correct(
-        self, project: str, analysis_id: str, mask: FileInput, filename: str | None = None
+        self,
+        project: str,
+        analysis_id: str,
+        mask: FileInput,
+        filename: str | None = None,
+        *,
+        clicks: int | None = None,
+        brush_strokes: int | None = None,
+        active_seconds: float | None = None,
     ) -> CorrectionOut:
-        """``POST .../analyses/{a}/corrections``: the clinician's corrected label map (PNG).
+        """``POST .../analyses/{a}/corrections``: the clinician's corrected label map (PNG),
+        with what it cost (``clicks``, ``brush_strokes``, ``active_seconds``) when known:
+        the server stores that effort record beside its own Dice against the prediction.
 
         Example::
 
-            fix = c.correct("knee", a.id, "corrected.png")
-            print(f"agreement Dice {fix.dice_vs_prediction:.3f}")
+            fix = c.correct("knee", a.id, "corrected.png", clicks=3, active_seconds=40)
+            print(f"agreement Dice {fix.dice_vs_prediction:.3f}", fix.effort)
             if fix.finetune_job_id:
                 c.wait_for_job("knee", fix.finetune_job_id)
         """
+        effort = {
+            "clicks": clicks,
+            "brush_strokes": brush_strokes,
+            "active_seconds": active_seconds,
+        }
+        data = {k: str(v) for k, v in effort.items() if v is not None}
         with self._files({"file": (mask, filename, "mask")}) as files:
             return self._json(
-                "POST", f"{self._a(project, analysis_id)}/corrections", CorrectionOut, files=files
+                "POST",
+                f"{self._a(project, analysis_id)}/corrections",
+                CorrectionOut,
+                files=files,
+                data=data or None,
             )
+
+    # -- clicks --------------------------------------------------------------------------
+
+    def refine(
+        self,
+        project: str,
+        analysis_id: str,
+        clicks: Sequence[Click | Mapping[str, Any]] = (),
+        box: Sequence[float] | None = None,
+        reset: bool = False,
+        box_label: int = 1,
+    ) -> RefineOut:
+        """``POST .../analyses/{a}/refine``: add clicks (and a box ``[x0, y0, x1, y1]``) to
+        your interaction with the analysis and get the refined label map. Clicks accumulate
+        on the server for a few minutes; ``reset=True`` starts over. Nothing is stored:
+        submit the result with :meth:`correct`. The analysis's model version must have
+        been trained for clicks (``training.interactive``; else :class:`Conflict`).
+
+        Example::
+
+            r = c.refine("knee", a.id, [Click(x=120, y=80, label=1)])
+            r = c.refine("knee", a.id, [Click(x=90, y=60, label=1, positive=False)])
+            c.correct("knee", a.id, r.mask, clicks=r.clicks)
+        """
+        body = self._guidance(clicks, box, box_label)
+        if reset:
+            body["reset"] = True
+        return self._json("POST", f"{self._a(project, analysis_id)}/refine", RefineOut, json=body)
+
+    def segment(
+        self,
+        project: str,
+        image_id: str,
+        clicks: Sequence[Click | Mapping[str, Any]] | None = None,
+        box: Sequence[float] | None = None,
+        frame: int = 0,
+        box_label: int = 1,
+    ) -> RefineOut:
+        """``POST .../images/{i}/segment``: a label map of a stored image (``frame`` of a
+        multi-frame one) from clicks or a box alone, with the production version."""
+        if not clicks and box is None:
+            raise InvalidArgument("segment needs clicks= or box=")
+        body = self._guidance(clicks or (), box, box_label)
+        if frame:
+            body["frame"] = frame
+        return self._json(
+            "POST",
+            f"{self._p(project)}/images/{_seg(image_id, 'image')}/segment",
+            RefineOut,
+            json=body,
+        )
+
+    @staticmethod
+    def _guidance(
+        clicks: Sequence[Click | Mapping[str, Any]], box: Sequence[float] | None, box_label: int
+    ) -> dict[str, Any]:
+        try:
+            parsed = [c if isinstance(c, Click) else Click.model_validate(c) for c in clicks]
+        except ValidationError as err:
+            raise InvalidArgument(
+                f"a click needs x, y and label: {err.errors()[0]['msg']}"
+            ) from err
+        body: dict[str, Any] = {"clicks": [c.model_dump(exclude_none=True) for c in parsed]}
+        if box is not None:
+            body["box"] = [float(v) for v in box]
+            body["box_label"] = box_label
+        return body
 
     def list_corrections(
         self, project: str, limit: int | None = None, offset: int | None = None

@@ -30,6 +30,7 @@ __all__ = [
     "ApiModel",
     "AuditEventOut",
     "CorrectionOut",
+    "EffortOut",
     "ErrorOut",
     "Health",
     "ImageOut",
@@ -259,6 +260,16 @@ class AnalysisOut(ApiModel):
     """Which frame of a multi-frame DICOM image (0 otherwise)."""
 
 
+class EffortOut(ApiModel):
+    """What a correction cost: as the client reported it, and the server's Dice between
+    the model's prediction and the submitted mask."""
+
+    clicks: int | None = None
+    brush_strokes: int | None = None
+    active_seconds: float | None = None
+    dice_vs_prediction: float
+
+
 class CorrectionOut(ApiModel):
     """A stored correction; ``dice_vs_prediction`` is its agreement with the model's mask.
 
@@ -278,6 +289,8 @@ class CorrectionOut(ApiModel):
     corrections_until_finetune: int | None = None
     finetune_job_id: str | None = None
     created_at: datetime
+    effort: EffortOut | None = None
+    """What the correction cost (``None``: sent without an effort record)."""
 
 
 class ReviewItemOut(ApiModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from medloop.errors import InputError
+from medloop.errors import GuidanceError
 
 __all__ = ["MAX_CLICKS", "Box", "Click", "Guidance", "check_guidance"]
 
@@ -52,23 +52,23 @@ def check_guidance(guidance: Guidance, shape: tuple[int, ...], num_foreground: i
     """Refuse guidance that does not fit the image and the labels.
 
     Raises:
-        InputError: too many clicks, a point outside the image or not finite, a label
+        GuidanceError: too many clicks, a point outside the image or not finite, a label
             outside ``1..K``, a box of the wrong dimension.
     """
     if len(guidance.clicks) > MAX_CLICKS:
-        raise InputError(f"{len(guidance.clicks)} clicks; at most {MAX_CLICKS} per interaction")
+        raise GuidanceError(f"{len(guidance.clicks)} clicks; at most {MAX_CLICKS} per interaction")
     points = [("click", c.index, c.label) for c in guidance.clicks]
     if guidance.box is not None:
         points += [("box corner", guidance.box.start, guidance.box.label)]
         points += [("box corner", guidance.box.stop, guidance.box.label)]
     for what, index, label in points:
         if len(index) != len(shape):
-            raise InputError(
+            raise GuidanceError(
                 f"a {what} needs {len(shape)} coordinates for this image, got {len(index)}"
             )
         if not all(math.isfinite(v) for v in index):
-            raise InputError(f"a {what} has a coordinate that is not a number: {index}")
+            raise GuidanceError(f"a {what} has a coordinate that is not a number: {index}")
         if not all(0 <= v < s for v, s in zip(index, shape, strict=True)):
-            raise InputError(f"a {what} at {index} lies outside the image {shape}")
+            raise GuidanceError(f"a {what} at {index} lies outside the image {shape}")
         if not 1 <= label <= num_foreground:
-            raise InputError(f"label {label} is not one of the project's 1..{num_foreground}")
+            raise GuidanceError(f"label {label} is not one of the project's 1..{num_foreground}")

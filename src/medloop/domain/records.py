@@ -16,6 +16,7 @@ from medloop.domain.settings import ProjectSettings
 __all__ = [
     "AnalysisRecord",
     "AuditRecord",
+    "CorrectionEffort",
     "CorrectionRecord",
     "DicomInstanceRecord",
     "ErasureRecord",
@@ -121,11 +122,41 @@ class AnalysisRecord:
 
 
 @dataclass(frozen=True)
+class CorrectionEffort:
+    """What a correction cost the clinician, as the client reported it (each ``None``
+    when not reported): clicks given to the model, brush strokes, seconds of active
+    editing."""
+
+    clicks: int | None = None
+    brush_strokes: int | None = None
+    active_seconds: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.clicks is None and self.brush_strokes is None and self.active_seconds is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "clicks": self.clicks,
+            "brush_strokes": self.brush_strokes,
+            "active_seconds": self.active_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> CorrectionEffort | None:
+        """The stored record, or ``None`` for a correction stored without one."""
+        if not data:
+            return None
+        return cls(data.get("clicks"), data.get("brush_strokes"), data.get("active_seconds"))
+
+
+@dataclass(frozen=True)
 class CorrectionRecord:
     """A clinician's label map for an analysis; numbered per project from 0 (``seq``).
 
     ``held_out`` corrections are never trained on: the gate scores on them.
-    ``dice_vs_prediction`` is the agreement with the analysis it corrects.
+    ``dice_vs_prediction`` is the agreement with the analysis it corrects (computed by
+    the server); ``effort`` what the correction cost, when the client reported it.
     """
 
     id: str
@@ -142,6 +173,7 @@ class CorrectionRecord:
     dice_vs_prediction: float
     created_at: datetime
     frame: int = 0
+    effort: CorrectionEffort | None = None
 
 
 @dataclass(frozen=True)

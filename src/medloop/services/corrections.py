@@ -16,7 +16,12 @@ import numpy as np
 
 from medloop.domain.jobs import FinetuneJob, FinetuneOptions
 from medloop.domain.learning import is_held_out
-from medloop.domain.records import AnalysisRecord, CorrectionRecord, ProjectRecord
+from medloop.domain.records import (
+    AnalysisRecord,
+    CorrectionEffort,
+    CorrectionRecord,
+    ProjectRecord,
+)
 from medloop.io import decode_mask, encode_label_map_png
 from medloop.services.jobs import JobService
 from medloop.services.model_pool import ModelPool
@@ -66,8 +71,10 @@ class Corrections:
         chunks: Iterable[bytes],
         name: str,
         user_id: str | None,
+        effort: CorrectionEffort | None = None,
     ) -> CorrectionResult:
-        """Store a corrected label map (an image or a DICOM SEG) for an analysis.
+        """Store a corrected label map (an image or a DICOM SEG) for an analysis, with
+        what it cost the clinician (``effort``) when the client reports it.
 
         Raises:
             NotFoundError: no such analysis in the project.
@@ -89,7 +96,7 @@ class Corrections:
                 num_foreground=labels.num_foreground,
                 expected_shape=(image.height, image.width),
             )
-        return self._record(project, analysis, mask, user_id)
+        return self._record(project, analysis, mask, user_id, effort)
 
     def correct_from_seg(
         self, project: ProjectRecord, chunks: Iterable[bytes], name: str, user_id: str | None
@@ -114,6 +121,7 @@ class Corrections:
         analysis: AnalysisRecord,
         mask: np.ndarray,
         user_id: str | None,
+        effort: CorrectionEffort | None = None,
     ) -> CorrectionResult:
         from medloop.services.evaluation import per_image_dice
 
@@ -136,6 +144,7 @@ class Corrections:
                 dice_vs_prediction=per_image_dice(pred, mask),
                 author_id=user_id,
                 held_out=lambda seq: is_held_out(seq, share),
+                effort=effort,
             )
             total = repo.count_corrections(s, project.id)
         every = settings.finetune_every

@@ -16,6 +16,7 @@ from medloop.domain.ports import VersionRecord
 from medloop.domain.records import (
     AnalysisRecord,
     AuditRecord,
+    CorrectionEffort,
     CorrectionRecord,
     DicomInstanceRecord,
     ErasureRecord,
@@ -129,7 +130,13 @@ def analysis_record(row: Analysis) -> AnalysisRecord:
 
 
 def correction_record(row: Correction, author_name: str | None, frame: int) -> CorrectionRecord:
-    return _copy(CorrectionRecord, row, author_name=author_name, frame=frame)
+    return _copy(
+        CorrectionRecord,
+        row,
+        author_name=author_name,
+        frame=frame,
+        effort=CorrectionEffort.from_dict(row.effort),
+    )
 
 
 def audit_record(row: AuditEvent) -> AuditRecord:

@@ -13,7 +13,12 @@ from typing import Any
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
-from medloop.domain.records import AnalysisRecord, CorrectionRecord, ImageRecord
+from medloop.domain.records import (
+    AnalysisRecord,
+    CorrectionEffort,
+    CorrectionRecord,
+    ImageRecord,
+)
 from medloop.storage._repo_base import get_or_raise, insert, lock_project, page
 from medloop.storage.mapping import analysis_record, correction_record, image_record
 from medloop.storage.models import Analysis, Correction, Image, User
@@ -166,6 +171,7 @@ def create_correction(
     dice_vs_prediction: float,
     author_id: str | None,
     held_out: bool | Callable[[int], bool] = False,
+    effort: CorrectionEffort | None = None,
 ) -> CorrectionRecord:
     """Record a correction of an analysis as a new immutable row.
 
@@ -174,6 +180,7 @@ def create_correction(
     Args:
         held_out: whether the correction is kept out of training, or a function of its
             ``seq`` deciding it (e.g. ``lambda s: is_held_out(s, share)``).
+        effort: what the correction cost, as the client reported it.
 
     Raises:
         NotFoundError: the project does not exist or the analysis is not in it.
@@ -192,6 +199,7 @@ def create_correction(
         author_id=author_id,
         model_version=analysis.model_version,
         dice_vs_prediction=float(dice_vs_prediction),
+        effort=None if effort is None or effort.empty else effort.to_dict(),
     )
     insert(session, row, f"correction number {seq} of project {project_id!r} exists")
     author = None if author_id is None else session.get(User, author_id)

@@ -3,24 +3,34 @@
 A correction is posted to the analysis it corrects (``/analyses/{analysis}/corrections``,
 a label-map image or a DICOM SEG), or as a DICOM SEG that names its analyses through
 the instances it references (``/corrections/seg``). The stored mask is the canonical
-PNG label map (8-bit gray, value = label), whatever format was uploaded.
+PNG label map (8-bit gray, value = label), whatever format was uploaded. A correction
+may carry its effort record (form fields ``clicks``, ``brush_strokes``,
+``active_seconds``); the server adds the Dice between the prediction and the mask.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
 from medloop.api.convert import correction_out, correction_result_out
 from medloop.api.deps import ServicesDep
 from medloop.api.routers._files import chunks, filename
 from medloop.api.schemas import CorrectionOut, Page
 from medloop.api.security import ProjectAccess, allow
+from medloop.domain.records import CorrectionEffort
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/projects/{project}", tags=["corrections"])
+
+Clicks = Annotated[int | None, Form(ge=0, le=100_000, description="Clicks given to the model.")]
+Strokes = Annotated[int | None, Form(ge=0, le=1_000_000, description="Brush strokes painted.")]
+Seconds = Annotated[
+    float | None,
+    Form(ge=0, le=7 * 86400, allow_inf_nan=False, description="Seconds of active editing."),
+]
 
 
 @router.post("/analyses/{analysis}/corrections", status_code=status.HTTP_201_CREATED)
@@ -29,10 +39,15 @@ def create_correction(
     svc: ServicesDep,
     acc: Annotated[ProjectAccess, allow("annotator", "correction.create", "correction")],
     file: Annotated[UploadFile, File()],
+    clicks: Clicks = None,
+    brush_strokes: Strokes = None,
+    active_seconds: Seconds = None,
 ) -> CorrectionOut:
+    """Store a corrected label map for the analysis, with its effort record if given."""
     acc.note(analysis=analysis)
+    effort = CorrectionEffort(clicks, brush_strokes, active_seconds)
     res = svc.corrections.correct(
-        acc.project, analysis, chunks(file), filename(file, "mask"), acc.who.user_id
+        acc.project, analysis, chunks(file), filename(file, "mask"), acc.who.user_id, effort
     )
     acc.note(res.correction.id, dice=res.correction.dice_vs_prediction)
     return correction_result_out(res)

@@ -215,6 +215,8 @@ class Correction(Base):
     """The user who corrected; ``None`` only for corrections imported by the system."""
     model_version: Mapped[str] = mapped_column(String(64), nullable=False)
     dice_vs_prediction: Mapped[float] = mapped_column(Float, nullable=False)
+    effort: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Clicks, brush strokes and active seconds the client reported (``None``: not reported)."""
     created_at: Mapped[datetime] = created_column()
 
 

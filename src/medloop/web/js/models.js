@@ -3,6 +3,7 @@
 import { api, projectPath } from "./api.js";
 import { diceChart } from "./chart.js";
 import { append, badge, clear, empty, fmtDate, fmtNum, h, section, toast } from "./dom.js";
+import { effortByVersion, effortTable } from "./effort.js";
 import { lineageCorrections, lineagePanel } from "./lineage.js";
 import { roleAtLeast } from "./roles.js";
 
@@ -36,6 +37,11 @@ class ModelsPage {
     this.chartBox = h("div", { class: "chart-box" });
     this.tableBox = h("div", {}, h("div", { class: "loading", text: "Loading versions…" }));
     this.lineageBox = h("div", { "data-testid": "lineage" }, empty("Choose a version to see where it came from."));
+    this.effortBox = h(
+      "div",
+      { "data-testid": "effort" },
+      h("div", { class: "loading", text: "Loading corrections…" }),
+    );
     this.prodChip = h("span", { class: "chip", "data-testid": "production-version" });
     const actions = [this.prodChip];
     if (this.isAdmin) {
@@ -64,6 +70,7 @@ class ModelsPage {
         ),
         section("Versions", actions, this.tableBox),
         section("Dice per version", [], this.chartBox),
+        section("Effort per correction, by the version corrected", [], this.effortBox),
         section("Lineage", [], this.lineageBox),
       ),
     );
@@ -74,6 +81,7 @@ class ModelsPage {
       const page = await api(projectPath(this.project, "/models"), { signal: this.abort.signal });
       this.versions = page.items;
       this.render();
+      this.showEffort();
       if (this.selected && this.versions.some((v) => v.version === this.selected)) this.showLineage(this.selected);
     } catch (err) {
       if (err.name !== "AbortError") append(clear(this.tableBox), h("div", { class: "error", text: err.message }));
@@ -180,6 +188,16 @@ class ModelsPage {
     const page = await api(projectPath(this.project, "/corrections?limit=1000"), { signal: this.abort.signal });
     this.corrections = new Map(page.items.map((c) => [c.id, c]));
     return this.corrections;
+  }
+
+  /** How much work each version's predictions still left to the clinicians. */
+  async showEffort() {
+    try {
+      const rows = effortByVersion([...(await this.correctionIndex()).values()]);
+      append(clear(this.effortBox), rows.length ? effortTable(rows) : empty("No corrections yet."));
+    } catch (err) {
+      if (err.name !== "AbortError") append(clear(this.effortBox), h("div", { class: "error", text: err.message }));
+    }
   }
 
   async showLineage(name) {

@@ -13,6 +13,7 @@ export class PaintTool {
     return this.view.size / 2;
   }
   down(ix, iy) {
+    this.view.effort.touch();
     this.view.buffer.begin();
     this.last = [ix, iy];
     this.view.buffer.paintSegment(ix, iy, ix, iy, this.radius, this.value);
@@ -33,6 +34,7 @@ export class PaintTool {
     this.view.buffer.paintSegment(this.last[0], this.last[1], ix, iy, this.radius, this.value);
     this.last = null;
     this.view.buffer.end();
+    this.view.effort.stroke();
     this.view.historyChanged();
   }
   preview(ctx, stage) {
@@ -105,6 +107,7 @@ export class LassoTool {
     buffer.begin();
     buffer.fillPolygon(points, this.view.label);
     buffer.end();
+    this.view.effort.stroke();
     this.view.historyChanged();
   }
   preview(ctx, stage) {

@@ -3,6 +3,7 @@
 
 import { ApiError, api, apiBlob, projectPath, uploadWithProgress } from "./api.js";
 import { append, badge, clear, fmtInt, fmtNum, h, shortId, toast } from "./dom.js";
+import { Effort } from "./effort.js";
 import { eraseButton } from "./erase.js";
 import { LabelBuffer } from "./labels.js";
 import { imagePanel, measurementsPanel } from "./panels.js";
@@ -31,6 +32,7 @@ class ViewerView {
     this.size = 6;
     this.dirty = false;
     this.destroyed = false;
+    this.effort = new Effort(); // edits and active seconds since the last submit
     this.abort = new AbortController();
     this.build();
   }
@@ -563,8 +565,10 @@ class ViewerView {
       const png = await encodeLabelPng(this.buffer.data, this.buffer.width, this.buffer.height);
       const form = new FormData();
       form.append("file", png, "correction.png");
+      this.effort.appendTo(form);
       const path = projectPath(this.project, `/analyses/${encodeURIComponent(this.analysisId)}/corrections`);
       const res = await uploadWithProgress(path, form, () => {});
+      this.effort = new Effort();
       this.dirty = false;
       this.showResult(res);
       const corrected = badge("corrected", "corrected");

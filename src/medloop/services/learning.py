@@ -184,11 +184,12 @@ class Learner:
             on_plan(plan)
         labels = self.settings.label_set
         manifest = build_manifest(plan, preprocess, labels)
-        left = opts.budget_s * (1 - RESERVE) - (time.perf_counter() - t_start)
-        spec = train_spec(plan, opts, left, self.device)
         k = labels.num_classes
         items = [self.cache.item(s, preprocess, k) for s in split.train]
         val_items = [self.cache.item(s, preprocess, k) for s in split.select]
+        # What is left after planning and preparing the data (reading, resampling).
+        left = opts.budget_s * (1 - RESERVE) - (time.perf_counter() - t_start)
+        spec = train_spec(plan, opts, left, self.device)
         checkpoint = self.store.checkpoint(key)
         result = self._fit(manifest, items, spec, callbacks, val_items=val_items, ckpt=checkpoint)
         manifest = choose_postprocessing(

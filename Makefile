@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# The learning loop on the bundled sample (about 40 s), then a demo server with the
+# The learning loop on the bundled sample (a 45 s training budget), then a demo server with the
 # sample as a project (Ctrl-C to stop).
 demo: install
 	$(BIN)/medloop demo --out demo-output

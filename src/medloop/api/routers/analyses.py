@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from medloop.api.bodies import parse_json
 from medloop.api.convert import analysis_out, image_out
 from medloop.api.deps import ServicesDep
-from medloop.api.routers._files import chunks, filename
+from medloop.api.routers._files import chunks, filename, label_response
 from medloop.api.schemas import AnalysisOut, AnalyzeRequest, Page, ReviewItemOut
 from medloop.api.security import ProjectAccess, allow
 from medloop.domain.records import AnalysisRecord
@@ -109,7 +109,34 @@ def get_mask(
         ProjectAccess, allow("viewer", "analysis.mask", "analysis", resource="analysis")
     ],
 ) -> Response:
-    return Response(svc.analyses.mask(acc.project.id, analysis), media_type="image/png")
+    """The label map as stored: an 8-bit gray PNG (2D) or a gzipped NIfTI (a volume, on
+    the uploaded volume's grid and affine)."""
+    return label_response(svc.analyses.mask(acc.project.id, analysis))
+
+
+@router.get("/analyses/{analysis}/slice", response_class=Response)
+def get_slice(
+    analysis: str,
+    svc: ServicesDep,
+    acc: Annotated[
+        ProjectAccess, allow("viewer", "analysis.slice", "analysis", resource="analysis")
+    ],
+    plane: str = "axial",
+    index: int = 0,
+    kind: str = "overlay",
+    window: str | None = None,
+) -> Response:
+    """One slice of a volume analysis as a PNG (``kind``: image, overlay or mask; ``plane``:
+    axial, coronal or sagittal; ``window``: auto, a CT preset or ``center,width``). The
+    plane's slice count, the pixel spacing (row, col mm) and the window come back in headers."""
+    shown = svc.display.slice(acc.project, analysis, plane, index, kind, window)
+    headers = {"x-slice-count": str(shown.count)}
+    if shown.spacing_mm is not None:
+        headers["x-pixel-spacing"] = ",".join(f"{s:.6g}" for s in shown.spacing_mm)
+    if shown.center is not None and shown.width is not None:
+        headers["x-window-center"] = f"{shown.center:.6g}"
+        headers["x-window-width"] = f"{shown.width:.6g}"
+    return Response(shown.png, media_type="image/png", headers=headers)
 
 
 @router.get("/analyses/{analysis}/overlay", response_class=Response)

@@ -1,0 +1,258 @@
+"""Volumes over HTTP in a 3D project: reference volumes -> train -> analyse a NIfTI -> its
+label volume and slices -> a NIfTI correction -> fine-tune -> gate; and every refusal
+(wrong dimensions, too many slices, a correction on another grid) stores nothing."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image as PILImage
+
+from medloop.api import create_app
+from medloop.domain.settings import ProjectSettings
+from medloop.runtime import Runtime
+from medloop.settings import Settings
+
+from ..conftest import write_disc_dataset, write_volume_dataset
+from .conftest import database, tiny_settings
+
+P = "/api/v1/projects/vols"
+LABELS = [
+    {"value": 1, "name": "left", "color": "#ff0000"},
+    {"value": 2, "name": "right", "color": "#00ff00"},
+]
+
+
+@dataclass
+class Vols:
+    client: TestClient
+    runtime: Runtime
+    headers: dict[str, str]
+    data: Path
+    flat: Path
+
+    def nii(self, sub: str, i: int) -> bytes:
+        return (self.data / sub / f"case{i}.nii.gz").read_bytes()
+
+    def wait_job(self, job_id: str, timeout: float = 180) -> dict:
+        import time
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            j = self.client.get(f"{P}/jobs/{job_id}", headers=self.headers).json()
+            if j["state"] in ("succeeded", "failed", "cancelled"):
+                return j
+            time.sleep(0.2)
+        raise TimeoutError(job_id)
+
+    def counts(self) -> tuple[int, int, int]:
+        """Blobs in the store, and analyses and corrections of the 3D project."""
+        c, h = self.client, self.headers
+        return (
+            len(list(self.runtime.blobs.keys())),
+            len(c.get(f"{P}/analyses?limit=500", headers=h).json()["items"]),
+            len(c.get(f"{P}/corrections", headers=h).json()["items"]),
+        )
+
+
+def _settings() -> ProjectSettings:
+    return ProjectSettings.parse(
+        {
+            "labels": LABELS,
+            "image_kind": "mri",
+            "spatial_dims": 3,
+            "max_frames": 24,
+            "training": {"steps": 8, "channels": [8, 16, 32], "batch_size": 2},
+            "learning": {"steps": 3, "replay_size": 2},
+            "finetune_every": 1,
+        }
+    )
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def vols(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Vols]:
+    tmp = tmp_path_factory.mktemp("vols")
+    with database(request.param) as url:
+        data = write_volume_dataset(tmp / "data", n_train=3, n_val=1, n_test=2)
+        flat = write_disc_dataset(tmp / "flat", n_train=1, n_val=0, n_test=0)
+        settings = Settings(data_dir=tmp / "srv", database_url=url, auth_failures="100000/minute")
+        rt = Runtime(settings)
+        rt.services.projects.create("vols", _settings())
+        rt.services.projects.create("flat", tiny_settings())
+        _, token = rt.services.users.add("admin", "admin", None)
+        with TestClient(create_app(settings, rt)) as client:
+            v = Vols(client, rt, {"Authorization": f"Bearer {token}"}, data, flat)
+            for i, split in enumerate(["train"] * 3 + ["val"]):
+                r = client.post(
+                    f"{P}/reference",
+                    files={
+                        "image": (f"case{i}.nii.gz", v.nii("images", i)),
+                        "mask": ("m.nii.gz", v.nii("masks", i)),
+                    },
+                    data={"split": split},
+                    headers=v.headers,
+                )
+                assert r.status_code == 201, r.text
+            job = client.post(f"{P}/jobs", json={"kind": "train"}, headers=v.headers).json()
+            assert v.wait_job(job["id"])["state"] == "succeeded"
+            yield v
+
+
+def _nifti(data: bytes) -> nib.Nifti1Image:
+    raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    return nib.Nifti1Image.from_bytes(raw)
+
+
+def _nifti_bytes(arr: np.ndarray, affine: np.ndarray) -> bytes:
+    return gzip.compress(nib.Nifti1Image(arr, affine).to_bytes())
+
+
+def _analyse(v: Vols, i: int) -> dict:
+    r = v.client.post(
+        f"{P}/analyses", files={"file": (f"case{i}.nii.gz", v.nii("images", i))}, headers=v.headers
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _png(data: bytes) -> np.ndarray:
+    return np.asarray(PILImage.open(io.BytesIO(data)))
+
+
+def test_volume_analysis_stores_one_label_volume_on_the_input_grid(vols: Vols) -> None:
+    c, h = vols.client, vols.headers
+    a = _analyse(vols, 4)
+    assert a["volume"] is True and a["model_version"] == "v0001" and 0 <= a["uncertainty"] <= 1
+    for m in a["measurements"]:
+        assert m["area_mm2"] is None and m["volume_mm3"] == 2.0 * m["area_px"]  # 1 x 1 x 2 mm
+        assert m["largest_component_px"] <= m["area_px"] and m["components"] >= 0
+    r = c.get(f"{P}/analyses/{a['id']}/mask", headers=h)
+    assert r.headers["content-type"] == "application/gzip" and r.content[:2] == b"\x1f\x8b"
+    labels, source = _nifti(r.content), _nifti(vols.nii("images", 4))
+    assert labels.shape == source.shape == (24, 28, 20)
+    assert np.allclose(labels.affine, source.affine)  # LPS as uploaded, not reoriented
+    arr = np.asarray(labels.dataobj)
+    assert arr.dtype == np.uint8 and set(np.unique(arr)) <= {0, 1, 2}
+    assert [int((arr == k).sum()) for k in (1, 2)] == [m["area_px"] for m in a["measurements"]]
+
+
+def test_slices_in_every_plane_in_radiological_orientation(vols: Vols) -> None:
+    c, h = vols.client, vols.headers
+    a = _analyse(vols, 5)
+    url = f"{P}/analyses/{a['id']}/slice"
+    labels = _nifti(c.get(f"{P}/analyses/{a['id']}/mask", headers=h).content)
+    canonical = np.asarray(nib.as_closest_canonical(labels).dataobj)  # RAS+ (X, Y, Z)
+    cuts = {
+        "axial": (canonical[:, :, 10], 20, "1,1"),
+        "coronal": (canonical[:, 14, :], 28, "2,1"),
+        "sagittal": (canonical[12, :, :], 24, "2,1"),
+    }
+    for plane, (cut, count, spacing) in cuts.items():
+        index = {"axial": 10, "coronal": 14, "sagittal": 12}[plane]
+        r = c.get(url, params={"plane": plane, "index": index, "kind": "mask"}, headers=h)
+        assert r.status_code == 200, r.text
+        assert r.headers["x-slice-count"] == str(count)
+        assert r.headers["x-pixel-spacing"] == spacing
+        # rows: anterior / superior at the top; columns: the patient's right on the left
+        assert np.array_equal(_png(r.content), cut.T[::-1, ::-1])
+        for kind in ("image", "overlay"):
+            r = c.get(url, params={"plane": plane, "index": index, "kind": kind}, headers=h)
+            assert r.status_code == 200 and _png(r.content).shape == (*cut.T.shape, 3)
+    r = c.get(
+        url, params={"plane": "axial", "index": 3, "kind": "image", "window": "bone"}, headers=h
+    )
+    assert (r.headers["x-window-center"], r.headers["x-window-width"]) == ("400", "1800")
+    r = c.get(url, params={"index": 3, "kind": "image", "window": "100,50"}, headers=h)
+    assert r.headers["x-window-center"] == "100" and r.headers["x-window-width"] == "50"
+    bad = [
+        ({"plane": "axial", "index": 20}, "out of range"),
+        ({"plane": "axial", "index": -1}, "out of range"),
+        ({"plane": "oblique", "index": 0}, "unknown plane"),
+        ({"plane": "axial", "index": 0, "kind": "heatmap"}, "unknown kind"),
+        ({"plane": "axial", "index": 0, "kind": "image", "window": "wide"}, "window"),
+    ]
+    for params, message in bad:
+        r = c.get(url, params=params, headers=h)
+        assert r.status_code == 400 and message in r.json()["error"]["message"], r.text
+    r = c.get(f"{P}/analyses/{a['id']}/overlay", headers=h)
+    assert r.status_code == 400 and "/slice" in r.text
+
+
+def test_wrong_dimensions_and_too_many_slices_store_nothing(vols: Vols) -> None:
+    c, h = vols.client, vols.headers
+    before = vols.counts()
+    flat_png = (vols.flat / "images" / "case (0).png").read_bytes()
+    r = c.post(f"{P}/analyses", files={"file": ("disc.png", flat_png)}, headers=h)
+    assert r.status_code == 400 and "disc.png: a 2D image" in r.text and "3D" in r.text
+    r = c.post(
+        "/api/v1/projects/flat/analyses",
+        files={"file": ("case4.nii.gz", vols.nii("images", 4))},
+        headers=h,
+    )
+    assert r.status_code == 400 and "case4.nii.gz: a 3D volume" in r.text and "2D" in r.text
+    affine = np.diag([1.0, 1.0, 2.0, 1.0])
+    deep = _nifti_bytes(np.zeros((8, 8, 30), np.int16), affine)
+    r = c.post(f"{P}/analyses", files={"file": ("deep.nii.gz", deep)}, headers=h)
+    assert r.status_code == 413 and "30 slices" in r.text and "max_frames" in r.text
+    assert vols.counts() == before
+
+
+def test_volume_correction_agreement_finetune_and_gate(vols: Vols) -> None:
+    c, h = vols.client, vols.headers
+    a = _analyse(vols, 4)
+    url = f"{P}/analyses/{a['id']}/corrections"
+    pred = _nifti(c.get(f"{P}/analyses/{a['id']}/mask", headers=h).content)
+    pred_arr = np.asarray(pred.dataobj)
+    before = vols.counts()
+    refused = [
+        (_nifti_bytes(pred_arr[:, :, :19], pred.affine), "label volume is"),
+        (_nifti_bytes(pred_arr, pred.affine @ np.diag([1, 1, 1.5, 1])), "affine"),
+        (_nifti_bytes(np.full_like(pred_arr, 7), pred.affine), "outside"),
+        ((vols.flat / "masks" / "case (0).png").read_bytes(), "not a NIfTI or NRRD"),
+    ]
+    for body, message in refused:
+        r = c.post(url, files={"file": ("fix.nii.gz", body)}, headers=h)
+        assert r.status_code == 400 and message in r.text, r.text
+    assert vols.counts() == before
+
+    truth = np.asarray(_nifti(vols.nii("masks", 4)).dataobj).astype(np.uint8)
+    r = c.post(url, files={"file": ("fix.nii.gz", _nifti_bytes(truth, pred.affine))}, headers=h)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    for k, agreed in zip((1, 2), body["agreement"], strict=True):
+        p, t = pred_arr == k, truth == k
+        assert agreed["value"] == k and agreed["changed"] == int((p ^ t).sum())
+        total = int(p.sum() + t.sum())
+        assert agreed["dice"] == pytest.approx(2 * int((p & t).sum()) / total if total else 1.0)
+    stored = c.get(f"{P}/corrections/{body['id']}/mask", headers=h)
+    assert stored.headers["content-type"] == "application/gzip"
+    kept = _nifti(stored.content)
+    assert np.allclose(kept.affine, pred.affine) and np.array_equal(kept.dataobj, truth)
+
+    assert body["finetune_job_id"], "finetune_every=1: the correction starts a fine-tune"
+    job = vols.wait_job(body["finetune_job_id"])
+    assert job["state"] == "succeeded", job
+    result = job["result"]
+    assert result["parent"] == "v0001" and result["trained_corrections"] == 1
+    assert isinstance(result["promoted"], bool) and result["reasons"]  # the gate's verdict
+    models = c.get(f"{P}/models", headers=h).json()["items"]
+    tuned = [m for m in models if m["version"] != "v0001"]
+    assert [m["version"] for m in tuned] == [result["version"]]
+    lineage = tuned[0]["lineage"]
+    assert lineage["parent"] == "v0001"
+    assert any(r["role"] == "correction" for r in lineage["data"])
+    assert tuned[0]["report"]["against"] == "v0001"  # the gate compared it with production
+    again = c.post(
+        f"{P}/analyses", json={"image_id": a["image_id"], "version": tuned[0]["version"]}, headers=h
+    )
+    assert again.status_code == 201 and again.json()["volume"] is True

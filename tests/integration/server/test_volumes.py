@@ -256,3 +256,59 @@ def test_volume_correction_agreement_finetune_and_gate(vols: Vols) -> None:
         f"{P}/analyses", json={"image_id": a["image_id"], "version": tuned[0]["version"]}, headers=h
     )
     assert again.status_code == 201 and again.json()["volume"] is True
+
+
+def _nrrd(path: Path, nifti: bytes) -> Path:
+    """The NIfTI volume ``nifti`` written again as NRRD, on the same world grid."""
+    import nrrd
+
+    img = _nifti(nifti)
+    header = {
+        "space": "right-anterior-superior",
+        "space directions": img.affine[:3, :3].T,
+        "space origin": img.affine[:3, 3],
+    }
+    nrrd.write(str(path), np.asarray(img.dataobj), header)
+    return path
+
+
+def test_sdk_and_remote_cli_take_volumes(
+    vols: Vols, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from medloop.cli import app
+    from medloop.cli import remote as remote_cli
+    from medloop.client import MedloopClient
+
+    token = vols.headers["Authorization"].split()[1]
+    sdk = MedloopClient("", token, http_client=vols.client)
+    scan = _nrrd(tmp_path / "scan.nrrd", vols.nii("images", 5))
+    a = sdk.analyze("vols", file=scan)
+    assert a.volume and a.measurements[0].volume_mm3 == 2.0 * a.measurements[0].area_px
+    labels = _nifti(sdk.analysis_mask("vols", a.id))
+    assert labels.shape == (24, 28, 20)
+    cut = sdk.analysis_slice("vols", a.id, "coronal", 3, kind="image", window="lung")
+    assert cut.count == 28 and cut.spacing_mm == (2.0, 1.0)
+    assert (cut.center, cut.width) == (-600.0, 1500.0) and cut.png[:4] == b"\x89PNG"
+    fixed = sdk.correct("vols", a.id, _nifti_bytes(np.asarray(labels.dataobj), labels.affine))
+    agreed = fixed.agreement or []
+    assert [(g.name, g.dice, g.changed) for g in agreed] == [("left", 1.0, 0), ("right", 1.0, 0)]
+
+    monkeypatch.setattr(remote_cli, "_client", lambda server, tok: sdk)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        app,
+        ["remote", "analyze", str(scan), "--project", "vols", "--out", str(out)],
+        env={"MEDLOOP_TOKEN": token, "COLUMNS": "200"},
+    )
+    assert res.exit_code == 0, res.output
+    assert "mm²|mm³" in res.output and "left" in res.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "scan_analysis.json",
+        "scan_axial.png",
+        "scan_labels.nii.gz",
+    ]
+    assert _nifti((out / "scan_labels.nii.gz").read_bytes()).shape == (24, 28, 20)
+    axial = _png((out / "scan_axial.png").read_bytes())
+    assert axial.shape == (28, 24, 3)

@@ -26,6 +26,9 @@ from medloop.errors import InputError
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/projects/{project}", tags=["analyses"])
+MAX_PARTS = 10_000
+"""Files one multipart analysis may carry (a DICOM series; the project's ``max_frames``
+bounds it further)."""
 
 _UPLOAD_BODY = {
     "requestBody": {
@@ -50,23 +53,29 @@ async def create_analysis(
     svc: ServicesDep,
     acc: Annotated[ProjectAccess, allow("annotator", "analysis.create", "analysis")],
 ) -> AnalysisOut:
-    """Analyse a stored image (JSON ``{"image_id"}``) or upload and analyse (multipart ``file``)."""
+    """Analyse a stored image (JSON ``{"image_id"}``) or upload and analyse (multipart ``file``;
+    several ``file`` parts, or one zip, are the instances of a DICOM series: 3D projects)."""
     ctype = request.headers.get("content-type", "")
     user = acc.who.user_id
     analyses = svc.analyses
     if ctype.startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("file")
-        if not isinstance(upload, StarletteUpload):
+        form = await request.form(max_files=MAX_PARTS)
+        uploads = [u for u in form.getlist("file") if isinstance(u, StarletteUpload)]
+        if not uploads:
             raise InputError("multipart analysis needs a 'file' field with the image")
-        run = functools.partial(
-            analyses.create_upload,
-            acc.project,
-            chunks(upload),
-            filename(upload),
-            upload.content_type or "",
-            user,
-        )
+        if len(uploads) > 1:  # the instances of a DICOM series
+            parts = [(filename(u), chunks(u)) for u in uploads]
+            run = functools.partial(analyses.create_series, acc.project, parts, user)
+        else:
+            upload = uploads[0]
+            run = functools.partial(
+                analyses.create_upload,
+                acc.project,
+                chunks(upload),
+                filename(upload),
+                upload.content_type or "",
+                user,
+            )
     elif ctype.startswith("application/json"):
         body = parse_json(await request.body(), AnalyzeRequest, '{"image_id": ...}')
         run = functools.partial(analyses.create_for, acc.project, body.image_id, body.version, user)

@@ -1,0 +1,83 @@
+"""A DICOM series uploaded in one request (several ``file`` parts, or one zip of them),
+turned into the volume a 3D project analyses.
+
+The instances are read into memory (each at most the upload limit, at most the
+project's ``max_frames`` of them), assembled and checked by
+:func:`~medloop.io.dicom_series.assemble_series`, and the volume is kept as a gzipped
+NIfTI (pixels, spacing and affine; no DICOM attributes, so nothing identifying).
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import zipfile
+from collections.abc import Iterable, Sequence
+
+from medloop.errors import ImageReadError, TooManyFrames
+from medloop.io.dicom_series import assemble_series
+from medloop.io.volumes import encode_volume
+from medloop.services.uploads import UploadLimits, read_upload, sanitize_filename
+
+__all__ = ["ZIP_MAGIC", "series_volume"]
+
+ZIP_MAGIC = b"PK\x03\x04"
+_IGNORED = ("__MACOSX/",)
+
+
+def _too_many(count: int, limit: int) -> TooManyFrames:
+    return TooManyFrames(
+        f"series: {count} instances; this project analyses at most {limit} slices per "
+        "request (its max_frames setting)"
+    )
+
+
+def _zip_members(data: bytes, max_bytes: int, limit: int) -> list[tuple[str, bytes]]:
+    """The files of a zip (folders and ``__MACOSX`` skipped), each at most ``max_bytes``."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as err:
+        raise ImageReadError(f"not a readable zip ({err})") from err
+    with archive:
+        infos = [
+            i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith(_IGNORED)
+        ]
+        if len(infos) > limit:
+            raise _too_many(len(infos), limit)
+        out = []
+        for info in infos:
+            name = posixpath.basename(info.filename)
+            if info.file_size > max_bytes:
+                raise ImageReadError(f"{name}: {info.file_size} bytes, over the upload limit")
+            try:
+                with archive.open(info) as fh:
+                    body = fh.read(max_bytes + 1)
+            except (RuntimeError, zipfile.BadZipFile, OSError) as err:  # encrypted, corrupt
+                raise ImageReadError(f"{name}: cannot read it from the zip ({err})") from err
+            if len(body) > max_bytes:
+                raise ImageReadError(f"{name}: over the upload limit once unpacked")
+            out.append((sanitize_filename(name), body))
+    return out
+
+
+def series_volume(
+    parts: Sequence[tuple[str, Iterable[bytes]]], limits: UploadLimits, max_frames: int
+) -> bytes:
+    """A gzipped NIfTI of the series sent as ``parts`` (``(file name, chunks)`` each;
+    one part that is a zip holds the instances).
+
+    Raises:
+        TooManyFrames: more instances than ``max_frames``.
+        UploadTooLarge: an instance over the upload limit.
+        ImageReadError: see :func:`~medloop.io.dicom_series.assemble_series`, or a bad zip.
+    """
+    if len(parts) > max_frames:
+        raise _too_many(len(parts), max_frames)
+    files = [
+        (sanitize_filename(name or "instance"), read_upload(chunks, limits.max_bytes))
+        for name, chunks in parts
+    ]
+    if len(files) == 1 and files[0][1].startswith(ZIP_MAGIC):
+        files = _zip_members(files[0][1], limits.max_bytes, max_frames)
+    volume = assemble_series(files, max_pixels=limits.max_pixels)
+    return encode_volume(volume)

@@ -128,7 +128,7 @@ def _dice(metrics: dict[str, object], key: str) -> str:
 def analyze(
     images: Annotated[
         list[Path],
-        typer.Argument(help="Images (PNG, JPEG, TIFF, DICOM...), volumes (NIfTI, NRRD)."),
+        typer.Argument(help="Images (PNG, DICOM...), volumes (NIfTI, NRRD), DICOM series folders."),
     ],
     project: ProjectOpt,
     server: ServerOpt = DEFAULT_SERVER,
@@ -149,7 +149,7 @@ def analyze(
     """Upload and analyse each image: model version, uncertainty, per-class measurements."""
     from medloop.client import BadRequest
 
-    for img in images:
+    for img in (i for i in images if not i.is_dir()):  # a folder: a DICOM series
         _need_file(img, "image")
     table = Table(
         "image", "analysis", "version", "uncertainty", "class", "area px", "mm²|mm³", "components"

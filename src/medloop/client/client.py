@@ -581,7 +581,8 @@ class MedloopClient:
         filename: str | None = None,
     ) -> AnalysisOut:
         """``POST .../analyses``: segment a stored image (``image_id``) or upload and segment
-        one (``file``) — exactly one of them. ``version`` defaults to production (with
+        one (``file``; a folder is a DICOM series, see :meth:`analyze_series`) — exactly one
+        of them. ``version`` defaults to production (with
         ``file`` and a ``version``, the client uploads first, then analyses by image id).
 
         Example::
@@ -599,12 +600,53 @@ class MedloopClient:
                 body["version"] = version
             return self._json("POST", path, AnalysisOut, json=body)
         assert file is not None
+        if isinstance(file, str | os.PathLike) and Path(file).is_dir():
+            if version is not None:
+                raise InvalidArgument("a DICOM series is analysed with production (no version=)")
+            return self.analyze_series(project, file)
         if version is not None:
             # The one-call upload takes no version: upload, then analyse by id with it.
             uploaded = self.upload_image(project, file, filename)
             return self.analyze(project, image_id=uploaded.id, version=version)
         with self._files({"file": (file, filename, "image")}) as files:
             return self._json("POST", path, AnalysisOut, files=files)
+
+    def analyze_series(
+        self,
+        project: str,
+        files: str | os.PathLike[str] | Sequence[FileInput],
+    ) -> AnalysisOut:
+        """``POST .../analyses`` with the instances of one DICOM series (a 3D project): a
+        folder (every file in it and below, hidden ones left out) or a list of files,
+        sent in one request; the server assembles and checks the volume and analyses it
+        with the production version (another version: ``analyze(image_id=a.image_id,
+        version=...)`` afterwards).
+
+        Example::
+
+            a = c.analyze_series("brain", "study/series-3/")
+            open("labels.nii.gz", "wb").write(c.analysis_mask("brain", a.id))
+        """
+        if isinstance(files, str | os.PathLike):
+            folder = Path(files)
+            if not folder.is_dir():
+                raise InvalidArgument(f"{folder} is not a folder")
+            sources: list[FileInput] = [
+                p
+                for p in sorted(folder.rglob("*"))
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+            ]
+        else:
+            sources = list(files)
+        if not sources:
+            raise InvalidArgument("a series needs its instances: no files given")
+        with ExitStack() as stack:
+            parts = [
+                ("file", self._file_part(src, None, f"instance{k}", stack))
+                for k, src in enumerate(sources)
+            ]
+            return self._json("POST", f"{self._p(project)}/analyses", AnalysisOut, files=parts)
 
     def get_analysis(self, project: str, analysis_id: str) -> AnalysisOut:
         """``GET .../analyses/{a}``."""

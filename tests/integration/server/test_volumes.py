@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from medloop.client import MedloopClient
+
 from ...dicom_series import HIPPOCAMPUS, hippocampus, series_files
 from .conftest import VOLS as P
 from .conftest import Vols
@@ -183,15 +185,28 @@ def _nrrd(path: Path, nifti: bytes) -> Path:
     return path
 
 
-def test_sdk_and_remote_cli_take_volumes(
-    vols: Vols, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _remote_analyze(
+    monkeypatch: pytest.MonkeyPatch, sdk: MedloopClient, path: Path, out: Path
+) -> str:
+    """``medloop remote analyze PATH --out OUT`` through ``sdk``; its output."""
     from typer.testing import CliRunner
 
     from medloop.cli import app
     from medloop.cli import remote as remote_cli
-    from medloop.client import MedloopClient
 
+    monkeypatch.setattr(remote_cli, "_client", lambda server, tok: sdk)
+    res = CliRunner().invoke(
+        app,
+        ["remote", "analyze", str(path), "--project", "vols", "--out", str(out)],
+        env={"MEDLOOP_TOKEN": "token", "COLUMNS": "200"},
+    )
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+def test_sdk_and_remote_cli_take_volumes(
+    vols: Vols, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     token = vols.headers["Authorization"].split()[1]
     sdk = MedloopClient("", token, http_client=vols.client)
     scan = _nrrd(tmp_path / "scan.nrrd", vols.nii("images", 5))
@@ -208,15 +223,9 @@ def test_sdk_and_remote_cli_take_volumes(
     if fixed.finetune_job_id:  # let it finish: later tests count the blobs
         vols.wait_job(fixed.finetune_job_id)
 
-    monkeypatch.setattr(remote_cli, "_client", lambda server, tok: sdk)
     out = tmp_path / "out"
-    res = CliRunner().invoke(
-        app,
-        ["remote", "analyze", str(scan), "--project", "vols", "--out", str(out)],
-        env={"MEDLOOP_TOKEN": token, "COLUMNS": "200"},
-    )
-    assert res.exit_code == 0, res.output
-    assert "mm²|mm³" in res.output and "left" in res.output
+    output = _remote_analyze(monkeypatch, sdk, scan, out)
+    assert "mm²|mm³" in output and "left" in output
     assert sorted(p.name for p in out.iterdir()) == [
         "scan_analysis.json",
         "scan_axial.png",
@@ -267,3 +276,27 @@ def test_broken_dicom_series_answer_400_and_store_nothing(vols: Vols) -> None:
     r = c.post("/api/v1/projects/flat/analyses", files=[("file", f) for f in good], headers=h)
     assert r.status_code == 400 and "this project is 2D" in r.text
     assert vols.counts() == before
+
+
+def test_sdk_and_remote_cli_send_a_folder_as_a_series(
+    vols: Vols, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from medloop.client import InvalidArgument
+
+    arr = (np.arange(20 * 16 * 8) % 200).astype(np.int16).reshape(20, 16, 8)
+    folder = tmp_path / "study" / "series1"
+    (folder / "sub").mkdir(parents=True)
+    for k, (name, data) in enumerate(series_files(arr, np.diag([1.0, 1.0, 3.0, 1.0]))):
+        (folder / ("sub" if k % 2 else "") / name).write_bytes(data)
+    (folder / ".DS_Store").write_bytes(b"not an instance")  # hidden: left out
+    token = vols.headers["Authorization"].split()[1]
+    sdk = MedloopClient("", token, http_client=vols.client)
+    a = sdk.analyze("vols", file=folder)
+    assert a.volume and _nifti(sdk.analysis_mask("vols", a.id)).shape == (20, 16, 8)
+    with pytest.raises(InvalidArgument, match="production"):
+        sdk.analyze("vols", file=folder, version="v0001")
+
+    out = tmp_path / "out"
+    _remote_analyze(monkeypatch, sdk, folder, out)
+    assert (out / "series1_labels.nii.gz").is_file() and (out / "series1_axial.png").is_file()
+    assert _png((out / "series1_axial.png").read_bytes()).shape == (16, 20, 3)

@@ -20,7 +20,6 @@ counts as one, a running one as its frames); beyond, :class:`~medloop.errors.Too
 from __future__ import annotations
 
 import contextlib
-import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,7 +35,7 @@ from medloop.io import decode_image, encode_label_map_png
 from medloop.io.volumes import encode_label_volume
 from medloop.services.images import Images, StagedImage
 from medloop.services.model_pool import ModelPool
-from medloop.services.series import ZIP_MAGIC, series_volume
+from medloop.services.series import SERIES_NAME, series_volume, unpack_series
 from medloop.services.volume_view import LabelFile, label_file
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
@@ -241,15 +240,12 @@ class Analyses:
     ) -> AnalysisRecord:
         """Store an uploaded image (content-addressed) and :meth:`create` its analysis; a zip
         is a DICOM series (see :meth:`create_series`)."""
-        stream = iter(chunks)
-        head = next(stream, b"")
-        if head.startswith(ZIP_MAGIC):
-            return self.create_series(
-                project, [(filename, itertools.chain([head], stream))], user_id
-            )
+        chunks, filename, content_type = unpack_series(
+            chunks, filename, content_type, self.images.limits, project.settings
+        )
         image, _ = self.images.ingest(
             project.id,
-            itertools.chain([head], stream),
+            chunks,
             filename,
             content_type,
             user_id,
@@ -272,13 +268,8 @@ class Analyses:
                 :func:`~medloop.services.series.series_volume`), or a 2D project.
             TooManyFrames: more instances than the project's ``max_frames``.
         """
-        if project.settings.spatial_dims != 3:
-            raise ImageReadError(
-                "a DICOM series is a 3D volume, but this project is 2D: send its instances "
-                "one at a time"
-            )
-        data = series_volume(parts, self.images.limits, project.settings.max_frames)
-        return self.create_upload(project, [data], "series.nii.gz", "application/gzip", user_id)
+        data = series_volume(parts, self.images.limits, project.settings)
+        return self.create_upload(project, [data], SERIES_NAME, "application/gzip", user_id)
 
     def _check_upload(
         self, project: ProjectRecord, upload: StagedImage, user_id: str | None

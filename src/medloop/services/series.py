@@ -10,18 +10,22 @@ NIfTI (pixels, spacing and affine; no DICOM attributes, so nothing identifying).
 from __future__ import annotations
 
 import io
+import itertools
 import posixpath
 import zipfile
 from collections.abc import Iterable, Sequence
 
+from medloop.domain.settings import ProjectSettings
 from medloop.errors import ImageReadError, TooManyFrames
 from medloop.io.dicom_series import assemble_series
 from medloop.io.volumes import encode_volume
 from medloop.services.uploads import UploadLimits, read_upload, sanitize_filename
 
-__all__ = ["ZIP_MAGIC", "series_volume"]
+__all__ = ["SERIES_NAME", "ZIP_MAGIC", "series_volume", "unpack_series"]
 
 ZIP_MAGIC = b"PK\x03\x04"
+SERIES_NAME = "series.nii.gz"
+"""The file name a series' volume is stored under."""
 _IGNORED = ("__MACOSX/",)
 
 
@@ -61,16 +65,23 @@ def _zip_members(data: bytes, max_bytes: int, limit: int) -> list[tuple[str, byt
 
 
 def series_volume(
-    parts: Sequence[tuple[str, Iterable[bytes]]], limits: UploadLimits, max_frames: int
+    parts: Sequence[tuple[str, Iterable[bytes]]], limits: UploadLimits, settings: ProjectSettings
 ) -> bytes:
     """A gzipped NIfTI of the series sent as ``parts`` (``(file name, chunks)`` each;
-    one part that is a zip holds the instances).
+    one part that is a zip holds the instances) for a project with ``settings``.
 
     Raises:
-        TooManyFrames: more instances than ``max_frames``.
+        ImageReadError: a 2D project; see :func:`~medloop.io.dicom_series.assemble_series`;
+            a bad zip.
+        TooManyFrames: more instances than the project's ``max_frames``.
         UploadTooLarge: an instance over the upload limit.
-        ImageReadError: see :func:`~medloop.io.dicom_series.assemble_series`, or a bad zip.
     """
+    if settings.spatial_dims != 3:
+        raise ImageReadError(
+            "a DICOM series is a 3D volume, but this project is 2D: send its instances "
+            "one at a time"
+        )
+    max_frames = settings.max_frames
     if len(parts) > max_frames:
         raise _too_many(len(parts), max_frames)
     files = [
@@ -81,3 +92,20 @@ def series_volume(
         files = _zip_members(files[0][1], limits.max_bytes, max_frames)
     volume = assemble_series(files, max_pixels=limits.max_pixels)
     return encode_volume(volume)
+
+
+def unpack_series(
+    chunks: Iterable[bytes],
+    filename: str,
+    content_type: str,
+    limits: UploadLimits,
+    settings: ProjectSettings,
+) -> tuple[Iterable[bytes], str, str]:
+    """One uploaded file as ``(chunks, file name, content type)`` to store: as it came, or,
+    when it is a zip (a DICOM series), the series' volume (:func:`series_volume`)."""
+    stream = iter(chunks)
+    head = next(stream, b"")
+    rest = itertools.chain([head], stream)
+    if not head.startswith(ZIP_MAGIC):
+        return rest, filename, content_type
+    return [series_volume([(filename, rest)], limits, settings)], SERIES_NAME, "application/gzip"

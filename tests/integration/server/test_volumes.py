@@ -300,3 +300,41 @@ def test_sdk_and_remote_cli_send_a_folder_as_a_series(
     _remote_analyze(monkeypatch, sdk, folder, out)
     assert (out / "series1_labels.nii.gz").is_file() and (out / "series1_axial.png").is_file()
     assert _png((out / "series1_axial.png").read_bytes()).shape == (16, 20, 3)
+
+
+def test_a_reference_pair_may_bring_its_volume_as_a_zipped_series(vols: Vols) -> None:
+    c, h = vols.client, vols.headers
+    arr = (np.arange(18 * 14 * 7) % 300).astype(np.int16).reshape(18, 14, 7)
+    affine = np.diag([-1.0, -1.0, 2.0, 1.0])  # LPS, as a DICOM series is
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as z:
+        for name, data in series_files(arr, affine):
+            z.writestr(name, data)
+    mask = np.zeros(arr.shape, np.uint8)
+    mask[4:9, 3:8, 2:5] = 1
+    before = vols.counts()
+    for bad, project, message in [
+        (_nifti_bytes(mask[:, :, :6], affine), "vols", "label volume is"),
+        (_nifti_bytes(mask, np.diag([1.0, 1.0, 2.0, 1.0])), "vols", "affine"),
+        (_nifti_bytes(mask, affine), "flat", "this project is 2D"),
+    ]:
+        r = c.post(
+            f"/api/v1/projects/{project}/reference",
+            files={"image": ("series.zip", packed.getvalue()), "mask": ("m.nii.gz", bad)},
+            data={"split": "train"},
+            headers=h,
+        )
+        assert r.status_code == 400 and message in r.text, r.text
+    assert vols.counts() == before
+    r = c.post(
+        f"{P}/reference",
+        files={
+            "image": ("series.zip", packed.getvalue()),
+            "mask": ("m.nii.gz", _nifti_bytes(mask, affine)),
+        },
+        data={"split": "train", "group": "dicom"},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    pairs = c.get(f"{P}/reference", params={"group": "dicom"}, headers=h).json()["items"]
+    assert len(pairs) == 1

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from medloop.domain.image import Image
-from medloop.domain.records import AnalysisRecord, ProjectRecord
+from medloop.domain.records import AnalysisRecord, ImageRecord, ProjectRecord
 from medloop.errors import InputError
 from medloop.io import (
     decode_mask,
@@ -26,7 +26,14 @@ from medloop.io import (
 from medloop.io import render_window as render
 from medloop.io.volumes import sniff_volume
 from medloop.services.images import Images
-from medloop.services.volume_view import KINDS, PLANES, parse_window, plane_slice, slice_spacing
+from medloop.services.volume_view import (
+    KINDS,
+    PLANES,
+    VolumeCache,
+    parse_window,
+    plane_slice,
+    slice_spacing,
+)
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
@@ -71,10 +78,14 @@ class Display:
         db: the database.
         blobs: where label maps are.
         images: decodes the stored images.
+        cache: the volumes kept decoded between slice requests (default 256 MiB).
     """
 
-    def __init__(self, db: Database, blobs: BlobStore, images: Images) -> None:
+    def __init__(
+        self, db: Database, blobs: BlobStore, images: Images, cache: VolumeCache | None = None
+    ) -> None:
         self.db, self.blobs, self.images = db, blobs, images
+        self.cache = VolumeCache() if cache is None else cache
 
     def overlay(self, project: ProjectRecord, analysis_id: str) -> bytes:
         """The analysed frame with its label map in the labels' colours, as a PNG."""
@@ -135,7 +146,9 @@ class Display:
         with self.db.read() as s:
             analysis = repo.get_analysis(s, analysis_id, project.id)
             image = repo.get_image(s, analysis.image_id, project.id)
-        volume = self.images.pixels(image)
+        volume, auto = self.cache.get(
+            ("image", image.sha256), lambda: self._volume(image), lambda v: v[0].pixels.nbytes
+        )
         if not volume.is_volume:
             raise InputError(
                 f"analysis {analysis_id} is of a 2D image: it has no slices (use /overlay)"
@@ -146,7 +159,7 @@ class Display:
         if kind == "mask":
             labels = plane_slice(self._labels(project, analysis, volume), plane, index)
             return SliceImage(encode_label_map_png(labels), count, spacing, None, None)
-        center, width = parse_window(window, default_window(volume))
+        center, width = parse_window(window, auto)
         shown = Image(pixels=render(Image(pixels=cut), center, width))
         if kind == "overlay":
             labels = plane_slice(self._labels(project, analysis, volume), plane, index)
@@ -156,13 +169,23 @@ class Display:
             )
         return SliceImage(encode_png(shown.pixels), count, spacing, center, width)
 
+    def _volume(self, image: ImageRecord) -> tuple[Image, tuple[float, float]]:
+        """A stored image's pixels and its own window ``(center, width)``."""
+        pixels = self.images.pixels(image)
+        return pixels, default_window(pixels)
+
     def _labels(
         self, project: ProjectRecord, analysis: AnalysisRecord, volume: Image
     ) -> np.ndarray:
         """The analysis's label volume on ``volume``'s canonical grid, uint8 ``(X, Y, Z)``."""
-        return decode_mask(
-            self.blobs.read_bytes(analysis.label_blob_key, analysis.label_sha256),
-            name="label volume",
-            num_foreground=project.settings.label_set.num_foreground,
-            image=volume,
-        )
+
+        def load() -> np.ndarray:
+            return decode_mask(
+                self.blobs.read_bytes(analysis.label_blob_key, analysis.label_sha256),
+                name="label volume",
+                num_foreground=project.settings.label_set.num_foreground,
+                image=volume,
+            )
+
+        key = ("labels", analysis.label_sha256, volume.shape)
+        return self.cache.get(key, load, lambda a: a.nbytes)

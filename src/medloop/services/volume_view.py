@@ -13,8 +13,11 @@ top (coronal, sagittal), anterior at the top (axial).
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -26,12 +29,14 @@ __all__ = [
     "PLANES",
     "WINDOW_PRESETS",
     "LabelFile",
+    "VolumeCache",
     "label_file",
     "parse_window",
     "plane_slice",
     "slice_spacing",
 ]
 
+T = TypeVar("T")
 Plane = Literal["axial", "coronal", "sagittal"]
 PLANES: dict[str, int] = {"axial": 2, "coronal": 1, "sagittal": 0}
 """The canonical array axis each plane fixes."""
@@ -118,3 +123,46 @@ def parse_window(text: str | None, default: tuple[float, float]) -> tuple[float,
     if not (math.isfinite(center) and math.isfinite(width)) or width <= 0:
         raise InputError(f"window {text!r}: the center must be finite and the width > 0")
     return center, width
+
+
+class VolumeCache:
+    """The volumes and label volumes last decoded for slices, by content (stored blobs never
+    change), at most ``max_bytes`` together; the least recently used go first, and an
+    entry larger than the whole cache is not kept. Thread-safe; two threads missing the
+    same key both load it.
+
+    Args:
+        max_bytes: the cache's size (0: keep nothing).
+    """
+
+    def __init__(self, max_bytes: int = 256 << 20) -> None:
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: Hashable, load: Callable[[], T], size: Callable[[T], int]) -> T:
+        """The value under ``key``, from ``load()`` when not held (``size``: its bytes)."""
+        with self._lock:
+            held = self._items.get(key)
+            if held is not None:
+                self._items.move_to_end(key)
+                return held[0]
+        value = load()
+        nbytes = size(value)
+        if nbytes > self.max_bytes:
+            return value
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = (value, nbytes)
+                self._bytes += nbytes
+            while self._bytes > self.max_bytes:
+                _, (_, freed) = self._items.popitem(last=False)
+                self._bytes -= freed
+        return value
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes held now."""
+        with self._lock:
+            return self._bytes

@@ -76,3 +76,27 @@ def test_label_files_are_named_by_their_content() -> None:
     assert label_file(vol, "a").filename == "a.labels.nii.gz"
     png = label_file(b"\x89PNG\r\n\x1a\n...", "b")
     assert (png.media_type, png.filename) == ("image/png", "b.labels.png")
+
+
+def test_the_volume_cache_keeps_what_fits_and_drops_the_least_recently_used() -> None:
+    from medloop.services.volume_view import VolumeCache
+
+    cache = VolumeCache(max_bytes=100)
+    loads: list[str] = []
+
+    def get(key: str, size: int) -> str:
+        def load() -> str:
+            loads.append(key)
+            return key.upper()
+
+        return cache.get(key, load, lambda _: size)
+
+    assert get("a", 40) == "A" and get("b", 40) == "B" and get("a", 40) == "A"
+    assert loads == ["a", "b"] and cache.held_bytes == 80
+    get("c", 40)  # over 100: "b", the least recently used, goes
+    assert cache.held_bytes == 80
+    get("a", 40)
+    get("b", 40)
+    assert loads == ["a", "b", "c", "b"]
+    assert get("huge", 101) == "HUGE" and get("huge", 101) == "HUGE"  # never kept
+    assert loads[-2:] == ["huge", "huge"] and cache.held_bytes <= 100

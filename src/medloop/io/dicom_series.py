@@ -1,4 +1,5 @@
-"""A DICOM series (single-frame instances) assembled into one volume.
+"""A DICOM series (single-frame instances), or the frames of an enhanced multi-frame image
+with per-frame geometry, assembled into one volume.
 
 The instances are sorted by their Image Position (Patient) along the slice normal (the
 cross product of the two Image Orientation (Patient) directions), then checked: one
@@ -15,15 +16,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
+from typing import Any
 
 import numpy as np
 
 from medloop.domain.image import Image
-from medloop.errors import ImageReadError
-from medloop.io._dicom import decode_dicom
+from medloop.errors import ImageReadError, TooManyFrames
+from medloop.io._dicom import _frame_value, decode_dicom
 from medloop.io.volumes import volume_image
 
-__all__ = ["assemble_series"]
+__all__ = ["assemble_frames", "assemble_series"]
 
 _ORIENTATION_TOLERANCE = 1e-4
 _SPACING_TOLERANCE = 0.01  # relative: 1 % between slice steps or pixel spacings
@@ -39,34 +41,58 @@ class _Instance:
     image: Image  # (rows, cols, 1)
 
 
-def _header(name: str, data: bytes, max_pixels: int) -> _Instance:
+def _dataset(name: str, data: bytes) -> Any:
     import pydicom
 
+    try:
+        return pydicom.dcmread(BytesIO(data), stop_before_pixels=True, force=True)
+    except Exception as err:
+        raise ImageReadError(f"{name}: truncated or corrupt DICOM ({err})") from err
+
+
+def _located(name: str, ds: Any, frame: int, image: Image) -> _Instance:
+    """A decoded frame with its geometry (per frame for an enhanced multi-frame image)."""
+    if image.channels != 1:
+        raise ImageReadError(f"{name}: colour pixels; a volume must be gray")
+    orientation = _frame_value(ds, frame, "PlaneOrientationSequence", "ImageOrientationPatient")
+    position = _frame_value(ds, frame, "PlanePositionSequence", "ImagePositionPatient")
+    missing = [
+        key
+        for key, value in (
+            ("SeriesInstanceUID", ds.get("SeriesInstanceUID")),
+            ("ImageOrientationPatient", orientation),
+            ("ImagePositionPatient", position),
+            ("PixelSpacing", image.spacing),
+        )
+        if value in (None, "")
+    ]
+    if missing:
+        raise ImageReadError(
+            f"{name}: no {', '.join(missing)}; a volume needs each slice's geometry"
+        )
+    try:
+        cosines = np.asarray([float(v) for v in orientation], dtype=np.float64)
+        where = np.asarray([float(v) for v in position], dtype=np.float64)
+    except (TypeError, ValueError):
+        cosines = where = np.zeros(0)
+    if cosines.shape != (6,) or where.shape != (3,):
+        raise ImageReadError(f"{name}: malformed Image Orientation or Position (Patient)")
+    assert image.spacing is not None
+    spacing = (float(image.spacing[0]), float(image.spacing[1]))
+    return _Instance(name, str(ds.SeriesInstanceUID), cosines, where, spacing, image)
+
+
+def _instance(name: str, data: bytes, max_pixels: int) -> _Instance:
+    """One single-frame instance of a series."""
     image = decode_dicom(data, name, max_pixels)
     if image is None:  # pragma: no cover - not forced: decode_dicom raises instead
         raise ImageReadError(f"{name}: not a DICOM image")
-    ds = pydicom.dcmread(BytesIO(data), stop_before_pixels=True, force=True)
-    frames = int(ds.get("NumberOfFrames") or 1)
-    if frames > 1:
+    ds = _dataset(name, data)
+    if int(ds.get("NumberOfFrames") or 1) > 1:
         raise ImageReadError(
-            f"{name}: a multi-frame instance in a series; send it alone (one image per frame)"
+            f"{name}: a multi-frame instance in a series; send it alone (one volume)"
         )
-    if image.channels != 1:
-        raise ImageReadError(f"{name}: colour pixels; a series must be gray")
-    missing = [
-        key
-        for key in ("SeriesInstanceUID", "ImageOrientationPatient", "ImagePositionPatient")
-        if ds.get(key) in (None, "")
-    ]
-    if missing or image.spacing is None:
-        what = ", ".join(missing + ([] if image.spacing is not None else ["PixelSpacing"]))
-        raise ImageReadError(f"{name}: no {what}; a series needs each instance's geometry")
-    orientation = np.asarray([float(v) for v in ds.ImageOrientationPatient], dtype=np.float64)
-    position = np.asarray([float(v) for v in ds.ImagePositionPatient], dtype=np.float64)
-    if orientation.shape != (6,) or position.shape != (3,):
-        raise ImageReadError(f"{name}: malformed Image Orientation or Position (Patient)")
-    spacing = (float(image.spacing[0]), float(image.spacing[1]))
-    return _Instance(name, str(ds.SeriesInstanceUID), orientation, position, spacing, image)
+    return _located(name, ds, 0, image)
 
 
 def _check_alike(items: Sequence[_Instance]) -> None:
@@ -136,7 +162,39 @@ def assemble_series(files: Sequence[tuple[str, bytes]], *, max_pixels: int) -> I
             f"a DICOM series needs at least 2 instances, got {len(files)}"
             + (f" ({files[0][0]})" if files else "")
         )
-    items = [_header(name, data, max_pixels) for name, data in files]
+    return _assemble([_instance(name, data, max_pixels) for name, data in files], max_pixels)
+
+
+def assemble_frames(
+    data: bytes, name: str, *, max_pixels: int, max_frames: int | None = None
+) -> Image:
+    """One volume from the frames of a multi-frame image with per-frame geometry (enhanced
+    CT/MR: Plane Position and Orientation in its functional groups), checked as a series.
+
+    Raises:
+        ImageReadError: fewer than 2 frames, a frame without its geometry, frames that
+            are no evenly spaced stack; see :func:`assemble_series`.
+        TooManyFrames: more frames than ``max_frames``.
+    """
+    ds = _dataset(name, data)
+    frames = int(ds.get("NumberOfFrames") or 1)
+    if frames < 2:
+        raise ImageReadError(f"{name}: one frame; a volume needs at least 2")
+    if max_frames is not None and frames > max_frames:
+        raise TooManyFrames(
+            f"{name}: {frames} frames; this project analyses at most {max_frames} slices "
+            "per request (its max_frames setting)"
+        )
+    items = []
+    for k in range(frames):
+        image = decode_dicom(data, name, max_pixels, frame=k)
+        assert image is not None
+        items.append(_located(f"{name} frame {k + 1}", ds, k, image))
+    return _assemble(items, max_pixels)
+
+
+def _assemble(items: list[_Instance], max_pixels: int) -> Image:
+    """The checked, sorted stack of ``items`` as a canonical volume."""
     _check_alike(items)
     first = items[0]
     rows, cols = first.image.shape

@@ -1,5 +1,6 @@
-"""A DICOM series uploaded in one request (several ``file`` parts, or one zip of them),
-turned into the volume a 3D project analyses.
+"""A DICOM series uploaded in one request (several ``file`` parts, or one zip of them), or
+an enhanced multi-frame DICOM image with per-frame geometry, turned into the volume a 3D
+project analyses.
 
 The instances are read into memory (each at most the upload limit, at most the
 project's ``max_frames`` of them), assembled and checked by
@@ -17,7 +18,8 @@ from collections.abc import Iterable, Sequence
 
 from medloop.domain.settings import ProjectSettings
 from medloop.errors import ImageReadError, TooManyFrames
-from medloop.io.dicom_series import assemble_series
+from medloop.io._dicom import dicom_frame_count
+from medloop.io.dicom_series import assemble_frames, assemble_series
 from medloop.io.volumes import encode_volume
 from medloop.services.uploads import UploadLimits, read_upload, sanitize_filename
 
@@ -101,11 +103,25 @@ def unpack_series(
     limits: UploadLimits,
     settings: ProjectSettings,
 ) -> tuple[Iterable[bytes], str, str]:
-    """One uploaded file as ``(chunks, file name, content type)`` to store: as it came, or,
-    when it is a zip (a DICOM series), the series' volume (:func:`series_volume`)."""
+    """One uploaded file as ``(chunks, file name, content type)`` to store: as it came, or
+    the volume (a gzipped NIfTI) of a zip of a DICOM series (:func:`series_volume`) or,
+    in a 3D project, of an enhanced multi-frame DICOM image with per-frame geometry."""
     stream = iter(chunks)
-    head = next(stream, b"")
+    head = b""
+    for chunk in stream:  # enough to tell a zip or a DICOM file
+        head += chunk
+        if len(head) >= 132:
+            break
     rest = itertools.chain([head], stream)
-    if not head.startswith(ZIP_MAGIC):
-        return rest, filename, content_type
-    return [series_volume([(filename, rest)], limits, settings)], SERIES_NAME, "application/gzip"
+    volume = SERIES_NAME, "application/gzip"
+    if head.startswith(ZIP_MAGIC):
+        return [series_volume([(filename, rest)], limits, settings)], *volume
+    if settings.spatial_dims == 3 and head[128:132] == b"DICM":
+        data = read_upload(rest, limits.max_bytes)
+        if dicom_frame_count(data, filename) in (None, 1):
+            return [data], filename, content_type  # one image: refused as 2D later
+        frames = assemble_frames(
+            data, filename, max_pixels=limits.max_pixels, max_frames=settings.max_frames
+        )
+        return [encode_volume(frames)], *volume
+    return rest, filename, content_type

@@ -16,7 +16,7 @@ from PIL import Image as PILImage
 
 from medloop.client import MedloopClient
 
-from ...dicom_series import HIPPOCAMPUS, hippocampus, series_files
+from ...dicom_series import HIPPOCAMPUS, enhanced_file, hippocampus, series_files
 from .conftest import VOLS as P
 from .conftest import Vols
 
@@ -254,6 +254,9 @@ def test_a_dicom_series_in_parts_or_a_zip_is_one_volume(vols: Vols) -> None:
     r = c.post(f"{P}/analyses", files={"file": ("series.zip", packed.getvalue())}, headers=h)
     assert r.status_code == 201, r.text
     assert r.json()["image_id"] == a["image_id"]  # the same volume, content-addressed
+    one = c.post(f"{P}/analyses", files={"file": ("mf.dcm", enhanced_file(arr, affine))}, headers=h)
+    assert one.status_code == 201, one.text  # an enhanced multi-frame image is a volume too
+    assert one.json()["volume"] is True and one.json()["image_id"] == a["image_id"]
 
 
 def test_broken_dicom_series_answer_400_and_store_nothing(vols: Vols) -> None:

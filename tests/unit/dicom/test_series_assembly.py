@@ -11,11 +11,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from medloop.errors import ImageReadError
-from medloop.io.dicom_series import assemble_series
+from medloop.errors import ImageReadError, TooManyFrames
+from medloop.io.dicom_series import assemble_frames, assemble_series
 from medloop.io.volumes import decode_volume, encode_volume
 
-from ...dicom_series import HIPPOCAMPUS, hippocampus, series_files
+from ...dicom_series import HIPPOCAMPUS, enhanced_file, hippocampus, series_files
 
 pytestmark = pytest.mark.skipif(
     not Path(HIPPOCAMPUS).is_dir(), reason="needs the shared hippocampus volumes"
@@ -85,3 +85,17 @@ def test_broken_series_are_refused_naming_the_problem() -> None:
     _refused([*good[:3], ("notes.txt", b"not dicom")], "notes.txt")
     with pytest.raises(ImageReadError, match="over the limit"):
         assemble_series(good, max_pixels=arr[:, :, 0].size * 3)
+
+
+def test_an_enhanced_multiframe_image_is_the_volume_it_was_made_from() -> None:
+    arr, _ = hippocampus("003")
+    affine = np.array([[-0.8, 0, 0, 20], [0, -0.9, 0, 30], [0, 0, 2.5, -40], [0, 0, 0, 1]])
+    vol = assemble_frames(enhanced_file(arr, affine, seed=5), "mf.dcm", max_pixels=MAX)
+    ref = decode_volume(_nifti(arr, affine))
+    assert vol.shape == ref.shape and np.allclose(vol.affine, ref.affine, atol=1e-4)
+    assert np.array_equal(vol.pixels.astype(np.float32), ref.pixels.astype(np.float32))
+    with pytest.raises(TooManyFrames, match="35 frames"):
+        assemble_frames(enhanced_file(arr, affine), "mf.dcm", max_pixels=MAX, max_frames=20)
+    flat = enhanced_file(arr, np.diag([1.0, 1.0, 0.0001, 1.0]))  # every frame at one place
+    with pytest.raises(ImageReadError, match=r"duplicate slice: mf\.dcm frame"):
+        assemble_frames(flat, "mf.dcm", max_pixels=MAX)

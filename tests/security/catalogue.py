@@ -189,6 +189,14 @@ ROUTES: list[Route] = [
     Route("GET", "/api/v1/projects/{project}/analyses/{analysis}", "project"),
     Route("GET", "/api/v1/projects/{project}/analyses/{analysis}/mask", "project"),
     Route("GET", "/api/v1/projects/{project}/analyses/{analysis}/overlay", "project"),
+    # The project is 2D: its analyses have no slices (400), nothing is rendered or kept.
+    Route(
+        "GET",
+        "/api/v1/projects/{project}/analyses/{analysis}/slice",
+        "project",
+        probe=lambda lv: {"params": {"plane": "axial", "index": 0}},
+        ok=(400,),
+    ),
     Route("GET", "/api/v1/projects/{project}/analyses/{analysis}/seg", "project", ok=(409,)),
     Route("GET", "/api/v1/projects/{project}/review-queue", "project"),
     # A click whose x is a string: refused (422) before any model work; nothing is kept.

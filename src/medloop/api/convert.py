@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from medloop.api.schemas import (
+    AgreementOut,
     AnalysisOut,
     AuditEventOut,
     CorrectionOut,
@@ -126,7 +127,9 @@ def summary_out(cells: list[tuple[str, str | None, int]]) -> ReferenceSummaryOut
 
 
 def analysis_out(a: AnalysisRecord, corrected: bool) -> AnalysisOut:
-    return AnalysisOut.model_validate({**asdict(a), "corrected": corrected})
+    # a volume's measurements have mm³ (a volume always has its spacing), a 2D one's none
+    volume = any(m.get("volume_mm3") is not None for m in a.measurements)
+    return AnalysisOut.model_validate({**asdict(a), "corrected": corrected, "volume": volume})
 
 
 def correction_out(
@@ -146,7 +149,9 @@ def correction_out(
 
 
 def correction_result_out(r: CorrectionResult) -> CorrectionOut:
-    return correction_out(r.correction, r.until_finetune, r.finetune_job_id)
+    out = correction_out(r.correction, r.until_finetune, r.finetune_job_id)
+    agreed = [AgreementOut.model_validate(a.to_dict()) for a in r.agreement]
+    return out.model_copy(update={"agreement": agreed})
 
 
 def _marked_lineage(view: VersionView) -> dict[str, Any]:

@@ -151,6 +151,9 @@ class MeasurementOut(BaseModel):
     components: int
     largest_component_px: int
     largest_component_mm2: float | None
+    volume_mm3: float | None = None
+    """A volume's class size in mm³ (``area_px`` then counts voxels; ``None`` for 2D)."""
+    largest_component_mm3: float | None = None
 
 
 class AnalyzeRequest(_Strict):
@@ -169,6 +172,8 @@ class AnalysisOut(BaseModel):
     created_at: datetime
     frame: int = 0
     """Which frame of a multi-frame DICOM image (0 otherwise)."""
+    volume: bool = False
+    """A volume's analysis: its mask is a NIfTI label volume, its views are ``/slice``."""
 
 
 class EffortOut(BaseModel):
@@ -179,6 +184,16 @@ class EffortOut(BaseModel):
     brush_strokes: int | None = None
     active_seconds: float | None = None
     dice_vs_prediction: float
+
+
+class AgreementOut(BaseModel):
+    """One class of a new correction against the prediction it corrects."""
+
+    value: int
+    name: str
+    dice: float
+    changed: int
+    """Pixels (2D) or voxels (3D) that entered or left the class."""
 
 
 class CorrectionOut(BaseModel):
@@ -196,6 +211,8 @@ class CorrectionOut(BaseModel):
     created_at: datetime
     effort: EffortOut | None = None
     """``None`` when the correction came without an effort record."""
+    agreement: list[AgreementOut] | None = None
+    """Per class, on the answer to the submission only (``None`` when read back later)."""
 
 
 class ReviewItemOut(BaseModel):

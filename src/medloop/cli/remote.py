@@ -24,6 +24,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from medloop.cli._remote_files import save_results
+
 if TYPE_CHECKING:
     from medloop.client import JobOut, MedloopClient
 
@@ -125,7 +127,8 @@ def _dice(metrics: dict[str, object], key: str) -> str:
 @remote_app.command()
 def analyze(
     images: Annotated[
-        list[Path], typer.Argument(help="Image files (PNG, JPEG, TIFF, BMP, GIF, DICOM).")
+        list[Path],
+        typer.Argument(help="Images (PNG, DICOM...), volumes (NIfTI, NRRD), DICOM series folders."),
     ],
     project: ProjectOpt,
     server: ServerOpt = DEFAULT_SERVER,
@@ -133,7 +136,10 @@ def analyze(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Save <image>_mask.png, _overlay.png, _analysis.json here."
+            "--out",
+            "-o",
+            help="Save <image>_mask.png, _overlay.png, _analysis.json here (a volume: "
+            "<image>_labels.nii.gz and _axial.png, its middle axial slice with the labels).",
         ),
     ] = None,
     version: Annotated[
@@ -143,10 +149,10 @@ def analyze(
     """Upload and analyse each image: model version, uncertainty, per-class measurements."""
     from medloop.client import BadRequest
 
-    for img in images:
+    for img in (i for i in images if not i.is_dir()):  # a folder: a DICOM series
         _need_file(img, "image")
     table = Table(
-        "image", "analysis", "version", "uncertainty", "class", "area px", "area mm²", "components"
+        "image", "analysis", "version", "uncertainty", "class", "area px", "mm²|mm³", "components"
     )
     table.columns[1].no_wrap = True
     refused: list[str] = []
@@ -168,16 +174,13 @@ def analyze(
                     *(head if k == 0 else ["", "", "", ""]),
                     m.name,
                     str(m.area_px),
-                    _mm2(m.area_mm2),
+                    _mm2(m.volume_mm3 if a.volume else m.area_mm2),
                     str(m.components),
                 )
             if out is not None:
                 stem = img.stem if img.stem not in used else f"{img.stem}-{a.id}"
                 used.add(stem)
-                out.mkdir(parents=True, exist_ok=True)
-                (out / f"{stem}_mask.png").write_bytes(c.analysis_mask(project, a.id))
-                (out / f"{stem}_overlay.png").write_bytes(c.analysis_overlay(project, a.id))
-                (out / f"{stem}_analysis.json").write_text(a.model_dump_json(indent=2) + "\n")
+                save_results(c, project, a, out, stem)
     console = _out()
     done = len(images) - len(refused)
     if done:

@@ -45,6 +45,7 @@ from medloop.client.errors import (
 )
 from medloop.client.models import (
     AcceptanceRule,
+    AgreementOut,
     AnalysisOut,
     AuditEventOut,
     CorrectionOut,
@@ -68,10 +69,12 @@ from medloop.client.models import (
     Training,
 )
 from medloop.client.refine_models import Click, LabelDiceOut, RefineOut
+from medloop.client.volume_models import SliceOut
 
 __all__ = [
     "DEFAULT",
     "AcceptanceRule",
+    "AgreementOut",
     "AnalysisOut",
     "ApiError",
     "AuditEventOut",
@@ -115,6 +118,7 @@ __all__ = [
     "RefineOut",
     "ReviewItemOut",
     "ServerError",
+    "SliceOut",
     "TokenOut",
     "TooManyRequests",
     "Training",

@@ -80,6 +80,7 @@ from medloop.client.models import (
     Training,
 )
 from medloop.client.refine_models import Click, RefineOut
+from medloop.client.volume_models import SliceOut
 
 __all__ = ["DEFAULT", "FileInput", "MedloopClient"]
 
@@ -104,6 +105,14 @@ _MAGIC: tuple[tuple[int, bytes, str, str], ...] = (
 )
 _EXTRA_TYPES = {".dcm": "application/dicom", ".dicom": "application/dicom"}
 _CHUNK = 1 << 16
+
+
+def _pair(text: str | None) -> tuple[float, float] | None:
+    """``(a, b)`` from a header ``"a,b"``, or None."""
+    if not text:
+        return None
+    a, b = (float(v) for v in text.split(","))
+    return a, b
 
 
 def _sniff(head: bytes) -> tuple[str, str] | None:
@@ -572,7 +581,8 @@ class MedloopClient:
         filename: str | None = None,
     ) -> AnalysisOut:
         """``POST .../analyses``: segment a stored image (``image_id``) or upload and segment
-        one (``file``) — exactly one of them. ``version`` defaults to production (with
+        one (``file``; a folder is a DICOM series, see :meth:`analyze_series`) — exactly one
+        of them. ``version`` defaults to production (with
         ``file`` and a ``version``, the client uploads first, then analyses by image id).
 
         Example::
@@ -590,12 +600,53 @@ class MedloopClient:
                 body["version"] = version
             return self._json("POST", path, AnalysisOut, json=body)
         assert file is not None
+        if isinstance(file, str | os.PathLike) and Path(file).is_dir():
+            if version is not None:
+                raise InvalidArgument("a DICOM series is analysed with production (no version=)")
+            return self.analyze_series(project, file)
         if version is not None:
             # The one-call upload takes no version: upload, then analyse by id with it.
             uploaded = self.upload_image(project, file, filename)
             return self.analyze(project, image_id=uploaded.id, version=version)
         with self._files({"file": (file, filename, "image")}) as files:
             return self._json("POST", path, AnalysisOut, files=files)
+
+    def analyze_series(
+        self,
+        project: str,
+        files: str | os.PathLike[str] | Sequence[FileInput],
+    ) -> AnalysisOut:
+        """``POST .../analyses`` with the instances of one DICOM series (a 3D project): a
+        folder (every file in it and below, hidden ones left out) or a list of files,
+        sent in one request; the server assembles and checks the volume and analyses it
+        with the production version (another version: ``analyze(image_id=a.image_id,
+        version=...)`` afterwards).
+
+        Example::
+
+            a = c.analyze_series("brain", "study/series-3/")
+            open("labels.nii.gz", "wb").write(c.analysis_mask("brain", a.id))
+        """
+        if isinstance(files, str | os.PathLike):
+            folder = Path(files)
+            if not folder.is_dir():
+                raise InvalidArgument(f"{folder} is not a folder")
+            sources: list[FileInput] = [
+                p
+                for p in sorted(folder.rglob("*"))
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+            ]
+        else:
+            sources = list(files)
+        if not sources:
+            raise InvalidArgument("a series needs its instances: no files given")
+        with ExitStack() as stack:
+            parts = [
+                ("file", self._file_part(src, None, f"instance{k}", stack))
+                for k, src in enumerate(sources)
+            ]
+            return self._json("POST", f"{self._p(project)}/analyses", AnalysisOut, files=parts)
 
     def get_analysis(self, project: str, analysis_id: str) -> AnalysisOut:
         """``GET .../analyses/{a}``."""
@@ -611,8 +662,47 @@ class MedloopClient:
         )
 
     def analysis_mask(self, project: str, analysis_id: str) -> bytes:
-        """``GET .../analyses/{a}/mask``: the predicted label map as PNG bytes (pixel = label value)."""
+        """``GET .../analyses/{a}/mask``: the predicted label map (value = label): PNG bytes,
+        or for a volume (``AnalysisOut.volume``) a gzipped NIfTI on the uploaded grid."""
         return self._send("GET", f"{self._a(project, analysis_id)}/mask", accept="*/*").content
+
+    def analysis_slice(
+        self,
+        project: str,
+        analysis_id: str,
+        plane: str = "axial",
+        index: int = 0,
+        kind: str = "overlay",
+        window: str | None = None,
+    ) -> SliceOut:
+        """``GET .../analyses/{a}/slice``: one slice of a volume analysis as a PNG.
+
+        ``plane``: axial, coronal or sagittal; ``kind``: image (windowed), overlay or mask
+        (label map, value = label); ``window``: ``auto``, a CT preset (``soft-tissue``,
+        ``lung``, ``bone``, ``brain``) or ``"center,width"``.
+
+        Example::
+
+            first = c.analysis_slice("brain", a.id, "coronal", 0)
+            mid = c.analysis_slice("brain", a.id, "coronal", first.count // 2)
+            open("coronal.png", "wb").write(mid.png)
+        """
+        params: dict[str, Any] = {"plane": plane, "index": index, "kind": kind}
+        if window is not None:
+            params["window"] = window
+        resp = self._send(
+            "GET", f"{self._a(project, analysis_id)}/slice", accept="*/*", params=params
+        )
+        head = resp.headers
+        spacing = head.get("x-pixel-spacing")
+        center, width = head.get("x-window-center"), head.get("x-window-width")
+        return SliceOut(
+            png=resp.content,
+            count=int(head.get("x-slice-count", "0")),
+            spacing_mm=_pair(spacing),
+            center=float(center) if center else None,
+            width=float(width) if width else None,
+        )
 
     def analysis_overlay(self, project: str, analysis_id: str) -> bytes:
         """``GET .../analyses/{a}/overlay``: the image with the coloured mask, PNG bytes."""
@@ -634,8 +724,9 @@ class MedloopClient:
         brush_strokes: int | None = None,
         active_seconds: float | None = None,
     ) -> CorrectionOut:
-        """``POST .../analyses/{a}/corrections``: the clinician's corrected label map (PNG),
-        with what it cost (``clicks``, ``brush_strokes``, ``active_seconds``) when known:
+        """``POST .../analyses/{a}/corrections``: the clinician's corrected label map (a PNG;
+        for a volume analysis a NIfTI or NRRD label volume on the analysed grid), with what
+        it cost (``clicks``, ``brush_strokes``, ``active_seconds``) when known:
         the server stores that effort record beside its own Dice against the prediction.
 
         Example::

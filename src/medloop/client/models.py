@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "AcceptanceRule",
     "AcceptanceRuleIn",
+    "AgreementOut",
     "AnalysisOut",
     "AnalyzeRequest",
     "ApiModel",
@@ -236,6 +237,9 @@ class MeasurementOut(ApiModel):
     components: int
     largest_component_px: int
     largest_component_mm2: float | None = None
+    volume_mm3: float | None = None
+    """A volume's class size in mm³ (``area_px`` then counts voxels)."""
+    largest_component_mm3: float | None = None
 
 
 class AnalyzeRequest(ApiModel):
@@ -258,6 +262,8 @@ class AnalysisOut(ApiModel):
     created_at: datetime
     frame: int = 0
     """Which frame of a multi-frame DICOM image (0 otherwise)."""
+    volume: bool = False
+    """A volume's analysis: its mask is a NIfTI label volume; see ``analysis_slice``."""
 
 
 class EffortOut(ApiModel):
@@ -268,6 +274,16 @@ class EffortOut(ApiModel):
     brush_strokes: int | None = None
     active_seconds: float | None = None
     dice_vs_prediction: float
+
+
+class AgreementOut(ApiModel):
+    """One class of a new correction against the prediction: Dice, and the pixels (2D) or
+    voxels (3D) that entered or left the class."""
+
+    value: int
+    name: str
+    dice: float
+    changed: int
 
 
 class CorrectionOut(ApiModel):
@@ -291,6 +307,8 @@ class CorrectionOut(ApiModel):
     created_at: datetime
     effort: EffortOut | None = None
     """What the correction cost (``None``: sent without an effort record)."""
+    agreement: list[AgreementOut] | None = None
+    """Per class, in the answer to a submission (``None`` when read back later)."""
 
 
 class ReviewItemOut(ApiModel):

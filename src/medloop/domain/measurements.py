@@ -1,4 +1,5 @@
-"""Per-class measurements of a label map (2D or 3D): size, connected components, largest one."""
+"""Per-class measurements of a label map (2D or 3D): size, connected components, largest
+one; and the per-class agreement of a correction with its prediction."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from scipy import ndimage
 
 from medloop.domain.labels import LabelSet
 
-__all__ = ["ClassMeasurement", "measure"]
+__all__ = ["ClassAgreement", "ClassMeasurement", "agreement", "measure"]
 
 
 @dataclass(frozen=True)
@@ -77,4 +78,41 @@ def measure(
                 largest_component_mm3=mm(largest) if volume else None,
             )
         )
+    return out
+
+
+@dataclass(frozen=True)
+class ClassAgreement:
+    """How a correction of one foreground class agrees with the prediction it corrects.
+
+    ``dice`` is 1.0 where neither has the class; ``changed`` counts the pixels (2D) or
+    voxels (3D) that entered or left the class.
+    """
+
+    value: int
+    name: str
+    dice: float
+    changed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def agreement(
+    prediction: np.ndarray, corrected: np.ndarray, labels: LabelSet
+) -> list[ClassAgreement]:
+    """Per-class Dice and changed elements between two label maps of one shape
+    (``(H, W)`` or ``(X, Y, Z)``, values ``0..K``).
+
+    Raises:
+        ValueError: the maps differ in shape.
+    """
+    if prediction.shape != corrected.shape:
+        raise ValueError(f"label maps {prediction.shape} and {corrected.shape} differ in shape")
+    out = []
+    for lab in labels.labels:
+        p, c = prediction == lab.value, corrected == lab.value
+        total = int(p.sum()) + int(c.sum())
+        dice = 1.0 if total == 0 else 2.0 * int((p & c).sum()) / total
+        out.append(ClassAgreement(lab.value, lab.name, dice, int((p ^ c).sum())))
     return out

@@ -33,7 +33,9 @@ __all__ = [
     "decode_label_volume",
     "decode_volume",
     "encode_label_volume",
+    "encode_volume",
     "sniff_volume",
+    "volume_image",
 ]
 
 DEFAULT_MAX_VOXELS = 1_000_000_000
@@ -180,8 +182,22 @@ def decode_volume(
     if fmt is None:
         raise ImageReadError(f"{name}: not a NIfTI or NRRD volume")
     arr, affine = (_nifti if fmt == "nifti" else _nrrd)(data, name, max_voxels)
+    return volume_image(arr, affine, fmt, {}, name)
+
+
+def volume_image(
+    arr: np.ndarray, affine: np.ndarray, fmt: str, metadata: dict[str, Any], name: str
+) -> Image:
+    """An :class:`Image` of the volume ``arr`` ``(X, Y, Z)`` with voxel-to-RAS ``affine``:
+    reoriented to canonical RAS+, with its spacing in mm and ``metadata`` plus how to go
+    back to the input grid (``orientation``) and its voxel type (``dtype``).
+
+    Raises:
+        ImageReadError: voxels of a type that is no number.
+    """
     if arr.dtype.kind not in "biuf":
         raise ImageReadError(f"{name}: unsupported voxel type {arr.dtype}")
+    dtype = str(arr.dtype)
     arr, affine, undo = _canonical(arr, affine)
     spacing = tuple(float(s) for s in np.sqrt((affine[:3, :3] ** 2).sum(axis=0)))
     pixels = normalize_dtype(
@@ -191,9 +207,23 @@ def decode_volume(
         pixels=pixels[..., None],
         spacing=spacing,
         source_format=fmt,
-        metadata={"orientation": undo, "dtype": str(arr.dtype)},
+        metadata={**metadata, "orientation": undo, "dtype": dtype},
         affine=affine,
     )
+
+
+def encode_volume(image: Image) -> bytes:
+    """A gzipped NIfTI of a gray volume as it is held (canonical grid and affine): what
+    :func:`decode_volume` reads back into the same pixels, spacing and affine."""
+    import nibabel as nib
+
+    if not image.is_volume or image.channels != 1:
+        raise ValueError(f"not a gray volume: pixels {image.pixels.shape}")
+    img = nib.Nifti1Image(
+        np.ascontiguousarray(image.pixels[..., 0]),
+        image.affine if image.affine is not None else np.diag([*(image.spacing or (1.0,) * 3), 1]),
+    )
+    return gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
 
 
 def decode_label_volume(

@@ -1,4 +1,10 @@
-"""Analyses: a model version's result on a stored image (every frame of a multi-frame one).
+"""Analyses: a model version's result on a stored image (every frame of a multi-frame one)
+or volume.
+
+A 2D frame's result is stored as an 8-bit label-map PNG; a volume's (a 3D project's
+NIfTI or NRRD upload) as ONE gzipped NIfTI label volume on the input file's own grid
+(its axis order and affine), with per-class voxels, mm³ and components. A project takes
+inputs of its own ``spatial_dims`` only.
 
 Model work blocks: call :meth:`Analyses.create` off the event loop, through
 :meth:`Analyses.submit` (the :attr:`Analyses.executor`, whose size bounds how many
@@ -20,12 +26,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from medloop.domain.image import Image
 from medloop.domain.measurements import measure
 from medloop.domain.records import AnalysisRecord, ImageRecord, ProjectRecord
-from medloop.errors import TooManyFrames, TooMuchWork
+from medloop.domain.settings import ProjectSettings
+from medloop.errors import ImageReadError, TooManyFrames, TooMuchWork
 from medloop.io import decode_image, encode_label_map_png
-from medloop.services.images import Images
+from medloop.io.volumes import encode_label_volume
+from medloop.services.images import Images, StagedImage
 from medloop.services.model_pool import ModelPool
+from medloop.services.series import SERIES_NAME, series_volume, unpack_series
+from medloop.services.volume_view import LabelFile, label_file
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
@@ -33,9 +44,30 @@ from medloop.storage.database import Database
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-__all__ = ["Analyses", "AnalysisView", "ReviewItem", "WorkQuota"]
+__all__ = ["Analyses", "AnalysisView", "ReviewItem", "WorkQuota", "check_input"]
 
 T = TypeVar("T")
+
+
+def check_input(settings: ProjectSettings, image: Image, name: str) -> None:
+    """Refuse an image the project cannot analyse: another number of dimensions than its
+    ``spatial_dims``, or a volume with more slices (along its third canonical axis) than
+    its ``max_frames``.
+
+    Raises:
+        ImageReadError: a volume for a 2D project or a 2D image for a 3D project.
+        TooManyFrames: too many slices.
+    """
+    dims = settings.spatial_dims
+    if image.ndim != dims:
+        what = "a 3D volume" if image.is_volume else "a 2D image"
+        takes = "3D volumes (NIfTI, NRRD)" if dims == 3 else "2D images"
+        raise ImageReadError(f"{name}: {what}, but this project is {dims}D and takes {takes}")
+    if image.is_volume and image.shape[2] > settings.max_frames:
+        raise TooManyFrames(
+            f"{name}: {image.shape[2]} slices; this project analyses at most "
+            f"{settings.max_frames} per request (its max_frames setting)"
+        )
 
 
 class WorkQuota:
@@ -206,7 +238,11 @@ class Analyses:
         content_type: str,
         user_id: str | None,
     ) -> AnalysisRecord:
-        """Store an uploaded image (content-addressed) and :meth:`create` its analysis."""
+        """Store an uploaded image (content-addressed) and :meth:`create` its analysis; a zip
+        is a DICOM series (see :meth:`create_series`)."""
+        chunks, filename, content_type = unpack_series(
+            chunks, filename, content_type, self.images.limits, project.settings
+        )
         image, _ = self.images.ingest(
             project.id,
             chunks,
@@ -214,9 +250,32 @@ class Analyses:
             content_type,
             user_id,
             project.settings.max_frames,
-            check=lambda upload: self.quota.check(user_id, upload.frames),
+            check=lambda upload: self._check_upload(project, upload, user_id),
         )
         return self.create(project, image, None, user_id)
+
+    def create_series(
+        self,
+        project: ProjectRecord,
+        parts: Sequence[tuple[str, Iterable[bytes]]],
+        user_id: str | None,
+    ) -> AnalysisRecord:
+        """Assemble a DICOM series (``(file name, chunks)`` per instance, or one zip of them)
+        into a volume, store it as a NIfTI image and :meth:`create` its analysis.
+
+        Raises:
+            ImageReadError: not a consistent series (see
+                :func:`~medloop.services.series.series_volume`), or a 2D project.
+            TooManyFrames: more instances than the project's ``max_frames``.
+        """
+        data = series_volume(parts, self.images.limits, project.settings)
+        return self.create_upload(project, [data], SERIES_NAME, "application/gzip", user_id)
+
+    def _check_upload(
+        self, project: ProjectRecord, upload: StagedImage, user_id: str | None
+    ) -> None:
+        check_input(project.settings, upload.image, upload.filename)
+        self.quota.check(user_id, upload.frames)
 
     def analyze_frames(
         self,
@@ -263,9 +322,15 @@ class Analyses:
             pixels = decode_image(
                 data, name=image.filename, max_pixels=self.images.limits.max_pixels, frame=frame
             )
+            check_input(project.settings, pixels, image.filename)
             pred = self.models.predict(predictor, pixels)
-            ref = self.blobs.put_bytes(encode_label_map_png(pred.label_map))
-            figures = [m.to_dict() for m in measure(pred.label_map, labels, pixels.pixel_area_mm2)]
+            encoded = (
+                encode_label_volume(pred.label_map, pixels)
+                if pixels.is_volume
+                else encode_label_map_png(pred.label_map)
+            )
+            ref = self.blobs.put_bytes(encoded)
+            figures = [m.to_dict() for m in measure(pred.label_map, labels, pixels.element_size)]
             results.append((frame, ref, pred.uncertainty, figures))
         keys = [r[1].key for r in results]
 
@@ -305,11 +370,13 @@ class Analyses:
             corrected = repo.corrected_analyses(s, [a.id for a in rows])
         return [AnalysisView(a, a.id in corrected) for a in rows]
 
-    def mask(self, project_id: str, analysis_id: str) -> bytes:
-        """The analysis's label map as stored: an 8-bit gray PNG, value = label."""
+    def mask(self, project_id: str, analysis_id: str) -> LabelFile:
+        """The analysis's label map as stored (value = label): an 8-bit gray PNG for a 2D
+        image, a gzipped NIfTI (uint8, the input volume's grid and affine) for a volume."""
         with self.db.read() as s:
             analysis = repo.get_analysis(s, analysis_id, project_id)
-        return self.blobs.read_bytes(analysis.label_blob_key, analysis.label_sha256)
+        data = self.blobs.read_bytes(analysis.label_blob_key, analysis.label_sha256)
+        return label_file(data, analysis_id)
 
     def review_queue(
         self, project_id: str, limit: int = 20, offset: int = 0

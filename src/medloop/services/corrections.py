@@ -1,8 +1,11 @@
 """Corrections: a clinician's label map for an analysis, kept as a new immutable record.
 
-A correction comes as a label-map image (PNG, TIFF, ...) or as a DICOM SEG that
-references the analysed instance; either way the server keeps the canonical label-map
-PNG (0..K). Corrections are numbered per project; every ``round(1/share)``-th is held
+A correction of a 2D analysis comes as a label-map image (PNG, TIFF, ...) or as a DICOM
+SEG that references the analysed instance; either way the server keeps the canonical
+label-map PNG (0..K). A correction of a volume analysis comes as a label volume (NIfTI
+or NRRD) on the analysed volume's grid (shape and affine checked) and is kept as a
+gzipped NIfTI on that grid, like the analysis's own. Each new correction reports its
+per-class agreement with the prediction (Dice, pixels or voxels changed). Corrections are numbered per project; every ``round(1/share)``-th is held
 out for the gate, decided on arrival. Every ``finetune_every``-th correction queues a
 fine-tune (a fine-tune already queued absorbs the trigger).
 """
@@ -14,19 +17,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medloop.domain.image import Image
 from medloop.domain.jobs import FinetuneJob, FinetuneOptions
 from medloop.domain.learning import is_held_out
+from medloop.domain.measurements import ClassAgreement, agreement
 from medloop.domain.records import (
     AnalysisRecord,
     CorrectionEffort,
     CorrectionRecord,
     ProjectRecord,
 )
-from medloop.io import decode_mask, encode_label_map_png
+from medloop.io import decode_image, decode_mask, encode_label_map_png
+from medloop.io.volumes import encode_label_volume, sniff_volume
 from medloop.services.jobs import JobService
 from medloop.services.model_pool import ModelPool
 from medloop.services.seg_corrections import seg_for_analysis, seg_targets
 from medloop.services.uploads import UploadLimits, is_dicom, read_upload, sanitize_filename
+from medloop.services.volume_view import LabelFile, label_file
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
@@ -36,11 +43,13 @@ __all__ = ["CorrectionResult", "Corrections"]
 
 @dataclass(frozen=True)
 class CorrectionResult:
-    """A stored correction, how many more start the next fine-tune, and the job it started."""
+    """A stored correction, how many more start the next fine-tune, the job it started, and
+    its per-class agreement with the prediction."""
 
     correction: CorrectionRecord
     until_finetune: int | None
     finetune_job_id: str | None
+    agreement: tuple[ClassAgreement, ...] = ()
 
 
 class Corrections:
@@ -84,9 +93,18 @@ class Corrections:
         with self.db.read() as s:
             analysis = repo.get_analysis(s, analysis_id, project.id)
             image = repo.get_image(s, analysis.image_id, project.id)
-        # Decoded from memory, never stored as given: only the canonical PNG is kept.
+        # Decoded from memory, never stored as given: only the canonical form is kept.
         data = read_upload(chunks, self.limits.max_bytes)
         labels = project.settings.label_set
+        predicted = self.blobs.read_bytes(analysis.label_blob_key, analysis.label_sha256)
+        if sniff_volume(predicted) is not None:
+            volume = decode_image(
+                self.blobs.read_bytes(image.blob_key, image.sha256),
+                name=image.filename,
+                max_pixels=self.limits.max_pixels,
+            )
+            mask = decode_mask(data, name=name, num_foreground=labels.num_foreground, image=volume)
+            return self._record(project, analysis, mask, user_id, effort, volume)
         if is_dicom(data):
             mask = seg_for_analysis(data, name or "SEG", labels, image, analysis.frame)
         else:
@@ -122,7 +140,9 @@ class Corrections:
         mask: np.ndarray,
         user_id: str | None,
         effort: CorrectionEffort | None = None,
+        volume: Image | None = None,
     ) -> CorrectionResult:
+        """Store ``mask`` (on ``volume``'s canonical grid when the analysis is of a volume)."""
         from medloop.services.evaluation import per_image_dice
 
         settings = project.settings
@@ -130,8 +150,13 @@ class Corrections:
             self.blobs.read_bytes(analysis.label_blob_key, analysis.label_sha256),
             name="prediction",
             num_foreground=settings.label_set.num_foreground,
+            image=volume,
         )
-        ref = self.blobs.put_bytes(encode_label_map_png(mask))
+        encoded = (
+            encode_label_map_png(mask) if volume is None else encode_label_volume(mask, volume)
+        )
+        ref = self.blobs.put_bytes(encoded)
+        agreed = tuple(agreement(pred, mask, settings.label_set))
         share = settings.learning.held_out_share
         with self.db.write() as s:
             repo.claim_blobs(s, self.blobs.exists, ref.key)
@@ -149,12 +174,12 @@ class Corrections:
             total = repo.count_corrections(s, project.id)
         every = settings.finetune_every
         if every <= 0:
-            return CorrectionResult(row, None, None)
+            return CorrectionResult(row, None, None, agreed)
         job_id = None
         if total % every == 0 and self.models.production(project.id) is not None:
             options = FinetuneOptions(trigger="corrections", corrections=total)
             job_id = self.jobs.submit(project, FinetuneJob(options=options), user_id).id
-        return CorrectionResult(row, every - total % every, job_id)
+        return CorrectionResult(row, every - total % every, job_id, agreed)
 
     def get(self, project_id: str, correction_id: str) -> CorrectionRecord:
         """One correction of the project (``NotFoundError`` otherwise)."""
@@ -166,7 +191,9 @@ class Corrections:
         with self.db.read() as s:
             return repo.list_corrections(s, project_id, limit=min(max(limit, 1), 1000))
 
-    def mask(self, project_id: str, correction_id: str) -> bytes:
-        """The stored label map: an 8-bit gray PNG, value = label, whatever was uploaded."""
+    def mask(self, project_id: str, correction_id: str) -> LabelFile:
+        """The stored label map, whatever was uploaded: an 8-bit gray PNG (value = label),
+        or for a volume a gzipped NIfTI on the analysed volume's grid."""
         correction = self.get(project_id, correction_id)
-        return self.blobs.read_bytes(correction.mask_blob_key, correction.mask_sha256)
+        data = self.blobs.read_bytes(correction.mask_blob_key, correction.mask_sha256)
+        return label_file(data, correction_id)

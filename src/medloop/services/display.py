@@ -1,4 +1,5 @@
-"""What the viewer shows: analysis overlays and server-side windowing of any image.
+"""What the viewer shows: analysis overlays, server-side windowing of any image, and
+single slices of a volume analysis (any plane; see :mod:`medloop.services.volume_view`).
 
 Browsers decode 8-bit PNG and JPEG themselves, but not 16-bit or float pixels, TIFF
 or DICOM; for those the viewer asks for an 8-bit rendering in the window the user
@@ -9,16 +10,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from medloop.domain.records import ProjectRecord
+import numpy as np
+
+from medloop.domain.image import Image
+from medloop.domain.records import AnalysisRecord, ImageRecord, ProjectRecord
 from medloop.errors import InputError
-from medloop.io import decode_mask, default_window, encode_png, pixel_range, render_overlay
+from medloop.io import (
+    decode_mask,
+    default_window,
+    encode_label_map_png,
+    encode_png,
+    pixel_range,
+    render_overlay,
+)
 from medloop.io import render_window as render
+from medloop.io.volumes import sniff_volume
 from medloop.services.images import Images
+from medloop.services.volume_view import (
+    KINDS,
+    PLANES,
+    VolumeCache,
+    parse_window,
+    plane_slice,
+    slice_spacing,
+)
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
 
-__all__ = ["Display", "WindowedImage"]
+__all__ = ["Display", "SliceImage", "WindowedImage"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +53,24 @@ class WindowedImage:
     dtype: str
 
 
+@dataclass(frozen=True)
+class SliceImage:
+    """A PNG of one slice of a volume analysis.
+
+    Attributes:
+        png: 8-bit RGB (``image``, ``overlay``) or 8-bit gray, value = label (``mask``).
+        count: slices of the volume in that plane (valid indices ``0..count-1``).
+        spacing_mm: mm per ``(row, col)`` of the PNG.
+        center, width: the window used (``None`` for ``mask``).
+    """
+
+    png: bytes
+    count: int
+    spacing_mm: tuple[float, float] | None
+    center: float | None
+    width: float | None
+
+
 class Display:
     """Renderings for the browser.
 
@@ -40,10 +78,14 @@ class Display:
         db: the database.
         blobs: where label maps are.
         images: decodes the stored images.
+        cache: the volumes kept decoded between slice requests (default 256 MiB).
     """
 
-    def __init__(self, db: Database, blobs: BlobStore, images: Images) -> None:
+    def __init__(
+        self, db: Database, blobs: BlobStore, images: Images, cache: VolumeCache | None = None
+    ) -> None:
         self.db, self.blobs, self.images = db, blobs, images
+        self.cache = VolumeCache() if cache is None else cache
 
     def overlay(self, project: ProjectRecord, analysis_id: str) -> bytes:
         """The analysed frame with its label map in the labels' colours, as a PNG."""
@@ -51,11 +93,13 @@ class Display:
             analysis = repo.get_analysis(s, analysis_id, project.id)
             image = repo.get_image(s, analysis.image_id, project.id)
         labels = project.settings.label_set
-        label_map = decode_mask(
-            self.blobs.read_bytes(analysis.label_blob_key, analysis.label_sha256),
-            name="label map",
-            num_foreground=labels.num_foreground,
-        )
+        data = self.blobs.read_bytes(analysis.label_blob_key, analysis.label_sha256)
+        if sniff_volume(data) is not None:
+            raise InputError(
+                f"analysis {analysis_id} is of a volume: ask for its slices "
+                "(/slice?plane=axial&index=N&kind=overlay)"
+            )
+        label_map = decode_mask(data, name="label map", num_foreground=labels.num_foreground)
         pixels = self.images.pixels(image, analysis.frame)
         return encode_png(render_overlay(pixels, label_map, [lab.color for lab in labels.labels]))
 
@@ -77,3 +121,71 @@ class Display:
             raise InputError(str(err)) from err
         low, high = pixel_range(image)
         return WindowedImage(png, c, w, low, high, str(image.pixels.dtype))
+
+    def slice(
+        self,
+        project: ProjectRecord,
+        analysis_id: str,
+        plane: str,
+        index: int,
+        kind: str = "overlay",
+        window: str | None = None,
+    ) -> SliceImage:
+        """Slice ``index`` of a volume analysis in ``plane`` as a PNG: the windowed image,
+        the image with the labels in their colours (``overlay``), or the label map.
+
+        ``window``: see :func:`~medloop.services.volume_view.parse_window` (default: the
+        volume's own window, the same for every slice).
+
+        Raises:
+            InputError: a 2D analysis, an unknown plane or kind, an index out of range,
+                a bad window.
+        """
+        if kind not in KINDS:
+            raise InputError(f"unknown kind {kind!r}: use image, overlay or mask")
+        with self.db.read() as s:
+            analysis = repo.get_analysis(s, analysis_id, project.id)
+            image = repo.get_image(s, analysis.image_id, project.id)
+        volume, auto = self.cache.get(
+            ("image", image.sha256), lambda: self._volume(image), lambda v: v[0].pixels.nbytes
+        )
+        if not volume.is_volume:
+            raise InputError(
+                f"analysis {analysis_id} is of a 2D image: it has no slices (use /overlay)"
+            )
+        spacing = slice_spacing(volume.spacing, plane)
+        cut = plane_slice(volume.pixels, plane, index)
+        count = volume.shape[PLANES[plane]]
+        if kind == "mask":
+            labels = plane_slice(self._labels(project, analysis, volume), plane, index)
+            return SliceImage(encode_label_map_png(labels), count, spacing, None, None)
+        center, width = parse_window(window, auto)
+        shown = Image(pixels=render(Image(pixels=cut), center, width))
+        if kind == "overlay":
+            labels = plane_slice(self._labels(project, analysis, volume), plane, index)
+            colors = [lab.color for lab in project.settings.label_set.labels]
+            return SliceImage(
+                encode_png(render_overlay(shown, labels, colors)), count, spacing, center, width
+            )
+        return SliceImage(encode_png(shown.pixels), count, spacing, center, width)
+
+    def _volume(self, image: ImageRecord) -> tuple[Image, tuple[float, float]]:
+        """A stored image's pixels and its own window ``(center, width)``."""
+        pixels = self.images.pixels(image)
+        return pixels, default_window(pixels)
+
+    def _labels(
+        self, project: ProjectRecord, analysis: AnalysisRecord, volume: Image
+    ) -> np.ndarray:
+        """The analysis's label volume on ``volume``'s canonical grid, uint8 ``(X, Y, Z)``."""
+
+        def load() -> np.ndarray:
+            return decode_mask(
+                self.blobs.read_bytes(analysis.label_blob_key, analysis.label_sha256),
+                name="label volume",
+                num_foreground=project.settings.label_set.num_foreground,
+                image=volume,
+            )
+
+        key = ("labels", analysis.label_sha256, volume.shape)
+        return self.cache.get(key, load, lambda a: a.nbytes)

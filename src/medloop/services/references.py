@@ -20,6 +20,7 @@ from medloop.io import decode_mask, encode_label_map_png
 from medloop.io.volumes import encode_label_volume
 from medloop.services.blob_removal import BlobRemoval
 from medloop.services.images import Images
+from medloop.services.series import unpack_series
 from medloop.services.uploads import read_upload, sanitize_filename
 from medloop.storage import repo_versions
 from medloop.storage import repositories as repo
@@ -88,7 +89,8 @@ class References:
         user_id: str | None,
         group: str | None = None,
     ) -> ReferenceRecord:
-        """Store an image (content-addressed) and its mask as a reference pair.
+        """Store an image (content-addressed) and its mask as a reference pair; in a 3D
+        project the image may be a zip of a DICOM series (kept as its NIfTI volume).
 
         Raises:
             InputError: an unknown split or a bad group; ImageReadError / MaskError for
@@ -101,6 +103,9 @@ class References:
         group = clean_group(group)
         settings = project.settings
         max_frames = settings.max_frames
+        image_chunks, image_name, image_type = unpack_series(
+            image_chunks, image_name, image_type, self.images.limits, settings
+        )
         with self.images.staged(project.id, image_chunks, image_name, max_frames) as upload:
             pixels = upload.image
             if pixels.ndim != settings.spatial_dims:

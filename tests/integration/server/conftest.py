@@ -24,7 +24,7 @@ from medloop.domain.settings import ProjectSettings
 from medloop.runtime import Runtime
 from medloop.settings import Settings
 
-from ..conftest import write_disc_dataset
+from ..conftest import write_disc_dataset, write_volume_dataset
 
 TINY = {
     "training": {"steps": 30, "patch_size": [32], "channels": [8, 16, 32]},
@@ -152,3 +152,86 @@ def image_bytes(srv: Server, i: int) -> bytes:
 
 def mask_bytes(srv: Server, i: int) -> bytes:
     return (srv.data / "masks" / f"case ({i}).png").read_bytes()
+
+
+VOLS = "/api/v1/projects/vols"
+
+
+@dataclass
+class Vols:
+    client: TestClient
+    runtime: Runtime
+    headers: dict[str, str]
+    data: Path
+    flat: Path
+
+    def nii(self, sub: str, i: int) -> bytes:
+        return (self.data / sub / f"case{i}.nii.gz").read_bytes()
+
+    def wait_job(self, job_id: str, timeout: float = 180) -> dict:
+        import time
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            j = self.client.get(f"{VOLS}/jobs/{job_id}", headers=self.headers).json()
+            if j["state"] in ("succeeded", "failed", "cancelled"):
+                return j
+            time.sleep(0.2)
+        raise TimeoutError(job_id)
+
+    def counts(self) -> tuple[int, int, int]:
+        """Blobs in the store, and analyses and corrections of the 3D project."""
+        c, h = self.client, self.headers
+        return (
+            len(list(self.runtime.blobs.keys())),
+            len(c.get(f"{VOLS}/analyses?limit=500", headers=h).json()["items"]),
+            len(c.get(f"{VOLS}/corrections", headers=h).json()["items"]),
+        )
+
+
+def _settings() -> ProjectSettings:
+    return ProjectSettings.parse(
+        {
+            "labels": [
+                {"value": 1, "name": "left", "color": "#ff0000"},
+                {"value": 2, "name": "right", "color": "#00ff00"},
+            ],
+            "image_kind": "mri",
+            "spatial_dims": 3,
+            "max_frames": 64,
+            "training": {"steps": 8, "channels": [8, 16, 32], "batch_size": 2},
+            "learning": {"steps": 3, "replay_size": 2},
+            "finetune_every": 1,
+        }
+    )
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def vols(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Vols]:
+    tmp = tmp_path_factory.mktemp("vols")
+    with database(request.param) as url:
+        data = write_volume_dataset(tmp / "data", n_train=3, n_val=1, n_test=2)
+        flat = write_disc_dataset(tmp / "flat", n_train=1, n_val=0, n_test=0)
+        settings = Settings(data_dir=tmp / "srv", database_url=url, auth_failures="100000/minute")
+        rt = Runtime(settings)
+        rt.services.projects.create("vols", _settings())
+        rt.services.projects.create("flat", tiny_settings())
+        _, token = rt.services.users.add("admin", "admin", None)
+        with TestClient(create_app(settings, rt)) as client:
+            v = Vols(client, rt, {"Authorization": f"Bearer {token}"}, data, flat)
+            for i, split in enumerate(["train"] * 3 + ["val"]):
+                r = client.post(
+                    f"{VOLS}/reference",
+                    files={
+                        "image": (f"case{i}.nii.gz", v.nii("images", i)),
+                        "mask": ("m.nii.gz", v.nii("masks", i)),
+                    },
+                    data={"split": split},
+                    headers=v.headers,
+                )
+                assert r.status_code == 201, r.text
+            job = client.post(f"{VOLS}/jobs", json={"kind": "train"}, headers=v.headers).json()
+            assert v.wait_job(job["id"])["state"] == "succeeded"
+            yield v

@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from medloop.api.bodies import parse_json
 from medloop.api.convert import analysis_out, image_out
 from medloop.api.deps import ServicesDep
-from medloop.api.routers._files import chunks, filename
+from medloop.api.routers._files import chunks, filename, label_response
 from medloop.api.schemas import AnalysisOut, AnalyzeRequest, Page, ReviewItemOut
 from medloop.api.security import ProjectAccess, allow
 from medloop.domain.records import AnalysisRecord
@@ -26,6 +26,9 @@ from medloop.errors import InputError
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/projects/{project}", tags=["analyses"])
+MAX_PARTS = 10_000
+"""Files one multipart analysis may carry (a DICOM series; the project's ``max_frames``
+bounds it further)."""
 
 _UPLOAD_BODY = {
     "requestBody": {
@@ -50,23 +53,29 @@ async def create_analysis(
     svc: ServicesDep,
     acc: Annotated[ProjectAccess, allow("annotator", "analysis.create", "analysis")],
 ) -> AnalysisOut:
-    """Analyse a stored image (JSON ``{"image_id"}``) or upload and analyse (multipart ``file``)."""
+    """Analyse a stored image (JSON ``{"image_id"}``) or upload and analyse (multipart ``file``;
+    several ``file`` parts, or one zip, are the instances of a DICOM series: 3D projects)."""
     ctype = request.headers.get("content-type", "")
     user = acc.who.user_id
     analyses = svc.analyses
     if ctype.startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("file")
-        if not isinstance(upload, StarletteUpload):
+        form = await request.form(max_files=MAX_PARTS)
+        uploads = [u for u in form.getlist("file") if isinstance(u, StarletteUpload)]
+        if not uploads:
             raise InputError("multipart analysis needs a 'file' field with the image")
-        run = functools.partial(
-            analyses.create_upload,
-            acc.project,
-            chunks(upload),
-            filename(upload),
-            upload.content_type or "",
-            user,
-        )
+        if len(uploads) > 1:  # the instances of a DICOM series
+            parts = [(filename(u), chunks(u)) for u in uploads]
+            run = functools.partial(analyses.create_series, acc.project, parts, user)
+        else:
+            upload = uploads[0]
+            run = functools.partial(
+                analyses.create_upload,
+                acc.project,
+                chunks(upload),
+                filename(upload),
+                upload.content_type or "",
+                user,
+            )
     elif ctype.startswith("application/json"):
         body = parse_json(await request.body(), AnalyzeRequest, '{"image_id": ...}')
         run = functools.partial(analyses.create_for, acc.project, body.image_id, body.version, user)
@@ -109,7 +118,34 @@ def get_mask(
         ProjectAccess, allow("viewer", "analysis.mask", "analysis", resource="analysis")
     ],
 ) -> Response:
-    return Response(svc.analyses.mask(acc.project.id, analysis), media_type="image/png")
+    """The label map as stored: an 8-bit gray PNG (2D) or a gzipped NIfTI (a volume, on
+    the uploaded volume's grid and affine)."""
+    return label_response(svc.analyses.mask(acc.project.id, analysis))
+
+
+@router.get("/analyses/{analysis}/slice", response_class=Response)
+def get_slice(
+    analysis: str,
+    svc: ServicesDep,
+    acc: Annotated[
+        ProjectAccess, allow("viewer", "analysis.slice", "analysis", resource="analysis")
+    ],
+    plane: str = "axial",
+    index: int = 0,
+    kind: str = "overlay",
+    window: str | None = None,
+) -> Response:
+    """One slice of a volume analysis as a PNG (``kind``: image, overlay or mask; ``plane``:
+    axial, coronal or sagittal; ``window``: auto, a CT preset or ``center,width``). The
+    plane's slice count, the pixel spacing (row, col mm) and the window come back in headers."""
+    shown = svc.display.slice(acc.project, analysis, plane, index, kind, window)
+    headers = {"x-slice-count": str(shown.count)}
+    if shown.spacing_mm is not None:
+        headers["x-pixel-spacing"] = ",".join(f"{s:.6g}" for s in shown.spacing_mm)
+    if shown.center is not None and shown.width is not None:
+        headers["x-window-center"] = f"{shown.center:.6g}"
+        headers["x-window-width"] = f"{shown.width:.6g}"
+    return Response(shown.png, media_type="image/png", headers=headers)
 
 
 @router.get("/analyses/{analysis}/overlay", response_class=Response)

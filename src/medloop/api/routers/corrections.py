@@ -16,7 +16,7 @@ from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
 from medloop.api.convert import correction_out, correction_result_out
 from medloop.api.deps import ServicesDep
-from medloop.api.routers._files import chunks, filename
+from medloop.api.routers._files import chunks, filename, label_response
 from medloop.api.schemas import CorrectionOut, Page
 from medloop.api.security import ProjectAccess, allow
 from medloop.domain.records import CorrectionEffort
@@ -98,4 +98,5 @@ def get_correction_mask(
         ProjectAccess, allow("viewer", "correction.mask", "correction", resource="correction")
     ],
 ) -> Response:
-    return Response(svc.corrections.mask(acc.project.id, correction), media_type="image/png")
+    """The stored label map: an 8-bit gray PNG, or a gzipped NIfTI for a volume."""
+    return label_response(svc.corrections.mask(acc.project.id, correction))

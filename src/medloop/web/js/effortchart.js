@@ -5,7 +5,7 @@ import { svg } from "./dom.js";
 
 const W = 1100;
 const H = 260;
-const M = { l: 64, r: 24, t: 20, b: 44 };
+const M = { l: 64, r: 24, t: 36, b: 44 };
 const COLORS = ["#0f5ea8", "#d9480f", "#2b8a3e", "#7048e8", "#c2255c", "#1098ad", "#e67700", "#495057"];
 
 export const MEASURES = {
@@ -131,7 +131,7 @@ function medians(rows, versions, measure, x, y, color) {
 }
 
 function legend(versions, color) {
-  const g = svg("g", { transform: `translate(${M.l + 8}, ${M.t + 4})` });
+  const g = svg("g", { transform: `translate(${M.l + 8}, 14)` });
   versions.forEach((v, k) => {
     const gx = k * 90;
     g.append(

@@ -143,13 +143,13 @@ def _screen(s: Session, ix: float, iy: float) -> tuple[float, float]:
     return box["x"] + ox + ix * scale, box["y"] + oy + iy * scale
 
 
-def _click(s: Session, centre: tuple[int, int], shift: bool = False) -> Any:
+def _click(s: Session, centre: tuple[int, int], shift: bool = False, right: bool = False) -> Any:
     """Click pixel ``centre`` (row, column) with the click tool; the refine's answer."""
     cy, cx = centre
     with s.page.expect_response(lambda r: r.url.endswith("/refine")) as info:
         if shift:
             s.page.keyboard.down("Shift")
-        s.page.mouse.click(*_screen(s, cx + 0.5, cy + 0.5))
+        s.page.mouse.click(*_screen(s, cx + 0.5, cy + 0.5), button="right" if right else "left")
         if shift:
             s.page.keyboard.up("Shift")
     return _answer(s, info)
@@ -246,20 +246,34 @@ def test_click_shift_click_undo_and_submit(
     assert none["clicks"] == 0 and (_labels(none) == pred).all()
     assert page.get_by_test_id("click-item").count() == 0
 
-    # and so does the list's ×
-    _click(s, b, shift=True)
+    # a right click is a negative one too; the list's × removes a point
+    right = _labels(_click(s, b, right=True))
+    assert right[b] == 0 and right[_disc(b)].mean() < 0.2
     last = _click(s, faint)
     with page.expect_response(is_refine) as info:
         page.get_by_test_id("click-remove").first.click()
+    kept = _answer(s, info)
+    assert kept["clicks"] == 1 and (_labels(kept)[_disc(b)] == pred[_disc(b)]).all()
+
+    # a drag draws a box for the current label, sent alone (the server keeps the point)
+    cy, cx = faint
+    with page.expect_request(is_refine) as sent, page.expect_response(is_refine) as info:
+        page.mouse.move(*_screen(s, cx - 7.5, cy - 7.5))
+        page.mouse.down()
+        page.mouse.move(*_screen(s, cx + 7.5, cy + 7.5), steps=8)
+        page.mouse.up()
+    box = [cx - 8, cy - 8, cx + 7, cy + 7]
+    assert sent.value.post_data_json == {"clicks": [], "box": box, "box_label": 1}
     final = _answer(s, info)
-    assert final["clicks"] == 1 and (_labels(final)[_disc(b)] == pred[_disc(b)]).all()
+    assert final["clicks"] == 1 and final["box"] == box and _labels(final)[faint] == 1
+    assert page.get_by_test_id("click-item").count() == 2
 
     # submit: the stored mask is the refined one, its effort record counts every click given
     page.get_by_test_id("submit").click()
     page.get_by_test_id("result").get_by_test_id("agreement").wait_for()
     items = srv.api("GET", f"/projects/{PROJECT}/corrections?limit=100").json()["items"]
     corr = next(c for c in items if c["analysis_id"] == analysis["id"])
-    assert corr["effort"]["clicks"] == 4 and corr["effort"]["brush_strokes"] == 0, corr
+    assert corr["effort"]["clicks"] == 5 and corr["effort"]["brush_strokes"] == 0, corr
     stored = srv.api("GET", f"/projects/{PROJECT}/corrections/{corr['id']}/mask")
     assert (np.asarray(Image.open(io.BytesIO(stored.content))) == _labels(final)).all()
     assert _labels(last)[faint] == 1
@@ -269,7 +283,7 @@ def test_click_shift_click_undo_and_submit(
     dot = page.locator("[data-testid=effort-chart] [data-testid=effort-dot][data-version=v0001]")
     dot.first.wait_for()
     assert dot.count() == 1
-    assert "4 clicks" in (dot.first.get_attribute("aria-label") or "")
+    assert "5 clicks" in (dot.first.get_attribute("aria-label") or "")
     s.shot("models-effort", full_page=True)
 
 

@@ -1,5 +1,5 @@
-// What a correction costs the clinician, sent with it: edits (brush strokes, lasso fills)
-// and seconds of active editing; and the models page's summary of that effort per version.
+// What a correction costs the clinician, sent with it: clicks given to the model (points
+// and boxes), edits (brush strokes, lasso fills) and seconds of active editing; and the models page's summary of that effort per version.
 
 import { fmtNum, h } from "./dom.js";
 
@@ -9,6 +9,7 @@ export const IDLE_S = 15;
 export class Effort {
   constructor(now = () => performance.now()) {
     this.now = now;
+    this.clicks = 0;
     this.strokes = 0;
     this.activeMs = 0;
     this.last = null;
@@ -27,8 +28,15 @@ export class Effort {
     this.touch();
   }
 
+  /** One click given to the model (a point or a box), kept even when removed later. */
+  click() {
+    this.clicks += 1;
+    this.touch();
+  }
+
   /** Adds the effort record's form fields to a correction's form. */
   appendTo(form) {
+    form.append("clicks", String(this.clicks));
     form.append("brush_strokes", String(this.strokes));
     form.append("active_seconds", (this.activeMs / 1000).toFixed(1));
   }

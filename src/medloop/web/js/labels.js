@@ -165,6 +165,17 @@ export class LabelBuffer {
     return rect;
   }
 
+  /** Set every pixel where `to` differs from `from` to its value in `to` (one refine answer
+   * over the one before: what the clicks changed, leaving other edits alone). */
+  applyChanges(from, to) {
+    const box = { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
+    const W = this.width;
+    for (let i = 0; i < to.length; i++) {
+      if (to[i] !== from[i]) this._set(i % W, Math.floor(i / W), to[i], box);
+    }
+    return this._finish(box);
+  }
+
   /** Fill the polygon (image coordinates; even-odd rule on pixel centres) with `value`. */
   fillPolygon(points, value) {
     if (points.length < 3) return null;

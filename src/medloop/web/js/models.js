@@ -4,6 +4,7 @@ import { api, projectPath } from "./api.js";
 import { diceChart } from "./chart.js";
 import { append, badge, clear, empty, fmtDate, fmtNum, h, section, toast } from "./dom.js";
 import { effortByVersion, effortTable } from "./effort.js";
+import { effortChart, MEASURES } from "./effortchart.js";
 import { lineageCorrections, lineagePanel } from "./lineage.js";
 import { roleAtLeast } from "./roles.js";
 
@@ -193,8 +194,33 @@ class ModelsPage {
   /** How much work each version's predictions still left to the clinicians. */
   async showEffort() {
     try {
-      const rows = effortByVersion([...(await this.correctionIndex()).values()]);
-      append(clear(this.effortBox), rows.length ? effortTable(rows) : empty("No corrections yet."));
+      const corrections = [...(await this.correctionIndex()).values()];
+      const rows = effortByVersion(corrections);
+      if (!rows.length) {
+        append(clear(this.effortBox), empty("No corrections yet."));
+        return;
+      }
+      const plot = h("div", { class: "chart-box" });
+      const show = (measure) => {
+        append(clear(plot), effortChart(corrections, measure));
+        for (const b of toggle.children) b.setAttribute("aria-pressed", String(b.dataset.measure === measure));
+      };
+      const toggle = h(
+        "div",
+        { class: "segmented" },
+        Object.entries(MEASURES).map(([key, m]) =>
+          h("button", {
+            type: "button",
+            class: "seg",
+            "data-testid": `effort-${key}`,
+            dataset: { measure: key },
+            onclick: () => show(key),
+            text: m.name,
+          }),
+        ),
+      );
+      append(clear(this.effortBox), h("div", { class: "row" }, toggle), plot, effortTable(rows));
+      show("edits");
     } catch (err) {
       if (err.name !== "AbortError") append(clear(this.effortBox), h("div", { class: "error", text: err.message }));
     }

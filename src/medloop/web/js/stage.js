@@ -39,7 +39,7 @@ export class Stage {
     this.ox = 0;
     this.oy = 0;
     this.fitted = false;
-    this.handler = null; // {down, move, up, preview(ctx, stage)}
+    this.handler = null; // {down, move, up, preview(ctx, stage), contextClick?}
     this.pointer = null; // last pointer position, CSS px in the canvas
     this.space = false;
     this.pan = null;
@@ -260,7 +260,7 @@ export class Stage {
         e.button === 1 || e.button === 2 || (e.button === 0 && (this.space || this.panWithLeft || !this.handler));
       c.setPointerCapture(e.pointerId);
       if (panning) {
-        this.pan = { sx, sy, ox: this.ox, oy: this.oy };
+        this.pan = { sx, sy, ox: this.ox, oy: this.oy, button: e.button, moved: false };
         c.classList.add("panning");
         return;
       }
@@ -270,6 +270,7 @@ export class Stage {
       const [sx, sy] = this._local(e);
       this.pointer = [sx, sy];
       if (this.pan) {
+        if (Math.hypot(sx - this.pan.sx, sy - this.pan.sy) > 4) this.pan.moved = true;
         this.ox = this.pan.ox + sx - this.pan.sx;
         this.oy = this.pan.oy + sy - this.pan.sy;
         this._viewChanged();
@@ -280,12 +281,15 @@ export class Stage {
     });
     const up = (e) => {
       if (c.hasPointerCapture(e.pointerId)) c.releasePointerCapture(e.pointerId);
+      const [sx, sy] = this._local(e);
       if (this.pan) {
+        const click = this.pan.button === 2 && !this.pan.moved && e.type === "pointerup";
         this.pan = null;
         c.classList.remove("panning");
+        // a right click that did not pan: the tool's (the click tool's negative point)
+        if (click && this.handler?.contextClick) this.handler.contextClick(...this.toImage(sx, sy), [sx, sy]);
         return;
       }
-      const [sx, sy] = this._local(e);
       if (this.handler) this.handler.up(...this.toImage(sx, sy), e, [sx, sy]);
       this.requestRender();
     };

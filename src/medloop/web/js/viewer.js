@@ -2,6 +2,7 @@
 // and (for annotators and admins) the tools to correct the label map and submit it.
 
 import { ApiError, api, apiBlob, projectPath, uploadWithProgress } from "./api.js";
+import { ClickTool } from "./clicks.js";
 import { append, badge, clear, fmtInt, fmtNum, h, shortId, toast } from "./dom.js";
 import { Effort } from "./effort.js";
 import { eraseButton } from "./erase.js";
@@ -80,7 +81,7 @@ class ViewerView {
       { class: "stage-hint" },
       h("span", {
         text: this.canEdit
-          ? "Wheel: zoom · right-drag or Space+drag: pan · B brush · E eraser · L lasso · [ ] size · 1–9 label · Z undo · Y redo"
+          ? "Wheel: zoom · right-drag or Space+drag: pan · B brush · E eraser · L lasso · C clicks · [ ] size · 1–9 label · Z undo · Y redo"
           : "Wheel: zoom · drag: pan · F: fit",
       }),
       this.zoomReadout,
@@ -105,6 +106,7 @@ class ViewerView {
       this.toolButton("brush", "Brush", "B"),
       this.toolButton("eraser", "Eraser", "E"),
       this.toolButton("lasso", "Lasso / polygon", "L"),
+      this.toolButton("clicks", "Clicks", "C"),
     ];
     this.labelButtons = this.labels.map((lab, i) => this.labelButton(lab, i));
     const button = (cls, testid, title, text, onclick) =>
@@ -279,6 +281,7 @@ class ViewerView {
     append(
       this.side,
       this.resultBox,
+      this.canEdit ? this.handlers.clicks.panel : null,
       this.displayCard,
       this.measurements(),
       imagePanel(this.analysis, this.image),
@@ -475,12 +478,13 @@ class ViewerView {
   get handlers() {
     if (!this._handlers) {
       const paint = new PaintTool(this);
-      this._handlers = { brush: paint, eraser: paint, lasso: new LassoTool(this) };
+      this._handlers = { brush: paint, eraser: paint, lasso: new LassoTool(this), clicks: new ClickTool(this) };
     }
     return this._handlers;
   }
 
   setTool(tool) {
+    if (tool === "clicks" && this.handlers.clicks.disabled) return;
     if (this._handlers?.lasso && tool !== "lasso") this._handlers.lasso.cancel();
     this.tool = tool;
     for (const b of this.toolButtons || []) b.setAttribute("aria-pressed", String(b.dataset.tool === tool));
@@ -490,6 +494,24 @@ class ViewerView {
       this.stage.canvas.classList.toggle("tool-paint", tool !== "lasso");
       this.stage.requestRender();
     }
+    if (this.canEdit) this.handlers.clicks.panel.hidden = tool !== "clicks";
+    this.historyChanged();
+  }
+
+  /** The version cannot take clicks (409): say so, and turn the click tool off. */
+  clicksUnavailable(message) {
+    toast(message, "error", 10000);
+    const button = this.toolButtons?.find((b) => b.dataset.tool === "clicks");
+    if (button) {
+      button.disabled = true;
+      button.title = message;
+    }
+    if (this.tool === "clicks") this.setTool("brush");
+  }
+
+  /** Undo and the Z key take back the last click while the click tool has points. */
+  get undoesClick() {
+    return this.tool === "clicks" && Boolean(this._handlers?.clicks.canUndo);
   }
 
   setSize(size) {
@@ -509,12 +531,13 @@ class ViewerView {
 
   historyChanged() {
     if (!this.undoBtn) return;
-    this.undoBtn.disabled = !this.buffer?.canUndo;
+    this.undoBtn.disabled = !this.buffer?.canUndo && !this.undoesClick;
     this.redoBtn.disabled = !this.buffer?.canRedo;
   }
 
   undo() {
-    if (this.buffer?.undo()) this.historyChanged();
+    if (this.undoesClick) this.handlers.clicks.undo();
+    else if (this.buffer?.undo()) this.historyChanged();
   }
 
   redo() {
@@ -522,6 +545,7 @@ class ViewerView {
   }
 
   reset() {
+    if (this.canEdit) this.handlers.clicks.forget();
     if (this.buffer && this.prediction && this.buffer.replaceAll(this.prediction)) this.historyChanged();
   }
 
@@ -543,6 +567,7 @@ class ViewerView {
     else if (lower === "b") this.setTool("brush");
     else if (lower === "e") this.setTool("eraser");
     else if (lower === "l") this.setTool("lasso");
+    else if (lower === "c") this.setTool("clicks");
     else if (lower === "z") this.undo();
     else if (lower === "y") this.redo();
     else if (k === "[") this.setSize(this.size - (this.size > 10 ? 2 : 1));
@@ -562,6 +587,7 @@ class ViewerView {
     this.submitBtn.textContent = "Submitting…";
     try {
       if (this.tool === "lasso") this.handlers.lasso.close();
+      await this.handlers.clicks.idle(); // the refine in flight lands first
       const png = await encodeLabelPng(this.buffer.data, this.buffer.width, this.buffer.height);
       const form = new FormData();
       form.append("file", png, "correction.png");
@@ -569,6 +595,7 @@ class ViewerView {
       const path = projectPath(this.project, `/analyses/${encodeURIComponent(this.analysisId)}/corrections`);
       const res = await uploadWithProgress(path, form, () => {});
       this.effort = new Effort();
+      this.handlers.clicks.forget(); // the next click starts a new interaction
       this.dirty = false;
       this.showResult(res);
       const corrected = badge("corrected", "corrected");

@@ -79,7 +79,7 @@ bench-loop-quick: install
 	  --target-group brightfield_or_he --rounds 2 --per-round 5 --quick --json bench/results/loop-quick-cpu.json
 
 bench-server-load: install
-	$(BIN)/python bench/server_load.py --json bench/results/server-load-cpu.json
+	$(BIN)/python bench/server_load.py --requests 384 --raw-repeats 48 --json bench/results/server-load-cpu.json
 
 bench-cluster: install
 	scripts/install-postgres.sh

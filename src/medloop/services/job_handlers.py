@@ -46,9 +46,11 @@ def _callbacks(ctx: JobContext, what: str, curve: CurveRecorder) -> TrainCallbac
 
     def on_step(step: int, total: int, loss: float) -> None:
         curve.loss(step, total, loss)
-        every = max(1, total // 50)
-        if step % every == 0 or step == total:
-            ctx.progress(0.9 * step / total, f"{what}: step {step}/{total} loss {loss:.4f}")
+        # Progress moves every step; the log gets at most ~20 step lines per run, so the
+        # job's 50-line tail keeps resume and validation lines in view.
+        every = max(1, total // 20)
+        line = f"{what}: step {step}/{total} loss {loss:.4f}"
+        ctx.progress(0.9 * step / total, line if step % every == 0 or step == total else None)
 
     def on_validate(step: int, dice: float) -> None:
         curve.val_dice(step, dice)

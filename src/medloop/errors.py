@@ -8,6 +8,7 @@
      │    ├── MaskError             mask of the wrong size, mode or labels
      │    ├── DatasetError          unpaired files, empty dataset, bad manifest
      │    ├── ConfigError           invalid settings or options
+     │    │    └── InvalidSettings  settings or options that do not validate (API: 422)
      │    ├── UploadTooLarge        an upload over the size limit (nothing stored)
      │    ├── TooManyFrames         an upload with more frames or slices than the project allows
      │    └── GuidanceError         clicks or a box that do not fit the image or the labels
@@ -33,6 +34,7 @@ __all__ = [
     "GuidanceError",
     "ImageReadError",
     "InputError",
+    "InvalidSettings",
     "MaskError",
     "MedloopError",
     "NoProductionModel",
@@ -70,6 +72,11 @@ class DatasetError(InputError):
 
 class ConfigError(InputError):
     """A configuration value is invalid."""
+
+
+class InvalidSettings(ConfigError):
+    """Settings or options that do not validate (each bad field named); the API answers 422,
+    as it does for a request body that does not validate."""
 
 
 class UploadTooLarge(InputError):

@@ -94,7 +94,7 @@ ROUTES: list[Route] = [
         "project",
         "admin",
         lambda lv: {"json": {"finetune_every": -1}},
-        (400,),  # the patched settings are checked whole: bad_config
+        (422,),  # the patched settings are checked whole: invalid_settings
     ),
     # Archiving changes no row count; the project is restored after each probe. The second
     # admin may find it archived already (409) when the restore has not run in between.

@@ -22,6 +22,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (E.ImageReadError, 400, "bad_image"),
     (E.MaskError, 400, "bad_mask"),
     (E.DatasetError, 400, "bad_dataset"),
+    (E.InvalidSettings, 422, "invalid_settings"),
     (E.ConfigError, 400, "bad_config"),
     (E.GuidanceError, 422, "bad_guidance"),
     (E.InputError, 400, "bad_input"),

@@ -6,7 +6,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from medloop.errors import ConfigError
+from medloop.errors import InvalidSettings
 
 __all__ = ["SettingsModel", "validation_message"]
 
@@ -27,7 +27,7 @@ class SettingsModel(BaseModel):
     A field's docstring is its description in the JSON schema (the help the API and the
     browser show). Constructing one with bad values raises pydantic's ``ValidationError`` (the CLI
     reports it as bad input; FastAPI answers 422); :meth:`parse` raises
-    :class:`~medloop.errors.ConfigError` for stored or user-given JSON.
+    :class:`~medloop.errors.InvalidSettings` (a ``ConfigError``) for stored or user-given JSON.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
@@ -37,12 +37,12 @@ class SettingsModel(BaseModel):
         """Validate JSON-like ``data`` (e.g. a stored column).
 
         Raises:
-            ConfigError: naming the bad fields.
+            InvalidSettings: naming the bad fields (a :class:`ConfigError`).
         """
         try:
             return cls.model_validate(data)
         except ValidationError as err:
-            raise ConfigError(f"{cls.__name__}: {validation_message(err)}") from err
+            raise InvalidSettings(f"{cls.__name__}: {validation_message(err)}") from err
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict (enums as their values, tuples as lists)."""

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from medloop.domain.learning import Decision, EvalSummary
 from medloop.domain.model import DataRef, ModelManifest, PreprocessSpec
@@ -34,7 +32,6 @@ from medloop.domain.plan import Plan
 from medloop.domain.ports import (
     ArtifactStore,
     Checkpoint,
-    CorrectionSample,
     TrainingData,
     VersionRecord,
 )
@@ -53,6 +50,7 @@ from medloop.services.planning import (
     run_key_of,
     train_spec,
 )
+from medloop.services.replay import finetune_items
 from medloop.services.splits import ReferenceSplit, split_reference
 
 if TYPE_CHECKING:
@@ -274,7 +272,9 @@ class Learner:
         if pending is not None:  # stored before the run was interrupted: judge it now
             scored, seconds = self._gate.rescore(pending, split.locked), 0.0
         else:
-            items, refs = self._finetune_items(policy, manifest, trained, split, len(corrections))
+            items, refs = finetune_items(
+                policy, manifest, trained, split.train, self.cache, len(corrections)
+            )
             spec, init = self._finetune_spec(policy, parent, len(corrections))
             ckpt = self.store.checkpoint(run_key) if run_key else None
             result = self._fit(manifest, items, spec, callbacks, init=init, ckpt=ckpt)
@@ -326,34 +326,6 @@ class Learner:
         if slot is not None:
             slot.save(json.dumps({"parent": parent}).encode())
         return parent
-
-    def _finetune_items(
-        self,
-        policy: LearningPolicy,
-        manifest: ModelManifest,
-        trained: Sequence[CorrectionSample],
-        split: ReferenceSplit,
-        n_corrections: int,
-    ) -> tuple[list[TrainItem], list[DataRef]]:
-        """Corrections at weight *w* (weighted-replay) or 1, plus the strategy's reference pairs."""
-        strategy = policy.strategy
-        w = policy.correction_weight if strategy == Strategy.WEIGHTED_REPLAY else 1.0
-        if strategy == Strategy.WEIGHTED_REPLAY:
-            rng = np.random.default_rng([policy.seed, n_corrections])
-            n = min(policy.replay_size, len(split.train))
-            pick = sorted(rng.choice(len(split.train), size=n, replace=False).tolist()) if n else []
-            replay = [split.train[i] for i in pick]
-        elif strategy == Strategy.CORRECTIONS_ONLY:
-            replay = []
-        else:
-            replay = list(split.train)
-        pre = manifest.preprocess
-        k = manifest.labels.num_classes
-        items = [self.cache.item(c, pre, k, w) for c in trained]
-        refs = [DataRef(c.id, c.image_sha256, c.mask_sha256, "correction", w) for c in trained]
-        items += [replace(self.cache.item(s, pre, k, 1.0), distill=True) for s in replay]
-        refs += [DataRef(s.key, s.image_sha256, s.mask_sha256, "replay", 1.0) for s in replay]
-        return items, refs
 
     def _finetune_spec(
         self, policy: LearningPolicy, parent: str, n_corrections: int

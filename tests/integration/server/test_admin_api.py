@@ -93,10 +93,10 @@ def test_bad_settings_changes_are_refused(server: Server) -> None:
     c, h = server.client, server.h("admin")
     before = c.get("/api/v1/projects/discs", headers=h).json()
     cases = [
-        ({"learning": {"steps": -1}}, 400, "steps"),
-        ({"training": {"budget_s": 1}}, 400, "budget_s"),
+        ({"learning": {"steps": -1}}, 422, "steps"),
+        ({"training": {"budget_s": 1}}, 422, "budget_s"),
         ({"nonsense": 1}, 422, "nonsense"),
-        ({"labels": [{"value": 2, "name": "disc", "color": "#ff0000"}]}, 400, "label values"),
+        ({"labels": [{"value": 2, "name": "disc", "color": "#ff0000"}]}, 422, "label values"),
         (
             {
                 "labels": [

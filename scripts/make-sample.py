@@ -4,7 +4,7 @@
 The Data Science Bowl 2018 nuclei (BBBC038) are CC0. The sample takes, in a fixed hash
 order, fluorescence pairs (256 x 256) from `train` (the reference training set) and from
 `val` (halved by the engine into a selection and a locked set: the gate needs enough
-locked images to show that a candidate is no worse), and brightfield/H&E pairs
+locked images to show that a candidate is no worse; 80, so 360 x 360 ones too), and brightfield/H&E pairs
 (320 x 256) from `train` (the simulated clinician's corrections) and from `val` (images
 the first model never saw, split `test` in the sample). No `test` pair is copied.
 
@@ -20,10 +20,11 @@ import shutil
 import struct
 from pathlib import Path
 
-SIZES = {"fluorescence": (256, 256), "brightfield_or_he": (320, 256)}
+SIZES = {"fluorescence": ((256, 256), (360, 360)), "brightfield_or_he": ((320, 256),)}
+"""Image sizes taken per group, in this order: all of the first size before the next."""
 COUNTS = {
     ("fluorescence", "train"): ("train", 32),
-    ("fluorescence", "val"): ("val", 40),
+    ("fluorescence", "val"): ("val", 80),
     ("brightfield_or_he", "train"): ("train", 8),
     ("brightfield_or_he", "val"): ("test", 4),
 }
@@ -46,16 +47,20 @@ def main() -> None:
     (OUT / "masks").mkdir(parents=True)
     out_rows = []
     for (group, split), (new_split, count) in COUNTS.items():
-        chosen = sorted(
-            (
-                r
-                for r in rows
-                if r["group"] == group
-                and r["split"] == split
-                and _png_size(args.data / r["image"]) == SIZES[group]
-            ),
-            key=lambda r: hashlib.sha256(r["image"].encode()).hexdigest(),
-        )[:count]
+        chosen = [
+            r
+            for size in SIZES[group]
+            for r in sorted(
+                (
+                    r
+                    for r in rows
+                    if r["group"] == group
+                    and r["split"] == split
+                    and _png_size(args.data / r["image"]) == size
+                ),
+                key=lambda r: hashlib.sha256(r["image"].encode()).hexdigest(),
+            )
+        ][:count]
         for r in chosen:
             name = Path(r["image"]).name[:12] + ".png"
             shutil.copyfile(args.data / r["image"], OUT / "images" / name)

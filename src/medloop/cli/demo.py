@@ -1,6 +1,6 @@
 """``medloop demo``: the whole loop on the bundled CC0 sample, in about a minute and a half on a CPU.
 
-1. plan and train version 1 on 32 fluorescence nuclei images (40 more validate it: half
+1. plan and train version 1 on 32 fluorescence nuclei images (80 more validate it: half
    pick the checkpoint, half are locked away for the gate), within a time budget;
 2. analyse four brightfield/H&E images it has never seen (another stain: it does badly);
 3. a simulated clinician corrects eight other brightfield images (their reference masks);

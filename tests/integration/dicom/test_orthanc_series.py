@@ -1,0 +1,134 @@
+"""A 3D project against a real Orthanc: a series stored in the PACS is found at series level
+(by modality), fetched whole, analysed as one volume, and ONE SEG referencing all of its
+instances is stored back; the next run fetches nothing again.
+
+Needs the Debian packages ``orthanc`` and ``orthanc-dicomweb``; skipped without them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+
+from medloop.domain.settings import ProjectSettings
+
+from ...dicom_series import series_files
+from ..conftest import write_volume_dataset
+from .conftest import DicomServer, sample_file
+from .test_orthanc import ORTHANC, PASSWORD, USER, Orthanc, _free_port
+
+pytestmark = pytest.mark.skipif(ORTHANC is None, reason="Orthanc is not installed")
+
+SETTINGS_3D = ProjectSettings.parse(
+    {
+        "labels": [
+            {"value": 1, "name": "left", "color": "#ff0000"},
+            {"value": 2, "name": "right", "color": "#00ff00"},
+        ],
+        "image_kind": "mri",
+        "spatial_dims": 3,
+        "max_frames": 64,
+        "training": {"steps": 6, "channels": [4, 8], "batch_size": 2},
+        "learning": {"steps": 2, "replay_size": 2},
+        "finetune_every": 0,
+    }
+)
+SERIES = "1.2.826.0.1.3680043.8.498.77"
+
+
+@pytest.fixture
+def orthanc3d(tmp_path: Path) -> Iterator[Orthanc]:
+    server = Orthanc(tmp_path / "orthanc", _free_port())
+    server.folder.mkdir()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _trained_3d_project(srv: DicomServer, data: Path) -> None:
+    srv.runtime.services.projects.create("pacs3d", SETTINGS_3D)
+    for i, split in enumerate(["train", "train", "val"]):
+        r = srv.client.post(
+            "/api/v1/projects/pacs3d/reference",
+            files={
+                "image": (f"case{i}.nii.gz", (data / "images" / f"case{i}.nii.gz").read_bytes()),
+                "mask": ("m.nii.gz", (data / "masks" / f"case{i}.nii.gz").read_bytes()),
+            },
+            data={"split": split},
+            headers=srv.h(),
+        )
+        assert r.status_code == 201, r.text
+    r = srv.client.post("/api/v1/projects/pacs3d/jobs", json={"kind": "train"}, headers=srv.h())
+    assert srv.wait_job_in("pacs3d", r.json()["id"])["state"] == "succeeded"
+
+
+def _sync(srv: DicomServer) -> dict:
+    r = srv.client.post("/api/v1/projects/pacs3d/dicomweb/sync", headers=srv.h())
+    assert r.status_code == 202, r.text
+    job = srv.wait_job_in("pacs3d", r.json()["id"])
+    assert job["state"] == "succeeded", job
+    return dict(job["result"])
+
+
+def test_a_series_in_orthanc_is_analysed_and_its_seg_stored_back(
+    dicom_server: DicomServer, orthanc3d: Orthanc, tmp_path: Path
+) -> None:
+    data = write_volume_dataset(tmp_path / "vols", n_train=2, n_val=1, n_test=1)
+    _trained_3d_project(dicom_server, data)
+    scan = nib.Nifti1Image.from_bytes(
+        gzip.decompress((data / "images" / "case3.nii.gz").read_bytes())
+    )
+    files = series_files(np.asarray(scan.dataobj), scan.affine, series_uid=SERIES, shuffle=2)
+    for _, raw in files:
+        orthanc3d.upload(raw)
+    orthanc3d.upload(sample_file("CT_small.dcm").read_bytes())  # a CT: not this project's
+
+    r = dicom_server.client.put(
+        "/api/v1/projects/pacs3d/dicom",
+        json={
+            "dicomweb": {
+                "url": f"{orthanc3d.url}/dicom-web",
+                "auth": {"kind": "basic", "username": USER, "password": PASSWORD},
+                "poll_interval_s": 3600,
+                "modalities": ["MR"],
+            }
+        },
+        headers=dicom_server.h(),
+    )
+    assert r.status_code == 200, r.text
+    result = _sync(dicom_server)  # runs after the sync the new settings queued
+    state = dicom_server.client.get(
+        "/api/v1/projects/pacs3d/dicomweb/instances", headers=dicom_server.h()
+    ).json()
+    assert state["counts"]["source"] == {"done": 1}, (state, result)
+
+    with httpx.Client(base_url=f"{orthanc3d.url}/dicom-web", auth=(USER, PASSWORD)) as c:
+        study = str(pydicom.dcmread(io.BytesIO(files[0][1])).StudyInstanceUID)
+        found = c.get(f"/studies/{study}/series", params={"Modality": "SEG"}).json()
+        assert len(found) == 1, found
+        seg_series = found[0]["0020000E"]["Value"][0]
+        instances = c.get(f"/studies/{study}/series/{seg_series}/instances").json()
+        assert len(instances) == 1
+    (seg,) = [s for s in orthanc3d.segs() if str(s.SeriesInstanceUID) == seg_series]
+    referenced = {
+        str(i.ReferencedSOPInstanceUID)
+        for s in seg.ReferencedSeriesSequence
+        for i in s.ReferencedInstanceSequence
+    }
+    sources = {str(pydicom.dcmread(io.BytesIO(raw)).SOPInstanceUID) for _, raw in files}
+    assert referenced == sources and len(sources) == 20
+    algo = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
+    assert (algo.AlgorithmName, algo.AlgorithmVersion) == ("medloop", "v0001")
+
+    again = _sync(dicom_server)  # nothing new: nothing fetched or analysed twice
+    assert (again["discovered"], again["analysed"], again["segs_stored"]) == (0, 0, 0), again

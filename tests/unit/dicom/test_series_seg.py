@@ -146,7 +146,7 @@ def test_a_seg_of_other_instances_or_overlapping_segments_is_refused() -> None:
     labels[1:4, 1:3, 1:3] = 1
     built = _seg(other, labels)
     headers = [headers_only(raw) for _, raw in files]
-    with pytest.raises(MaskError, match="references series 1.2.3.4"):
+    with pytest.raises(MaskError, match=r"references series 1\.2\.3\.4"):
         series_label_volume(read_seg(built, LABELS), headers, volume.affine, volume.shape)
     # segments of two labels on one pixel (as a viewer may write them) cannot be one map
     planes = np.zeros((len(files), 6, 8, 2), np.uint8)  # (instances, rows, columns, segments)
@@ -170,3 +170,42 @@ def test_a_seg_of_other_instances_or_overlapping_segments_is_refused() -> None:
     )
     with pytest.raises(MaskError, match="overlap on instance"):
         series_label_volume(read_seg(overlapping, LABELS), headers, volume.affine, volume.shape)
+
+
+def test_a_seg_referencing_instances_outside_the_series_is_refused() -> None:
+    arr = (np.arange(8 * 6 * 4) % 50).astype(np.int16).reshape(8, 6, 4)
+    affine = np.diag([-1.0, -1.0, 2.0, 1.0])
+    files = series_files(arr, affine, shuffle=None)
+    labels = np.zeros(arr.shape, np.uint8)
+    labels[1:4, 1:3, :] = 1
+    seg = read_seg(_seg(files, labels), LABELS)  # 4 instances; the stored series has 3
+    three = series_files(arr[:, :, :3], affine, shuffle=None)
+    volume = assemble_series(three, max_pixels=10**6)
+    headers = [headers_only(raw) for _, raw in three]
+    with pytest.raises(MaskError, match=r"references instance\(s\) .*\.4, which are not in"):
+        series_label_volume(seg, headers, volume.affine, volume.shape)
+
+
+def test_a_volume_sent_as_nifti_has_no_seg() -> None:
+    from datetime import UTC, datetime
+
+    from medloop.domain.records import ImageRecord
+    from medloop.errors import ConflictError
+    from medloop.services.dicom_results import source_dataset
+
+    image = ImageRecord(
+        id="i" * 32,
+        project_id="p" * 32,
+        sha256="0" * 64,
+        blob_key="0" * 64,
+        filename="scan.nii.gz",
+        content_type="application/gzip",
+        width=24,
+        height=28,
+        channels=1,
+        spacing_mm=None,
+        metadata={"orientation": {"affine": np.eye(4).tolist()}, "dtype": "int16"},
+        created_at=datetime.now(UTC),
+    )
+    with pytest.raises(ConflictError, match="NIfTI or NRRD file: it has no DICOM instances"):
+        source_dataset(None, image)  # type: ignore[arg-type]  # never reaches the store

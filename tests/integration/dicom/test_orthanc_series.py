@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,29 +18,12 @@ import numpy as np
 import pydicom
 import pytest
 
-from medloop.domain.settings import ProjectSettings
-
 from ...dicom_series import series_files
-from ..conftest import write_volume_dataset
 from .conftest import DicomServer, sample_file
 from .test_orthanc import ORTHANC, PASSWORD, USER, Orthanc, _free_port
 
 pytestmark = pytest.mark.skipif(ORTHANC is None, reason="Orthanc is not installed")
 
-SETTINGS_3D = ProjectSettings.parse(
-    {
-        "labels": [
-            {"value": 1, "name": "left", "color": "#ff0000"},
-            {"value": 2, "name": "right", "color": "#00ff00"},
-        ],
-        "image_kind": "mri",
-        "spatial_dims": 3,
-        "max_frames": 64,
-        "training": {"steps": 6, "channels": [4, 8], "batch_size": 2},
-        "learning": {"steps": 2, "replay_size": 2},
-        "finetune_every": 0,
-    }
-)
 SERIES = "1.2.826.0.1.3680043.8.498.77"
 
 
@@ -55,23 +38,6 @@ def orthanc3d(tmp_path: Path) -> Iterator[Orthanc]:
         server.stop()
 
 
-def _trained_3d_project(srv: DicomServer, data: Path) -> None:
-    srv.runtime.services.projects.create("pacs3d", SETTINGS_3D)
-    for i, split in enumerate(["train", "train", "val"]):
-        r = srv.client.post(
-            "/api/v1/projects/pacs3d/reference",
-            files={
-                "image": (f"case{i}.nii.gz", (data / "images" / f"case{i}.nii.gz").read_bytes()),
-                "mask": ("m.nii.gz", (data / "masks" / f"case{i}.nii.gz").read_bytes()),
-            },
-            data={"split": split},
-            headers=srv.h(),
-        )
-        assert r.status_code == 201, r.text
-    r = srv.client.post("/api/v1/projects/pacs3d/jobs", json={"kind": "train"}, headers=srv.h())
-    assert srv.wait_job_in("pacs3d", r.json()["id"])["state"] == "succeeded"
-
-
 def _sync(srv: DicomServer) -> dict:
     r = srv.client.post("/api/v1/projects/pacs3d/dicomweb/sync", headers=srv.h())
     assert r.status_code == 202, r.text
@@ -81,10 +47,13 @@ def _sync(srv: DicomServer) -> dict:
 
 
 def test_a_series_in_orthanc_is_analysed_and_its_seg_stored_back(
-    dicom_server: DicomServer, orthanc3d: Orthanc, tmp_path: Path
+    dicom_server: DicomServer,
+    orthanc3d: Orthanc,
+    volumes_3d: Path,
+    new_project_3d: Callable[[str], str],
 ) -> None:
-    data = write_volume_dataset(tmp_path / "vols", n_train=2, n_val=1, n_test=1)
-    _trained_3d_project(dicom_server, data)
+    new_project_3d("pacs3d")
+    data = volumes_3d
     scan = nib.Nifti1Image.from_bytes(
         gzip.decompress((data / "images" / "case3.nii.gz").read_bytes())
     )

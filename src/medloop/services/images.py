@@ -2,9 +2,9 @@
 
 Every upload is streamed into a private staging file (hashed, fsynced), decoded and
 validated, and only then committed to the blob store and recorded; a rejected upload
-leaves neither a blob nor a row. A multi-frame DICOM image is one image (``frames``). A volume assembled from DICOM
-keeps its source headers (no pixel data) in a second blob, de-identified like a 2D
-DICOM original when the project asks.
+leaves neither a blob nor a row. A multi-frame DICOM image is one image (``frames``).
+A volume assembled from DICOM keeps its source headers (no pixel data) in a second
+blob, de-identified like a 2D DICOM original when the project asks.
 """
 
 from __future__ import annotations

@@ -122,6 +122,14 @@ def test_series_seg_out_edited_and_back_as_a_correction(vols: Vols) -> None:
     assert job["state"] == "succeeded", job
     assert job["result"]["trained_corrections"] >= 1 and job["result"]["reasons"]  # the gate
 
+    # the analysis's own corrections route takes the series' SEG as well
+    r = c.post(f"{P}/analyses/{a['id']}/corrections", files={"file": ("e.dcm", body)}, headers=h)
+    assert r.status_code == 201, r.text
+    kept = _nifti(c.get(f"{P}/corrections/{r.json()['id']}/mask", headers=h).content)
+    assert np.array_equal(np.asarray(kept.dataobj), edited)
+    if r.json()["finetune_job_id"]:  # let it finish before the next test
+        vols.wait_job(r.json()["finetune_job_id"])
+
 
 def test_a_nifti_volume_has_no_seg(vols: Vols) -> None:
     c, h = vols.client, vols.headers

@@ -125,6 +125,10 @@ class Pacs(Protocol):
         """Every instance of a series with its pixel data (WADO-RS)."""
         ...
 
+    def series_instances(self, ref: SeriesRef) -> list[InstanceRef]:
+        """The instances of one series (QIDO-RS)."""
+        ...
+
 
 class DicomwebPacs:
     """:class:`Pacs` over DICOMweb, with basic or bearer auth and a timeout.
@@ -220,6 +224,16 @@ class DicomwebPacs:
             media_types=(("application/dicom", "*"),),
         )
         return list(found)
+
+    def series_instances(self, ref: SeriesRef) -> list[InstanceRef]:
+        found = self._call(
+            f"QIDO-RS instances of series {ref.series}",
+            self._client.search_for_instances,
+            study_instance_uid=ref.study,
+            series_instance_uid=ref.series,
+            fields=["SOPClassUID", "Modality", "StudyInstanceUID", "SeriesInstanceUID"],
+        )
+        return [InstanceRef.from_json(item) for item in found or []]
 
     def store(self, datasets: Sequence[Dataset]) -> None:
         if datasets:

@@ -150,12 +150,13 @@ class SyncRun:
             if ref.sop:
                 page.append(ref)
             if len(page) >= 500:
-                self._record(page)
+                self.record_instances(page)
                 page = []
         if page:
-            self._record(page)
+            self.record_instances(page)
 
-    def _record(self, refs: list[InstanceRef]) -> None:
+    def record_instances(self, refs: list[InstanceRef]) -> None:
+        """Record instances the ledger does not know yet (kind and state by :func:`classify`)."""
         with self.db.write() as s:
             known = repo_dicom.known_sop_uids(s, self.project.id, (r.sop for r in refs))
             for ref in refs:
@@ -280,13 +281,14 @@ class SyncRun:
         for row in self._due("seg_in"):
             try:
                 ds = self.pacs.retrieve(self._ref(row))
+                series = [str(i.SeriesInstanceUID) for i in ds.get("ReferencedSeriesSequence", [])]
                 if self.settings.deidentify.enabled:
                     from medloop.dicom.deid import Deidentifier
 
                     Deidentifier(self.settings.deidentify.key).apply(ds)
                 labels = self.project.settings.label_set
                 refs = read_seg(ds, labels, row.sop_instance_uid).references
-                if self._waiting_for(refs):
+                if self._waiting_for([*refs, *series]):  # a series: its row is by series UID
                     continue  # its source is not analysed yet: next run
                 results = self.corrections_.correct_from_seg(
                     self.project, [encode_dataset(ds)], f"{row.sop_instance_uid}.dcm", None
@@ -316,8 +318,8 @@ class SyncRun:
                 {"seg": row.sop_instance_uid, "corrections": ids},
             )
 
-    def _waiting_for(self, refs: dict[str, frozenset[int]]) -> bool:
-        """Whether a referenced instance is a source the sync has not analysed yet."""
+    def _waiting_for(self, refs: Sequence[str]) -> bool:
+        """Whether a referenced instance (or series) is a source not analysed yet."""
         with self.db.read() as s:
             for uid in refs:
                 row = repo_dicom.find_dicom_instance(s, self.project.id, uid)

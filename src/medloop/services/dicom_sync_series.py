@@ -5,7 +5,10 @@
    analyses, or every series when it names none): each series the ledger does not know
    is recorded as a ``source`` row keyed by its Series Instance UID
    (``detail["level"] == "series"``), so nothing is fetched twice; a series of a
-   modality without images (SEG, SR, ...) is recorded as ``other`` and skipped.
+   modality without images (SR, ...) is recorded as ``other`` and skipped. SEG series
+   are listed first: each SEG instance in a SEG series not seen before becomes a
+   ``seg_in`` row (read as a correction, of a volume through its series, by the run's
+   corrections step), and the SEG series itself is then known (listed once).
 2. **Analyse** a due series: WADO-RS all its instances, assemble them into one volume
    (headers kept, de-identified when the project asks), analyse it, mark ``analysed``.
    Its one SEG is then stored back like an instance's (STOW-RS), with the same retries
@@ -38,7 +41,17 @@ def is_series(row: DicomInstanceRecord) -> bool:
 
 
 def discover_series(run: SyncRun) -> None:
-    """Record every series the PACS lists that the ledger does not know yet."""
+    """Record every series the PACS lists that the ledger does not know yet (SEG series
+    first, with their instances)."""
+    segs = [ref for ref in iter_series(run.pacs, run.web.study_date_from, "SEG") if ref.series]
+    with run.db.read() as s:
+        known = repo_dicom.known_sop_uids(s, run.project.id, (r.series for r in segs))
+    for ref in segs:
+        if ref.series not in known:
+            run.record_instances(
+                [i for i in run.pacs.series_instances(ref) if i.sop and i.series == ref.series]
+            )
+            _record(run, [ref])
     modalities: list[str | None] = [m.upper() for m in run.web.modalities] or [None]
     for modality in modalities:
         page: list[SeriesRef] = []

@@ -1,6 +1,7 @@
 """A 3D project against a real Orthanc: a series stored in the PACS is found at series level
 (by modality), fetched whole, analysed as one volume, and ONE SEG referencing all of its
-instances is stored back; the next run fetches nothing again.
+instances is stored back; the next run fetches nothing again; a SEG a viewer stored in the
+PACS becomes a correction of the volume.
 
 Needs the Debian packages ``orthanc`` and ``orthanc-dicomweb``; skipped without them.
 """
@@ -18,9 +19,15 @@ import numpy as np
 import pydicom
 import pytest
 
+from medloop.dicom.seg import encode_dataset
+from medloop.dicom.series_headers import headers_only
+from medloop.dicom.series_seg import build_series_seg
+from medloop.io.dicom_series import assemble_series
+
 from ...dicom_series import series_files
-from .conftest import DicomServer, sample_file
+from .conftest import SETTINGS_3D, DicomServer, sample_file
 from .test_orthanc import ORTHANC, PASSWORD, USER, Orthanc, _free_port
+from .test_sync import _ledger
 
 pytestmark = pytest.mark.skipif(ORTHANC is None, reason="Orthanc is not installed")
 
@@ -99,5 +106,31 @@ def test_a_series_in_orthanc_is_analysed_and_its_seg_stored_back(
     algo = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
     assert (algo.AlgorithmName, algo.AlgorithmVersion) == ("medloop", "v0001")
 
-    again = _sync(dicom_server)  # nothing new: nothing fetched or analysed twice
-    assert (again["discovered"], again["analysed"], again["segs_stored"]) == (0, 0, 0), again
+    again = _sync(dicom_server)  # nothing fetched or analysed twice
+    assert (again["analysed"], again["segs_stored"], again["corrections"]) == (0, 0, 0), again
+    ledger = _ledger(dicom_server, dicom_server.project_id_of("pacs3d"))
+    assert ledger[seg_series] == ("other", "skipped")  # our SEG's series: listed once
+    assert ledger[str(seg.SOPInstanceUID)] == ("seg_out", "done")  # never read back
+
+    # a clinician edits the result in a viewer, which stores its SEG in the PACS
+    volume = assemble_series(files, max_pixels=10**7)
+    edited = np.zeros(volume.shape, np.uint8)
+    edited[4:12, 5:11, 3:9] = 2
+    viewer = build_series_seg(
+        [headers_only(raw) for _, raw in files],
+        edited,
+        volume.affine,
+        SETTINGS_3D.label_set,
+        model_version="edited",
+        sop_instance_uid="2.25.7001",
+        series_instance_uid="2.25.7002",
+    )
+    viewer.Manufacturer = "3D Slicer"
+    orthanc3d.upload(encode_dataset(viewer))
+    result = _sync(dicom_server)
+    assert result["corrections"] == 1, result
+    pid = dicom_server.project_id_of("pacs3d")
+    (correction,) = dicom_server.runtime.services.corrections.recent(pid)
+    stored = dicom_server.runtime.services.corrections.mask(pid, correction.id).data
+    kept = nib.Nifti1Image.from_bytes(gzip.decompress(stored))
+    assert np.array_equal(np.asarray(kept.dataobj), edited)

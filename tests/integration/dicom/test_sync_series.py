@@ -15,8 +15,13 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
-from medloop.dicom.dicomweb import PacsError, PacsUnavailable, SeriesRef
+from medloop.dicom.dicomweb import InstanceRef, PacsError, PacsUnavailable, SeriesRef
+from medloop.dicom.seg import encode_dataset
 from medloop.dicom.seg_read import read_seg
+from medloop.dicom.series_seg import build_series_seg
+from medloop.domain.records import DicomInstanceRecord
+from medloop.io.dicom_series import assemble_series
+from medloop.storage import repo_dicom
 from medloop.storage.models import utcnow
 
 from ...dicom_series import series_files
@@ -63,10 +68,29 @@ class FakeSeriesPacs:
         self.fetched.append(ref.series)
         return [copy.deepcopy(ds) for ds in self.series[ref.series]]
 
+    def series_instances(self, ref: SeriesRef) -> list[InstanceRef]:
+        return [
+            InstanceRef(ref.study, ref.series, str(ds.SOPInstanceUID), str(ds.SOPClassUID), "SEG")
+            for ds in self.series[ref.series]
+        ]
+
+    def retrieve(self, ref: InstanceRef) -> Dataset:
+        (ds,) = [d for d in self.series[ref.series] if str(d.SOPInstanceUID) == ref.sop]
+        return copy.deepcopy(ds)
+
     def store(self, datasets: Sequence[Dataset]) -> None:
         if self.down:
             raise PacsUnavailable("STOW-RS store: HTTP 503")
-        self.stored.extend(copy.deepcopy(ds) for ds in datasets)
+        for ds in datasets:  # kept, and listed like any SEG series
+            self.stored.append(copy.deepcopy(ds))
+            self.series.setdefault(str(ds.SeriesInstanceUID), []).append(copy.deepcopy(ds))
+            self.modality[str(ds.SeriesInstanceUID)] = "SEG"
+
+
+def _ledger_rows(srv: DicomServer, project_id: str) -> dict[str, DicomInstanceRecord]:
+    with srv.runtime.db.read() as s:
+        rows = repo_dicom.list_dicom_instances(s, project_id)
+    return {r.sop_instance_uid: r for r in rows}
 
 
 def _volume(data: Path, case: int, uid: str) -> list[tuple[str, bytes]]:
@@ -106,8 +130,36 @@ def test_series_fetched_once_analysed_and_seg_stored(
     assert ledger[str(seg.SOPInstanceUID)] == ("seg_out", "done")
 
     report = sync.run(pid, pacs)  # before the backoff ends: nothing fetched again
-    assert (report.discovered, report.analysed) == (0, 0) and pacs.fetched.count(good) == 1
+    assert (report.discovered, report.analysed) == (1, 0) and pacs.fetched.count(good) == 1
+    ledger = _ledger(dicom_server, pid)  # the one new series is our SEG's, recorded once
+    assert ledger[str(seg.SeriesInstanceUID)] == ("other", "skipped")
+    assert ledger[str(seg.SOPInstanceUID)] == ("seg_out", "done")  # never read back
     pacs.refuse.clear()
     report = sync.run(pid, pacs, now=utcnow() + timedelta(hours=2))
-    assert (report.analysed, report.segs_stored) == (1, 1), report
+    assert (report.analysed, report.segs_stored, report.corrections) == (1, 1, 0), report
     assert pacs.fetched.count(good) == 1 and _ledger(dicom_server, pid)[refused][1] == "done"
+
+    # a clinician edits the result in a viewer, which stores a SEG of its own in the PACS
+    files = [(f"{i}.dcm", encode_dataset(ds)) for i, ds in enumerate(pacs.series[good])]
+    volume = assemble_series(files, max_pixels=10**7)
+    edited = np.zeros(volume.shape, np.uint8)
+    edited[3:9, 4:10, 2:6] = 1
+    seg = build_series_seg(
+        pacs.series[good],
+        edited,
+        volume.affine,
+        SETTINGS_3D.label_set,
+        model_version="edited",
+        sop_instance_uid="2.25.901",
+        series_instance_uid="2.25.902",
+    )
+    seg.Manufacturer = "OHIF"
+    pacs.series["2.25.902"], pacs.modality["2.25.902"] = [seg], "SEG"
+    report = sync.run(pid, pacs, now=utcnow() + timedelta(hours=3))
+    assert report.corrections == 1 and report.analysed == 0, report  # never our own SEGs
+    (correction,) = dicom_server.runtime.services.corrections.recent(pid)
+    row = _ledger_rows(dicom_server, pid)[good]
+    assert correction.analysis_id in row.detail["analyses"]  # the good series' analysis
+    stored = dicom_server.runtime.services.corrections.mask(pid, correction.id).data
+    kept = nib.Nifti1Image.from_bytes(gzip.decompress(stored))
+    assert np.array_equal(np.asarray(kept.dataobj), edited)

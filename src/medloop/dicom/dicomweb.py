@@ -27,7 +27,23 @@ from pydicom.dataset import Dataset
 from medloop.domain.dicom import DicomwebSettings
 from medloop.errors import MedloopError
 
-__all__ = ["DicomwebPacs", "InstanceRef", "Pacs", "PacsError", "PacsUnavailable", "classify"]
+__all__ = [
+    "NOT_IMAGE_MODALITIES",
+    "DicomwebPacs",
+    "InstanceRef",
+    "Pacs",
+    "PacsError",
+    "PacsUnavailable",
+    "SeriesRef",
+    "classify",
+    "iter_instances",
+    "iter_series",
+]
+
+NOT_IMAGE_MODALITIES = frozenset(
+    {"SEG", "SR", "PR", "KO", "RTSTRUCT", "RTPLAN", "RTDOSE", "REG", "DOC"}
+)
+"""Series modalities that hold no images to analyse (the SEGs medloop stores among them)."""
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +85,21 @@ class InstanceRef:
         return cls(*(first(tag) for tag in ("study", "series", "sop", "sop_class", "modality")))
 
 
+@dataclass(frozen=True)
+class SeriesRef:
+    """Where a series lives on the PACS, and its modality."""
+
+    study: str
+    series: str
+    modality: str = ""
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> SeriesRef:
+        """From a QIDO-RS DICOM JSON result of a series search."""
+        ref = InstanceRef.from_json(item)
+        return cls(ref.study, ref.series, ref.modality)
+
+
 class Pacs(Protocol):
     """What the DICOMweb sync needs from a PACS."""
 
@@ -82,6 +113,20 @@ class Pacs(Protocol):
 
     def store(self, datasets: Sequence[Dataset]) -> None:
         """Store instances (STOW-RS)."""
+        ...
+
+    def search_series(
+        self, offset: int, limit: int, study_date_from: str | None, modality: str | None
+    ) -> list[SeriesRef]:
+        """One page of series (QIDO-RS), of one modality when given."""
+        ...
+
+    def retrieve_series(self, ref: SeriesRef) -> list[Dataset]:
+        """Every instance of a series with its pixel data (WADO-RS)."""
+        ...
+
+    def series_instances(self, ref: SeriesRef) -> list[InstanceRef]:
+        """The instances of one series (QIDO-RS)."""
         ...
 
 
@@ -154,6 +199,42 @@ class DicomwebPacs:
         )
         return ds
 
+    def search_series(
+        self, offset: int, limit: int, study_date_from: str | None, modality: str | None
+    ) -> list[SeriesRef]:
+        filters = {"StudyDate": f"{study_date_from}-"} if study_date_from else {}
+        if modality:
+            filters["Modality"] = modality
+        found = self._call(
+            "QIDO-RS series search",
+            self._client.search_for_series,
+            offset=offset,
+            limit=limit,
+            fields=["Modality", "StudyInstanceUID", "SeriesInstanceUID"],
+            search_filters=filters or None,
+        )
+        return [SeriesRef.from_json(item) for item in found or []]
+
+    def retrieve_series(self, ref: SeriesRef) -> list[Dataset]:
+        found: list[Dataset] = self._call(
+            f"WADO-RS retrieve of series {ref.series}",
+            self._client.retrieve_series,
+            ref.study,
+            ref.series,
+            media_types=(("application/dicom", "*"),),
+        )
+        return list(found)
+
+    def series_instances(self, ref: SeriesRef) -> list[InstanceRef]:
+        found = self._call(
+            f"QIDO-RS instances of series {ref.series}",
+            self._client.search_for_instances,
+            study_instance_uid=ref.study,
+            series_instance_uid=ref.series,
+            fields=["SOPClassUID", "Modality", "StudyInstanceUID", "SeriesInstanceUID"],
+        )
+        return [InstanceRef.from_json(item) for item in found or []]
+
     def store(self, datasets: Sequence[Dataset]) -> None:
         if datasets:
             self._call("STOW-RS store", self._client.store_instances, datasets=list(datasets))
@@ -165,6 +246,21 @@ def iter_instances(
     """Every instance the PACS lists, page by page."""
     for number in range(max_pages):
         found = pacs.search(number * page, page, study_date_from)
+        yield from found
+        if len(found) < page:
+            return
+
+
+def iter_series(
+    pacs: Pacs,
+    study_date_from: str | None = None,
+    modality: str | None = None,
+    page: int = 100,
+    max_pages: int = 1000,
+) -> Iterator[SeriesRef]:
+    """Every series the PACS lists (of ``modality`` when given), page by page."""
+    for number in range(max_pages):
+        found = pacs.search_series(number * page, page, study_date_from, modality)
         yield from found
         if len(found) < page:
             return

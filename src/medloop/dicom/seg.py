@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from io import BytesIO
 from typing import TYPE_CHECKING
 
@@ -34,6 +34,8 @@ __all__ = [
     "encode_dataset",
     "is_seg",
     "one_frame_per_seg",
+    "segment_descriptions",
+    "segmentation",
 ]
 
 LABEL_SCHEME = "99MEDLOOP"
@@ -64,7 +66,8 @@ def _rgb(color: str) -> tuple[int, int, int]:
     return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
 
 
-def _segment_descriptions(labels: LabelSet, model_version: str) -> list[SegmentDescription]:
+def segment_descriptions(labels: LabelSet, model_version: str) -> list[SegmentDescription]:
+    """One segment per project label (numbered by its value), made by medloop ``model_version``."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -205,8 +208,6 @@ def _build(
     instance_number: int,
     software_version: str,
 ) -> Dataset:
-    import highdicom as hd
-
     frames = int(source.get("NumberOfFrames") or 1)
     shape = (int(source.Rows), int(source.Columns))
     if not label_maps:
@@ -220,13 +221,51 @@ def _build(
         if label_map.size and int(label_map.max()) > labels.max_value:
             raise MaskError(f"label {int(label_map.max())} is not one of the project's labels")
         stack[frame] = label_map
+    return segmentation(
+        [source],
+        stack if frames > 1 else stack[0],
+        labels,
+        model_version=model_version,
+        sop_instance_uid=sop_instance_uid,
+        series_instance_uid=series_instance_uid,
+        series_number=series_number,
+        instance_number=instance_number,
+        software_version=software_version,
+    )
+
+
+def segmentation(
+    sources: Sequence[Dataset],
+    pixel_array: np.ndarray,
+    labels: LabelSet,
+    *,
+    model_version: str,
+    sop_instance_uid: str,
+    series_instance_uid: str,
+    series_number: int,
+    instance_number: int,
+    software_version: str,
+    omit_empty_frames: bool = False,
+) -> Dataset:
+    """A BINARY highdicom Segmentation of ``sources`` with medloop's segments and identity.
+
+    Args:
+        sources: the source datasets (pixel data not needed).
+        pixel_array: label values ``0..K``: ``(rows, columns)`` for one single-frame
+            source, else ``(frames, rows, columns)``, frame ``i`` on the ``i``-th source
+            frame (of one multi-frame source, or of the single-frame sources in order).
+        omit_empty_frames: leave frames without any segment out (every source is still
+            referenced).
+    """
+    import highdicom as hd
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         seg = hd.seg.Segmentation(
-            source_images=[source],
-            pixel_array=stack if frames > 1 else stack[0],
+            source_images=list(sources),
+            pixel_array=pixel_array,
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=_segment_descriptions(labels, model_version),
+            segment_descriptions=segment_descriptions(labels, model_version),
             series_instance_uid=series_instance_uid,
             series_number=series_number,
             sop_instance_uid=sop_instance_uid,
@@ -238,12 +277,13 @@ def _build(
             content_label="MEDLOOP",
             content_description=f"medloop {model_version}"[:64],
             series_description=f"medloop {model_version}"[:64],
-            omit_empty_frames=False,
+            omit_empty_frames=omit_empty_frames,
         )
+    thickness = sources[0].get("SliceThickness") or 1
     for shared in seg.get("SharedFunctionalGroupsSequence") or []:
         for item in shared.get("PixelMeasuresSequence") or []:
             if "SliceThickness" not in item:  # readers (highdicom too) require it
-                item.SliceThickness = source.get("SliceThickness") or 1
+                item.SliceThickness = thickness
     return seg
 
 

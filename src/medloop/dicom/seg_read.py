@@ -38,6 +38,7 @@ class SegContent:
         references: ``{source SOP Instance UID: frames (from 0) that have pixels}``;
             every referenced instance is a key, possibly with no frames (all empty).
         manufacturer: who made it (``medloop`` for our own results).
+        series: the Series Instance UIDs of the referenced instances.
     """
 
     sop_instance_uid: str
@@ -45,6 +46,7 @@ class SegContent:
     columns: int
     references: dict[str, frozenset[int]]
     manufacturer: str
+    series: frozenset[str]
     _seg: Segmentation
     _segment_to_label: dict[int, int]
 
@@ -86,6 +88,55 @@ class SegContent:
                         **kw,
                     )
                 out[np.asarray(pixels)[0] > 0] = value
+        return out
+
+    def planes(self, sop_instance_uid: str, frames: int = 1) -> np.ndarray:
+        """Every frame of one source instance as label maps ``(frames, rows, columns)``
+        uint8 (frames the SEG leaves out are empty).
+
+        Raises:
+            MaskError: segments of different labels overlap on a pixel (no label map
+                can say both).
+        """
+        out = np.zeros((frames, self.rows, self.columns), dtype=np.uint8)
+        wanted = sorted(f for f in self.references.get(sop_instance_uid, ()) if f < frames)
+        segments = sorted(self._segment_to_label)
+        if not wanted or not segments:
+            return out
+        kw: dict[str, Any] = {
+            "segment_numbers": segments,
+            "combine_segments": False,
+            "ignore_spatial_locations": True,
+            "assert_missing_frames_are_empty": True,
+            "skip_overlap_checks": True,
+            "dtype": np.uint8,
+        }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if frames > 1:
+                pixels = self._seg.get_pixels_by_source_frame(
+                    source_sop_instance_uid=sop_instance_uid,
+                    source_frame_numbers=[f + 1 for f in wanted],
+                    **kw,
+                )
+            else:
+                pixels = self._seg.get_pixels_by_source_instance(
+                    source_sop_instance_uids=[sop_instance_uid], **kw
+                )
+        values = np.asarray([self._segment_to_label[n] for n in segments], dtype=np.uint8)
+        hits = np.asarray(pixels) > 0  # (n, rows, columns, segments)
+        # a pixel in segments of two different labels cannot be one label map's pixel
+        low = np.where(hits, values, 255).min(axis=-1)
+        high = np.where(hits, values, 0).max(axis=-1)
+        clash = hits.any(axis=-1) & (low != high)
+        if clash.any():
+            n, row, col = (int(v[0]) for v in np.nonzero(clash))
+            raise MaskError(
+                f"segments of labels {int(low[n, row, col])} and {int(high[n, row, col])} "
+                f"overlap on instance {sop_instance_uid} frame {wanted[n] + 1} "
+                f"(row {row}, column {col}): one voxel can have one label only"
+            )
+        out[wanted] = high
         return out
 
 
@@ -171,6 +222,9 @@ def read_seg(data: bytes | Dataset, labels: LabelSet, name: str = "SEG") -> SegC
         columns=int(ds.Columns),
         references=_referenced_frames(ds),
         manufacturer=str(ds.get("Manufacturer", "")),
+        series=frozenset(
+            str(item.SeriesInstanceUID) for item in ds.get("ReferencedSeriesSequence") or []
+        ),
         _seg=seg,
         _segment_to_label=_segment_map(seg, labels),
     )

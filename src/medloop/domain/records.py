@@ -56,6 +56,9 @@ class ImageRecord:
 
     ``spacing_mm`` is ``(row, col)`` in millimetres when the source states it;
     ``frames`` > 1 for multi-frame DICOM (each frame is analysed on its own).
+    ``headers_blob_key``: for a volume assembled from a DICOM series or an enhanced
+    multi-frame image, the blob of its source headers (no pixel data), which a DICOM SEG
+    of the volume references; ``None`` for every other image.
     """
 
     id: str
@@ -72,6 +75,8 @@ class ImageRecord:
     created_at: datetime
     created_by: str | None = None
     frames: int = 1
+    headers_blob_key: str | None = None
+    headers_sha256: str | None = None
 
     @property
     def pixel_area_mm2(self) -> float | None:

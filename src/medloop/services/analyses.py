@@ -35,7 +35,7 @@ from medloop.io import decode_image, encode_label_map_png
 from medloop.io.volumes import encode_label_volume
 from medloop.services.images import Images, StagedImage
 from medloop.services.model_pool import ModelPool
-from medloop.services.series import SERIES_NAME, series_volume, unpack_series
+from medloop.services.series import SERIES_NAME, Unpacked, series_volume, unpack_series
 from medloop.services.volume_view import LabelFile, label_file
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
@@ -240,17 +240,21 @@ class Analyses:
     ) -> AnalysisRecord:
         """Store an uploaded image (content-addressed) and :meth:`create` its analysis; a zip
         is a DICOM series (see :meth:`create_series`)."""
-        chunks, filename, content_type = unpack_series(
-            chunks, filename, content_type, self.images.limits, project.settings
-        )
+        upload = unpack_series(chunks, filename, content_type, self.images.limits, project.settings)
+        return self._store_and_analyse(project, upload, user_id)
+
+    def _store_and_analyse(
+        self, project: ProjectRecord, upload: Unpacked, user_id: str | None
+    ) -> AnalysisRecord:
         image, _ = self.images.ingest(
             project.id,
-            chunks,
-            filename,
-            content_type,
+            upload.chunks,
+            upload.filename,
+            upload.content_type,
             user_id,
             project.settings.max_frames,
-            check=lambda upload: self._check_upload(project, upload, user_id),
+            check=lambda staged: self._check_upload(project, staged, user_id),
+            headers=upload.headers,
         )
         return self.create(project, image, None, user_id)
 
@@ -261,15 +265,17 @@ class Analyses:
         user_id: str | None,
     ) -> AnalysisRecord:
         """Assemble a DICOM series (``(file name, chunks)`` per instance, or one zip of them)
-        into a volume, store it as a NIfTI image and :meth:`create` its analysis.
+        into a volume, store it as a NIfTI image (with the instances' headers) and
+        :meth:`create` its analysis.
 
         Raises:
             ImageReadError: not a consistent series (see
                 :func:`~medloop.services.series.series_volume`), or a 2D project.
             TooManyFrames: more instances than the project's ``max_frames``.
         """
-        data = series_volume(parts, self.images.limits, project.settings)
-        return self.create_upload(project, [data], SERIES_NAME, "application/gzip", user_id)
+        series = series_volume(parts, self.images.limits, project.settings)
+        upload = Unpacked([series.volume], SERIES_NAME, "application/gzip", series.headers)
+        return self._store_and_analyse(project, upload, user_id)
 
     def _check_upload(
         self, project: ProjectRecord, upload: StagedImage, user_id: str | None

@@ -4,7 +4,8 @@ A correction of a 2D analysis comes as a label-map image (PNG, TIFF, ...) or as 
 SEG that references the analysed instance; either way the server keeps the canonical
 label-map PNG (0..K). A correction of a volume analysis comes as a label volume (NIfTI
 or NRRD) on the analysed volume's grid (shape and affine checked) and is kept as a
-gzipped NIfTI on that grid, like the analysis's own. Each new correction reports its
+gzipped NIfTI on that grid, like the analysis's own; a volume assembled from a DICOM
+series may also be corrected with a DICOM SEG of that series. Each new correction reports its
 per-class agreement with the prediction (Dice, pixels or voxels changed). Corrections are numbered per project; every ``round(1/share)``-th is held
 out for the gate, decided on arrival. Every ``finetune_every``-th correction queues a
 fine-tune (a fine-tune already queued absorbs the trigger).
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medloop.dicom.seg_read import SegContent, read_seg
 from medloop.domain.image import Image
 from medloop.domain.jobs import FinetuneJob, FinetuneOptions
 from medloop.domain.learning import is_held_out
@@ -25,13 +27,19 @@ from medloop.domain.records import (
     AnalysisRecord,
     CorrectionEffort,
     CorrectionRecord,
+    ImageRecord,
     ProjectRecord,
 )
 from medloop.io import decode_image, decode_mask, encode_label_map_png
 from medloop.io.volumes import encode_label_volume, sniff_volume
 from medloop.services.jobs import JobService
 from medloop.services.model_pool import ModelPool
-from medloop.services.seg_corrections import seg_for_analysis, seg_targets
+from medloop.services.seg_corrections import (
+    seg_for_analysis,
+    seg_targets,
+    series_seg_mask,
+    series_targets,
+)
 from medloop.services.uploads import UploadLimits, is_dicom, read_upload, sanitize_filename
 from medloop.services.volume_view import LabelFile, label_file
 from medloop.storage import repositories as repo
@@ -103,7 +111,13 @@ class Corrections:
                 name=image.filename,
                 max_pixels=self.limits.max_pixels,
             )
-            mask = decode_mask(data, name=name, num_foreground=labels.num_foreground, image=volume)
+            if is_dicom(data):
+                seg = read_seg(data, labels, name)
+                mask = series_seg_mask(self.blobs, seg, name, image, volume)
+            else:
+                mask = decode_mask(
+                    data, name=name, num_foreground=labels.num_foreground, image=volume
+                )
             return self._record(project, analysis, mask, user_id, effort, volume)
         if is_dicom(data):
             mask = seg_for_analysis(data, name or "SEG", labels, image, analysis.frame)
@@ -125,13 +139,34 @@ class Corrections:
             MaskError: not a SEG, or segments that match no project label.
             NotFoundError: the SEG references no analysed instance of the project.
         """
-        from medloop.dicom.seg_read import read_seg
-
         name = sanitize_filename(name or "seg.dcm", "seg.dcm")
         seg = read_seg(read_upload(chunks, self.limits.max_bytes), project.settings.label_set, name)
         with self.db.read() as s:
-            targets = seg_targets(s, project.id, project.name, seg, name)
+            volumes = series_targets(s, project.id, seg)
+            targets = [] if volumes else seg_targets(s, project.id, project.name, seg, name)
+        if volumes:
+            return self._record_volumes(project, seg, name, volumes, user_id)
         return [self._record(project, a, mask, user_id) for a, mask in targets]
+
+    def _record_volumes(
+        self,
+        project: ProjectRecord,
+        seg: SegContent,
+        name: str,
+        targets: list[tuple[AnalysisRecord, ImageRecord]],
+        user_id: str | None,
+    ) -> list[CorrectionResult]:
+        """Corrections of volume analyses from one SEG of their series: every label volume
+        is made (and checked) before the first is stored."""
+        masks = []
+        for analysis, image in targets:
+            volume = decode_image(
+                self.blobs.read_bytes(image.blob_key, image.sha256),
+                name=image.filename,
+                max_pixels=self.limits.max_pixels,
+            )
+            masks.append((analysis, series_seg_mask(self.blobs, seg, name, image, volume), volume))
+        return [self._record(project, a, m, user_id, None, v) for a, m, v in masks]
 
     def _record(
         self,

@@ -3,6 +3,10 @@
 A SEG's SOP Instance UID and series UID are derived from what it holds (the
 analyses, the source series, the model version), so building it again, e.g. for a
 retried upload to a PACS, gives the same instance.
+
+A volume assembled from a DICOM series (or an enhanced multi-frame image) gets ONE SEG
+referencing every source instance, from the headers kept with it
+(:func:`series_seg_dataset`); a volume sent as NIfTI or NRRD has none to reference.
 """
 
 from __future__ import annotations
@@ -17,12 +21,12 @@ from medloop import __version__
 from medloop.dicom.seg import build_seg, deterministic_uid, encode_dataset, one_frame_per_seg
 from medloop.domain.records import AnalysisRecord, ImageRecord, ProjectRecord
 from medloop.errors import ConflictError, ImageReadError
-from medloop.io import decode_mask
+from medloop.io import decode_image, decode_mask
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
 
-__all__ = ["SegResults", "seg_datasets", "source_dataset"]
+__all__ = ["SegResults", "seg_datasets", "series_seg_dataset", "source_dataset"]
 
 
 def source_dataset(blobs: BlobStore, image: ImageRecord) -> Dataset:
@@ -31,6 +35,12 @@ def source_dataset(blobs: BlobStore, image: ImageRecord) -> Dataset:
     Raises:
         ConflictError: the image is not DICOM (a SEG needs a DICOM source).
     """
+    if not image.sop_instance_uid and "orientation" in image.metadata:  # a volume
+        raise ConflictError(
+            f"image {image.id!r} ({image.filename}) is a volume sent as a NIfTI or NRRD "
+            "file: it has no DICOM instances for a DICOM SEG to reference; use its label "
+            "volume (.../mask) instead"
+        )
     if not image.sop_instance_uid:
         raise ConflictError(
             f"image {image.id!r} ({image.filename}) is not DICOM: "
@@ -75,8 +85,16 @@ class SegResults:
         with self.db.read() as s:
             analysis = repo.get_analysis(s, analysis_id, project.id)
             image = repo.get_image(s, analysis.image_id, project.id)
+        if image.headers_blob_key is not None:
+            return encode_dataset(series_seg_dataset(self.blobs, project, image, analysis))
         (seg,) = seg_datasets(self.blobs, project, image, [analysis])
         return encode_dataset(seg)
+
+    def series_dataset(
+        self, project: ProjectRecord, image: ImageRecord, analysis: AnalysisRecord
+    ) -> Dataset:
+        """The SEG of a volume analysis (see :func:`series_seg_dataset`)."""
+        return series_seg_dataset(self.blobs, project, image, analysis)
 
 
 def seg_datasets(
@@ -132,3 +150,46 @@ def seg_datasets(
             )
         )
     return out
+
+
+def series_seg_dataset(
+    blobs: BlobStore, project: ProjectRecord, image: ImageRecord, analysis: AnalysisRecord
+) -> Dataset:
+    """ONE SEG of a volume analysis, referencing every instance of the DICOM series (or the
+    enhanced multi-frame image) the volume was assembled from; one segment per project
+    label; UIDs derived from the analysis (SOP Instance) and from the project, source
+    series and model version (series), as for 2D.
+
+    Raises:
+        ConflictError: the volume was not assembled from DICOM.
+        MaskError: the label volume does not fit the source instances.
+    """
+    from medloop.dicom.series_headers import unpack_headers
+    from medloop.dicom.series_seg import build_series_seg
+
+    if image.headers_blob_key is None or image.headers_sha256 is None:
+        source_dataset(blobs, image)  # raises the reason (not DICOM, or a NIfTI volume)
+        raise ConflictError(f"image {image.id!r} has no DICOM series headers")
+    headers = unpack_headers(blobs.read_bytes(image.headers_blob_key, image.headers_sha256))
+    volume = decode_image(blobs.read_bytes(image.blob_key, image.sha256), name=image.filename)
+    labels = project.settings.label_set
+    label_volume = decode_mask(
+        blobs.read_bytes(analysis.label_blob_key, analysis.label_sha256),
+        name="label volume",
+        num_foreground=labels.num_foreground,
+        image=volume,
+    )
+    if volume.affine is None:  # pragma: no cover - every stored volume has one
+        raise ConflictError(f"image {image.id!r}: a volume without its affine")
+    version = analysis.model_version
+    series = str(headers[0].get("SeriesInstanceUID", ""))
+    return build_series_seg(
+        headers,
+        label_volume,
+        volume.affine,
+        labels,
+        model_version=version,
+        sop_instance_uid=deterministic_uid("seg", analysis.id),
+        series_instance_uid=deterministic_uid("seg-series", project.id, series, version),
+        software_version=__version__,
+    )

@@ -14,6 +14,8 @@ One run (:func:`sync_project`, the ``dicomweb_sync`` job) does three things:
 3. **Correct** from due ``seg_in`` rows: a SEG that references analysed instances
    becomes corrections (:meth:`~medloop.services.corrections.Corrections.correct_from_seg`).
 
+A 3D project syncs whole series instead (:mod:`medloop.services.dicom_sync_series`).
+
 A PACS that cannot be reached (:class:`PacsUnavailable`) ends the run with nothing
 lost: analyses are in the database before any upload, and a SEG is rebuilt
 deterministically (same UIDs) at the next try. Other failures of an instance are
@@ -46,11 +48,12 @@ from medloop.errors import ConfigError, InputError, NotFoundError
 from medloop.services.analyses import Analyses
 from medloop.services.corrections import Corrections
 from medloop.services.dicom_results import SegResults
+from medloop.services.dicom_sync_series import analyse_series, discover_series, is_series
 from medloop.storage import repo_dicom
 from medloop.storage import repositories as repo
 from medloop.storage.database import Database
 
-__all__ = ["ACTOR", "DicomSync", "SyncReport", "backoff"]
+__all__ = ["ACTOR", "DicomSync", "SyncReport", "SyncRun", "backoff"]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,9 @@ class SyncReport:
         return asdict(self)
 
 
-class _Run:
+class SyncRun:
+    """One sync run of one project (see the module doc); the steps share its bookkeeping."""
+
     def __init__(
         self,
         sync: DicomSync,
@@ -100,11 +105,11 @@ class _Run:
         self.report = SyncReport()
 
     # -- bookkeeping --------------------------------------------------------------------------
-    def _update(self, row: DicomInstanceRecord, **values: Any) -> DicomInstanceRecord:
+    def update(self, row: DicomInstanceRecord, **values: Any) -> DicomInstanceRecord:
         with self.db.write() as s:
             return repo_dicom.update_dicom_instance(s, row.id, **values)
 
-    def _audit(
+    def audit(
         self, action: str, resource_type: str, resource_id: str | None, detail: dict[str, Any]
     ) -> None:
         with self.db.write() as s:
@@ -122,11 +127,11 @@ class _Run:
         attempts = row.attempts + 1
         message = str(err)[:1000] or type(err).__name__
         if final or attempts >= self.web.max_attempts:
-            self._update(row, state="failed", attempts=attempts, last_error=message)
+            self.update(row, state="failed", attempts=attempts, last_error=message)
             self.report.failed += 1
             self.log(f"{row.sop_instance_uid}: given up: {message}")
         else:
-            self._update(
+            self.update(
                 row,
                 attempts=attempts,
                 last_error=message,
@@ -137,17 +142,21 @@ class _Run:
 
     # -- 1. discover ----------------------------------------------------------------------
     def discover(self) -> None:
+        if self.project.settings.spatial_dims == 3:
+            discover_series(self)
+            return
         page: list[InstanceRef] = []
         for ref in iter_instances(self.pacs, self.web.study_date_from):
             if ref.sop:
                 page.append(ref)
             if len(page) >= 500:
-                self._record(page)
+                self.record_instances(page)
                 page = []
         if page:
-            self._record(page)
+            self.record_instances(page)
 
-    def _record(self, refs: list[InstanceRef]) -> None:
+    def record_instances(self, refs: list[InstanceRef]) -> None:
+        """Record instances the ledger does not know yet (kind and state by :func:`classify`)."""
         with self.db.write() as s:
             known = repo_dicom.known_sop_uids(s, self.project.id, (r.sop for r in refs))
             for ref in refs:
@@ -189,7 +198,7 @@ class _Run:
         for row in self._due("source"):
             try:
                 if row.state == "pending":
-                    row = self._analyse(row)
+                    row = analyse_series(self, row) if is_series(row) else self._analyse(row)
                 if row.state == "analysed":
                     self._store(row)
             except PacsUnavailable:
@@ -212,13 +221,13 @@ class _Run:
         )
         analyses = self.analyses.analyze_frames(self.project, image_row, None, None)
         self.report.analysed += 1
-        self._audit(
+        self.audit(
             "dicomweb.analyse",
             "image",
             image_row.id,
             {"sop": row.sop_instance_uid, "analyses": [a.id for a in analyses]},
         )
-        return self._update(
+        return self.update(
             row,
             state="analysed",
             image_id=image_row.id,
@@ -230,12 +239,15 @@ class _Run:
         from medloop.dicom.deid import identifiers, reidentify
 
         if not self.web.store_seg:
-            self._update(row, state="done")
+            self.update(row, state="done")
             return
         with self.db.read() as s:
             image_row = repo.get_image(s, str(row.image_id), self.project.id)
             analyses = [repo.get_analysis(s, a, self.project.id) for a in row.detail["analyses"]]
-        segs = self.results.datasets(self.project, image_row, analyses)
+        if is_series(row):
+            segs = [self.results.series_dataset(self.project, image_row, analyses[0])]
+        else:
+            segs = self.results.datasets(self.project, image_row, analyses)
         if self.settings.deidentify.enabled:
             values = [v for seg in segs for v in identifiers(seg)]
             with self.db.read() as s:
@@ -257,8 +269,8 @@ class _Run:
                 )
         self.pacs.store(segs)
         self.report.segs_stored += len(segs)
-        self._update(row, state="done", last_error=None, detail={**row.detail, "segs": uids})
-        self._audit(
+        self.update(row, state="done", last_error=None, detail={**row.detail, "segs": uids})
+        self.audit(
             "dicomweb.store", "image", row.image_id, {"sop": row.sop_instance_uid, "segs": uids}
         )
 
@@ -269,13 +281,14 @@ class _Run:
         for row in self._due("seg_in"):
             try:
                 ds = self.pacs.retrieve(self._ref(row))
+                series = [str(i.SeriesInstanceUID) for i in ds.get("ReferencedSeriesSequence", [])]
                 if self.settings.deidentify.enabled:
                     from medloop.dicom.deid import Deidentifier
 
                     Deidentifier(self.settings.deidentify.key).apply(ds)
                 labels = self.project.settings.label_set
                 refs = read_seg(ds, labels, row.sop_instance_uid).references
-                if self._waiting_for(refs):
+                if self._waiting_for([*refs, *series]):  # a series: its row is by series UID
                     continue  # its source is not analysed yet: next run
                 results = self.corrections_.correct_from_seg(
                     self.project, [encode_dataset(ds)], f"{row.sop_instance_uid}.dcm", None
@@ -283,7 +296,7 @@ class _Run:
             except PacsUnavailable:
                 raise
             except NotFoundError as err:
-                self._update(row, state="skipped", last_error=str(err)[:1000])
+                self.update(row, state="skipped", last_error=str(err)[:1000])
                 self.report.skipped += 1
                 continue
             except (InputError, PacsError) as err:
@@ -295,18 +308,18 @@ class _Run:
                 continue
             ids = [r.correction.id for r in results]
             self.report.corrections += len(ids)
-            self._update(
+            self.update(
                 row, state="done", last_error=None, detail={**row.detail, "corrections": ids}
             )
-            self._audit(
+            self.audit(
                 "dicomweb.correction",
                 "correction",
                 ids[0],
                 {"seg": row.sop_instance_uid, "corrections": ids},
             )
 
-    def _waiting_for(self, refs: dict[str, frozenset[int]]) -> bool:
-        """Whether a referenced instance is a source the sync has not analysed yet."""
+    def _waiting_for(self, refs: Sequence[str]) -> bool:
+        """Whether a referenced instance (or series) is a source not analysed yet."""
         with self.db.read() as s:
             for uid in refs:
                 row = repo_dicom.find_dicom_instance(s, self.project.id, uid)
@@ -369,7 +382,7 @@ class DicomSync:
             raise ConfigError(f"project {project.name!r} has no DICOMweb server")
         if pacs is None:
             require_allowed_host(settings.dicomweb.url, self.allowed_hosts)
-        run = _Run(
+        run = SyncRun(
             self,
             project,
             settings,

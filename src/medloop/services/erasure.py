@@ -3,8 +3,9 @@
 An admin names the scope and the value (a Patient ID, a Study Instance UID, or an
 image id) and why. :meth:`Erasures.preview` says what would go; :meth:`Erasures.request`
 records the erasure and queues an ``erasure`` job (it cannot be cancelled). The job
-deletes the images, their reference pairs, analyses and corrections, then the blobs no
-other row uses, and the pseudonym map's entries no remaining image needs. Nothing
+deletes the images (with a DICOM volume's source headers), their reference pairs,
+analyses and corrections, then the blobs no other row uses, and the pseudonym map's
+entries no remaining image needs. Nothing
 else is touched: model versions that trained on the data stay, and their lineage
 (ids and sha256 only) is shown marked "erased". The identifier is kept only until the
 job ends; the record keeps its sha256, who asked, why and what went.
@@ -108,6 +109,22 @@ class Erasures:
         except BlobCorrupt:
             return None
 
+    def _instance_uids(self, images: list[ImageRecord]) -> set[str]:
+        """The SOP Instance UIDs in the source headers of erased volumes (pseudonyms, with
+        de-identification on ingest: their map entries go with them)."""
+        from medloop.dicom.series_headers import unpack_headers
+
+        out: set[str] = set()
+        for image in images:
+            if image.headers_blob_key is None or image.headers_sha256 is None:
+                continue
+            try:
+                data = self.blobs.read_bytes(image.headers_blob_key, image.headers_sha256)
+            except BlobCorrupt:
+                continue
+            out.update(str(ds.SOPInstanceUID) for ds in unpack_headers(data))
+        return out
+
     def preview(self, project: ProjectRecord, scope: str, value: str) -> ErasurePreview:
         """What erasing ``scope`` ``value`` would remove (``NotFoundError`` if nothing)."""
         with self.db.read() as s:
@@ -190,8 +207,10 @@ class Erasures:
         ctx.progress(0.1, f"erasing the {erasure.scope}'s data")
         with self.db.write() as s:
             images = self._targets(s, erasure.project_id, erasure.scope, value)
+            instances = self._instance_uids(images)
             rows = repo.erase_images(s, erasure_id, erasure.project_id, [i.id for i in images])
             forgotten = _forget_pseudonyms(s, erasure.project_id, images)
+            forgotten += repo.remove_pseudonyms(s, erasure.project_id, ("uid",), instances)
         ctx.progress(0.6, f"deleted {sum(rows.counts.values())} rows; removing blobs")
         with self.db.read() as s:  # all this erasure removed, over every attempt
             items = repo.erased_items(s, erasure.project_id, erasure_id)

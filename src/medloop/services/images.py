@@ -3,14 +3,17 @@
 Every upload is streamed into a private staging file (hashed, fsynced), decoded and
 validated, and only then committed to the blob store and recorded; a rejected upload
 leaves neither a blob nor a row. A multi-frame DICOM image is one image (``frames``).
+A volume assembled from DICOM keeps its source headers (no pixel data) in a second
+blob, de-identified like a 2D DICOM original when the project asks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -25,6 +28,9 @@ from medloop.storage import repo_dicom
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobRef, BlobStore, StagedBlob
 from medloop.storage.database import Database
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 __all__ = ["Images", "StagedImage"]
 
@@ -41,6 +47,28 @@ def _deidentified_copy(
     ds = pydicom.dcmread(path)
     entries = Deidentifier(key).apply(ds)
     return blobs.put_bytes(encode_dataset(ds)), entries
+
+
+def _stored_headers(
+    blobs: BlobStore, headers: Sequence[Dataset], key: str | None
+) -> tuple[BlobRef, dict[str, Any], list[tuple[str, str, str]]]:
+    """Store a volume's source headers (de-identified with ``key`` when given); returns
+    the blob, what the image record keeps of them and the pseudonyms used."""
+    import copy
+
+    from medloop.dicom.series_headers import pack_headers
+    from medloop.services.series import series_meta
+
+    entries: list[tuple[str, str, str]] = []
+    if key is not None:
+        from medloop.dicom.deid import Deidentifier
+
+        deid = Deidentifier(key)
+        headers = [copy.deepcopy(ds) for ds in headers]
+        for ds in headers:
+            entries.extend(deid.apply(ds))
+    ref = blobs.put_bytes(pack_headers(headers))
+    return ref, series_meta(headers), list(dict.fromkeys(entries))
 
 
 class StagedImage:
@@ -65,6 +93,10 @@ class StagedImage:
         self.image, self.frames, self.filename = image, frames, filename
         self.entries: list[tuple[str, str, str]] = []
         self.ref: BlobRef | None = None
+        self.headers: Sequence[Dataset] | None = None
+        """Source headers of a volume assembled from DICOM (stored at :meth:`commit`)."""
+        self.headers_ref: BlobRef | None = None
+        self.headers_meta: dict[str, Any] = {}
 
     def commit(self) -> BlobRef:
         """Put the bytes in the blob store (de-identified first when the project asks)."""
@@ -72,9 +104,13 @@ class StagedImage:
             return self.ref
         images = self._images
         key = None
-        if self.image.source_format == "dicom":
+        if self.image.source_format == "dicom" or self.headers:
             key = images._deidentify_key(self._project_id)
-        if key is None:
+        if self.headers:
+            self.headers_ref, self.headers_meta, self.entries = _stored_headers(
+                images.blobs, self.headers, key
+            )
+        if self.image.source_format != "dicom" or key is None:
             self.ref = self._staged.commit()
             return self.ref
         self.ref, self.entries = _deidentified_copy(images.blobs, self._staged.path, key)
@@ -114,6 +150,7 @@ class Images:
         user_id: str | None,
         max_frames: int | None = None,
         check: Callable[[StagedImage], None] | None = None,
+        headers: Sequence[Dataset] | None = None,
     ) -> tuple[ImageRecord, bool]:
         """Store and validate an uploaded image; returns ``(image, created)``.
 
@@ -127,6 +164,7 @@ class Images:
         Args:
             check: called with the decoded image before anything is stored; what it
                 raises refuses the upload (e.g. a reference mask that does not fit).
+            headers: the source headers of a volume assembled from DICOM (kept with it).
 
         Raises:
             ImageReadError: not an image this server reads (nothing is stored).
@@ -134,6 +172,7 @@ class Images:
             TooManyFrames: more frames or slices than ``max_frames``.
         """
         with self.staged(project_id, chunks, filename, max_frames) as upload:
+            upload.headers = headers
             if check is not None:
                 check(upload)
             upload.commit()
@@ -188,7 +227,9 @@ class Images:
         ref, image = upload.ref, upload.image
         if ref is None:
             raise RuntimeError("record() before commit()")
-        repo.claim_blobs(session, self.blobs.exists, ref.key)
+        headers = upload.headers_ref
+        keys = [ref.key] if headers is None else [ref.key, headers.key]
+        repo.claim_blobs(session, self.blobs.exists, *keys)
         if upload.entries:
             repo_dicom.add_pseudonyms(session, project_id, upload.entries)
         return repo.create_image(
@@ -204,9 +245,10 @@ class Images:
             spacing_mm=(image.spacing[0], image.spacing[1])
             if image.ndim == 2 and image.spacing
             else None,
-            meta=json.loads(json.dumps(image.metadata, default=str)),
+            meta=json.loads(json.dumps({**image.metadata, **upload.headers_meta}, default=str)),
             created_by=user_id,
             frames=upload.frames,
+            headers=None if headers is None else (headers.key, headers.sha256),
         )
 
     def get(self, project_id: str, image_id: str) -> ImageRecord:

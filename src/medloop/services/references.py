@@ -103,10 +103,12 @@ class References:
         group = clean_group(group)
         settings = project.settings
         max_frames = settings.max_frames
-        image_chunks, image_name, image_type = unpack_series(
-            image_chunks, image_name, image_type, self.images.limits, settings
-        )
-        with self.images.staged(project.id, image_chunks, image_name, max_frames) as upload:
+        unpacked = unpack_series(image_chunks, image_name, image_type, self.images.limits, settings)
+        image_type = unpacked.content_type
+        with self.images.staged(
+            project.id, unpacked.chunks, unpacked.filename, max_frames
+        ) as upload:
+            upload.headers = unpacked.headers
             pixels = upload.image
             if pixels.ndim != settings.spatial_dims:
                 raise ImageReadError(

@@ -5,7 +5,10 @@ project analyses.
 The instances are read into memory (each at most the upload limit, at most the
 project's ``max_frames`` of them), assembled and checked by
 :func:`~medloop.io.dicom_series.assemble_series`, and the volume is kept as a gzipped
-NIfTI (pixels, spacing and affine; no DICOM attributes, so nothing identifying).
+NIfTI (pixels, spacing and affine; no DICOM attributes). The instances' headers,
+without pixel data, come along (:class:`Unpacked`): the image keeps them in a blob of
+their own (de-identified first when the project asks, like a 2D DICOM original), so a
+DICOM SEG of the volume can reference every source instance.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ import itertools
 import posixpath
 import zipfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.dataset import Dataset
 
 from medloop.domain.settings import ProjectSettings
 from medloop.errors import ImageReadError, TooManyFrames
@@ -23,12 +30,62 @@ from medloop.io.dicom_series import assemble_frames, assemble_series
 from medloop.io.volumes import encode_volume
 from medloop.services.uploads import UploadLimits, read_upload, sanitize_filename
 
-__all__ = ["SERIES_NAME", "ZIP_MAGIC", "series_volume", "unpack_series"]
+__all__ = [
+    "SERIES_NAME",
+    "ZIP_MAGIC",
+    "SeriesVolume",
+    "Unpacked",
+    "series_meta",
+    "series_volume",
+    "unpack_series",
+]
 
 ZIP_MAGIC = b"PK\x03\x04"
 SERIES_NAME = "series.nii.gz"
 """The file name a series' volume is stored under."""
 _IGNORED = ("__MACOSX/",)
+
+
+@dataclass(frozen=True)
+class SeriesVolume:
+    """A DICOM series (or enhanced multi-frame image) as the volume to store.
+
+    Attributes:
+        volume: the gzipped NIfTI (canonical grid, affine).
+        headers: the source instances' datasets without pixel data, as sent.
+    """
+
+    volume: bytes
+    headers: list[Dataset]
+
+
+@dataclass(frozen=True)
+class Unpacked:
+    """One upload as it will be stored: its bytes, name and type, and the source headers
+    when it was assembled from DICOM (``None`` otherwise)."""
+
+    chunks: Iterable[bytes]
+    filename: str
+    content_type: str
+    headers: list[Dataset] | None = None
+
+
+_META_KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "PatientID", "Modality")
+
+
+def series_meta(headers: Sequence[Dataset]) -> dict[str, Any]:
+    """What an image record keeps of a series (as 2D DICOM images do): its study, series,
+    patient and modality, and how many instances it has."""
+    first = headers[0]
+    meta: dict[str, Any] = {k: str(first.get(k)) for k in _META_KEYS if first.get(k)}
+    meta["instances"] = len(headers)
+    return meta
+
+
+def _headers(files: Sequence[tuple[str, bytes]]) -> list[Dataset]:
+    from medloop.dicom.series_headers import headers_only
+
+    return [headers_only(data) for _, data in files]
 
 
 def _too_many(count: int, limit: int) -> TooManyFrames:
@@ -68,9 +125,10 @@ def _zip_members(data: bytes, max_bytes: int, limit: int) -> list[tuple[str, byt
 
 def series_volume(
     parts: Sequence[tuple[str, Iterable[bytes]]], limits: UploadLimits, settings: ProjectSettings
-) -> bytes:
-    """A gzipped NIfTI of the series sent as ``parts`` (``(file name, chunks)`` each;
-    one part that is a zip holds the instances) for a project with ``settings``.
+) -> SeriesVolume:
+    """The volume (a gzipped NIfTI) and the headers of the series sent as ``parts``
+    (``(file name, chunks)`` each; one part that is a zip holds the instances) for a
+    project with ``settings``.
 
     Raises:
         ImageReadError: a 2D project; see :func:`~medloop.io.dicom_series.assemble_series`;
@@ -93,7 +151,7 @@ def series_volume(
     if len(files) == 1 and files[0][1].startswith(ZIP_MAGIC):
         files = _zip_members(files[0][1], limits.max_bytes, max_frames)
     volume = assemble_series(files, max_pixels=limits.max_pixels)
-    return encode_volume(volume)
+    return SeriesVolume(encode_volume(volume), _headers(files))
 
 
 def unpack_series(
@@ -102,10 +160,10 @@ def unpack_series(
     content_type: str,
     limits: UploadLimits,
     settings: ProjectSettings,
-) -> tuple[Iterable[bytes], str, str]:
-    """One uploaded file as ``(chunks, file name, content type)`` to store: as it came, or
-    the volume (a gzipped NIfTI) of a zip of a DICOM series (:func:`series_volume`) or,
-    in a 3D project, of an enhanced multi-frame DICOM image with per-frame geometry."""
+) -> Unpacked:
+    """One uploaded file as it will be stored: as it came, or the volume (a gzipped NIfTI)
+    and headers of a zip of a DICOM series (:func:`series_volume`) or, in a 3D project,
+    of an enhanced multi-frame DICOM image with per-frame geometry."""
     stream = iter(chunks)
     head = b""
     for chunk in stream:  # enough to tell a zip or a DICOM file
@@ -113,15 +171,16 @@ def unpack_series(
         if len(head) >= 132:
             break
     rest = itertools.chain([head], stream)
-    volume = SERIES_NAME, "application/gzip"
     if head.startswith(ZIP_MAGIC):
-        return [series_volume([(filename, rest)], limits, settings)], *volume
+        series = series_volume([(filename, rest)], limits, settings)
+        return Unpacked([series.volume], SERIES_NAME, "application/gzip", series.headers)
     if settings.spatial_dims == 3 and head[128:132] == b"DICM":
         data = read_upload(rest, limits.max_bytes)
         if dicom_frame_count(data, filename) in (None, 1):
-            return [data], filename, content_type  # one image: refused as 2D later
+            return Unpacked([data], filename, content_type)  # one image: refused as 2D later
         frames = assemble_frames(
             data, filename, max_pixels=limits.max_pixels, max_frames=settings.max_frames
         )
-        return [encode_volume(frames)], *volume
-    return rest, filename, content_type
+        headers = _headers([(filename, data)])
+        return Unpacked([encode_volume(frames)], SERIES_NAME, "application/gzip", headers)
+    return Unpacked(rest, filename, content_type)

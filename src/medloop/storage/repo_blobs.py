@@ -44,6 +44,7 @@ def _queries(except_job: str | None = None) -> list[Select[tuple[str]]]:
         open_imports.append(Job.id != except_job)
     return [
         select(Image.blob_key.label("key")),
+        select(Image.headers_blob_key.label("key")).where(Image.headers_blob_key.is_not(None)),
         select(ReferencePair.mask_blob_key.label("key")),
         select(Analysis.label_blob_key.label("key")),
         select(Correction.mask_blob_key.label("key")),

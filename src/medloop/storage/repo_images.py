@@ -79,14 +79,20 @@ def create_image(
     meta: dict[str, Any] | None = None,
     created_by: str | None = None,
     frames: int = 1,
+    headers: tuple[str, str] | None = None,
 ) -> tuple[ImageRecord, bool]:
     """Record an image; idempotent: the same bytes in the same project give the existing row.
+
+    ``headers``: ``(blob key, sha256)`` of a DICOM volume's source headers.
 
     Returns:
         The image and whether it is new (``False``: the project already had these bytes).
     """
     existing = _find(session, project_id, sha256)
     if existing is not None:
+        if headers is not None and existing.headers_blob_key is None:
+            existing.headers_blob_key, existing.headers_sha256 = headers
+            session.flush()
         return image_record(existing), False
     row = Image(
         project_id=project_id,
@@ -102,6 +108,8 @@ def create_image(
         meta=dict(meta or {}),
         created_by=created_by,
         frames=max(1, frames),
+        headers_blob_key=None if headers is None else headers[0],
+        headers_sha256=None if headers is None else headers[1],
     )
     try:
         with session.begin_nested():

@@ -23,7 +23,7 @@ from medloop.domain.settings import ProjectSettings
 from medloop.runtime import Runtime
 from medloop.settings import Settings
 
-from ..conftest import write_disc_dataset
+from ..conftest import write_disc_dataset, write_volume_dataset
 
 LABELS = [
     {"value": 1, "name": "disc", "color": "#ff0000"},
@@ -35,6 +35,21 @@ SETTINGS = ProjectSettings.parse(
         "image_kind": "ct",
         "training": {"steps": 12, "patch_size": [32], "channels": [4, 8], "val_every": 1000},
         "learning": {"steps": 4, "replay_size": 2},
+        "finetune_every": 0,
+    }
+)
+
+SETTINGS_3D = ProjectSettings.parse(
+    {
+        "labels": [
+            {"value": 1, "name": "left", "color": "#ff0000"},
+            {"value": 2, "name": "right", "color": "#00ff00"},
+        ],
+        "image_kind": "mri",
+        "spatial_dims": 3,
+        "max_frames": 64,
+        "training": {"steps": 6, "channels": [4, 8], "batch_size": 2},
+        "learning": {"steps": 2, "replay_size": 2},
         "finetune_every": 0,
     }
 )
@@ -169,6 +184,50 @@ def new_project(dicom_server: DicomServer) -> Callable[[str], str]:
             files = {f: source.read_file(v.name, f) for f in v.files}
             target.add_version(files, v.manifest, v.lineage, v.metrics)
         target.promote(str(source.production()), "copied for a test")
+        return project.id
+
+    return make
+
+
+def _copy_models(srv: DicomServer, source_id: str, target_id: str) -> None:
+    svc = srv.runtime.services
+    source, target = svc.models.store(source_id), svc.models.store(target_id)
+    for v in source.versions():
+        files = {f: source.read_file(v.name, f) for f in v.files}
+        target.add_version(files, v.manifest, v.lineage, v.metrics)
+    target.promote(str(source.production()), "copied for a test")
+
+
+@pytest.fixture(scope="session")
+def volumes_3d(dicom_server: DicomServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3D project ``vol3d`` trained on tiny volumes (once a session); the volumes' folder."""
+    data = write_volume_dataset(tmp_path_factory.mktemp("vol3d"), n_train=2, n_val=1, n_test=1)
+    dicom_server.runtime.services.projects.create("vol3d", SETTINGS_3D)
+    for i, split in enumerate(["train", "train", "val"]):
+        r = dicom_server.client.post(
+            "/api/v1/projects/vol3d/reference",
+            files={
+                "image": (f"case{i}.nii.gz", (data / "images" / f"case{i}.nii.gz").read_bytes()),
+                "mask": ("m.nii.gz", (data / "masks" / f"case{i}.nii.gz").read_bytes()),
+            },
+            data={"split": split},
+            headers=dicom_server.h(),
+        )
+        assert r.status_code == 201, r.text
+    r = dicom_server.client.post(
+        "/api/v1/projects/vol3d/jobs", json={"kind": "train"}, headers=dicom_server.h()
+    )
+    assert dicom_server.wait_job_in("vol3d", r.json()["id"])["state"] == "succeeded"
+    return data
+
+
+@pytest.fixture
+def new_project_3d(dicom_server: DicomServer, volumes_3d: Path) -> Callable[[str], str]:
+    """``new_project_3d(name) -> id``: a 3D project with ``vol3d``'s model in production."""
+
+    def make(name: str) -> str:
+        project = dicom_server.runtime.services.projects.create(name, SETTINGS_3D).project
+        _copy_models(dicom_server, dicom_server.project_id_of("vol3d"), project.id)
         return project.id
 
     return make

@@ -147,6 +147,10 @@ class Image(Base):
     )
     frames: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
     """How many frames the image holds (multi-frame DICOM); every other image has 1."""
+    headers_blob_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """A volume assembled from DICOM: its source instances' headers without pixel data
+    (a zip of DICOM files, :mod:`medloop.dicom.series_headers`); ``None`` otherwise."""
+    headers_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ReferencePair(Base):

@@ -13,8 +13,7 @@ One run (:func:`sync_project`, the ``dicomweb_sync`` job) does three things:
    build the SEG and store it (STOW-RS), mark ``done``.
 3. **Correct** from due ``seg_in`` rows: a SEG that references analysed instances
    becomes corrections (:meth:`~medloop.services.corrections.Corrections.correct_from_seg`).
-
-A 3D project syncs whole series instead (:mod:`medloop.services.dicom_sync_series`).
+   A 3D project syncs whole series instead (:mod:`medloop.services.dicom_sync_series`).
 
 A PACS that cannot be reached (:class:`PacsUnavailable`) ends the run with nothing
 lost: analyses are in the database before any upload, and a SEG is rebuilt

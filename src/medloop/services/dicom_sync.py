@@ -18,8 +18,7 @@ One run (:func:`sync_project`, the ``dicomweb_sync`` job) does three things:
 A PACS that cannot be reached (:class:`PacsUnavailable`) ends the run with nothing
 lost: analyses are in the database before any upload, and a SEG is rebuilt
 deterministically (same UIDs) at the next try. Other failures of an instance are
-retried with exponential backoff and given up after ``max_attempts``. Bad data
-(not an image, unreadable) is given up at once.
+retried with exponential backoff, given up after ``max_attempts``; bad data at once.
 """
 
 from __future__ import annotations

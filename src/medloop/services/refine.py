@@ -21,6 +21,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from medloop.domain.clicks import Box, Guidance, check_guidance
 from medloop.domain.records import AnalysisRecord, ProjectRecord
 from medloop.errors import ConflictError, GuidanceError, NotFoundError
@@ -79,6 +81,13 @@ class RefineOutcome:
     changed_pixels: int | None
     analysis_id: str | None = None
     block: ChangedBlock | None = None
+
+
+def _grid(volume: Image) -> Image:
+    """``volume``'s geometry (shape, affine, orientation) without its voxels: enough to
+    write a label volume on its grid, and a CT's 300 MB of voxels are not kept."""
+    empty = np.broadcast_to(np.zeros((1,) * volume.pixels.ndim, np.uint8), volume.pixels.shape)
+    return replace(volume, pixels=empty)
 
 
 class Refinements:
@@ -195,7 +204,7 @@ class Refinements:
             session=RefineSession(predictor, pixels, automatic),
             automatic=automatic,
             volume=VolumeLabels(automatic, k) if pixels.is_volume else None,
-            image=pixels if pixels.is_volume else None,
+            image=_grid(pixels) if pixels.is_volume else None,
         )
 
     def _refine(

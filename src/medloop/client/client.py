@@ -798,7 +798,9 @@ class MedloopClient:
         box_label: int = 1,
     ) -> RefineOut:
         """``POST .../images/{i}/segment``: a label map of a stored image (``frame`` of a
-        multi-frame one) from clicks or a box alone, with the production version."""
+        multi-frame one) from clicks or a box alone, with the production version. On a
+        volume (clicks with ``z``, a box of six values) only the block inferred around the
+        guidance comes back, in :attr:`RefineOut.changed` (the rest is background)."""
         if not clicks and box is None:
             raise InvalidArgument("segment needs clicks= or box=")
         body = self._guidance(clicks or (), box, box_label)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -30,8 +29,6 @@ from medloop.api.schemas_admin import (
     TokenOut,
     UserOut,
 )
-from medloop.api.schemas_refine import LabelDiceOut, RefineIn, RefineOut, SegmentIn
-from medloop.domain.clicks import Box, Click, Guidance
 from medloop.domain.jobs import CurvePoint, JobRecord
 from medloop.domain.records import (
     AnalysisRecord,
@@ -50,7 +47,6 @@ from medloop.services.erasure import ErasurePreview
 from medloop.services.model_versions import VersionView
 from medloop.services.projects import ProjectView
 from medloop.services.references import ReferenceItem
-from medloop.services.refine import RefineOutcome
 
 __all__ = [
     "analysis_out",
@@ -60,7 +56,6 @@ __all__ = [
     "curve_out",
     "dicom_instance_out",
     "erasure_out",
-    "guidance_in",
     "image_out",
     "job_out",
     "new_token_out",
@@ -69,7 +64,6 @@ __all__ = [
     "pseudonym_out",
     "reference_item_out",
     "reference_out",
-    "refine_out",
     "summary_out",
     "token_out",
     "user_out",
@@ -227,41 +221,4 @@ def curve_out(points: list[tuple[int, CurvePoint]], after: int) -> CurveOut:
     return CurveOut(
         points=[asdict(p) for _, p in points],
         last=points[-1][0] if points else after,
-    )
-
-
-def guidance_in(body: RefineIn | SegmentIn) -> Guidance:
-    """The request's clicks and box in array indices (``x, y`` -> ``(row, col)``)."""
-
-    def index(x: float, y: float, z: float | None) -> tuple[float, ...]:
-        return (y, x) if z is None else (y, x, z)
-
-    clicks = tuple(Click(index(c.x, c.y, c.z), c.label, c.positive) for c in body.clicks)
-    box = None
-    if body.box is not None:
-        x0, y0, x1, y1 = body.box
-        box = Box((y0, x0), (y1, x1), body.box_label)
-    return Guidance(clicks, box)
-
-
-def refine_out(r: RefineOutcome) -> RefineOut:
-    box = None
-    if r.box is not None:
-        (y0, x0), (y1, x1) = r.box.start, r.box.stop
-        box = [x0, y0, x1, y1]
-    return RefineOut(
-        analysis_id=r.analysis_id,
-        image_id=r.image_id,
-        frame=r.frame,
-        model_version=r.model_version,
-        clicks=r.clicks,
-        box=box,
-        box_label=None if r.box is None else r.box.label,
-        width=r.width,
-        height=r.height,
-        mask_png=base64.b64encode(r.png).decode("ascii"),
-        dice_vs_prediction=None
-        if r.dice is None
-        else [LabelDiceOut(label=d.label, name=d.name, dice=d.dice) for d in r.dice],
-        changed_pixels=r.changed_pixels,
     )

@@ -6,6 +6,11 @@ volume (512 x 512 x 300 voxels of 0.7 x 0.7 x 2.5 mm), where only a window of on
 patch around the clicks is run. Weights are random (time does not depend on them);
 the image is prepared once per interaction (the first click, not counted) and each
 click reruns the network on the window around the clicks, as the server does.
+
+For the two volumes the SERVER's refine is timed as well (``server: ...`` rows; see
+:mod:`medloop.bench.latency_server`): the same network as a stored version, an uploaded
+NIfTI, an analysis, and each click through the refine service with everything it does
+per click — only the HTTP framing left out.
 """
 
 from __future__ import annotations
@@ -109,24 +114,35 @@ def _time(case: Case, clicks: int, device: str | None) -> list[float]:
     return seconds
 
 
-def run_latency(json_path: Path, clicks: int = 10, device: str | None = None) -> dict[str, Any]:
-    """Time ``clicks`` refinements per case (after one warm-up); write JSON and print a table."""
+def run_latency(
+    json_path: Path, clicks: int = 10, device: str | None = None, server: bool = True
+) -> dict[str, Any]:
+    """Time ``clicks`` refinements per case (after one warm-up), and the server's refine
+    on the volumes unless ``server`` is false; write JSON and print a table."""
     results: dict[str, Any] = {
         "machine": machine_description(device),
         "clicks": clicks,
         "cases": {},
     }
     table = Table("case", "p50", "p99", "target", title=f"seconds per click — {results['machine']}")
-    for case in CASES:
-        secs = _time(case, clicks, device)
+    from medloop.bench.latency_server import time_server_refine
+
+    runs = [(case.name, case, lambda c: _time(c, clicks, device)) for case in CASES]
+    runs += [
+        (
+            f"server: {case.name}",
+            case,
+            lambda c: time_server_refine(c, _manifest(c), clicks, device),
+        )
+        for case in CASES
+        if len(case.shape) == 3 and server
+    ]
+    for name, case, timer in runs:
+        secs = timer(case)
         p50, p99 = (float(np.percentile(secs, q)) for q in (50, 99))
-        results["cases"][case.name] = {
-            "p50_s": p50,
-            "p99_s": p99,
-            "target_s": case.target_ms / 1000,
-        }
+        results["cases"][name] = {"p50_s": p50, "p99_s": p99, "target_s": case.target_ms / 1000}
         table.add_row(
-            case.name, f"{p50 * 1000:.0f} ms", f"{p99 * 1000:.0f} ms", f"<= {case.target_ms:.0f} ms"
+            name, f"{p50 * 1000:.0f} ms", f"{p99 * 1000:.0f} ms", f"<= {case.target_ms:.0f} ms"
         )
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2))

@@ -62,11 +62,15 @@ def latency(
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
     clicks: Annotated[int, typer.Option(min=1, help="Clicks timed per case.")] = 10,
     device: Annotated[str | None, typer.Option()] = None,
+    server: Annotated[
+        bool, typer.Option(help="Also time the server's refine service on the volumes.")
+    ] = True,
 ) -> None:
-    """Seconds per click of the interactive model: 2D 512², an MR volume, a CT-sized volume."""
+    """Seconds per click of the interactive model: 2D 512², an MR volume, a CT-sized volume;
+    and of the server's refine on the two volumes."""
     from medloop.bench.latency import run_latency
 
-    run_guarded(lambda: run_latency(json_out, clicks, device))
+    run_guarded(lambda: run_latency(json_out, clicks, device, server))
     console.print(f"wrote {json_out}")
 
 

@@ -345,54 +345,5 @@ def review(
     console.print(f"{total} analyses waiting for review", highlight=False, markup=False)
 
 
-def _click(text: str) -> tuple[float, float, int, bool]:
-    """``x,y,label`` or ``x,y,label,neg`` -> ``(x, y, label, positive)``."""
-    parts = [p.strip() for p in text.split(",")]
-    sign = parts[3].lower() if len(parts) == 4 else "pos"
-    try:
-        if len(parts) not in (3, 4) or sign not in ("pos", "neg"):
-            raise ValueError
-        return float(parts[0]), float(parts[1]), int(parts[2]), sign == "pos"
-    except ValueError:
-        _fail(f"--click {text!r}: expected x,y,label or x,y,label,neg (e.g. 120,80,1)", 2)
-
-
-@remote_app.command()
-def refine(
-    analysis: Annotated[str, typer.Argument(help="Analysis id (from `remote analyze`).")],
-    project: ProjectOpt,
-    click: Annotated[
-        list[str] | None,
-        typer.Option(help="x,y,label[,neg]: column, row, label; neg says 'not this label'."),
-    ] = None,
-    box: Annotated[str | None, typer.Option(help="x0,y0,x1,y1 around an object.")] = None,
-    reset: Annotated[bool, typer.Option(help="Forget the earlier clicks first.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Save the PNG here.")] = None,
-    server: ServerOpt = DEFAULT_SERVER,
-    token: TokenOpt = None,
-) -> None:
-    """Refine an analysis with clicks (they add to your earlier ones; nothing is stored)."""
-    from medloop.client import Click
-
-    clicks = [Click(x=x, y=y, label=k, positive=p) for x, y, k, p in map(_click, click or [])]
-    corners = None
-    if box is not None:
-        try:
-            corners = [float(v) for v in box.split(",")]
-        except ValueError:
-            corners = []
-        if len(corners) != 4:
-            _fail(f"--box {box!r}: expected x0,y0,x1,y1", 2)
-    with _connect(server, token) as c:
-        r = c.refine(project, analysis, clicks, box=corners, reset=reset)
-    console = _out()
-    dice = ", ".join(f"{d.name} {d.dice:.4f}" for d in r.dice_vs_prediction or [])
-    console.print(
-        f"{r.clicks} clicks so far (model {r.model_version}); {r.changed_pixels} pixels changed; "
-        f"Dice vs the prediction: {dice or '-'}",
-        highlight=False,
-        markup=False,
-    )
-    if out is not None:
-        out.write_bytes(r.mask)
-        console.print(f"wrote the label map to {out}", highlight=False, markup=False)
+# The refine command lives in its own module and registers itself on remote_app.
+from medloop.cli import remote_refine  # noqa: E402, F401

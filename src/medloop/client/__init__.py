@@ -68,7 +68,7 @@ from medloop.client.models import (
     ReviewItemOut,
     Training,
 )
-from medloop.client.refine_models import Click, LabelDiceOut, RefineOut
+from medloop.client.refine_models import ChangedBlock, Click, LabelDiceOut, RefineOut
 from medloop.client.volume_models import SliceOut
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "ApiError",
     "AuditEventOut",
     "BadRequest",
+    "ChangedBlock",
     "Click",
     "Conflict",
     "CorrectionOut",

@@ -762,8 +762,10 @@ class MedloopClient:
         reset: bool = False,
         box_label: int = 1,
     ) -> RefineOut:
-        """``POST .../analyses/{a}/refine``: add clicks (and a box ``[x0, y0, x1, y1]``) to
-        your interaction with the analysis and get the refined label map. Clicks accumulate
+        """``POST .../analyses/{a}/refine``: add clicks (and a box ``[x0, y0, x1, y1]``, or
+        ``[x0, y0, z0, x1, y1, z1]`` on a volume, whose clicks need ``z``) to your
+        interaction with the analysis and get the refined label map (a volume: only the
+        changed block, :attr:`RefineOut.changed`). Clicks accumulate
         on the server for a few minutes; ``reset=True`` starts over. Nothing is stored:
         submit the result with :meth:`correct`. The analysis's model version must have
         been trained for clicks (``training.interactive``; else :class:`Conflict`).
@@ -779,6 +781,13 @@ class MedloopClient:
             body["reset"] = True
         return self._json("POST", f"{self._a(project, analysis_id)}/refine", RefineOut, json=body)
 
+    def refined_labels(self, project: str, analysis_id: str) -> bytes:
+        """``GET .../analyses/{a}/refine/labels``: your refined label map as it stands, a PNG
+        (2D) or a gzipped NIfTI on the volume's own grid (:class:`NotFound` when you have
+        not refined the analysis in the last few minutes)."""
+        url = f"{self._a(project, analysis_id)}/refine/labels"
+        return self._send("GET", url, accept="*/*").content
+
     def segment(
         self,
         project: str,
@@ -789,7 +798,9 @@ class MedloopClient:
         box_label: int = 1,
     ) -> RefineOut:
         """``POST .../images/{i}/segment``: a label map of a stored image (``frame`` of a
-        multi-frame one) from clicks or a box alone, with the production version."""
+        multi-frame one) from clicks or a box alone, with the production version. On a
+        volume (clicks with ``z``, a box of six values) only the block inferred around the
+        guidance comes back, in :attr:`RefineOut.changed` (the rest is background)."""
         if not clicks and box is None:
             raise InvalidArgument("segment needs clicks= or box=")
         body = self._guidance(clicks or (), box, box_label)

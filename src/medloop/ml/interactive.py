@@ -27,7 +27,7 @@ from medloop.ml.resample import resample_labels, resample_probabilities
 if TYPE_CHECKING:
     from medloop.ml.inference import Prediction, Predictor
 
-__all__ = ["RefineResult", "RefineSession", "guidance_window"]
+__all__ = ["LabelBlock", "RefineResult", "RefineSession", "clip_box", "guidance_window"]
 
 
 def guidance_window(
@@ -50,17 +50,38 @@ def guidance_window(
     return tuple(out)
 
 
+def clip_box(box: Box, window: tuple[slice, ...]) -> Box | None:
+    """``box`` (grid indices, corners in any order) cut to ``window``; ``None`` when they
+    do not meet."""
+    start, stop = [], []
+    for a, b, w in zip(box.start, box.stop, window, strict=True):
+        lo, hi = max(min(a, b), w.start), min(max(a, b), w.stop - 1)
+        if lo > hi:
+            return None
+        start.append(lo)
+        stop.append(hi)
+    return Box(tuple(start), tuple(stop), box.label)
+
+
 def _shift(guidance: Guidance, window: tuple[slice, ...]) -> Guidance:
-    """Guidance in the window's own indices."""
+    """Guidance in the window's own indices (a box cut to the window, or dropped)."""
 
     def move(index: tuple[float, ...]) -> tuple[float, ...]:
         return tuple(v - w.start for v, w in zip(index, window, strict=True))
 
     clicks = tuple(Click(move(c.index), c.label, c.positive) for c in guidance.clicks)
-    box = guidance.box
+    box = None if guidance.box is None else clip_box(guidance.box, window)
     return Guidance(
         clicks, None if box is None else Box(move(box.start), move(box.stop), box.label)
     )
+
+
+@dataclass(frozen=True)
+class LabelBlock:
+    """Labels ``(*block shape)`` uint8 for the input-grid ``window`` they were computed for."""
+
+    window: tuple[slice, ...]
+    labels: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -108,21 +129,34 @@ class RefineSession:
             out.append(slice(max(0, lo), min(s, hi)))
         return tuple(out)
 
-    @torch.inference_mode()
-    def refine(self, guidance: Guidance) -> RefineResult:
-        """The label map for all clicks so far (in the input's array indices)."""
-        from medloop.ml.inference import Prediction, _uncertainty
-
+    def _run(self, guidance: Guidance, around: Guidance) -> tuple[tuple[slice, ...], torch.Tensor]:
+        """Run the network on the grid window around ``around`` with all of ``guidance``
+        (both in the input's indices); the input-grid window and its probabilities
+        ``(K + 1, *window shape)``."""
         p = self.predictor
         moved = to_grid(guidance, self.factors)
-        window = guidance_window(moved, self.grid, p.manifest.patch_size)
+        window = guidance_window(to_grid(around, self.factors), self.grid, p.manifest.patch_size)
         shape = tuple(w.stop - w.start for w in window)
         prev = None if self.start_grid is None else self.start_grid[window]
         channels = encode(_shift(moved, window), prev, shape, self.k, self.spec)
         inputs = np.concatenate([self.x[(slice(None), *window)], channels])
         probs = p.forward_prepared(p.model, inputs, p.manifest, p.device, p.sw_batch_size)
         target = self._input_window(window)
-        local = resample_probabilities(probs, tuple(w.stop - w.start for w in target))
+        return target, resample_probabilities(probs, tuple(w.stop - w.start for w in target))
+
+    @torch.inference_mode()
+    def refine_block(self, guidance: Guidance, new: Guidance) -> LabelBlock:
+        """Labels for a window around ``new`` (the request's clicks and box) given all of
+        ``guidance`` (the interaction's, ``new`` included), in the input's indices."""
+        target, local = self._run(guidance, new)
+        return LabelBlock(target, local.argmax(0).to(torch.uint8).numpy())
+
+    @torch.inference_mode()
+    def refine(self, guidance: Guidance) -> RefineResult:
+        """The label map for all clicks so far (in the input's array indices)."""
+        from medloop.ml.inference import Prediction, _uncertainty
+
+        target, local = self._run(guidance, guidance)
         labels = self.start.copy()
         labels[target] = local.argmax(0).to(torch.uint8).numpy()
         prediction = Prediction(

@@ -17,22 +17,29 @@ with :class:`~medloop.errors.ConflictError`.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from medloop.domain.clicks import Box, Click, Guidance, check_guidance
+from medloop.domain.clicks import Box, Guidance, check_guidance
 from medloop.domain.records import AnalysisRecord, ProjectRecord
-from medloop.errors import ConflictError, GuidanceError
+from medloop.errors import ConflictError, GuidanceError, NotFoundError
 from medloop.io import decode_mask, encode_label_map_png
+from medloop.io.volumes import encode_label_volume
 from medloop.services.analyses import Analyses
 from medloop.services.model_pool import ModelPool
+from medloop.services.refine_cache import Interaction, SessionCache
+from medloop.services.refine_volume import (
+    ChangedBlock,
+    LabelDice,
+    VolumeLabels,
+    changed_block,
+    label_dice,
+    union,
+)
+from medloop.services.volume_view import LabelFile, label_file
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
@@ -40,33 +47,31 @@ from medloop.storage.database import Database
 if TYPE_CHECKING:
     from medloop.domain.image import Image
     from medloop.ml.inference import Predictor
-    from medloop.ml.interactive import RefineSession
 
-__all__ = ["LabelDice", "RefineOutcome", "Refinements", "SessionCache"]
+__all__ = [
+    "Interaction",
+    "LabelDice",
+    "RefineOutcome",
+    "Refinements",
+    "SessionCache",
+    "label_dice",
+]
 
 NOT_INTERACTIVE = "this version was not trained for clicks; train with training.interactive=true"
 
 
 @dataclass(frozen=True)
-class LabelDice:
-    """One label's Dice between the refined and the automatic label map."""
-
-    label: int
-    name: str
-    dice: float
-
-
-@dataclass(frozen=True)
 class RefineOutcome:
-    """The label map after all clicks so far, as an 8-bit gray PNG (value = label).
+    """The label map after all clicks so far: for a 2D image the whole map as an 8-bit
+    gray PNG (value = label) in ``png``; for a volume (``shape`` ``(X, Y, Z)``) only the
+    block this request changed, in ``block``.
 
     ``dice`` is per label against the automatic prediction (``None`` when segmenting an
     image from scratch); ``clicks`` counts the interaction's clicks so far.
     """
 
-    png: bytes
-    width: int
-    height: int
+    png: bytes | None
+    shape: tuple[int, ...]
     model_version: str
     image_id: str
     frame: int
@@ -75,83 +80,14 @@ class RefineOutcome:
     dice: tuple[LabelDice, ...] | None
     changed_pixels: int | None
     analysis_id: str | None = None
+    block: ChangedBlock | None = None
 
 
-@dataclass
-class Interaction:
-    """One clinician's interaction with one analysis (see the module doc)."""
-
-    model_version: str
-    image_id: str
-    frame: int
-    session: RefineSession | None = None
-    automatic: np.ndarray | None = None
-    clicks: list[Click] = field(default_factory=list)
-    box: Box | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class SessionCache:
-    """Interactions by key, each kept ``ttl_s`` after its last use, at most ``max_size``
-    (least recently used out first). Thread-safe.
-
-    Args:
-        ttl_s: seconds an unused interaction is kept.
-        max_size: interactions kept at once.
-        clock: monotonic seconds (tests pass their own).
-    """
-
-    def __init__(
-        self,
-        ttl_s: float = 300.0,
-        max_size: int = 32,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.ttl_s, self.max_size, self.clock = ttl_s, max(1, max_size), clock
-        self._items: OrderedDict[tuple[str, ...], tuple[float, Interaction]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _expire(self, now: float) -> None:
-        while self._items:
-            key, (used, _) = next(iter(self._items.items()))
-            if now - used < self.ttl_s:
-                return
-            del self._items[key]
-
-    def get(self, key: tuple[str, ...], make: Callable[[], Interaction]) -> Interaction:
-        """The live interaction under ``key``, or a new one from ``make()``; either way it
-        becomes the most recently used."""
-        with self._lock:
-            now = self.clock()
-            self._expire(now)
-            found = self._items.pop(key, None)
-            item = make() if found is None else found[1]
-            self._items[key] = (now, item)
-            while len(self._items) > self.max_size:
-                self._items.popitem(last=False)
-            return item
-
-    def drop(self, key: tuple[str, ...]) -> None:
-        with self._lock:
-            self._items.pop(key, None)
-
-    def __len__(self) -> int:
-        with self._lock:
-            self._expire(self.clock())
-            return len(self._items)
-
-
-def label_dice(
-    refined: np.ndarray, automatic: np.ndarray, names: list[str]
-) -> tuple[LabelDice, ...]:
-    """Each label's Dice (1 where neither map has the label)."""
-    out = []
-    for label, name in enumerate(names, start=1):
-        a, b = refined == label, automatic == label
-        denom = int(a.sum() + b.sum())
-        dice = 1.0 if denom == 0 else 2.0 * int((a & b).sum()) / denom
-        out.append(LabelDice(label, name, dice))
-    return tuple(out)
+def _grid(volume: Image) -> Image:
+    """``volume``'s geometry (shape, affine, orientation) without its voxels: enough to
+    write a label volume on its grid, and a CT's 300 MB of voxels are not kept."""
+    empty = np.broadcast_to(np.zeros((1,) * volume.pixels.ndim, np.uint8), volume.pixels.shape)
+    return replace(volume, pixels=empty)
 
 
 class Refinements:
@@ -212,6 +148,27 @@ class Refinements:
             user_id, lambda: self._segment(project, image_id, guidance, frame)
         )
 
+    def labels(self, project: ProjectRecord, analysis_id: str, user_id: str | None) -> LabelFile:
+        """The caller's refined label map of the analysis as it stands: an 8-bit gray PNG
+        (2D) or a gzipped NIfTI on the input volume's grid and affine (a volume).
+
+        Raises:
+            NotFoundError: no live interaction of this user with this analysis.
+        """
+        key = (project.id, analysis_id, user_id or "")
+        item = self.cache.find(key)
+        if item is None or item.session is None or item.automatic is None:
+            raise NotFoundError(
+                f"no refine of analysis {analysis_id} in the last {self.cache.ttl_s:.0f} s: "
+                "click first (POST .../refine)"
+            )
+        with item.lock:
+            if item.volume is not None and item.image is not None:
+                current = item.volume.current
+                return label_file(encode_label_volume(current, item.image), analysis_id)
+            labels = item.labels if item.labels is not None else item.automatic
+            return label_file(encode_label_map_png(labels), analysis_id)
+
     # -- in the executor -------------------------------------------------------------
 
     def _interactive(self, project_id: str, version: str | None) -> tuple[str, Predictor]:
@@ -224,10 +181,7 @@ class Refinements:
         image = self.analyses.images.get(project_id, image_id)
         if not 0 <= frame < image.frames:
             raise GuidanceError(f"the image has frames 0..{image.frames - 1}, not {frame}")
-        pixels = self.analyses.images.pixels(image, frame)
-        if pixels.ndim != 2:
-            raise ConflictError("clicks are served for 2D images and frames only")
-        return pixels
+        return self.analyses.images.pixels(image, frame)
 
     def _start(self, project: ProjectRecord, analysis: AnalysisRecord) -> Interaction:
         """A new interaction with the analysis: its image prepared, its label map read."""
@@ -235,18 +189,22 @@ class Refinements:
 
         _, predictor = self._interactive(project.id, analysis.model_version)
         pixels = self._pixels(project.id, analysis.image_id, analysis.frame)
-        automatic = decode_mask(
-            self.blobs.read_bytes(analysis.label_blob_key, analysis.label_sha256),
-            name="label map",
-            num_foreground=project.settings.label_set.num_foreground,
-            expected_shape=pixels.shape,
-        )
+        k = project.settings.label_set.num_foreground
+        data = self.blobs.read_bytes(analysis.label_blob_key, analysis.label_sha256)
+        if pixels.is_volume:
+            automatic = decode_mask(data, name="label map", num_foreground=k, image=pixels)
+        else:
+            automatic = decode_mask(
+                data, name="label map", num_foreground=k, expected_shape=pixels.shape
+            )
         return Interaction(
             model_version=analysis.model_version,
             image_id=analysis.image_id,
             frame=analysis.frame,
             session=RefineSession(predictor, pixels, automatic),
             automatic=automatic,
+            volume=VolumeLabels(automatic, k) if pixels.is_volume else None,
+            image=_grid(pixels) if pixels.is_volume else None,
         )
 
     def _refine(
@@ -269,31 +227,65 @@ class Refinements:
                 except BaseException:
                     self.cache.drop(key)
                     raise
-                item.session, item.automatic = started.session, started.automatic
+                item.adopt(started)
             assert item.session is not None and item.automatic is not None
             clicks = ([] if reset else list(item.clicks)) + list(guidance.clicks)
             box = guidance.box or (None if reset else item.box)
             total = Guidance(tuple(clicks), box)
             k = project.settings.label_set.num_foreground
             check_guidance(total, item.session.shape, k)  # before anything changes
-            if total.empty:
-                labels = item.automatic
+            names = [lab.name for lab in project.settings.label_set.labels]
+            if item.volume is not None:
+                out = self._refine_volume(item, item.volume, total, guidance, reset, names)
             else:
-                labels = item.session.refine(total).prediction.label_map
+                out = self._refine_2d(item, total, names)
             item.clicks, item.box = clicks, box
-        names = [lab.name for lab in project.settings.label_set.labels]
+        return replace(out, analysis_id=analysis_id, clicks=len(clicks), box=box)
+
+    def _refine_2d(self, item: Interaction, total: Guidance, names: list[str]) -> RefineOutcome:
+        assert item.session is not None and item.automatic is not None
+        session = item.session
+        labels = item.automatic if total.empty else session.refine(total).prediction.label_map
+        item.labels = labels
         return RefineOutcome(
             png=encode_label_map_png(labels),
-            width=int(labels.shape[1]),
-            height=int(labels.shape[0]),
+            shape=tuple(int(s) for s in labels.shape),
             model_version=item.model_version,
             image_id=item.image_id,
             frame=item.frame,
-            clicks=len(clicks),
-            box=box,
+            clicks=len(total.clicks),
+            box=total.box,
             dice=label_dice(labels, item.automatic, names),
             changed_pixels=int((labels != item.automatic).sum()),
-            analysis_id=analysis_id,
+        )
+
+    def _refine_volume(
+        self,
+        item: Interaction,
+        volume: VolumeLabels,
+        total: Guidance,
+        new: Guidance,
+        reset: bool,
+        names: list[str],
+    ) -> RefineOutcome:
+        """Infer a window around the request's new clicks (and box), merge it into the
+        interaction's label volume; the answer carries only the changed block."""
+        assert item.session is not None
+        block = None if new.empty else item.session.refine_block(total, new)
+        region = volume.reset() if reset else None  # after the model: nothing half-done
+        if block is not None:
+            region = union(region, volume.paste(block.window, block.labels))
+        return RefineOutcome(
+            png=None,
+            shape=tuple(int(s) for s in volume.current.shape),
+            model_version=item.model_version,
+            image_id=item.image_id,
+            frame=item.frame,
+            clicks=len(total.clicks),
+            box=total.box,
+            dice=volume.dice(names),
+            changed_pixels=volume.changed,
+            block=changed_block(volume.current, region),
         )
 
     def _segment(
@@ -306,11 +298,17 @@ class Refinements:
         name, predictor = self._interactive(project.id, None)
         pixels = self._pixels(project.id, image_id, frame)
         check_guidance(guidance, pixels.shape, project.settings.label_set.num_foreground)
-        labels = RefineSession(predictor, pixels, None).refine(guidance).prediction.label_map
+        session = RefineSession(predictor, pixels, None)
+        png, block = None, None
+        if pixels.is_volume:  # only the window around the guidance; the rest is background
+            part = session.refine_block(guidance, guidance)
+            block = changed_block(part.labels, tuple(slice(0, s) for s in part.labels.shape))
+            block = replace(block, offset=tuple(w.start for w in part.window))
+        else:
+            png = encode_label_map_png(session.refine(guidance).prediction.label_map)
         return RefineOutcome(
-            png=encode_label_map_png(labels),
-            width=int(labels.shape[1]),
-            height=int(labels.shape[0]),
+            png=png,
+            shape=tuple(int(s) for s in pixels.shape),
             model_version=name,
             image_id=image_id,
             frame=frame,
@@ -318,4 +316,5 @@ class Refinements:
             box=guidance.box,
             dice=None,
             changed_pixels=None,
+            block=block,
         )

@@ -112,3 +112,39 @@ def test_bad_input_exits_2_with_one_line(fake: Fake, args: list[str], message: s
     res = CliRunner().invoke(remote.remote_app, ["refine", "a1", "-p", "retina", *args], env=ENV)
     assert res.exit_code == 2 and message in res.output
     assert len(res.output.strip().splitlines()) == 1 and fake.calls == []
+
+
+def test_volume_clicks_parse_and_a_changed_block_pastes_without_numpy_in_the_sdk(
+    fake: Fake,
+) -> None:
+    import gzip
+
+    import numpy as np
+
+    from medloop.client import ChangedBlock
+
+    args = ["refine", "a1", "-p", "retina", "--click", "12,20,9,1", "--click", "1,2,3,1,-"]
+    res = CliRunner().invoke(remote.remote_app, [*args, "--box", "0,0,0,7,7,7"], env=ENV)
+    assert res.exit_code == 0, res.output
+    ((_, _, clicks, kw),) = fake.calls
+    assert clicks == [
+        Click(x=12, y=20, z=9, label=1),
+        Click(x=1, y=2, z=3, label=1, positive=False),
+    ]
+    assert kw["box"] == [0.0] * 3 + [7.0] * 3
+    bad = CliRunner().invoke(
+        remote.remote_app, ["refine", "a1", "-p", "r", "--click", "1,2,3,4,5"], env=ENV
+    )
+    assert bad.exit_code == 2 and "x,y,z,label" in bad.output
+    block = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    data = base64.b64encode(gzip.compress(block.tobytes())).decode()
+    changed = ChangedBlock(offset=[1, 0, 2], shape=[2, 3, 4], data=data)
+    volume = changed.apply(np.zeros((4, 4, 8), np.uint8))
+    assert np.array_equal(volume[1:3, 0:3, 2:6], block) and volume.sum() == block.sum()
+    assert np.array_equal(np.asarray(changed.view()), block)
+    empty = ChangedBlock(
+        offset=[0, 0, 0], shape=[0, 0, 0], data=base64.b64encode(gzip.compress(b"")).decode()
+    )
+    assert empty.apply(volume) is volume
+    with pytest.raises(ValueError, match="empty"):
+        empty.view()

@@ -309,7 +309,7 @@ def test_a_frame_of_a_multi_frame_dicom_is_refined_on_its_own_pixels(world: Worl
     images.pixels = pixels  # type: ignore[method-assign]
     guidance = Guidance((Click((60.0, 64.0), 1),))
     out = world.service.refine(world.project, analysis, "u1", guidance).result(timeout=60)
-    assert (out.frame, out.width, out.height, out.clicks) == (2, 128, 128, 1)
+    assert (out.frame, out.shape, out.clicks) == (2, (128, 128), 1)
     ((frame, seen),) = decoded
     hounsfield = np.roll(base, 14, axis=0) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     assert frame == 2 and np.array_equal(np.squeeze(seen), hounsfield)

@@ -45,6 +45,15 @@ class Interaction:
     labels: np.ndarray | None = None
     """A 2D image's label map after the last request."""
 
+    def nbytes(self) -> int:
+        """Bytes of the arrays it holds (the prepared image, the label maps)."""
+        arrays = [self.automatic, self.labels]
+        if self.session is not None:
+            arrays += [self.session.x, self.session.start, self.session.start_grid]
+        if self.volume is not None:
+            arrays += [self.volume.automatic, self.volume.current]
+        return sum(int(getattr(a, "nbytes", 0)) for a in arrays if a is not None)
+
     def adopt(self, started: Interaction) -> None:
         """Take the prepared parts of a freshly started interaction."""
         self.session, self.automatic = started.session, started.automatic
@@ -52,12 +61,15 @@ class Interaction:
 
 
 class SessionCache:
-    """Interactions by key, each kept ``ttl_s`` after its last use, at most ``max_size``
-    (least recently used out first). Thread-safe.
+    """Interactions by key, each kept ``ttl_s`` after its last use, at most ``max_size`` of
+    them and at most ``max_bytes`` of arrays together (least recently used out first; the
+    one in use always stays, so a single CT interaction over the budget still works).
+    Thread-safe.
 
     Args:
         ttl_s: seconds an unused interaction is kept.
         max_size: interactions kept at once.
+        max_bytes: bytes of arrays kept at once (a CT interaction holds ~250 MB).
         clock: monotonic seconds (tests pass their own).
     """
 
@@ -66,17 +78,25 @@ class SessionCache:
         ttl_s: float = 300.0,
         max_size: int = 32,
         clock: Callable[[], float] = time.monotonic,
+        max_bytes: int = 1 << 30,
     ) -> None:
         self.ttl_s, self.max_size, self.clock = ttl_s, max(1, max_size), clock
+        self.max_bytes = max_bytes
         self._items: OrderedDict[tuple[str, ...], tuple[float, Interaction]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _expire(self, now: float) -> None:
+        """Drop what has not been used for ``ttl_s``, then the least recently used while
+        over ``max_size`` or ``max_bytes`` (never the most recent)."""
         while self._items:
             key, (used, _) = next(iter(self._items.items()))
             if now - used < self.ttl_s:
-                return
+                break
             del self._items[key]
+        total = sum(item.nbytes() for _, item in self._items.values())
+        while len(self._items) > 1 and (len(self._items) > self.max_size or total > self.max_bytes):
+            _, (_, item) = self._items.popitem(last=False)
+            total -= item.nbytes()
 
     def get(self, key: tuple[str, ...], make: Callable[[], Interaction]) -> Interaction:
         """The live interaction under ``key``, or a new one from ``make()``; either way it
@@ -87,8 +107,7 @@ class SessionCache:
             found = self._items.pop(key, None)
             item = make() if found is None else found[1]
             self._items[key] = (now, item)
-            while len(self._items) > self.max_size:
-                self._items.popitem(last=False)
+            self._expire(now)
             return item
 
     def find(self, key: tuple[str, ...]) -> Interaction | None:
@@ -100,6 +119,7 @@ class SessionCache:
             if found is None:
                 return None
             self._items[key] = (now, found[1])
+            self._expire(now)
             return found[1]
 
     def drop(self, key: tuple[str, ...]) -> None:

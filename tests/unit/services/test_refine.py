@@ -73,6 +73,22 @@ def test_the_cache_is_bounded_least_recently_used_out_first() -> None:
     assert cache.get(("b",), lambda: _item("new")).model_version == "new"
 
 
+def test_the_cache_is_bounded_in_bytes_but_keeps_the_one_in_use() -> None:
+    def held(tag: str, mib: int) -> Interaction:
+        item = _item(tag)
+        item.labels = np.zeros(mib << 20, np.uint8)
+        return item
+
+    cache = SessionCache(ttl_s=300, max_size=10, clock=Clock(), max_bytes=3 << 20)
+    a = cache.get(("a",), lambda: held("a", 1))
+    b = cache.get(("b",), lambda: held("b", 1))
+    assert len(cache) == 2 and a.nbytes() == 1 << 20
+    cache.get(("c",), lambda: held("c", 2))  # 4 MiB > 3: a (least recently used) goes
+    assert cache.find(("a",)) is None and cache.find(("b",)) is b and len(cache) == 2
+    big = cache.get(("d",), lambda: held("d", 5))  # over the budget alone: kept, others go
+    assert len(cache) == 1 and cache.find(("d",)) is big
+
+
 @pytest.fixture(scope="module")
 def interactive() -> Predictor:
     manifest = ModelManifest(

@@ -2,11 +2,12 @@
 """Rebuild the bundled demo sample (src/medloop/sample/nuclei) from ../shared/data/dsb2018_nuclei.
 
 The Data Science Bowl 2018 nuclei (BBBC038) are CC0. The sample takes, in a fixed hash
-order, fluorescence pairs (256 x 256) from `train` (the reference training set) and from
-`val` (halved by the engine into a selection and a locked set: the gate needs enough
-locked images to show that a candidate is no worse; 80, so 360 x 360 ones too), and brightfield/H&E pairs
-(320 x 256) from `train` (the simulated clinician's corrections) and from `val` (images
-the first model never saw, split `test` in the sample). No `test` pair is copied.
+order, fluorescence pairs from `train` (the reference training set) and from `val`
+(halved by the engine into a selection and a locked set: the gate needs enough locked
+images to show that a candidate is no worse), both 256 x 256 and 360 x 360 in the same
+proportion, and brightfield/H&E pairs (320 x 256) from `train` (the simulated
+clinician's corrections) and from `val` (images the first model never saw, split `test`
+in the sample). No `test` pair is copied.
 
     python3 scripts/make-sample.py [--data ../shared/data/dsb2018_nuclei]
 """
@@ -20,14 +21,15 @@ import shutil
 import struct
 from pathlib import Path
 
-SIZES = {"fluorescence": ((256, 256), (360, 360)), "brightfield_or_he": ((320, 256),)}
-"""Image sizes taken per group, in this order: all of the first size before the next."""
 COUNTS = {
-    ("fluorescence", "train"): ("train", 32),
-    ("fluorescence", "val"): ("val", 80),
-    ("brightfield_or_he", "train"): ("train", 8),
-    ("brightfield_or_he", "val"): ("test", 4),
+    ("fluorescence", "train"): ("train", {(256, 256): 24, (360, 360): 8}),
+    ("fluorescence", "val"): ("val", {(256, 256): 59, (360, 360): 21}),
+    ("brightfield_or_he", "train"): ("train", {(320, 256): 8}),
+    ("brightfield_or_he", "val"): ("test", {(320, 256): 4}),
 }
+"""(group, split) -> (the sample's split, pairs taken per image size). Training and
+validation pairs mix the two fluorescence sizes alike, so the gate's locked set is
+drawn from what version 1 and the fine-tune's replay see."""
 OUT = Path(__file__).resolve().parents[1] / "src" / "medloop" / "sample" / "nuclei"
 
 
@@ -41,15 +43,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/dsb2018_nuclei"))
     args = parser.parse_args()
-    rows = list(csv.DictReader(open(args.data / "manifest.csv", encoding="utf-8")))
+    with open(args.data / "manifest.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
     shutil.rmtree(OUT, ignore_errors=True)
     (OUT / "images").mkdir(parents=True)
     (OUT / "masks").mkdir(parents=True)
     out_rows = []
-    for (group, split), (new_split, count) in COUNTS.items():
+    for (group, split), (new_split, sizes) in COUNTS.items():
         chosen = [
             r
-            for size in SIZES[group]
+            for size, count in sizes.items()
             for r in sorted(
                 (
                     r
@@ -59,14 +62,19 @@ def main() -> None:
                     and _png_size(args.data / r["image"]) == size
                 ),
                 key=lambda r: hashlib.sha256(r["image"].encode()).hexdigest(),
-            )
-        ][:count]
+            )[:count]
+        ]
         for r in chosen:
             name = Path(r["image"]).name[:12] + ".png"
             shutil.copyfile(args.data / r["image"], OUT / "images" / name)
             shutil.copyfile(args.data / r["mask"], OUT / "masks" / name)
             out_rows.append(
-                {"image": f"images/{name}", "mask": f"masks/{name}", "group": group, "split": new_split}
+                {
+                    "image": f"images/{name}",
+                    "mask": f"masks/{name}",
+                    "group": group,
+                    "split": new_split,
+                }
             )
     with open(OUT / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=["image", "mask", "group", "split"])

@@ -8,6 +8,7 @@ sets (:func:`~medloop.io.display.render_window`), or in the image's own window.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ from medloop.io import (
 from medloop.io import render_window as render
 from medloop.io.volumes import sniff_volume
 from medloop.services.images import Images
+from medloop.services.slice_interp import interpolate_between, parse_indices, read_slices
 from medloop.services.volume_view import (
     KINDS,
     PLANES,
@@ -34,11 +36,12 @@ from medloop.services.volume_view import (
     plane_slice,
     slice_spacing,
 )
+from medloop.services.voxels import VoxelStream, gzip_slabs, voxel_dtype
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
 
-__all__ = ["Display", "SliceImage", "WindowedImage"]
+__all__ = ["Display", "Interpolated", "SliceImage", "WindowedImage"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,15 @@ class SliceImage:
     spacing_mm: tuple[float, float] | None
     center: float | None
     width: float | None
+
+
+@dataclass(frozen=True)
+class Interpolated:
+    """Interpolated slices of one plane: their numbers, and their masks gzip'd (uint8 0/1,
+    ``(len(indices), rows, cols)`` row-major, in the plane's display orientation)."""
+
+    indices: list[int]
+    gzip: bytes
 
 
 class Display:
@@ -168,6 +180,65 @@ class Display:
                 encode_png(render_overlay(shown, labels, colors)), count, spacing, center, width
             )
         return SliceImage(encode_png(shown.pixels), count, spacing, center, width)
+
+    def voxels(self, project: ProjectRecord, analysis_id: str, kind: str) -> VoxelStream:
+        """A volume analysis's image (``kind`` ``image``) or label volume (``labels``), whole,
+        gzip-compressed in viewer order (see :mod:`medloop.services.voxels`).
+
+        Raises:
+            InputError: a 2D analysis, a volume with channels, or an unknown kind.
+        """
+        if kind not in ("image", "labels"):
+            raise InputError(f"unknown kind {kind!r}: use image or labels")
+        analysis, volume, auto = self._analysed_volume(project, analysis_id)
+        spacing = volume.spacing
+        shape = (int(volume.shape[0]), int(volume.shape[1]), int(volume.shape[2]))
+        mm = (spacing[0], spacing[1], spacing[2]) if spacing is not None else None
+        if kind == "labels":
+            labels = self._labels(project, analysis, volume)
+            return VoxelStream(shape, mm, "uint8", None, None, gzip_slabs(labels, labels.dtype))
+        dtype = voxel_dtype(volume.pixels)
+        name = "int16" if dtype.kind == "i" else "float32"
+        return VoxelStream(shape, mm, name, *auto, gzip_slabs(volume.pixels, dtype))
+
+    def interpolate(
+        self, project: ProjectRecord, analysis_id: str, plane: str, indices: str, data: bytes
+    ) -> Interpolated:
+        """Shape-based interpolation between edited slices of ``plane`` (see
+        :mod:`medloop.services.slice_interp`): ``data`` is their masks gzip'd (uint8,
+        ``(n, rows, cols)`` in display orientation, ``n`` = the number of ``indices``).
+
+        Raises:
+            InputError: a 2D analysis, an unknown plane, bad indices or slices.
+        """
+        _, volume, _ = self._analysed_volume(project, analysis_id)
+        count = int(volume.shape[PLANES.get(plane, -1)]) if plane in PLANES else 0
+        if not count:
+            raise InputError(f"unknown plane {plane!r}: use axial, coronal or sagittal")
+        numbers = parse_indices(indices, count)
+        rows, cols = plane_slice(volume.pixels, plane, 0).shape[:2]
+        filled = interpolate_between(read_slices(data, len(numbers), rows, cols), numbers)
+        order = sorted(filled)
+        stack = np.stack([filled[k] for k in order]) if order else np.zeros((0, rows, cols))
+        return Interpolated(order, zlib.compress(stack.astype(np.uint8).tobytes(), 1, wbits=31))
+
+    def _analysed_volume(
+        self, project: ProjectRecord, analysis_id: str
+    ) -> tuple[AnalysisRecord, Image, tuple[float, float]]:
+        """The analysis, its volume (canonical) and the volume's own window.
+
+        Raises:
+            InputError: the analysis is of a 2D image.
+        """
+        with self.db.read() as s:
+            analysis = repo.get_analysis(s, analysis_id, project.id)
+            image = repo.get_image(s, analysis.image_id, project.id)
+        volume, auto = self.cache.get(
+            ("image", image.sha256), lambda: self._volume(image), lambda v: v[0].pixels.nbytes
+        )
+        if not volume.is_volume:
+            raise InputError(f"analysis {analysis_id} is of a 2D image: it has no voxels")
+        return analysis, volume, auto
 
     def _volume(self, image: ImageRecord) -> tuple[Image, tuple[float, float]]:
         """A stored image's pixels and its own window ``(center, width)``."""

@@ -142,7 +142,7 @@ class Corrections:
             name=image.filename,
             max_pixels=self.limits.max_pixels,
         )
-        if not volume.is_volume or volume.pixels.ndim != 3:
+        if not volume.is_volume or volume.channels != 1:
             raise MaskError(f"analysis {analysis_id} is not of a single-channel volume")
         shape = (volume.shape[0], volume.shape[1], volume.shape[2])
         labels = read_label_voxels(data, shape, project.settings.label_set.num_foreground)

@@ -197,9 +197,12 @@ class Display:
         if kind == "labels":
             labels = self._labels(project, analysis, volume)
             return VoxelStream(shape, mm, "uint8", None, None, gzip_slabs(labels, labels.dtype))
-        dtype = voxel_dtype(volume.pixels)
+        if volume.channels != 1:
+            raise InputError(f"the viewer shows single-channel volumes, got {volume.channels}")
+        gray = volume.pixels[..., 0]
+        dtype = voxel_dtype(gray)
         name = "int16" if dtype.kind == "i" else "float32"
-        return VoxelStream(shape, mm, name, *auto, gzip_slabs(volume.pixels, dtype))
+        return VoxelStream(shape, mm, name, *auto, gzip_slabs(gray, dtype))
 
     def interpolate(
         self, project: ProjectRecord, analysis_id: str, plane: str, indices: str, data: bytes

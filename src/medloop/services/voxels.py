@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medloop.errors import InputError, MaskError
+from medloop.errors import MaskError
 
 __all__ = ["VoxelStream", "gzip_slabs", "read_label_voxels", "voxel_dtype"]
 
@@ -61,13 +61,8 @@ class VoxelStream:
 
 
 def voxel_dtype(pixels: np.ndarray) -> np.dtype:
-    """``int16`` for integer voxels that fit it, else ``float32`` (what the viewer reads).
-
-    Raises:
-        InputError: a volume with channels (``(X, Y, Z, C)``): the viewer shows one channel.
-    """
-    if pixels.ndim != 3:
-        raise InputError(f"the viewer shows single-channel volumes, got shape {pixels.shape}")
+    """``int16`` for integer voxels ``(X, Y, Z)`` that fit it, else ``float32`` (what the
+    viewer reads)."""
     if pixels.dtype == np.uint8:
         return np.dtype("<i2")
     integer = np.issubdtype(pixels.dtype, np.integer) and pixels.size > 0

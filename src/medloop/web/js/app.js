@@ -12,7 +12,7 @@ import { roleAtLeast } from "./roles.js";
 import { mountSettings } from "./settings.js";
 import { mountUpload } from "./upload.js";
 import { mountUsers } from "./users.js";
-import { mountViewer } from "./viewer.js";
+import { mountAnyViewer } from "./volumeview.js";
 import { mountWorklist } from "./worklist.js";
 
 const PROJECT_KEY = "medloop.project";
@@ -257,7 +257,7 @@ function route() {
     return;
   }
   if (name === "viewer" && arg) {
-    unmount = mountViewer(main, ctx, decodeURIComponent(arg));
+    unmount = mountAnyViewer(main, ctx, decodeURIComponent(arg));
     document.title = "Viewer · medloop";
     return;
   }

@@ -200,7 +200,7 @@ class Display:
         if volume.channels != 1:
             raise InputError(f"the viewer shows single-channel volumes, got {volume.channels}")
         gray = volume.pixels[..., 0]
-        dtype = voxel_dtype(gray)
+        dtype = voxel_dtype(gray, volume.metadata.get("dtype"))
         name = "int16" if dtype.kind == "i" else "float32"
         return VoxelStream(shape, mm, name, *auto, gzip_slabs(gray, dtype))
 

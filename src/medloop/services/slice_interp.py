@@ -60,9 +60,9 @@ def read_slices(data: bytes, n: int, rows: int, cols: int) -> np.ndarray:
 
 def signed_distance(mask: np.ndarray) -> np.ndarray:
     """Signed distance (pixels) to the outline of ``mask`` ``(rows, cols)`` bool: > 0 inside,
-    <= 0 outside; a very negative constant for an empty mask."""
+    <= 0 outside; -1 everywhere for an empty mask (a shape shrinks away towards it)."""
     if not mask.any():
-        return np.full(mask.shape, -float(sum(mask.shape)), np.float32)
+        return np.full(mask.shape, -1.0, np.float32)
     inside = ndimage.distance_transform_edt(mask)
     outside = ndimage.distance_transform_edt(~mask)
     return np.asarray(inside - outside, np.float32)

@@ -60,15 +60,17 @@ class VoxelStream:
         return out
 
 
-def voxel_dtype(pixels: np.ndarray) -> np.dtype:
+def voxel_dtype(pixels: np.ndarray, source: str | None = None) -> np.dtype:
     """``int16`` for integer voxels ``(X, Y, Z)`` that fit it, else ``float32`` (what the
-    viewer reads)."""
-    if pixels.dtype == np.uint8:
+    viewer reads). ``source``: the file's own voxel type (decoders widen int16 to float32),
+    whose integers are exact whatever ``pixels.dtype`` is."""
+    kind = np.dtype(source).kind if source else pixels.dtype.kind
+    if kind not in "biu" or pixels.size == 0:
+        return np.dtype("<f4")
+    if source in ("bool", "int8", "uint8", "int16"):
         return np.dtype("<i2")
-    integer = np.issubdtype(pixels.dtype, np.integer) and pixels.size > 0
-    if integer and _INT16.min <= int(pixels.min()) and int(pixels.max()) <= _INT16.max:
-        return np.dtype("<i2")
-    return np.dtype("<f4")
+    fits = _INT16.min <= float(pixels.min()) and float(pixels.max()) <= _INT16.max
+    return np.dtype("<i2") if fits else np.dtype("<f4")
 
 
 def gzip_slabs(volume: np.ndarray, dtype: np.dtype) -> Iterator[bytes]:

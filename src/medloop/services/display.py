@@ -183,26 +183,40 @@ class Display:
 
     def voxels(self, project: ProjectRecord, analysis_id: str, kind: str) -> VoxelStream:
         """A volume analysis's image (``kind`` ``image``) or label volume (``labels``), whole,
-        gzip-compressed in viewer order (see :mod:`medloop.services.voxels`).
+        gzip-compressed in viewer order (see :mod:`medloop.services.voxels`). The image's
+        compressed voxels are cached: a second open only sends them.
 
         Raises:
             InputError: a 2D analysis, a volume with channels, or an unknown kind.
         """
         if kind not in ("image", "labels"):
             raise InputError(f"unknown kind {kind!r}: use image or labels")
-        analysis, volume, auto = self._analysed_volume(project, analysis_id)
-        spacing = volume.spacing
-        shape = (int(volume.shape[0]), int(volume.shape[1]), int(volume.shape[2]))
-        mm = (spacing[0], spacing[1], spacing[2]) if spacing is not None else None
-        if kind == "labels":
-            labels = self._labels(project, analysis, volume)
-            return VoxelStream(shape, mm, "uint8", None, None, gzip_slabs(labels, labels.dtype))
+        analysis, image = self._records(project, analysis_id)
+        if kind == "image":
+            return self.cache.get(
+                ("voxels", image.sha256),
+                lambda: self._image_voxels(image, analysis_id),
+                lambda v: sum(len(c) for c in v.chunks),
+            )
+        geometry, _ = self._geometry(image, analysis_id)
+        labels = self._labels(project, analysis, geometry)
+        return VoxelStream(
+            _shape3(geometry), _mm(geometry), "uint8", None, None, gzip_slabs(labels, labels.dtype)
+        )
+
+    def _image_voxels(self, image: ImageRecord, analysis_id: str) -> VoxelStream:
+        """Decode the stored volume once: its compressed voxels (kept whole) and its geometry."""
+        volume, auto = self._volume(image)
+        if not volume.is_volume:
+            raise InputError(f"analysis {analysis_id} is of a 2D image: it has no voxels")
         if volume.channels != 1:
             raise InputError(f"the viewer shows single-channel volumes, got {volume.channels}")
+        self.cache.get(("geometry", image.sha256), lambda: (_geometry_of(volume), auto), _tiny)
         gray = volume.pixels[..., 0]
         dtype = voxel_dtype(gray, volume.metadata.get("dtype"))
         name = "int16" if dtype.kind == "i" else "float32"
-        return VoxelStream(shape, mm, name, *auto, gzip_slabs(gray, dtype))
+        chunks = list(gzip_slabs(gray, dtype))
+        return VoxelStream(_shape3(volume), _mm(volume), name, *auto, chunks)
 
     def interpolate(
         self, project: ProjectRecord, analysis_id: str, plane: str, indices: str, data: bytes
@@ -214,8 +228,8 @@ class Display:
         Raises:
             InputError: a 2D analysis, an unknown plane, bad indices or slices.
         """
-        _, volume, _ = self._analysed_volume(project, analysis_id)
-        count = int(volume.shape[PLANES.get(plane, -1)]) if plane in PLANES else 0
+        volume, _ = self._geometry(self._records(project, analysis_id)[1], analysis_id)
+        count = int(volume.shape[PLANES[plane]]) if plane in PLANES else 0
         if not count:
             raise InputError(f"unknown plane {plane!r}: use axial, coronal or sagittal")
         numbers = parse_indices(indices, count)
@@ -225,23 +239,29 @@ class Display:
         stack = np.stack([filled[k] for k in order]) if order else np.zeros((0, rows, cols))
         return Interpolated(order, zlib.compress(stack.astype(np.uint8).tobytes(), 1, wbits=31))
 
-    def _analysed_volume(
+    def _records(
         self, project: ProjectRecord, analysis_id: str
-    ) -> tuple[AnalysisRecord, Image, tuple[float, float]]:
-        """The analysis, its volume (canonical) and the volume's own window.
-
-        Raises:
-            InputError: the analysis is of a 2D image.
-        """
+    ) -> tuple[AnalysisRecord, ImageRecord]:
         with self.db.read() as s:
             analysis = repo.get_analysis(s, analysis_id, project.id)
-            image = repo.get_image(s, analysis.image_id, project.id)
-        volume, auto = self.cache.get(
-            ("image", image.sha256), lambda: self._volume(image), lambda v: v[0].pixels.nbytes
-        )
-        if not volume.is_volume:
+            return analysis, repo.get_image(s, analysis.image_id, project.id)
+
+    def _geometry(self, image: ImageRecord, analysis_id: str) -> tuple[Image, tuple[float, float]]:
+        """A stored volume's geometry (shape, spacing, affine; no voxels) and own window,
+        decoded once.
+
+        Raises:
+            InputError: the image is 2D.
+        """
+
+        def load() -> tuple[Image, tuple[float, float]]:
+            volume, auto = self._volume(image)
+            return _geometry_of(volume), auto
+
+        geometry, auto = self.cache.get(("geometry", image.sha256), load, _tiny)
+        if not geometry.is_volume:
             raise InputError(f"analysis {analysis_id} is of a 2D image: it has no voxels")
-        return analysis, volume, auto
+        return geometry, auto
 
     def _volume(self, image: ImageRecord) -> tuple[Image, tuple[float, float]]:
         """A stored image's pixels and its own window ``(center, width)``."""
@@ -263,3 +283,23 @@ class Display:
 
         key = ("labels", analysis.label_sha256, volume.shape)
         return self.cache.get(key, load, lambda a: a.nbytes)
+
+
+def _geometry_of(volume: Image) -> Image:
+    """``volume`` without its voxels: zero-stride pixels of the same shape (no memory)."""
+    pixels = np.broadcast_to(np.zeros((1,) * volume.pixels.ndim, np.float32), volume.pixels.shape)
+    return Image(pixels, volume.spacing, volume.source_format, volume.metadata, volume.affine)
+
+
+def _tiny(_: object) -> int:
+    """What a geometry costs the cache (its arrays are a few bytes)."""
+    return 4096
+
+
+def _shape3(volume: Image) -> tuple[int, int, int]:
+    return (int(volume.shape[0]), int(volume.shape[1]), int(volume.shape[2]))
+
+
+def _mm(volume: Image) -> tuple[float, float, float] | None:
+    s = volume.spacing
+    return (float(s[0]), float(s[1]), float(s[2])) if s is not None else None

@@ -10,7 +10,7 @@ i.e. the C-order bytes of ``(Z, Y, X)``; voxel ``(x, y, z)`` is element
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +35,8 @@ class VoxelStream:
         spacing: mm per voxel along ``(X, Y, Z)``, if known.
         dtype: ``int16``, ``float32`` or ``uint8`` (labels), little-endian.
         center, width: the volume's own window (``None`` for labels).
-        chunks: the gzip stream, one piece per :data:`SLAB` axial slices.
+        chunks: the gzip stream, one piece per :data:`SLAB` axial slices (a list when
+            kept in a cache, so it can be sent again).
     """
 
     shape: tuple[int, int, int]
@@ -43,7 +44,7 @@ class VoxelStream:
     dtype: str
     center: float | None
     width: float | None
-    chunks: Iterator[bytes]
+    chunks: Iterable[bytes]
 
     def headers(self) -> dict[str, str]:
         """The HTTP headers that describe the stream (``x-volume-*``, ``x-window-*``)."""

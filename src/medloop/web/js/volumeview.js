@@ -16,7 +16,7 @@ import { interpolateEdited, submitVolume } from "./volumeedits.js";
 import { VolumeLabels } from "./volumelabels.js";
 import { Pane } from "./volumepane.js";
 import { CrosshairTool, WindowTool } from "./volumetools.js";
-import { fetchVoxels } from "./voxels.js";
+import { fetchVoxels, openVoxels, readVoxels } from "./voxels.js";
 
 /** Mount the viewer that fits the analysis: this one for a volume, the 2D one otherwise. */
 export function mountAnyViewer(root, ctx, analysisId) {
@@ -178,8 +178,11 @@ class VolumeView extends ViewerView {
     const onProgress = (f) => {
       this.progress.textContent = `Loading the volume… ${Math.round(f * 100)} %`;
     };
+    // The labels are asked for once the image's answer has begun: the server has decoded the
+    // volume's geometry by then, and the labels' request reuses it.
+    const opened = await openVoxels(`${base}/voxels?kind=image`, signal);
     const [volume, labels] = await Promise.all([
-      fetchVoxels(`${base}/voxels?kind=image`, { signal, onProgress }),
+      readVoxels(opened, onProgress),
       fetchVoxels(`${base}/voxels?kind=labels`, { signal }),
     ]);
     if (this.destroyed) return;

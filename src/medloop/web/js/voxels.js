@@ -13,25 +13,38 @@ const TYPES = { int16: Int16Array, float32: Float32Array, uint8: Uint8Array };
  * `onProgress(fraction)` follows the inflated bytes.
  */
 export async function fetchVoxels(path, { signal, onProgress } = {}) {
+  return readVoxels(await openVoxels(path, signal), onProgress);
+}
+
+/** The response of a `.../voxels` GET, its headers read (the body not yet). */
+export async function openVoxels(path, signal) {
   const response = await api(path, { raw: true, signal });
   const head = (name) => response.headers.get(name);
   const shape = head("x-volume-shape").split(",").map(Number);
-  const Type = TYPES[head("x-volume-dtype")];
-  if (!Type || shape.length !== 3) throw new Error(`unexpected volume ${head("x-volume-dtype")} ${shape}`);
+  const dtype = head("x-volume-dtype");
+  if (!TYPES[dtype] || shape.length !== 3) throw new Error(`unexpected volume ${dtype} ${shape}`);
   const spacing = head("x-volume-spacing") ? head("x-volume-spacing").split(",").map(Number) : [1, 1, 1];
-  const count = shape[0] * shape[1] * shape[2];
-  const bytes = new Uint8Array(count * Type.BYTES_PER_ELEMENT);
+  const width = head("x-window-width");
+  const window = width ? { center: Number(head("x-window-center")), width: Number(width) } : null;
+  return { response, shape, spacing, dtype, window };
+}
+
+/** Inflate an opened voxels response into its typed array (see fetchVoxels). */
+export async function readVoxels(opened, onProgress) {
+  const { response, shape, dtype } = opened;
+  const Type = TYPES[dtype];
+  const bytes = new Uint8Array(shape[0] * shape[1] * shape[2] * Type.BYTES_PER_ELEMENT);
+  let compressed = 0;
   const counter = new TransformStream({
     transform(chunk, ctl) {
-      counter.bytes = (counter.bytes || 0) + chunk.byteLength;
+      compressed += chunk.byteLength;
       ctl.enqueue(chunk);
     },
   });
-  await readInto(response.body.pipeThrough(counter).pipeThrough(new DecompressionStream("gzip")), bytes, onProgress);
-  const center = Number(head("x-window-center"));
-  const width = Number(head("x-window-width"));
-  const window = head("x-window-width") ? { center, width } : null;
-  return { shape, spacing, dtype: head("x-volume-dtype"), data: new Type(bytes.buffer), window, bytes: counter.bytes };
+  const inflated = response.body.pipeThrough(counter).pipeThrough(new DecompressionStream("gzip"));
+  await readInto(inflated, bytes, onProgress);
+  const { response: _, ...meta } = opened;
+  return { ...meta, data: new Type(bytes.buffer), bytes: compressed };
 }
 
 /** Read `stream` into `out`, which it must fill exactly. */

@@ -9,6 +9,7 @@ sets (:func:`~medloop.io.display.render_window`), or in the image's own window.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -193,11 +194,8 @@ class Display:
             raise InputError(f"unknown kind {kind!r}: use image or labels")
         analysis, image = self._records(project, analysis_id)
         if kind == "image":
-            return self.cache.get(
-                ("voxels", image.sha256),
-                lambda: self._image_voxels(image, analysis_id),
-                lambda v: sum(len(c) for c in v.chunks),
-            )
+            held = self.cache.peek(("voxels", image.sha256))
+            return held if held is not None else self._image_voxels(image, analysis_id)
         geometry, _ = self._geometry(image, analysis_id)
         labels = self._labels(project, analysis, geometry)
         return VoxelStream(
@@ -205,7 +203,8 @@ class Display:
         )
 
     def _image_voxels(self, image: ImageRecord, analysis_id: str) -> VoxelStream:
-        """Decode the stored volume once: its compressed voxels (kept whole) and its geometry."""
+        """Decode the stored volume (its geometry is kept) and stream its voxels, compressed
+        while they are sent; the whole compressed stream is kept once it has all been sent."""
         volume, auto = self._volume(image)
         if not volume.is_volume:
             raise InputError(f"analysis {analysis_id} is of a 2D image: it has no voxels")
@@ -215,8 +214,17 @@ class Display:
         gray = volume.pixels[..., 0]
         dtype = voxel_dtype(gray, volume.metadata.get("dtype"))
         name = "int16" if dtype.kind == "i" else "float32"
-        chunks = list(gzip_slabs(gray, dtype))
-        return VoxelStream(_shape3(volume), _mm(volume), name, *auto, chunks)
+        shape, mm = _shape3(volume), _mm(volume)
+
+        def stream() -> Iterator[bytes]:
+            sent: list[bytes] = []
+            for chunk in gzip_slabs(gray, dtype):
+                sent.append(chunk)
+                yield chunk
+            whole = VoxelStream(shape, mm, name, *auto, sent)
+            self.cache.get(("voxels", image.sha256), lambda: whole, lambda _: sum(map(len, sent)))
+
+        return VoxelStream(shape, mm, name, *auto, stream())
 
     def interpolate(
         self, project: ProjectRecord, analysis_id: str, plane: str, indices: str, data: bytes

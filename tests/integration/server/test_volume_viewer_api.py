@@ -42,6 +42,8 @@ def test_a_volume_and_its_labels_come_whole_in_canonical_order(vols: Vols) -> No
     assert np.array_equal(image, _canonical(vols.nii("images", 4)))  # LPS on disk, RAS+ here
     assert head["x-volume-dtype"] == "int16" and head["x-volume-spacing"] == "1,1,2"
     assert float(head["x-window-width"]) > 0
+    again, _ = _voxels(vols, a, "image")  # the compressed voxels kept after the first answer
+    assert np.array_equal(again, image)
     labels, head = _voxels(vols, a, "labels")
     mask = vols.client.get(f"{P}/analyses/{a}/mask", headers=vols.headers).content
     assert head["x-volume-dtype"] == "uint8" and np.array_equal(labels, _canonical(mask))

@@ -148,6 +148,8 @@ def test_interpolation_fills_the_slices_between_two_edited_ones(
     s = tabs("annotator")
     _open(s, analysis_id)
     page = s.page
+    page.get_by_test_id("interpolate").click()  # nothing edited yet: said so, nothing sent
+    page.locator(".toast", has_text="Edit at least two axial slices").wait_for()
     for k in (4, 10):
         page.get_by_test_id("slice-axial").fill(str(k))
         assert wait_value(lambda: page_slice(s, "axial"), k) == k

@@ -8,11 +8,11 @@ import { clear, h, toast } from "./dom.js";
 import { mountJobs } from "./jobs.js";
 import { mountModels } from "./models.js";
 import { archivedProjects, newProjectCard } from "./newproject.js";
+import { mountAnyViewer } from "./openviewer.js";
 import { roleAtLeast } from "./roles.js";
 import { mountSettings } from "./settings.js";
 import { mountUpload } from "./upload.js";
 import { mountUsers } from "./users.js";
-import { mountAnyViewer } from "./volumeview.js";
 import { mountWorklist } from "./worklist.js";
 
 const PROJECT_KEY = "medloop.project";

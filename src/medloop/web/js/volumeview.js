@@ -10,7 +10,7 @@ import { imagePanel } from "./panels.js";
 import { PLANES, pixelOf } from "./planes.js";
 import { isTyping } from "./stage.js";
 import { LassoTool, PaintTool } from "./tools.js";
-import { mountViewer, ViewerView } from "./viewer.js";
+import { ViewerView } from "./viewer.js";
 import { renderVolumeDisplay, volumeMeasures } from "./volumecontrols.js";
 import { interpolateEdited, submitVolume } from "./volumeedits.js";
 import { VolumeLabels } from "./volumelabels.js";
@@ -18,32 +18,7 @@ import { Pane } from "./volumepane.js";
 import { CrosshairTool, WindowTool } from "./volumetools.js";
 import { fetchVoxels, openVoxels, readVoxels } from "./voxels.js";
 
-/** Mount the viewer that fits the analysis: this one for a volume, the 2D one otherwise. */
-export function mountAnyViewer(root, ctx, analysisId) {
-  let unmount = null;
-  let gone = false;
-  const path = projectPath(ctx.project, `/analyses/${encodeURIComponent(analysisId)}`);
-  api(path)
-    .then((analysis) => {
-      if (gone) return;
-      if (!analysis.volume) {
-        unmount = mountViewer(root, ctx, analysisId);
-        return;
-      }
-      const view = new VolumeView(root, ctx, analysisId, analysis);
-      unmount = () => view.destroy();
-      view.load().catch((err) => view.fail(err));
-    })
-    .catch((err) => {
-      if (!gone) root.append(h("div", { class: "stage-error", text: `Could not open this analysis: ${err.message}` }));
-    });
-  return () => {
-    gone = true;
-    if (unmount) unmount();
-  };
-}
-
-class VolumeView extends ViewerView {
+export class VolumeView extends ViewerView {
   constructor(root, ctx, analysisId, analysis) {
     super(root, ctx, analysisId);
     this.analysis = analysis;

@@ -1,10 +1,9 @@
 """The volume viewer in a real browser: a volume analysis opens in three planes; the wheel
-and the arrow keys change the slice; the main plane switches; a click in a small plane
-moves the crosshair (the other planes' slices); a window preset applies; a brush stroke on
-a coronal slice is submitted, and the stored correction differs from the prediction in
-exactly the voxels the stroke covers. Interpolation between two edited axial slices fills
-the slices between them
-(and only those).
+and the arrow keys change the slice; a window preset and the window tool's drag apply; the
+main plane switches; a click in a small plane moves the crosshair (the other planes'
+slices); a brush stroke on a coronal slice is submitted, and the stored correction differs
+from the prediction in exactly the voxels the stroke covers. Interpolation between two
+edited axial slices fills the slices between them (and only those).
 
 A server of its own, with one small 3D project (see :mod:`.volumes`).
 """
@@ -106,6 +105,15 @@ def test_scroll_crosshair_and_a_coronal_stroke_stored_exactly(
     page.get_by_test_id("wl-preset-bone").click()
     assert page.get_by_test_id("wl-center").input_value() == "400"
     assert page.get_by_test_id("volume-grid").get_attribute("data-window") == "400 1800"
+    # the window tool: 100 px to the right widens the window by half its width (200 px: 1x)
+    page.keyboard.press("w")
+    x0, y0 = (round(v) for v in stage_point(s, "axial", NX / 2, NY / 2))
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + 100, y0, steps=5)
+    page.mouse.up()
+    assert page.get_by_test_id("volume-grid").get_attribute("data-window") == "400 2700"
+    assert page.get_by_test_id("wl-width").input_value() == "2700"
     # coronal becomes the main plane; a click in the sagittal plane moves the crosshair:
     # column c of a sagittal slice is y = NY-1-c (the coronal slice), row r is z = NZ-1-r
     page.get_by_test_id("main-plane-coronal").click()

@@ -181,3 +181,25 @@ def test_interpolation_fills_the_slices_between_two_edited_ones(
         assert (stored[:, :, z][square] == 1).all(), f"slice {z}: the square is not filled"
     outside = [z for z in range(NZ) if not 4 <= z <= 10]
     assert np.array_equal(stored[:, :, outside], pred[:, :, outside])
+
+
+def test_a_viewer_browses_the_planes_without_tools(
+    vol_server: LiveServer, tabs: Callable[[str], Session]
+) -> None:
+    analysis_id, _ = _analyse(vol_server, 23)
+    user = {"name": f"viewer-{VOLS}", "role": "viewer", "project": VOLS}
+    r = vol_server.api("POST", "/users", json=user)
+    assert r.status_code == 201, r.text
+    vol_server.tokens["viewer"] = r.json()["token"]["token"]
+    s = tabs("viewer")
+    _open(s, analysis_id)
+    page = s.page
+    assert page.get_by_test_id("submit").count() == 0
+    assert page.get_by_test_id("tool-brush").count() == 0
+    assert page.get_by_test_id("tool-crosshair").get_attribute("aria-pressed") == "true"
+    # a click in the large (axial) plane: column c is x = NX-1-c, row r is y = NY-1-r
+    page.mouse.click(*stage_point(s, "axial", 5.5, 9.5))
+    assert wait_value(lambda: page_slice(s, "sagittal"), NX - 1 - 5) == NX - 1 - 5
+    assert page_slice(s, "coronal") == NY - 1 - 9
+    page.keyboard.press("PageUp")
+    assert page_slice(s, "axial") == NZ // 2 - 10

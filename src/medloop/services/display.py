@@ -9,7 +9,7 @@ sets (:func:`~medloop.io.display.render_window`), or in the image's own window.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +29,7 @@ from medloop.io import render_window as render
 from medloop.io.volumes import sniff_volume
 from medloop.services.images import Images
 from medloop.services.slice_interp import interpolate_between, parse_indices, read_slices
+from medloop.services.uploads import read_upload
 from medloop.services.volume_view import (
     KINDS,
     PLANES,
@@ -227,14 +228,20 @@ class Display:
         return VoxelStream(shape, mm, name, *auto, stream())
 
     def interpolate(
-        self, project: ProjectRecord, analysis_id: str, plane: str, indices: str, data: bytes
+        self,
+        project: ProjectRecord,
+        analysis_id: str,
+        plane: str,
+        indices: str,
+        chunks: Iterable[bytes],
     ) -> Interpolated:
         """Shape-based interpolation between edited slices of ``plane`` (see
-        :mod:`medloop.services.slice_interp`): ``data`` is their masks gzip'd (uint8,
+        :mod:`medloop.services.slice_interp`): ``chunks`` bring their masks gzip'd (uint8,
         ``(n, rows, cols)`` in display orientation, ``n`` = the number of ``indices``).
 
         Raises:
             InputError: a 2D analysis, an unknown plane, bad indices or slices.
+            UploadTooLarge: more bytes than ``n`` slices can take, even incompressible.
         """
         volume, _ = self._geometry(self._records(project, analysis_id)[1], analysis_id)
         count = int(volume.shape[PLANES[plane]]) if plane in PLANES else 0
@@ -242,6 +249,8 @@ class Display:
             raise InputError(f"unknown plane {plane!r}: use axial, coronal or sagittal")
         numbers = parse_indices(indices, count)
         rows, cols = plane_slice(volume.pixels, plane, 0).shape[:2]
+        raw = len(numbers) * rows * cols
+        data = read_upload(chunks, raw + raw // 100 + 1024)  # gzip's worst case, and more
         filled = interpolate_between(read_slices(data, len(numbers), rows, cols), numbers)
         order = sorted(filled)
         stack = np.stack([filled[k] for k in order]) if order else np.zeros((0, rows, cols))
@@ -250,6 +259,7 @@ class Display:
     def _records(
         self, project: ProjectRecord, analysis_id: str
     ) -> tuple[AnalysisRecord, ImageRecord]:
+        """The analysis and its image (``NotFoundError`` when not in the project)."""
         with self.db.read() as s:
             analysis = repo.get_analysis(s, analysis_id, project.id)
             return analysis, repo.get_image(s, analysis.image_id, project.id)

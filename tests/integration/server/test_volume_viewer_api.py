@@ -71,6 +71,9 @@ def test_interpolation_between_two_edited_slices(vols: Vols) -> None:
     ]:
         r = vols.client.post(url, data=data, files=files_, headers=vols.headers)
         assert r.status_code == 400 and message in r.text, r.text
+    huge = {"file": ("s.gz", bytes(5000))}  # more than two slices' worth, even incompressible
+    r = vols.client.post(url, data=body, files=huge, headers=vols.headers)
+    assert r.status_code == 413, r.text
 
 
 def test_a_label_volume_posted_whole_is_the_stored_correction(vols: Vols) -> None:

@@ -186,8 +186,7 @@ def interpolate(
     holds their 0/1 masks (``(n, rows, cols)`` uint8 in the slice route's orientation,
     gzip'd); the answer holds the slices between them the same way, their numbers in
     ``x-slice-indices``. Nothing is stored."""
-    data = b"".join(chunks(file))
-    out = svc.display.interpolate(acc.project, analysis, plane, indices, data)
+    out = svc.display.interpolate(acc.project, analysis, plane, indices, chunks(file))
     headers = {"x-slice-indices": ",".join(str(i) for i in out.indices)}
     return Response(out.gzip, media_type="application/gzip", headers=headers)
 

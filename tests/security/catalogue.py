@@ -198,6 +198,34 @@ ROUTES: list[Route] = [
         ok=(400,),
     ),
     Route("GET", "/api/v1/projects/{project}/analyses/{analysis}/seg", "project", ok=(409,)),
+    # The viewer's whole volumes, interpolation and label volumes: a 2D analysis has no
+    # voxels (400), nothing is kept.
+    Route(
+        "GET",
+        "/api/v1/projects/{project}/analyses/{analysis}/voxels",
+        "project",
+        probe=lambda lv: {"params": {"kind": "image"}},
+        ok=(400,),
+    ),
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/analyses/{analysis}/interpolate",
+        "project",
+        "annotator",
+        lambda lv: {
+            "files": {"file": ("s.gz", b"\x1f\x8b")},
+            "data": {"plane": "axial", "indices": "0,2"},
+        },
+        (400,),
+    ),
+    Route(
+        "POST",
+        "/api/v1/projects/{project}/analyses/{analysis}/corrections/voxels",
+        "project",
+        "annotator",
+        lambda lv: {"files": {"file": ("l.gz", b"\x1f\x8b")}},
+        (400,),
+    ),
     Route("GET", "/api/v1/projects/{project}/review-queue", "project"),
     # A click whose x is a string: refused (422) before any model work; nothing is kept.
     Route(

@@ -30,6 +30,7 @@ from medloop.domain.records import (
     ImageRecord,
     ProjectRecord,
 )
+from medloop.errors import MaskError
 from medloop.io import decode_image, decode_mask, encode_label_map_png
 from medloop.io.volumes import encode_label_volume, sniff_volume
 from medloop.services.jobs import JobService
@@ -42,6 +43,7 @@ from medloop.services.seg_corrections import (
 )
 from medloop.services.uploads import UploadLimits, is_dicom, read_upload, sanitize_filename
 from medloop.services.volume_view import LabelFile, label_file
+from medloop.services.voxels import read_label_voxels
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
@@ -129,6 +131,36 @@ class Corrections:
                 expected_shape=(image.height, image.width),
             )
         return self._record(project, analysis, mask, user_id, effort)
+
+    def correct_voxels(
+        self,
+        project: ProjectRecord,
+        analysis_id: str,
+        chunks: Iterable[bytes],
+        user_id: str | None,
+        effort: CorrectionEffort | None = None,
+    ) -> CorrectionResult:
+        """Store a corrected label volume sent in viewer order (gzip'd uint8, see
+        :mod:`medloop.services.voxels`) for a volume analysis.
+
+        Raises:
+            NotFoundError: no such analysis in the project.
+            MaskError: a 2D analysis, or voxels that do not fit the volume or the labels.
+        """
+        with self.db.read() as s:
+            analysis = repo.get_analysis(s, analysis_id, project.id)
+            image = repo.get_image(s, analysis.image_id, project.id)
+        data = read_upload(chunks, self.limits.max_bytes)
+        volume = decode_image(
+            self.blobs.read_bytes(image.blob_key, image.sha256),
+            name=image.filename,
+            max_pixels=self.limits.max_pixels,
+        )
+        if not volume.is_volume or volume.channels != 1:
+            raise MaskError(f"analysis {analysis_id} is not of a single-channel volume")
+        shape = (volume.shape[0], volume.shape[1], volume.shape[2])
+        labels = read_label_voxels(data, shape, project.settings.label_set.num_foreground)
+        return self._record(project, analysis, labels, user_id, effort, volume)
 
     def correct_from_seg(
         self, project: ProjectRecord, chunks: Iterable[bytes], name: str, user_id: str | None

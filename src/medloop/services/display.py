@@ -8,6 +8,8 @@ sets (:func:`~medloop.io.display.render_window`), or in the image's own window.
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +28,8 @@ from medloop.io import (
 from medloop.io import render_window as render
 from medloop.io.volumes import sniff_volume
 from medloop.services.images import Images
+from medloop.services.slice_interp import interpolate_between, parse_indices, read_slices
+from medloop.services.uploads import read_upload
 from medloop.services.volume_view import (
     KINDS,
     PLANES,
@@ -34,11 +38,12 @@ from medloop.services.volume_view import (
     plane_slice,
     slice_spacing,
 )
+from medloop.services.voxels import VoxelStream, gzip_slabs, voxel_dtype
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
 
-__all__ = ["Display", "SliceImage", "WindowedImage"]
+__all__ = ["Display", "Interpolated", "SliceImage", "WindowedImage"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,15 @@ class SliceImage:
     spacing_mm: tuple[float, float] | None
     center: float | None
     width: float | None
+
+
+@dataclass(frozen=True)
+class Interpolated:
+    """Interpolated slices of one plane: their numbers, and their masks gzip'd (uint8 0/1,
+    ``(len(indices), rows, cols)`` row-major, in the plane's display orientation)."""
+
+    indices: list[int]
+    gzip: bytes
 
 
 class Display:
@@ -169,6 +183,104 @@ class Display:
             )
         return SliceImage(encode_png(shown.pixels), count, spacing, center, width)
 
+    def voxels(self, project: ProjectRecord, analysis_id: str, kind: str) -> VoxelStream:
+        """A volume analysis's image (``kind`` ``image``) or label volume (``labels``), whole,
+        gzip-compressed in viewer order (see :mod:`medloop.services.voxels`). The image's
+        compressed voxels are cached: a second open only sends them.
+
+        Raises:
+            InputError: a 2D analysis, a volume with channels, or an unknown kind.
+        """
+        if kind not in ("image", "labels"):
+            raise InputError(f"unknown kind {kind!r}: use image or labels")
+        analysis, image = self._records(project, analysis_id)
+        if kind == "image":
+            held = self.cache.peek(("voxels", image.sha256))
+            return held if held is not None else self._image_voxels(image, analysis_id)
+        geometry, _ = self._geometry(image, analysis_id)
+        labels = self._labels(project, analysis, geometry)
+        return VoxelStream(
+            _shape3(geometry), _mm(geometry), "uint8", None, None, gzip_slabs(labels, labels.dtype)
+        )
+
+    def _image_voxels(self, image: ImageRecord, analysis_id: str) -> VoxelStream:
+        """Decode the stored volume (its geometry is kept) and stream its voxels, compressed
+        while they are sent; the whole compressed stream is kept once it has all been sent."""
+        volume, auto = self._volume(image)
+        if not volume.is_volume:
+            raise InputError(f"analysis {analysis_id} is of a 2D image: it has no voxels")
+        if volume.channels != 1:
+            raise InputError(f"the viewer shows single-channel volumes, got {volume.channels}")
+        self.cache.get(("geometry", image.sha256), lambda: (_geometry_of(volume), auto), _tiny)
+        gray = volume.pixels[..., 0]
+        dtype = voxel_dtype(gray, volume.metadata.get("dtype"))
+        name = "int16" if dtype.kind == "i" else "float32"
+        shape, mm = _shape3(volume), _mm(volume)
+
+        def stream() -> Iterator[bytes]:
+            sent: list[bytes] = []
+            for chunk in gzip_slabs(gray, dtype):
+                sent.append(chunk)
+                yield chunk
+            whole = VoxelStream(shape, mm, name, *auto, sent)
+            self.cache.get(("voxels", image.sha256), lambda: whole, lambda _: sum(map(len, sent)))
+
+        return VoxelStream(shape, mm, name, *auto, stream())
+
+    def interpolate(
+        self,
+        project: ProjectRecord,
+        analysis_id: str,
+        plane: str,
+        indices: str,
+        chunks: Iterable[bytes],
+    ) -> Interpolated:
+        """Shape-based interpolation between edited slices of ``plane`` (see
+        :mod:`medloop.services.slice_interp`): ``chunks`` bring their masks gzip'd (uint8,
+        ``(n, rows, cols)`` in display orientation, ``n`` = the number of ``indices``).
+
+        Raises:
+            InputError: a 2D analysis, an unknown plane, bad indices or slices.
+            UploadTooLarge: more bytes than ``n`` slices can take, even incompressible.
+        """
+        volume, _ = self._geometry(self._records(project, analysis_id)[1], analysis_id)
+        count = int(volume.shape[PLANES[plane]]) if plane in PLANES else 0
+        if not count:
+            raise InputError(f"unknown plane {plane!r}: use axial, coronal or sagittal")
+        numbers = parse_indices(indices, count)
+        rows, cols = plane_slice(volume.pixels, plane, 0).shape[:2]
+        raw = len(numbers) * rows * cols
+        data = read_upload(chunks, raw + raw // 100 + 1024)  # gzip's worst case, and more
+        filled = interpolate_between(read_slices(data, len(numbers), rows, cols), numbers)
+        order = sorted(filled)
+        stack = np.stack([filled[k] for k in order]) if order else np.zeros((0, rows, cols))
+        return Interpolated(order, zlib.compress(stack.astype(np.uint8).tobytes(), 1, wbits=31))
+
+    def _records(
+        self, project: ProjectRecord, analysis_id: str
+    ) -> tuple[AnalysisRecord, ImageRecord]:
+        """The analysis and its image (``NotFoundError`` when not in the project)."""
+        with self.db.read() as s:
+            analysis = repo.get_analysis(s, analysis_id, project.id)
+            return analysis, repo.get_image(s, analysis.image_id, project.id)
+
+    def _geometry(self, image: ImageRecord, analysis_id: str) -> tuple[Image, tuple[float, float]]:
+        """A stored volume's geometry (shape, spacing, affine; no voxels) and own window,
+        decoded once.
+
+        Raises:
+            InputError: the image is 2D.
+        """
+
+        def load() -> tuple[Image, tuple[float, float]]:
+            volume, auto = self._volume(image)
+            return _geometry_of(volume), auto
+
+        geometry, auto = self.cache.get(("geometry", image.sha256), load, _tiny)
+        if not geometry.is_volume:
+            raise InputError(f"analysis {analysis_id} is of a 2D image: it has no voxels")
+        return geometry, auto
+
     def _volume(self, image: ImageRecord) -> tuple[Image, tuple[float, float]]:
         """A stored image's pixels and its own window ``(center, width)``."""
         pixels = self.images.pixels(image)
@@ -189,3 +301,23 @@ class Display:
 
         key = ("labels", analysis.label_sha256, volume.shape)
         return self.cache.get(key, load, lambda a: a.nbytes)
+
+
+def _geometry_of(volume: Image) -> Image:
+    """``volume`` without its voxels: zero-stride pixels of the same shape (no memory)."""
+    pixels = np.broadcast_to(np.zeros((1,) * volume.pixels.ndim, np.float32), volume.pixels.shape)
+    return Image(pixels, volume.spacing, volume.source_format, volume.metadata, volume.affine)
+
+
+def _tiny(_: object) -> int:
+    """What a geometry costs the cache (its arrays are a few bytes)."""
+    return 4096
+
+
+def _shape3(volume: Image) -> tuple[int, int, int]:
+    return (int(volume.shape[0]), int(volume.shape[1]), int(volume.shape[2]))
+
+
+def _mm(volume: Image) -> tuple[float, float, float] | None:
+    s = volume.spacing
+    return (float(s[0]), float(s[1]), float(s[2])) if s is not None else None

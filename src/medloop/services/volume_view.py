@@ -161,6 +161,15 @@ class VolumeCache:
                 self._bytes -= freed
         return value
 
+    def peek(self, key: Hashable) -> Any | None:
+        """The value under ``key`` if held (made the most recently used), else ``None``."""
+        with self._lock:
+            held = self._items.get(key)
+            if held is None:
+                return None
+            self._items.move_to_end(key)
+            return held[0]
+
     @property
     def held_bytes(self) -> int:
         """Bytes held now."""

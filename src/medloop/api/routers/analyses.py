@@ -11,7 +11,8 @@ import asyncio
 import functools
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from medloop.api.bodies import parse_json
@@ -146,6 +147,48 @@ def get_slice(
         headers["x-window-center"] = f"{shown.center:.6g}"
         headers["x-window-width"] = f"{shown.width:.6g}"
     return Response(shown.png, media_type="image/png", headers=headers)
+
+
+@router.get(
+    "/analyses/{analysis}/voxels",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/gzip": {}}}},
+)
+def get_voxels(
+    analysis: str,
+    svc: ServicesDep,
+    acc: Annotated[
+        ProjectAccess, allow("viewer", "analysis.voxels", "analysis", resource="analysis")
+    ],
+    kind: str = "image",
+) -> StreamingResponse:
+    """A volume analysis's whole image (``kind=image``: int16 or float32) or label volume
+    (``labels``: uint8), raw little-endian voxels of the canonical RAS+ array with x
+    varying fastest, gzip-compressed (not a Content-Encoding: the client inflates it).
+    Shape, dtype, spacing and the volume's own window come back in ``x-volume-*`` and
+    ``x-window-*`` headers."""
+    stream = svc.display.voxels(acc.project, analysis, kind)
+    return StreamingResponse(stream.chunks, media_type="application/gzip", headers=stream.headers())
+
+
+@router.post("/analyses/{analysis}/interpolate", response_class=Response)
+def interpolate(
+    analysis: str,
+    svc: ServicesDep,
+    acc: Annotated[
+        ProjectAccess, allow("annotator", "analysis.interpolate", "analysis", resource="analysis")
+    ],
+    file: Annotated[UploadFile, File(description="The edited slices' masks, gzip'd uint8.")],
+    plane: Annotated[str, Form()],
+    indices: Annotated[str, Form(description="The edited slices' numbers, e.g. 3,10,17.")],
+) -> Response:
+    """Shape-based interpolation of one label between edited slices of one plane: ``file``
+    holds their 0/1 masks (``(n, rows, cols)`` uint8 in the slice route's orientation,
+    gzip'd); the answer holds the slices between them the same way, their numbers in
+    ``x-slice-indices``. Nothing is stored."""
+    out = svc.display.interpolate(acc.project, analysis, plane, indices, chunks(file))
+    headers = {"x-slice-indices": ",".join(str(i) for i in out.indices)}
+    return Response(out.gzip, media_type="application/gzip", headers=headers)
 
 
 @router.get("/analyses/{analysis}/overlay", response_class=Response)

@@ -53,6 +53,27 @@ def create_correction(
     return correction_result_out(res)
 
 
+@router.post("/analyses/{analysis}/corrections/voxels", status_code=status.HTTP_201_CREATED)
+def create_voxel_correction(
+    analysis: str,
+    svc: ServicesDep,
+    acc: Annotated[ProjectAccess, allow("annotator", "correction.create", "correction")],
+    file: Annotated[UploadFile, File(description="uint8 labels, x fastest, gzip'd.")],
+    clicks: Clicks = None,
+    brush_strokes: Strokes = None,
+    active_seconds: Seconds = None,
+) -> CorrectionOut:
+    """Store a corrected label volume sent as the viewer holds it: the analysed volume's
+    canonical voxels (``GET .../voxels?kind=labels``'s layout), uint8, gzip'd."""
+    acc.note(analysis=analysis, source="voxels")
+    effort = CorrectionEffort(clicks, brush_strokes, active_seconds)
+    res = svc.corrections.correct_voxels(
+        acc.project, analysis, chunks(file), acc.who.user_id, effort
+    )
+    acc.note(res.correction.id, dice=res.correction.dice_vs_prediction)
+    return correction_result_out(res)
+
+
 @router.post("/corrections/seg", status_code=status.HTTP_201_CREATED)
 def create_seg_corrections(
     svc: ServicesDep,

@@ -8,11 +8,11 @@ import { clear, h, toast } from "./dom.js";
 import { mountJobs } from "./jobs.js";
 import { mountModels } from "./models.js";
 import { archivedProjects, newProjectCard } from "./newproject.js";
+import { mountAnyViewer } from "./openviewer.js";
 import { roleAtLeast } from "./roles.js";
 import { mountSettings } from "./settings.js";
 import { mountUpload } from "./upload.js";
 import { mountUsers } from "./users.js";
-import { mountViewer } from "./viewer.js";
 import { mountWorklist } from "./worklist.js";
 
 const PROJECT_KEY = "medloop.project";
@@ -257,7 +257,7 @@ function route() {
     return;
   }
   if (name === "viewer" && arg) {
-    unmount = mountViewer(main, ctx, decodeURIComponent(arg));
+    unmount = mountAnyViewer(main, ctx, decodeURIComponent(arg));
     document.title = "Viewer · medloop";
     return;
   }

@@ -11,17 +11,22 @@ export function parseColor(hex) {
 export class Stage {
   /**
    * @param {HTMLElement} container  the element the canvas fills
-   * @param {object} opts  panWithLeft: left-drag pans (no painting tool)
+   * @param {object} opts  panWithLeft: left-drag pans (no painting tool); testid and label:
+   *   the canvas's data-testid and aria-label; wheel(e): takes the wheel (returns true) instead
+   *   of zooming (a volume's slice scrolling; Ctrl+wheel always zooms)
    */
-  constructor(container, { panWithLeft = false } = {}) {
+  constructor(container, { panWithLeft = false, testid = "stage", label, wheel } = {}) {
     this.container = container;
     this.canvas = h("canvas", {
       class: "stage-canvas",
-      "data-testid": "stage",
+      "data-testid": testid,
       tabindex: "0",
       role: "img",
-      "aria-label": "The image with the segmentation overlay",
+      "aria-label": label || "The image with the segmentation overlay",
     });
+    this.wheel = wheel || null;
+    this.aspect = 1; // a row's height over a column's width (a volume's anisotropic voxels)
+    this.decorate = null; // (ctx, stage) => void: drawn over the overlay, in CSS px (crosshair)
     container.append(this.canvas);
     this.ctx = this.canvas.getContext("2d");
     this.panWithLeft = panWithLeft;
@@ -68,7 +73,20 @@ export class Stage {
     this.requestRender();
   }
 
+  /** Show rows `aspect` times as tall as columns are wide (mm per row / mm per column). */
+  setAspect(aspect) {
+    if (aspect === this.aspect) return;
+    this.aspect = aspect;
+    this.canvas.dataset.aspect = String(aspect);
+    this.fit();
+  }
+
   setLabels(buffer, colors) {
+    if (this.overlay && this.overlay.width === buffer.width && this.overlay.height === buffer.height) {
+      this.labels = buffer; // same size (another slice of a volume): keep the canvases
+      this.updateOverlay();
+      return;
+    }
     this.labels = buffer;
     this.colors = [[0, 0, 0], ...colors.map(parseColor)];
     this.overlay = document.createElement("canvas");
@@ -147,11 +165,11 @@ export class Stage {
 
   fit() {
     if (!this.iw || !this.cssWidth) return;
-    const s = Math.min(this.cssWidth / this.iw, this.cssHeight / this.ih) * 0.94;
+    const s = Math.min(this.cssWidth / this.iw, this.cssHeight / (this.ih * this.aspect)) * 0.94;
     this.scale = s;
     this.fitScale = s;
     this.ox = (this.cssWidth - this.iw * s) / 2;
-    this.oy = (this.cssHeight - this.ih * s) / 2;
+    this.oy = (this.cssHeight - this.ih * s * this.aspect) / 2;
     this.fitted = true;
     this._viewChanged();
   }
@@ -168,11 +186,11 @@ export class Stage {
   }
 
   toImage(sx, sy) {
-    return [(sx - this.ox) / this.scale, (sy - this.oy) / this.scale];
+    return [(sx - this.ox) / this.scale, (sy - this.oy) / (this.scale * this.aspect)];
   }
 
   toScreen(ix, iy) {
-    return [this.ox + ix * this.scale, this.oy + iy * this.scale];
+    return [this.ox + ix * this.scale, this.oy + iy * this.scale * this.aspect];
   }
 
   _viewChanged() {
@@ -217,7 +235,7 @@ export class Stage {
     ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
     if (!this.image) return;
     const s = this.scale;
-    ctx.setTransform(dpr * s, 0, 0, dpr * s, dpr * this.ox, dpr * this.oy);
+    ctx.setTransform(dpr * s, 0, 0, dpr * s * this.aspect, dpr * this.ox, dpr * this.oy);
     ctx.imageSmoothingEnabled = s < 2;
     ctx.imageSmoothingQuality = "high";
     ctx.drawImage(this.image, 0, 0, this.iw, this.ih);
@@ -230,7 +248,8 @@ export class Stage {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.strokeStyle = "rgba(255,255,255,0.18)";
     ctx.lineWidth = 1;
-    ctx.strokeRect(this.ox - 0.5, this.oy - 0.5, this.iw * s + 1, this.ih * s + 1);
+    ctx.strokeRect(this.ox - 0.5, this.oy - 0.5, this.iw * s + 1, this.ih * s * this.aspect + 1);
+    if (this.decorate) this.decorate(ctx, this);
     if (this.handler?.preview) this.handler.preview(ctx, this);
   }
 
@@ -241,18 +260,17 @@ export class Stage {
     return [e.clientX - r.left, e.clientY - r.top];
   }
 
+  _wheel(e) {
+    e.preventDefault();
+    if (this.wheel && !e.ctrlKey && !e.metaKey && this.wheel(e)) return;
+    const [sx, sy] = this._local(e);
+    this.zoomAt(Math.exp(-e.deltaY * 0.0015), sx, sy);
+  }
+
   _bind() {
     const c = this.canvas;
     c.addEventListener("contextmenu", (e) => e.preventDefault());
-    c.addEventListener(
-      "wheel",
-      (e) => {
-        e.preventDefault();
-        const [sx, sy] = this._local(e);
-        this.zoomAt(Math.exp(-e.deltaY * 0.0015), sx, sy);
-      },
-      { passive: false },
-    );
+    c.addEventListener("wheel", (e) => this._wheel(e), { passive: false });
     c.addEventListener("pointerdown", (e) => {
       c.focus({ preventScroll: true });
       const [sx, sy] = this._local(e);

@@ -20,7 +20,7 @@ export function mountViewer(root, ctx, analysisId) {
   return () => view.destroy();
 }
 
-class ViewerView {
+export class ViewerView {
   constructor(root, ctx, analysisId) {
     this.root = root;
     this.ctx = ctx;

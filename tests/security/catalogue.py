@@ -236,6 +236,14 @@ ROUTES: list[Route] = [
         lambda lv: {"json": {"clicks": [{"x": "1", "y": 1, "label": 1}]}},
         (422,),
     ),
+    # The caller's refined label map: no interaction is live for the probe's caller (404).
+    Route(
+        "GET",
+        "/api/v1/projects/{project}/analyses/{analysis}/refine/labels",
+        "project",
+        "annotator",
+        ok=(404,),
+    ),
     Route(
         "POST",
         "/api/v1/projects/{project}/images/{image}/segment",

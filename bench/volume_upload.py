@@ -382,6 +382,7 @@ def run(args: argparse.Namespace, work: Path, srv: Server) -> dict[str, Any]:
     """Train, then time the uploads; returns the report (without the machine)."""
     from medloop.bench.machine import machine_description
 
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     ct_shape = _triple(args.ct_shape, int)
     ct_spacing = _triple(args.ct_spacing, float)
     rows = manifest_rows(args.data)
@@ -422,7 +423,8 @@ def run(args: argparse.Namespace, work: Path, srv: Server) -> dict[str, Any]:
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_description("cpu"),
         "threads": args.threads,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "data": str(args.data),
         "model": {
             **model,

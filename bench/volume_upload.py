@@ -151,6 +151,8 @@ class RssSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        # SIGTERM and SIGINT go to the main thread, so they interrupt its request at once.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         while not self._stop.is_set():
             try:
                 self.peak = max(self.peak, rss_bytes(self.pid))

@@ -73,13 +73,52 @@ def normalized_entropy(probs: torch.Tensor) -> torch.Tensor:
     return -(p * p.log()).sum(0) / math.log(probs.shape[0])
 
 
+_SLAB_VOXELS = 1 << 20
+"""Voxels per slab when a whole volume is reduced a slab at a time (4 MiB of float32 a map)."""
+
+
+def _slabs(shape: tuple[int, ...]) -> list[slice]:
+    """Slices of the first axis of ``shape`` into slabs of about ``_SLAB_VOXELS`` each."""
+    per_row = max(1, math.prod(shape[1:]))
+    step = max(1, _SLAB_VOXELS // per_row)
+    return [slice(i, min(i + step, shape[0])) for i in range(0, shape[0], step)]
+
+
 def _uncertainty(probs: torch.Tensor) -> float:
-    ent = normalized_entropy(probs)
-    # Pixels in play: those where some foreground class has at least 10 % probability.
-    region = probs[1:].max(0).values > 0.1
+    """Mean normalised entropy over the pixels in play (see :class:`Prediction`).
+
+    ``probs``: ``(K+1, *spatial)``. The entropy is computed a slab at a time, so only
+    one float32 map of the input's size is added to ``probs``, not ``3 (K+1)``, and the
+    pixels in play are gathered by numpy: torch's boolean indexing would first make an
+    int64 index per pixel and axis (six float32 maps' worth for a volume).
+    """
+    spatial = tuple(probs.shape[1:])
+    ent = torch.empty(spatial, dtype=torch.float32)
+    region = torch.empty(spatial, dtype=torch.bool)
+    for sl in _slabs(spatial):
+        part = probs[:, sl]
+        ent[sl] = normalized_entropy(part)
+        # Pixels in play: those where some foreground class has at least 10 % probability.
+        region[sl] = part[1:].max(0).values > 0.1
     if not bool(region.any()):
         return float(ent.mean())
-    return float(ent[region].mean())
+    return float(torch.from_numpy(ent.numpy()[region.numpy()]).mean())
+
+
+def _argmax_labels(probs: torch.Tensor) -> np.ndarray:
+    """``(K+1, *spatial)`` probabilities -> uint8 label map, a slab at a time (no int64 map)."""
+    labels = np.empty(tuple(probs.shape[1:]), dtype=np.uint8)
+    for sl in _slabs(tuple(probs.shape[1:])):
+        labels[sl] = probs[:, sl].argmax(0).to(torch.uint8).numpy()
+    return labels
+
+
+def _softmax_(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over the classes of ``(B, K+1, *spatial)`` logits, in place, a slab at a time."""
+    for sl in _slabs(tuple(logits.shape[2:])):
+        part = logits[:, :, sl]
+        part.copy_(torch.softmax(part, dim=1))
+    return logits
 
 
 def _autocast(device: torch.device) -> torch.autocast:
@@ -205,12 +244,16 @@ class Predictor:
                     roi_weight_map=window_weights,
                 )
         assert isinstance(logits, torch.Tensor)
-        return torch.softmax(logits.float(), dim=1)[0].cpu()
+        # In place: on a CT-sized volume the logits are K+1 maps of the resampled grid.
+        return _softmax_(logits.float())[0].cpu()
 
     def finish(self, probs: torch.Tensor, shape: tuple[int, ...]) -> Prediction:
         """Grid probabilities -> the prediction on an input of spatial ``shape``."""
-        probs = resample_probabilities(probs, shape)
-        labels = probs.argmax(0).to(torch.uint8).numpy()
+        return self._labelled(resample_probabilities(probs, shape))
+
+    def _labelled(self, probs: torch.Tensor) -> Prediction:
+        """The prediction from ``(K+1, *spatial)`` probabilities on the input's grid."""
+        labels = _argmax_labels(probs)
         if self.manifest.keep_largest:
             labels = keep_largest_component(labels, self.manifest.keep_largest)
         if self.manifest.min_size:
@@ -231,6 +274,22 @@ class Predictor:
 
         return RefineSession(self, image, previous).refine(guidance).prediction
 
+    def _predict_large(
+        self, prepared: list[np.ndarray], i: int, shape: tuple[int, ...]
+    ) -> Prediction:
+        """Sliding windows over ``prepared[i]``, which is dropped as soon as it is used.
+
+        Each large array is let go before the next is made: the prepared image before the
+        probabilities are resampled, the grid's probabilities once resampled (a CT-sized
+        volume's are several times the volume's size).
+        """
+        x = prepared[i]
+        prepared[i] = np.empty((0,), np.float32)
+        probs = self.probabilities(x)
+        del x
+        probs = resample_probabilities(probs, shape)
+        return self._labelled(probs)
+
     def predict(self, image: Image) -> Prediction:
         """Analyse one image or volume at its own size and grid."""
         return self.predict_many([image])[0]
@@ -241,11 +300,12 @@ class Predictor:
         prepared = [prepare(im, self.manifest.preprocess) for im in images]
         out: list[Prediction | None] = [None] * len(images)
         groups: dict[tuple[int, ...], list[int]] = {}
-        for i, x in enumerate(prepared):
-            if all(s <= p for s, p in zip(x.shape[1:], self.manifest.patch_size, strict=True)):
-                groups.setdefault(x.shape, []).append(i)
+        for i in range(len(prepared)):
+            grid = prepared[i].shape
+            if all(s <= p for s, p in zip(grid[1:], self.manifest.patch_size, strict=True)):
+                groups.setdefault(grid, []).append(i)
             else:
-                out[i] = self.finish(self.probabilities(x), images[i].shape)
+                out[i] = self._predict_large(prepared, i, images[i].shape)
         divisors = self.manifest.network.divisors
         for shape, idx in groups.items():
             crop = (slice(None), slice(None), *(slice(0, s) for s in shape[1:]))

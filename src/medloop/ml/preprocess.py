@@ -36,11 +36,18 @@ def _normalize(x: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     lo_p, hi_p = spec.clip_percentiles
     out = np.empty_like(x)
     for c in range(x.shape[0]):
-        ch = x[c]
-        lo, hi = np.percentile(ch, [lo_p, hi_p])
-        ch = np.clip(ch, lo, hi)
+        lo, hi = np.percentile(x[c], [lo_p, hi_p])
+        ch = np.clip(x[c], lo, hi)  # float64, as the percentiles are
         std = float(ch.std())
-        out[c] = (ch - float(ch.mean())) / std if std > 1e-6 else 0.0
+        if std > 1e-6:
+            # (ch - mean) / std without two more float64 temporaries of the channel.
+            mean = float(ch.mean())
+            np.subtract(ch, mean, out=ch)
+            np.divide(ch, std, out=ch)
+            out[c] = ch
+        else:
+            out[c] = 0.0
+        del ch
     return out
 
 

@@ -8,6 +8,8 @@ to the input's grid linearly before the label map is taken.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -56,4 +58,9 @@ def resample_probabilities(probs: torch.Tensor, shape: tuple[int, ...]) -> torch
     out = F.interpolate(
         probs[None].float(), size=shape, mode=_linear_mode(len(shape)), align_corners=False
     )[0]
-    return out / out.sum(0, keepdim=True).clamp_min(1e-8)
+    # In place, a slab at a time: a CT-sized volume's K+1 maps are hundreds of MiB each.
+    step = max(1, (1 << 20) // max(1, math.prod(shape[1:])))
+    for start in range(0, shape[0], step):
+        part = out[:, start : start + step]
+        part.div_(part.sum(0, keepdim=True).clamp_min_(1e-8))
+    return out

@@ -264,12 +264,32 @@ def test_clicks_on_two_planes_undo_and_submit(
     assert page.get_by_test_id("click-item").count() == 1
     assert re.search(r"1 click\b", page.get_by_test_id("click-summary").inner_text())
 
+    # a drag on the coronal slice: a box for the label, sent alone, spanning the drag (x 11,
+    # z 7 voxels) and, through the plane, as many slices as its smaller side, centred on y
+    # (the axial click moved the coronal plane to the other blob's slice: back to y)
+    assert page_slice(s, "coronal") == fy
+    _show(s, "coronal", y)
+    with page.expect_request(is_refine) as sent, page.expect_response(is_refine) as info:
+        page.mouse.move(*stage_point(s, "coronal", NX - 1 - (x + 5) + 0.5, NZ - 1 - (z + 3) + 0.5))
+        page.mouse.down()
+        page.mouse.move(
+            *stage_point(s, "coronal", NX - 1 - (x - 5) + 0.5, NZ - 1 - (z - 3) + 0.5), steps=8
+        )
+        page.mouse.up()
+    box = [x - 5, y - 3, z - 3, x + 5, y + 3, z + 3]
+    assert sent.value.post_data_json == {"clicks": [], "box": box, "box_label": 1}
+    boxed, final = _answer(s, info, three)
+    assert boxed["clicks"] == 1 and boxed["box"] == box
+    assert page.get_by_test_id("click-item").count() == 2
+    s.shot("volume-clicks-box")
+
     # submit: the stored correction is the viewer's label volume; its effort counts the clicks
     page.get_by_test_id("submit").click()
     page.get_by_test_id("result").wait_for(state="visible")
     assert page.get_by_test_id("click-item").count() == 0
     items = srv.api("GET", f"/projects/{PROJECT}/corrections?limit=100").json()["items"]
     corr = next(c for c in items if c["analysis_id"] == analysis)
-    assert corr["effort"]["clicks"] == 2 and corr["effort"]["brush_strokes"] == 0, corr
+    # two points (the undone one counts too) and the box
+    assert corr["effort"]["clicks"] == 3 and corr["effort"]["brush_strokes"] == 0, corr
     stored = nifti(srv.api("GET", f"/projects/{PROJECT}/corrections/{corr['id']}/mask").content)
-    assert np.array_equal(stored, three), f"{int((stored != three).sum())} voxels differ"
+    assert np.array_equal(stored, final), f"{int((stored != final).sum())} voxels differ"

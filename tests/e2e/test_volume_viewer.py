@@ -203,3 +203,31 @@ def test_a_viewer_browses_the_planes_without_tools(
     assert page_slice(s, "coronal") == NY - 1 - 9
     page.keyboard.press("PageUp")
     assert page_slice(s, "axial") == NZ // 2 - 10
+
+
+def test_a_version_without_clicks_turns_the_click_tool_off(
+    vol_server: LiveServer, tabs: Callable[[str], Session]
+) -> None:
+    analysis_id, _ = _analyse(vol_server, 24)
+    s = tabs("annotator")
+    _open(s, analysis_id)
+    page = s.page
+    page.keyboard.press("c")
+    assert page.get_by_test_id("tool-clicks").get_attribute("aria-pressed") == "true"
+    page.get_by_test_id("clicks-panel").wait_for()
+    # a click in a small plane is a point too: column c of a sagittal slice is y = NY-1-c,
+    # row r is z = NZ-1-r; the slice is x
+    is_refine = lambda q: q.url.endswith("/refine")  # noqa: E731
+    with page.expect_request(is_refine) as sent, page.expect_response(is_refine) as info:
+        page.mouse.click(*stage_point(s, "sagittal", 10.5, 6.5))
+    point = {"x": NX // 2, "y": NY - 1 - 10, "z": NZ - 1 - 6, "label": 1, "positive": True}
+    assert sent.value.post_data_json == {"clicks": [point], "reset": True}
+    assert info.value.status == 409
+    page.locator(".toast-error", has_text="not trained for clicks").wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=tool-clicks]').disabled"
+        " && document.querySelector('[data-testid=tool-brush]').getAttribute('aria-pressed') === 'true'"
+    )
+    assert page.get_by_test_id("click-item").count() == 0
+    page.keyboard.press("c")  # stays off
+    assert page.get_by_test_id("tool-clicks").get_attribute("aria-pressed") == "false"

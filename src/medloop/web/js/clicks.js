@@ -7,7 +7,7 @@ import { ApiError, api, projectPath } from "./api.js";
 import { append, clear, fmtInt, h, toast } from "./dom.js";
 import { decodeLabelPng } from "./png.js";
 
-const HIT_PX = 9; // a click this close (CSS px) to a point removes it
+export const HIT_PX = 9; // a click this close (CSS px) to a point removes it
 const DRAG_PX = 5; // a press that moves farther is a box
 
 export class ClickTool {
@@ -123,12 +123,12 @@ export class ClickTool {
     this.base = null;
     this.epoch += 1;
     this.renderPanel();
-    this.view.stage.requestRender();
+    this.redraw();
   }
 
   changed() {
     this.renderPanel();
-    this.view.stage.requestRender();
+    this.redraw();
     this.view.historyChanged();
     this.sync();
   }
@@ -193,7 +193,7 @@ export class ClickTool {
     this.accepted = { points: req.points, box: req.box };
     this.synced = true;
     this.answer = res;
-    await this.apply(res.mask_png);
+    await this.apply(res);
     this.renderPanel();
   }
 
@@ -211,13 +211,13 @@ export class ClickTool {
       toast(err instanceof ApiError ? err.message : `Refine failed: ${err}`, "error", 8000);
     }
     this.renderPanel();
-    this.view.stage.requestRender();
+    this.redraw();
   }
 
-  /** Put the answer's changes (against the previous answer) into the label buffer, as one
-   * undoable step: brush edits elsewhere stay. */
-  async apply(base64) {
-    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  /** Put the answer's label map's changes (against the previous answer) into the label
+   * buffer, as one undoable step: brush edits elsewhere stay. */
+  async apply(res) {
+    const bytes = Uint8Array.from(atob(res.mask_png), (c) => c.charCodeAt(0));
     const map = await decodeLabelPng(new Blob([bytes], { type: "image/png" }));
     const buffer = this.view.buffer;
     if (this.view.destroyed || map.width !== buffer.width || map.height !== buffer.height) return;
@@ -227,13 +227,39 @@ export class ClickTool {
     buffer.applyChanges(before, map.labels);
     buffer.end();
     this.view.historyChanged();
-    this.view.stage.canvas.dataset.refined = String(Number(this.view.stage.canvas.dataset.refined || 0) + 1);
+    this.countRefined();
+  }
+
+  /** The element whose data-refined / data-refining attributes tell tests (and CSS) how far it is. */
+  get marker() {
+    return this.view.stage.canvas;
+  }
+
+  countRefined() {
+    this.marker.dataset.refined = String(Number(this.marker.dataset.refined || 0) + 1);
+  }
+
+  /** Redraw what shows the points (the stage). */
+  redraw() {
+    this.view.stage.requestRender();
+  }
+
+  get helpText() {
+    return "Click: this is the label · Shift+click or right click: this is not · drag: a box · click a point to remove it.";
+  }
+
+  pointText(p) {
+    return `(${p.x}, ${p.y})`;
+  }
+
+  get unit() {
+    return "px";
   }
 
   setBusy(busy) {
     this.busy = busy;
     this.busyEl.hidden = !busy;
-    this.view.stage.canvas.dataset.refining = busy ? "1" : "0";
+    this.marker.dataset.refining = busy ? "1" : "0";
     this.panel.setAttribute("aria-busy", String(busy));
   }
 
@@ -254,10 +280,7 @@ export class ClickTool {
       "div",
       { class: "panel clicks-panel", "data-testid": "clicks-panel", hidden: true },
       h("div", { class: "panel-title-row" }, h("h3", { text: "Clicks" }), this.busyEl),
-      h("p", {
-        class: "muted small",
-        text: "Click: this is the label · Shift+click or right click: this is not · drag: a box · click a point to remove it.",
-      }),
+      h("p", { class: "muted small", text: this.helpText }),
       this.list,
       this.summary,
       h("div", { class: "row" }, this.undoBtn),
@@ -286,7 +309,7 @@ export class ClickTool {
     append(
       clear(this.list),
       this.points.map((p, i) =>
-        item(`${p.positive ? "+" : "−"} ${name(p.label)} (${p.x}, ${p.y})`, p.positive ? "pos" : "neg", () =>
+        item(`${p.positive ? "+" : "−"} ${name(p.label)} ${this.pointText(p)}`, p.positive ? "pos" : "neg", () =>
           this.remove(i),
         ),
       ),
@@ -298,7 +321,7 @@ export class ClickTool {
     this.summary.textContent =
       this.disabled || !a
         ? ""
-        : `${a.clicks} click${a.clicks === 1 ? "" : "s"} · ${fmtInt(a.changed_pixels)} px changed from the prediction (model ${a.model_version})`;
+        : `${a.clicks} click${a.clicks === 1 ? "" : "s"} · ${fmtInt(a.changed_pixels)} ${this.unit} changed from the prediction (model ${a.model_version})`;
     this.undoBtn.disabled = !this.canUndo;
   }
 
@@ -322,7 +345,7 @@ export class ClickTool {
 }
 
 /** A green + (positive) or a red − (negative) on a dark disc, readable on any image. */
-function drawPoint(ctx, x, y, positive) {
+export function drawPoint(ctx, x, y, positive) {
   ctx.beginPath();
   ctx.arc(x, y, 7, 0, Math.PI * 2);
   ctx.fillStyle = "rgba(0,0,0,0.65)";

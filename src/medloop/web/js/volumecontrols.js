@@ -1,5 +1,5 @@
-// The volume viewer's display card: the main plane (layout), overlay, and window/level with
-// the CT presets, typed values, or the window tool's drag.
+// The volume viewer's toolbar, and its display card: the main plane (layout), overlay, and
+// window/level with the CT presets, typed values, or the window tool's drag.
 
 import { append, clear, fmtInt, fmtNum, h } from "./dom.js";
 import { PLANES } from "./planes.js";
@@ -151,4 +151,51 @@ export function volumeMeasures(analysis, labels, canEdit) {
   });
   const el = h("div", { class: "panel" }, h("h3", { text: "Measurements" }), blocks);
   return { el, editedCells };
+}
+
+/** The volume viewer's toolbar: its tools (the correction tools and clicks for editors),
+ * and for editors the brush size, labels, undo/redo/reset/interpolate and submit; the
+ * buttons are kept on `view`. */
+export function volumeToolbar(view) {
+  const tools = [
+    ["crosshair", "Crosshair", "X"],
+    ["window", "Window", "W"],
+  ];
+  if (view.canEdit)
+    tools.unshift(
+      ["brush", "Brush", "B"],
+      ["eraser", "Eraser", "E"],
+      ["lasso", "Lasso / polygon", "L"],
+      ["clicks", "Clicks", "C"],
+    );
+  view.toolButtons = tools.map(([t, label, key]) => view.toolButton(t, label, key));
+  const groups = [h("div", { class: "tool-group" }, view.toolButtons)];
+  if (view.canEdit) {
+    const button = (cls, testid, title, text, onclick) =>
+      h("button", { class: cls, type: "button", title, "data-testid": testid, onclick, text });
+    view.labelButtons = view.labels.map((lab, i) => view.labelButton(lab, i));
+    view.undoBtn = button("btn", "undo", "Undo (Z, Ctrl+Z)", "Undo", () => view.undo());
+    view.redoBtn = button("btn", "redo", "Redo (Y, Ctrl+Shift+Z)", "Redo", () => view.redo());
+    view.resetBtn = button("btn", "reset", "Back to the model's prediction", "Reset to prediction", () => view.reset());
+    view.interpBtn = button(
+      "btn",
+      "interpolate",
+      "Fill the slices between the edited slices of the main plane with the current label's shape, morphed (I)",
+      "Interpolate",
+      () => view.interpolate(),
+    );
+    view.submitBtn = button("btn btn-primary", "submit", undefined, "Submit correction", () => view.submit());
+    groups.push(
+      view.sizeControl(),
+      h("div", { class: "tool-group labels" }, view.labelButtons),
+      h("div", { class: "tool-group" }, view.undoBtn, view.redoBtn, view.resetBtn, view.interpBtn),
+      h("div", { class: "spacer" }),
+      view.submitBtn,
+    );
+  }
+  return h(
+    "div",
+    { class: "toolbar", "data-testid": "correction-tools", role: "toolbar", "aria-label": "Tools" },
+    groups,
+  );
 }

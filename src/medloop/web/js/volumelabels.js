@@ -125,6 +125,24 @@ export class VolumeLabels {
     return true;
   }
 
+  /** Set voxels `index` (Uint32Array) to `values` (Uint8Array), as one undoable step;
+   * returns the voxels that changed. */
+  setVoxels(index, values) {
+    const idx = [];
+    const before = [];
+    const after = [];
+    for (let i = 0; i < index.length; i++) {
+      const cur = this.data[index[i]];
+      if (cur === values[i]) continue;
+      idx.push(index[i]);
+      before.push(cur);
+      after.push(values[i]);
+    }
+    const patch = new SparsePatch(Uint32Array.from(idx), Uint8Array.from(before), Uint8Array.from(after));
+    if (this._push(patch)) this._apply(patch, patch.after);
+    return idx.length;
+  }
+
   /**
    * Give `label` the shape `masks` (n * rows * cols, 0/1) on slices `indices` of `plane`:
    * inside, background and `label` become `label` (other labels stay); outside, `label`

@@ -1,7 +1,8 @@
 // The viewer for a volume analysis: axial, coronal and sagittal planes (one large, two small)
 // cut in the browser from the volume fetched once, a crosshair linking them, window/level
 // with CT presets, and the 2D viewer's correction tools on any slice of the main plane,
-// writing into the label volume; interpolation between edited slices; submit.
+// writing into the label volume; the click tool on every plane (volumeclicks.js);
+// interpolation between edited slices; submit.
 
 import { ApiError, api, projectPath } from "./api.js";
 import { append, badge, clear, fmtInt, h, toast } from "./dom.js";
@@ -11,7 +12,8 @@ import { PLANES, pixelOf } from "./planes.js";
 import { isTyping } from "./stage.js";
 import { LassoTool, PaintTool } from "./tools.js";
 import { ViewerView } from "./viewer.js";
-import { renderVolumeDisplay, volumeMeasures } from "./volumecontrols.js";
+import { VolumeClickTool } from "./volumeclicks.js";
+import { renderVolumeDisplay, volumeMeasures, volumeToolbar } from "./volumecontrols.js";
 import { interpolateEdited, submitVolume } from "./volumeedits.js";
 import { VolumeLabels } from "./volumelabels.js";
 import { Pane } from "./volumepane.js";
@@ -62,7 +64,7 @@ export class VolumeView extends ViewerView {
     );
     this.progress = h("div", { class: "volume-progress", role: "status", text: "Loading the volume…" });
     const keys = this.canEdit
-      ? "Wheel, ↑ ↓, PgUp PgDn: slice · Ctrl+wheel: zoom · X crosshair · W window · B E L tools · [ ] size · 1–9 label · I interpolate · Z Y undo/redo"
+      ? "Wheel, ↑ ↓, PgUp PgDn: slice · Ctrl+wheel: zoom · X crosshair · W window · B E L tools · C clicks (any plane) · [ ] size · 1–9 label · I interpolate · Z Y undo/redo"
       : "Wheel, ↑ ↓, PgUp PgDn: slice · Ctrl+wheel: zoom · click: crosshair · W window";
     const hint = h("div", { class: "stage-hint" }, h("span", { text: keys }));
     this.side = h("aside", { class: "viewer-side" });
@@ -79,44 +81,7 @@ export class VolumeView extends ViewerView {
   }
 
   buildToolbar() {
-    const tools = [
-      ["crosshair", "Crosshair", "X"],
-      ["window", "Window", "W"],
-    ];
-    if (this.canEdit)
-      tools.unshift(["brush", "Brush", "B"], ["eraser", "Eraser", "E"], ["lasso", "Lasso / polygon", "L"]);
-    this.toolButtons = tools.map(([t, label, key]) => this.toolButton(t, label, key));
-    const groups = [h("div", { class: "tool-group" }, this.toolButtons)];
-    if (this.canEdit) {
-      const button = (cls, testid, title, text, onclick) =>
-        h("button", { class: cls, type: "button", title, "data-testid": testid, onclick, text });
-      this.labelButtons = this.labels.map((lab, i) => this.labelButton(lab, i));
-      this.undoBtn = button("btn", "undo", "Undo (Z, Ctrl+Z)", "Undo", () => this.undo());
-      this.redoBtn = button("btn", "redo", "Redo (Y, Ctrl+Shift+Z)", "Redo", () => this.redo());
-      this.resetBtn = button("btn", "reset", "Back to the model's prediction", "Reset to prediction", () =>
-        this.reset(),
-      );
-      this.interpBtn = button(
-        "btn",
-        "interpolate",
-        "Fill the slices between the edited slices of the main plane with the current label's shape, morphed (I)",
-        "Interpolate",
-        () => this.interpolate(),
-      );
-      this.submitBtn = button("btn btn-primary", "submit", undefined, "Submit correction", () => this.submit());
-      groups.push(
-        this.sizeControl(),
-        h("div", { class: "tool-group labels" }, this.labelButtons),
-        h("div", { class: "tool-group" }, this.undoBtn, this.redoBtn, this.resetBtn, this.interpBtn),
-        h("div", { class: "spacer" }),
-        this.submitBtn,
-      );
-    }
-    const bar = h(
-      "div",
-      { class: "toolbar", "data-testid": "correction-tools", role: "toolbar", "aria-label": "Tools" },
-      groups,
-    );
+    const bar = volumeToolbar(this);
     this.setTool(this.tool);
     if (this.canEdit) this.setLabel(this.label);
     return bar;
@@ -129,10 +94,21 @@ export class VolumeView extends ViewerView {
       const pane = this.panes.find((p) => p.plane === plane);
       pane.el.classList.toggle("main", i === 0);
       pane.el.dataset.slot = String(i);
-      pane.stage.handler = i === 0 ? this.handlers[this.tool] : new CrosshairTool(this, pane);
-      pane.stage.canvas.classList.toggle("tool-paint", i !== 0 || this.tool !== "lasso");
     });
     this.stageWrap.dataset.main = this.mainPlane;
+    this.assignHandlers();
+  }
+
+  /** The tool works on the main plane (the click tool on every plane); the others move the crosshair. */
+  assignHandlers() {
+    for (const pane of this.panes) {
+      const main = pane.plane === this.mainPlane;
+      if (this.tool === "clicks") pane.stage.handler = this.handlers.clicks.on(pane);
+      else pane.stage.handler = main ? this.handlers[this.tool] : new CrosshairTool(this, pane);
+      pane.stage.canvas.classList.toggle("tool-paint", !main || this.tool !== "lasso");
+      pane.stage.canvas.classList.toggle("tool-lasso", main && this.tool === "lasso");
+      pane.stage.requestRender();
+    }
   }
 
   setMainPlane(plane) {
@@ -220,7 +196,8 @@ export class VolumeView extends ViewerView {
     this.displayCard = h("div", { class: "panel" });
     const { el, editedCells } = volumeMeasures(this.analysis, this.labels, this.canEdit);
     this.editedCells = editedCells;
-    append(this.side, this.resultBox, this.displayCard, el, imagePanel(this.analysis, this.image));
+    const clicks = this.canEdit ? this.handlers.clicks.panel : null;
+    append(this.side, this.resultBox, clicks, this.displayCard, el, imagePanel(this.analysis, this.image));
     renderVolumeDisplay(this.displayCard, this);
   }
 
@@ -280,20 +257,26 @@ export class VolumeView extends ViewerView {
         crosshair: new CrosshairTool(this),
         window: new WindowTool(this),
       };
+      if (this.canEdit) this._handlers.clicks = new VolumeClickTool(this);
     }
     return this._handlers;
   }
 
   setTool(tool) {
     if (!this.handlers[tool] || (!this.canEdit && !["crosshair", "window"].includes(tool))) return;
+    if (tool === "clicks" && this.handlers.clicks.disabled) return;
     if (this._handlers.lasso && tool !== "lasso") this._handlers.lasso.cancel();
     this.tool = tool;
     for (const b of this.toolButtons || []) b.setAttribute("aria-pressed", String(b.dataset.tool === tool));
-    if (this.main) {
-      this.main.stage.handler = this.handlers[tool];
-      this.main.stage.canvas.classList.toggle("tool-lasso", tool === "lasso");
-      this.main.stage.requestRender();
-    }
+    if (this.panes) this.assignHandlers();
+    if (this.canEdit) this.handlers.clicks.panel.hidden = tool !== "clicks";
+    this.updateUndo();
+  }
+
+  updateUndo() {
+    if (!this.undoBtn) return;
+    this.undoBtn.disabled = !this.labels3d?.canUndo && !this.undoesClick;
+    this.redoBtn.disabled = !this.labels3d?.canRedo;
   }
 
   /** After a tool's action on the main plane: its slice patch goes into the volume's history. */
@@ -306,9 +289,7 @@ export class VolumeView extends ViewerView {
       main.buffer.redoStack = [];
       this.labelsChanged(main);
     }
-    if (!this.undoBtn) return;
-    this.undoBtn.disabled = !this.labels3d?.canUndo;
-    this.redoBtn.disabled = !this.labels3d?.canRedo;
+    this.updateUndo();
   }
 
   /** The label volume changed: redraw the overlays (but `except`'s, already drawn). */
@@ -316,14 +297,13 @@ export class VolumeView extends ViewerView {
     this.dirty = true;
     for (const p of this.panes) if (p !== except && p.buffer) p.renderLabels();
     this.scheduleCounts();
-    if (this.undoBtn) {
-      this.undoBtn.disabled = !this.labels3d.canUndo;
-      this.redoBtn.disabled = !this.labels3d.canRedo;
-    }
+    this.updateUndo();
   }
 
+  /** Undo takes back the last click while the click tool has points, else the last edit. */
   undo() {
-    this.labels3d?.undo();
+    if (this.undoesClick) this.handlers.clicks.undo();
+    else this.labels3d?.undo();
   }
 
   redo() {
@@ -331,6 +311,7 @@ export class VolumeView extends ViewerView {
   }
 
   reset() {
+    if (this.canEdit) this.handlers.clicks.forget();
     this.labels3d?.replaceAll(this.prediction);
   }
 
@@ -349,7 +330,7 @@ export class VolumeView extends ViewerView {
     else if (lower === "x" && !e.ctrlKey) this.setTool("crosshair");
     else if (lower === "w" && !e.ctrlKey) this.setTool("window");
     else if (lower === "i" && !e.ctrlKey && this.canEdit) this.interpolate();
-    else if (lower !== "c") return super.key(e);
+    else return super.key(e);
     e.preventDefault();
   }
 
@@ -365,8 +346,10 @@ export class VolumeView extends ViewerView {
     this.submitBtn.textContent = "Submitting…";
     try {
       if (this.tool === "lasso") this.handlers.lasso.close();
+      await this.handlers.clicks.idle(); // the refine in flight lands first
       const res = await submitVolume(this);
       this.effort = new Effort();
+      this.handlers.clicks.forget(); // the next click starts a new interaction
       this.dirty = false;
       this.showResult(res);
       const corrected = badge("corrected", "corrected");

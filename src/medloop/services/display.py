@@ -214,7 +214,7 @@ class Display:
     def _image_voxels(self, image: ImageRecord, analysis_id: str) -> VoxelStream:
         """Decode the stored volume (its geometry is kept) and stream its voxels, compressed
         while they are sent; the whole compressed stream is kept once it has all been sent,
-        in memory and as the image's viewer copy."""
+        as the image's viewer copy (in memory if that fails)."""
         volume, auto = self._volume(image)
         if not volume.is_volume:
             raise InputError(f"analysis {analysis_id} is of a 2D image: it has no voxels")
@@ -226,8 +226,9 @@ class Display:
         def stream() -> Iterator[bytes]:
             sent = yield from _sent(made.chunks)
             whole = VoxelStream(made.header, sent)
-            self.cache.get(("voxels", image.sha256), lambda: whole, lambda _: sum(map(len, sent)))
-            self.viewer.keep_quietly(image.id, whole)
+            if not self.viewer.keep_quietly(image.id, whole):
+                size = sum(map(len, sent))
+                self.cache.get(("voxels", image.sha256), lambda: whole, lambda _: size)
 
         return VoxelStream(made.header, stream())
 

@@ -146,13 +146,16 @@ class ViewerCopies:
         image: VoxelStream | None,
         analysis_id: str | None = None,
         labels: VoxelStream | None = None,
-    ) -> None:
+    ) -> bool:
         """:meth:`keep`, with a failure logged instead of raised (the viewer's fallback
-        has already sent the stream: keeping it is only for the next open)."""
+        has already sent the stream: keeping it is only for the next open); whether it
+        was stored."""
         try:
             self.keep(image_id, image, analysis_id, labels)
         except Exception:
             log.exception("could not keep the viewer's copy of image %s", image_id)
+            return False
+        return True
 
     # -- reading ------------------------------------------------------------------------
 

@@ -268,3 +268,19 @@ def test_a_2d_image_or_an_rgb_volume_gets_no_copy(world: World) -> None:
         world.viewer.prepare(image, pixels, analysis, world.labels)
     image, analysis = world.records()
     assert image.viewer_blob_key is None and analysis.viewer_blob_key is None
+
+
+def test_a_copy_that_cannot_be_kept_is_held_in_memory(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    def full_disk(*_: object) -> object:
+        raise OSError(28, "No space left on device")
+
+    world.blobs.put_stream = full_disk  # type: ignore[method-assign,assignment]
+    display = world.display()
+    with caplog.at_level(logging.ERROR):
+        sent = b"".join(display.voxels(world.project, world.analysis_id, "image").chunks)
+    image, _ = world.records()
+    assert image.viewer_blob_key is None and "could not keep" in caplog.text
+    held = display.cache.peek(("voxels", image.sha256))
+    assert held is not None and b"".join(held.chunks) == sent

@@ -21,6 +21,7 @@ after a restart or on another replica, finds it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 import numpy as np
@@ -69,12 +70,16 @@ class ViewerCopies:
         """
         if not volume.is_volume or volume.channels != 1:
             return  # the viewer shows single-channel volumes only
+        start = time.perf_counter()
         try:
             own, header = None, image.viewer_header
             if header is None:
                 made = image_stream(volume)
                 own, header = made, made.header
             self.keep(image.id, own, analysis.id, label_stream(labels, header))
+            took = time.perf_counter() - start
+            what = "image and labels" if own is not None else "labels"
+            log.info("viewer copies of image %s (%s) prepared in %.2f s", image.id, what, took)
         except Exception:
             log.exception(
                 "could not prepare the viewer's copy of image %s (analysis %s); the viewer "

@@ -7,8 +7,10 @@ a spine, noise) and opens it in Debian's Chromium (Playwright, headless) on loop
 
 - time to the first slice: from setting the viewer's address to the three planes drawn
   (the image volume and the label volume fetched once, gzip'd, inflated in the page),
-  measured in the page with ``performance.now()``; the first open (the server decodes the
-  stored volume) and a second one (decoded volume cached);
+  measured in the page with ``performance.now()``; the first open (the server sends the
+  viewer's copies prepared with the analysis), a second one, and a first open after the
+  server restarted (nothing held in its memory); for the first, when each stream's first
+  and last bytes arrived (Resource Timing), which tells the server's part from the page's;
 - scroll frame rate: ``requestAnimationFrame``-driven scrolling of N slices (one slice per
   frame, through the slider's input event, each frame windowing the slice and its labels
   into the canvases), frames per second measured in the page, per plane.
@@ -118,7 +120,11 @@ OPEN_JS = """async (hash) => {
   });
   const res = performance.getEntriesByType("resource").filter((e) => e.name.includes("/voxels"));
   const bytes = res.slice(-2).reduce((n, e) => n + e.encodedBodySize, 0);
-  return { ms: performance.now() - t0, bytes };
+  const voxels = Object.fromEntries(res.slice(-2).map((e) => [
+    e.name.includes("kind=labels") ? "labels" : "image",
+    { first_byte_ms: e.responseStart - e.startTime, last_byte_ms: e.responseEnd - e.startTime },
+  ]));
+  return { ms: performance.now() - t0, bytes, voxels };
 }"""
 
 SCROLL_JS = """async ([plane, n]) => {
@@ -143,8 +149,11 @@ SCROLL_JS = """async ([plane, n]) => {
 }"""
 
 
-def browse(srv: Server, token: str, analysis: str, n: int) -> dict[str, Any]:
-    """Open the analysis twice in Chromium and scroll each plane; the page's figures."""
+def browse(
+    srv: Server, token: str, analysis: str, n: int, runs: tuple[str, ...] = ("first", "second")
+) -> dict[str, Any]:
+    """Open the analysis once per run in Chromium, then scroll each plane (``n`` slices;
+    0: no scrolling); the page's figures."""
     from playwright.sync_api import sync_playwright
 
     out: dict[str, Any] = {}
@@ -156,11 +165,11 @@ def browse(srv: Server, token: str, analysis: str, n: int) -> dict[str, Any]:
         page.get_by_test_id("token-input").fill(token)
         page.get_by_test_id("signin-submit").click()
         page.get_by_test_id("user-role").wait_for()
-        for run in ("first", "second"):
+        for run in runs:
             page.evaluate("() => { location.hash = '#/worklist'; }")
             page.wait_for_timeout(500)
             out[f"open_{run}"] = page.evaluate(OPEN_JS, f"#/viewer/{analysis}")
-        for plane in ("axial", "coronal", "sagittal"):
+        for plane in ("axial", "coronal", "sagittal") if n else ():
             page.get_by_test_id(f"main-plane-{plane}").click()
             page.wait_for_timeout(300)
             out[f"scroll_{plane}"] = page.evaluate(SCROLL_JS, [plane, n])
@@ -197,6 +206,9 @@ def main() -> None:
             r.raise_for_status()
             analyse_s = time.perf_counter() - t
             page = browse(srv, token, r.json()["id"], args.frames)
+            srv.stop()
+            srv.start()
+            page.update(browse(srv, token, r.json()["id"], 0, ("after_restart",)))
         finally:
             srv.stop()
     report(shape, len(data), analyse_s, page, args.json, args.note)
@@ -217,7 +229,17 @@ def report(
     rows = [
         ("first open: first slice (s)", page["open_first"]["ms"] / 1000),
         ("second open: first slice (s)", page["open_second"]["ms"] / 1000),
+        ("first open after a restart (s)", page["open_after_restart"]["ms"] / 1000),
+        *[
+            (
+                f"first open: {k} {edge} byte (s)",
+                page["open_first"]["voxels"][k][f"{edge}_byte_ms"] / 1000,
+            )
+            for k in ("image", "labels")
+            for edge in ("first", "last")
+        ],
         ("voxels on the wire (MB, both volumes)", page["open_first"]["bytes"] / 1e6),
+        ("upload to analysis, copies prepared (s)", analyse_s),
         *[
             (f"scroll {p} (fps)", page[f"scroll_{p}"]["fps"])
             for p in ("axial", "coronal", "sagittal")

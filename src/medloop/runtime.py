@@ -48,6 +48,7 @@ from medloop.services.secrets import Secrets
 from medloop.services.system import System
 from medloop.services.uploads import UploadLimits
 from medloop.services.users import Users
+from medloop.services.viewer_copies import ViewerCopies
 from medloop.settings import Settings
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
@@ -125,12 +126,19 @@ class Runtime:
         limits = UploadLimits(settings.max_upload_bytes, settings.max_image_pixels)
         jobs = JobService(self.queue, self.wake_worker)
         images = Images(db, blobs, limits, box)
+        removal = BlobRemoval(db, blobs)
+        viewer = ViewerCopies(db, blobs, removal)
         analyses = Analyses(
-            db, blobs, images, self.pool, settings.analysis_threads, settings.max_queued_analyses
+            db,
+            blobs,
+            images,
+            self.pool,
+            settings.analysis_threads,
+            settings.max_queued_analyses,
+            viewer,
         )
         corrections = Corrections(db, blobs, jobs, self.pool, limits)
         seg = SegResults(db, blobs)
-        removal = BlobRemoval(db, blobs)
         references = References(db, blobs, images, removal)
         imports = ReferenceImport(
             db,
@@ -151,7 +159,7 @@ class Runtime:
             erasures=Erasures(db, blobs, removal, jobs),
             analyses=analyses,
             refinements=Refinements(db, blobs, analyses, self.pool),
-            display=Display(db, blobs, images),
+            display=Display(db, blobs, images, viewer),
             corrections=corrections,
             models=ModelVersions(db, blobs),
             jobs=jobs,

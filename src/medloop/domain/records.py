@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from medloop.domain.settings import ProjectSettings
+from medloop.domain.viewer import VoxelHeader
 
 __all__ = [
     "AnalysisRecord",
@@ -59,6 +60,8 @@ class ImageRecord:
     ``headers_blob_key``: for a volume assembled from a DICOM series or an enhanced
     multi-frame image, the blob of its source headers (no pixel data), which a DICOM SEG
     of the volume references; ``None`` for every other image.
+    ``viewer_*``: a single-channel volume's voxels as the browser's viewer fetches them
+    (:mod:`medloop.services.viewer_copies`), prepared once; ``None`` until then.
     """
 
     id: str
@@ -77,6 +80,9 @@ class ImageRecord:
     frames: int = 1
     headers_blob_key: str | None = None
     headers_sha256: str | None = None
+    viewer_blob_key: str | None = None
+    viewer_sha256: str | None = None
+    viewer_header: VoxelHeader | None = None
 
     @property
     def pixel_area_mm2(self) -> float | None:
@@ -111,6 +117,8 @@ class AnalysisRecord:
 
     ``measurements`` holds one dict per foreground class
     (:class:`~medloop.domain.measurements.ClassMeasurement`); ``uncertainty`` is 0..1.
+    ``viewer_*``: a volume's label map as the browser's viewer fetches it (the image's
+    :attr:`ImageRecord.viewer_header`, ``uint8``), prepared once; ``None`` until then.
     """
 
     id: str
@@ -124,6 +132,8 @@ class AnalysisRecord:
     created_at: datetime
     created_by: str | None = None
     frame: int = 0
+    viewer_blob_key: str | None = None
+    viewer_sha256: str | None = None
 
 
 @dataclass(frozen=True)

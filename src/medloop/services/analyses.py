@@ -36,6 +36,7 @@ from medloop.io.volumes import encode_label_volume
 from medloop.services.images import Images, StagedImage
 from medloop.services.model_pool import ModelPool
 from medloop.services.series import SERIES_NAME, Unpacked, series_volume, unpack_series
+from medloop.services.viewer_copies import ViewerCopies
 from medloop.services.volume_view import LabelFile, label_file
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
@@ -156,6 +157,7 @@ class Analyses:
         models: the predictors.
         threads: size of :attr:`executor`.
         max_queued: analyses one user may have waiting or running at once.
+        viewer: prepares the browser viewer's copy of each analysed volume (``None``: not).
     """
 
     def __init__(
@@ -166,8 +168,10 @@ class Analyses:
         models: ModelPool,
         threads: int = 8,
         max_queued: int = 1000,
+        viewer: ViewerCopies | None = None,
     ) -> None:
         self.db, self.blobs, self.images, self.models = db, blobs, images, models
+        self.viewer = viewer
         self.executor = ThreadPoolExecutor(
             max_workers=max(1, threads),
             thread_name_prefix="medloop-analysis",
@@ -358,7 +362,10 @@ class Analyses:
                 for frame, ref, uncertainty, figures in results
             ]
 
-        return self.db.grouped(write)
+        stored = self.db.grouped(write)
+        if self.viewer is not None and stored and pixels.is_volume:  # one frame: the volume
+            self.viewer.prepare(image, pixels, stored[-1], pred.label_map)
+        return stored
 
     def get(self, project_id: str, analysis_id: str) -> AnalysisView:
         """One analysis of the project and whether it was corrected."""

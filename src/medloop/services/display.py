@@ -9,13 +9,14 @@ sets (:func:`~medloop.io.display.render_window`), or in the image's own window.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from medloop.domain.image import Image
 from medloop.domain.records import AnalysisRecord, ImageRecord, ProjectRecord
+from medloop.domain.viewer import VoxelHeader
 from medloop.errors import InputError
 from medloop.io import (
     decode_mask,
@@ -30,6 +31,7 @@ from medloop.io.volumes import sniff_volume
 from medloop.services.images import Images
 from medloop.services.slice_interp import interpolate_between, parse_indices, read_slices
 from medloop.services.uploads import read_upload
+from medloop.services.viewer_copies import ViewerCopies
 from medloop.services.volume_view import (
     KINDS,
     PLANES,
@@ -38,7 +40,7 @@ from medloop.services.volume_view import (
     plane_slice,
     slice_spacing,
 )
-from medloop.services.voxels import VoxelStream, gzip_slabs, voxel_dtype
+from medloop.services.voxels import VoxelStream, grid_of, image_stream, label_stream
 from medloop.storage import repositories as repo
 from medloop.storage.blobs import BlobStore
 from medloop.storage.database import Database
@@ -92,13 +94,19 @@ class Display:
         db: the database.
         blobs: where label maps are.
         images: decodes the stored images.
+        viewer: the viewer's prepared copies of volumes and their label maps.
         cache: the volumes kept decoded between slice requests (default 256 MiB).
     """
 
     def __init__(
-        self, db: Database, blobs: BlobStore, images: Images, cache: VolumeCache | None = None
+        self,
+        db: Database,
+        blobs: BlobStore,
+        images: Images,
+        viewer: ViewerCopies,
+        cache: VolumeCache | None = None,
     ) -> None:
-        self.db, self.blobs, self.images = db, blobs, images
+        self.db, self.blobs, self.images, self.viewer = db, blobs, images, viewer
         self.cache = VolumeCache() if cache is None else cache
 
     def overlay(self, project: ProjectRecord, analysis_id: str) -> bytes:
@@ -185,8 +193,11 @@ class Display:
 
     def voxels(self, project: ProjectRecord, analysis_id: str, kind: str) -> VoxelStream:
         """A volume analysis's image (``kind`` ``image``) or label volume (``labels``), whole,
-        gzip-compressed in viewer order (see :mod:`medloop.services.voxels`). The image's
-        compressed voxels are cached: a second open only sends them.
+        gzip-compressed in viewer order (see :mod:`medloop.services.voxels`).
+
+        Each is sent from the copy prepared when the volume was analysed
+        (:mod:`medloop.services.viewer_copies`); a volume analysed before has its copy made
+        here, while it is sent, and kept for the next open.
 
         Raises:
             InputError: a 2D analysis, a volume with channels, or an unknown kind.
@@ -195,37 +206,46 @@ class Display:
             raise InputError(f"unknown kind {kind!r}: use image or labels")
         analysis, image = self._records(project, analysis_id)
         if kind == "image":
-            held = self.cache.peek(("voxels", image.sha256))
-            return held if held is not None else self._image_voxels(image, analysis_id)
-        geometry, _ = self._geometry(image, analysis_id)
-        labels = self._labels(project, analysis, geometry)
-        return VoxelStream(
-            _shape3(geometry), _mm(geometry), "uint8", None, None, gzip_slabs(labels, labels.dtype)
-        )
+            ready = self.viewer.image(image) or self.cache.peek(("voxels", image.sha256))
+            return ready if ready is not None else self._image_voxels(image, analysis_id)
+        stored = self.viewer.labels(image, analysis)
+        return stored if stored is not None else self._label_voxels(project, analysis, image)
 
     def _image_voxels(self, image: ImageRecord, analysis_id: str) -> VoxelStream:
         """Decode the stored volume (its geometry is kept) and stream its voxels, compressed
-        while they are sent; the whole compressed stream is kept once it has all been sent."""
+        while they are sent; the whole compressed stream is kept once it has all been sent,
+        as the image's viewer copy (in memory if that fails)."""
         volume, auto = self._volume(image)
         if not volume.is_volume:
             raise InputError(f"analysis {analysis_id} is of a 2D image: it has no voxels")
         if volume.channels != 1:
             raise InputError(f"the viewer shows single-channel volumes, got {volume.channels}")
         self.cache.get(("geometry", image.sha256), lambda: (_geometry_of(volume), auto), _tiny)
-        gray = volume.pixels[..., 0]
-        dtype = voxel_dtype(gray, volume.metadata.get("dtype"))
-        name = "int16" if dtype.kind == "i" else "float32"
-        shape, mm = _shape3(volume), _mm(volume)
+        made = image_stream(volume)
 
         def stream() -> Iterator[bytes]:
-            sent: list[bytes] = []
-            for chunk in gzip_slabs(gray, dtype):
-                sent.append(chunk)
-                yield chunk
-            whole = VoxelStream(shape, mm, name, *auto, sent)
-            self.cache.get(("voxels", image.sha256), lambda: whole, lambda _: sum(map(len, sent)))
+            sent = yield from _sent(made.chunks)
+            whole = VoxelStream(made.header, sent)
+            if not self.viewer.keep_quietly(image.id, whole):
+                size = sum(map(len, sent))
+                self.cache.get(("voxels", image.sha256), lambda: whole, lambda _: size)
 
-        return VoxelStream(shape, mm, name, *auto, stream())
+        return VoxelStream(made.header, stream())
+
+    def _label_voxels(
+        self, project: ProjectRecord, analysis: AnalysisRecord, image: ImageRecord
+    ) -> VoxelStream:
+        """Decode the analysis's label volume and stream it, compressed while it is sent;
+        once all sent, it is kept as the analysis's viewer copy."""
+        geometry, _ = self._geometry(image, analysis.id)
+        header = VoxelHeader(_shape3(geometry), _mm(geometry), "uint8")
+        made = label_stream(self._labels(project, analysis, geometry), header)
+
+        def stream() -> Iterator[bytes]:
+            sent = yield from _sent(made.chunks)
+            self.viewer.keep_quietly(image.id, None, analysis.id, VoxelStream(made.header, sent))
+
+        return VoxelStream(made.header, stream())
 
     def interpolate(
         self,
@@ -265,12 +285,15 @@ class Display:
             return analysis, repo.get_image(s, analysis.image_id, project.id)
 
     def _geometry(self, image: ImageRecord, analysis_id: str) -> tuple[Image, tuple[float, float]]:
-        """A stored volume's geometry (shape, spacing, affine; no voxels) and own window,
-        decoded once.
+        """A stored volume's geometry (shape, spacing, affine; no voxels) and own window:
+        its viewer header's, else decoded once.
 
         Raises:
             InputError: the image is 2D.
         """
+        head = image.viewer_header
+        if head is not None and head.center is not None and head.width is not None:
+            return grid_of(head), (head.center, head.width)
 
         def load() -> tuple[Image, tuple[float, float]]:
             volume, auto = self._volume(image)
@@ -301,6 +324,15 @@ class Display:
 
         key = ("labels", analysis.label_sha256, volume.shape)
         return self.cache.get(key, load, lambda a: a.nbytes)
+
+
+def _sent(chunks: Iterable[bytes]) -> Generator[bytes, None, list[bytes]]:
+    """Yield ``chunks``; returns them all, once sent."""
+    sent: list[bytes] = []
+    for chunk in chunks:
+        sent.append(chunk)
+        yield chunk
+    return sent
 
 
 def _geometry_of(volume: Image) -> Image:

@@ -3,12 +3,12 @@
 An admin names the scope and the value (a Patient ID, a Study Instance UID, or an
 image id) and why. :meth:`Erasures.preview` says what would go; :meth:`Erasures.request`
 records the erasure and queues an ``erasure`` job (it cannot be cancelled). The job
-deletes the images (with a DICOM volume's source headers), their reference pairs,
-analyses and corrections, then the blobs no other row uses, and the pseudonym map's
-entries no remaining image needs. Nothing
-else is touched: model versions that trained on the data stay, and their lineage
-(ids and sha256 only) is shown marked "erased". The identifier is kept only until the
-job ends; the record keeps its sha256, who asked, why and what went.
+deletes the images (with a DICOM volume's source headers and the viewer's copies), their
+reference pairs, analyses and corrections, then the blobs no other row uses, and the
+pseudonym map's entries no remaining image needs. Nothing else is touched: model
+versions that trained on the data stay, and their lineage (ids and sha256 only) is shown
+marked "erased". The identifier is kept only until the job ends; the record keeps its
+sha256, who asked, why and what went.
 
 With de-identification on ingest, images hold pseudonyms: a Patient ID or Study UID
 given as it was before de-identification is looked up in the pseudonym map.

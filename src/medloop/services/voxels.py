@@ -15,9 +15,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medloop.domain.image import Image
+from medloop.domain.viewer import VoxelHeader
 from medloop.errors import MaskError
+from medloop.io import default_window
 
-__all__ = ["VoxelStream", "gzip_slabs", "read_label_voxels", "voxel_dtype"]
+__all__ = [
+    "VoxelStream",
+    "grid_of",
+    "gzip_slabs",
+    "image_stream",
+    "label_stream",
+    "read_label_voxels",
+    "voxel_dtype",
+]
 
 SLAB = 8
 """Axial slices compressed per chunk: the stream starts at once and stays small in memory."""
@@ -31,34 +42,67 @@ class VoxelStream:
     """A volume's voxels, gzip-compressed in viewer order (see the module doc).
 
     Attributes:
-        shape: ``(X, Y, Z)`` voxels of the canonical RAS+ array.
-        spacing: mm per voxel along ``(X, Y, Z)``, if known.
-        dtype: ``int16``, ``float32`` or ``uint8`` (labels), little-endian.
-        center, width: the volume's own window (``None`` for labels).
-        chunks: the gzip stream, one piece per :data:`SLAB` axial slices (a list when
-            kept in a cache, so it can be sent again).
+        header: how to read the stream (shape ``(X, Y, Z)``, voxel type) and show it
+            (spacing in mm, the volume's own window; none for labels).
+        chunks: the gzip stream in pieces (a list when kept in a cache, so it can be sent
+            again).
     """
 
-    shape: tuple[int, int, int]
-    spacing: tuple[float, float, float] | None
-    dtype: str
-    center: float | None
-    width: float | None
+    header: VoxelHeader
     chunks: Iterable[bytes]
 
     def headers(self) -> dict[str, str]:
         """The HTTP headers that describe the stream (``x-volume-*``, ``x-window-*``)."""
+        head = self.header
         out = {
-            "x-volume-shape": ",".join(str(n) for n in self.shape),
-            "x-volume-dtype": self.dtype,
+            "x-volume-shape": ",".join(str(n) for n in head.shape),
+            "x-volume-dtype": head.dtype,
             "x-volume-order": "x-fastest",
         }
-        if self.spacing is not None:
-            out["x-volume-spacing"] = ",".join(f"{s:.6g}" for s in self.spacing)
-        if self.center is not None and self.width is not None:
-            out["x-window-center"] = f"{self.center:.6g}"
-            out["x-window-width"] = f"{self.width:.6g}"
+        if head.spacing is not None:
+            out["x-volume-spacing"] = ",".join(f"{s:.6g}" for s in head.spacing)
+        if head.center is not None and head.width is not None:
+            out["x-window-center"] = f"{head.center:.6g}"
+            out["x-window-width"] = f"{head.width:.6g}"
         return out
+
+
+def image_stream(volume: Image) -> VoxelStream:
+    """A single-channel volume ``(X, Y, Z, 1)`` as the viewer reads it: its header (voxel
+    type from :func:`voxel_dtype`, its own window, spacing, affine) and its voxels as
+    :func:`gzip_slabs` compresses them, while they are read."""
+    gray = volume.pixels[..., 0]
+    dtype = voxel_dtype(gray, volume.metadata.get("dtype"))
+    center, width = default_window(volume)
+    x, y, z = (int(n) for n in gray.shape)
+    spacing = volume.spacing
+    header = VoxelHeader(
+        shape=(x, y, z),
+        spacing=None
+        if spacing is None
+        else (float(spacing[0]), float(spacing[1]), float(spacing[2])),
+        dtype="int16" if dtype.kind == "i" else "float32",
+        center=float(center),
+        width=float(width),
+        affine=None if volume.affine is None else tuple(float(v) for v in volume.affine.ravel()),
+    )
+    return VoxelStream(header, gzip_slabs(gray, dtype))
+
+
+def label_stream(labels: np.ndarray, header: VoxelHeader) -> VoxelStream:
+    """A label volume ``(X, Y, Z)`` (uint8, on the grid of the image whose viewer header is
+    ``header``) as the viewer reads it, compressed while it is read."""
+    if tuple(labels.shape) != header.shape:
+        raise ValueError(f"labels {labels.shape} are not on the volume's grid {header.shape}")
+    return VoxelStream(header.labels(), gzip_slabs(labels, np.dtype(np.uint8)))
+
+
+def grid_of(header: VoxelHeader) -> Image:
+    """The grid a viewer header describes, as an :class:`Image` without voxels (zero-stride
+    pixels ``(X, Y, Z, 1)``, spacing and affine): what a label volume is checked against."""
+    pixels = np.broadcast_to(np.zeros((1, 1, 1, 1), np.float32), (*header.shape, 1))
+    affine = None if header.affine is None else np.asarray(header.affine).reshape(4, 4)
+    return Image(pixels, header.spacing, "viewer", {}, affine)
 
 
 def voxel_dtype(pixels: np.ndarray, source: str | None = None) -> np.dtype:

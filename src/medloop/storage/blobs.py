@@ -202,6 +202,25 @@ class BlobStore:
             raise BlobCorrupt(f"blob {key} is corrupt: sha256 {actual}, expected {expected}")
         return data
 
+    def read_chunks(
+        self, key: str, expected_sha256: str | None = None, chunk: int = _CHUNK
+    ) -> Iterator[bytes]:
+        """The blob's bytes in pieces of ``chunk`` bytes, never more than one in memory:
+        the file is checked against ``expected_sha256`` (default: ``key``) and opened
+        *before* this returns, so a bad blob raises here, not half-way through a response.
+
+        Raises:
+            BlobCorrupt: the blob is missing or its bytes do not match.
+        """
+        handle = open(self.open_verified(key, expected_sha256), "rb")  # noqa: SIM115
+
+        def pieces() -> Iterator[bytes]:
+            with handle:
+                while data := handle.read(chunk):
+                    yield data
+
+        return pieces()
+
     def keys(self) -> Iterator[str]:
         """Every stored blob key (unordered)."""
         for first in self.root.iterdir():

@@ -28,6 +28,7 @@ from medloop.domain.records import (
     UserRecord,
 )
 from medloop.domain.settings import ProjectSettings
+from medloop.domain.viewer import VoxelHeader
 from medloop.storage.models import (
     Analysis,
     ApiToken,
@@ -117,7 +118,19 @@ def image_record(row: Image) -> ImageRecord:
         spacing_mm=spacing,
         metadata=dict(row.meta or {}),
         frames=max(1, row.frames or 1),
+        viewer_header=_viewer_header(row),
     )
+
+
+def _viewer_header(row: Image) -> VoxelHeader | None:
+    """The image's viewer header, or ``None`` (also for one that no longer parses: the
+    viewer then decodes the image as if it had no prepared copy)."""
+    if row.viewer_header is None or row.viewer_blob_key is None:
+        return None
+    try:
+        return VoxelHeader.from_json(row.viewer_header)
+    except ValueError:
+        return None
 
 
 def reference_record(row: ReferencePair) -> ReferenceRecord:

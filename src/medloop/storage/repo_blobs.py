@@ -45,8 +45,10 @@ def _queries(except_job: str | None = None) -> list[Select[tuple[str]]]:
     return [
         select(Image.blob_key.label("key")),
         select(Image.headers_blob_key.label("key")).where(Image.headers_blob_key.is_not(None)),
+        select(Image.viewer_blob_key.label("key")).where(Image.viewer_blob_key.is_not(None)),
         select(ReferencePair.mask_blob_key.label("key")),
         select(Analysis.label_blob_key.label("key")),
+        select(Analysis.viewer_blob_key.label("key")).where(Analysis.viewer_blob_key.is_not(None)),
         select(Correction.mask_blob_key.label("key")),
         select(ModelFile.blob_key.label("key")),
         select(TrainingCheckpoint.blob_key.label("key")),
@@ -56,8 +58,9 @@ def _queries(except_job: str | None = None) -> list[Select[tuple[str]]]:
 
 
 def referenced_blob_keys(session: Session) -> set[str]:
-    """Every blob key a row points to (for :meth:`BlobStore.sweep_orphans`): images, masks,
-    label maps, model files, training checkpoints and the archives of unfinished imports."""
+    """Every blob key a row points to (for :meth:`BlobStore.sweep_orphans`): images (and
+    their viewer copies), masks, label maps (and theirs), model files, training
+    checkpoints and the archives of unfinished imports."""
     return {str(key) for key in session.scalars(union(*_queries())) if key}
 
 

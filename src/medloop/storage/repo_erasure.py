@@ -216,8 +216,8 @@ def erase_images(
 ) -> ErasedRows:
     """Delete the images and every row derived from them; keep only ids and sha256.
 
-    Deleted: the images (with a DICOM volume's source headers), their reference pairs,
-    analyses and corrections. The DICOMweb
+    Deleted: the images (with a DICOM volume's source headers and the viewer's copies),
+    their reference pairs, analyses (with theirs) and corrections. The DICOMweb
     ledger keeps its entries (so the instances are never fetched again) without the
     image. Each deleted row is recorded as an :class:`ErasedItem`.
     """
@@ -251,6 +251,8 @@ def erase_images(
         )
         out.blob_keys.update(getattr(r, key) for r in rows)
     out.blob_keys.update(i.headers_blob_key for i in images if i.headers_blob_key)
+    out.blob_keys.update(i.viewer_blob_key for i in images if i.viewer_blob_key)
+    out.blob_keys.update(a.viewer_blob_key for a in analyses if a.viewer_blob_key)
     session.execute(
         update(DicomInstance)
         .where(DicomInstance.image_id.in_(ids))

@@ -96,6 +96,7 @@ from medloop.storage.repo_users import (
     touch_token,
     update_user,
 )
+from medloop.storage.repo_viewer import set_analysis_viewer, set_image_viewer
 
 __all__ = [
     "TOKEN_PREFIX",
@@ -166,8 +167,10 @@ __all__ = [
     "revoke_token",
     "revoke_tokens",
     "sanitize_filename",
+    "set_analysis_viewer",
     "set_archived",
     "set_erasure_job",
+    "set_image_viewer",
     "set_user_disabled",
     "token_of",
     "touch_token",

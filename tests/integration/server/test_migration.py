@@ -140,7 +140,7 @@ def test_a_bare_database_is_only_migrated(legacy: Path) -> None:
     migrate(f"sqlite:///{legacy / 'medloop.db'}")
     db = sqlite3.connect(legacy / "medloop.db")
     try:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("0007",)
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("0008",)
         assert db.execute("SELECT COUNT(*) FROM model_versions").fetchone() == (0,)
         (settings,) = db.execute("SELECT settings FROM projects").fetchone()
         assert json.loads(settings)["learning"] == {

@@ -53,7 +53,7 @@ def test_migrate_twice_is_a_no_op(db_url: str, engine: Engine) -> None:
     migrate(db_url)
     migrate(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0008"
 
 
 def test_sqlite_pragmas(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ corrections, audit.
 Ids are 32-character hex strings (``uuid4().hex``), except the audit log's integer
 sequence. Every timestamp is timezone-aware UTC (stored naive-UTC on SQLite).
 Records are immutable once written except a project's settings and archive date, a
-user's role, scope and ``disabled`` flag, and a token's last use and revocation; audit
+user's role, scope and ``disabled`` flag, a token's last use and revocation, and the
+viewer's copies of an image or analysis (set once, derived from immutable bytes); audit
 events are append-only. Erasure (:mod:`medloop.storage.models.erasure`) deletes rows.
 """
 
@@ -151,6 +152,14 @@ class Image(Base):
     """A volume assembled from DICOM: its source instances' headers without pixel data
     (a zip of DICOM files, :mod:`medloop.dicom.series_headers`); ``None`` otherwise."""
     headers_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    viewer_blob_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """A single-channel volume's voxels as the browser's viewer fetches them (one gzip
+    stream, :mod:`medloop.services.voxels`), prepared when it was first analysed (or
+    first opened); ``None`` for 2D images and until then."""
+    viewer_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    viewer_header: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """That stream's :class:`~medloop.domain.viewer.VoxelHeader` (shape, spacing, voxel
+    type, window, affine) as JSON."""
 
 
 class ReferencePair(Base):
@@ -196,6 +205,10 @@ class Analysis(Base):
     )
     frame: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     """Which frame of the image was analysed (0 for single-frame images)."""
+    viewer_blob_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """A volume's label map as the browser's viewer fetches it (gzip'd uint8 voxels on
+    the image's viewer grid), prepared with the analysis (or when first opened)."""
+    viewer_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Correction(Base):

@@ -1,15 +1,12 @@
 """Analyses: a model version's result on a stored image (every frame of a multi-frame one)
-or volume.
-
-A 2D frame's result is stored as an 8-bit label-map PNG; a volume's (a 3D project's
-NIfTI or NRRD upload) as ONE gzipped NIfTI label volume on the input file's own grid
-(its axis order and affine), with per-class voxels, mm³ and components. A project takes
-inputs of its own ``spatial_dims`` only.
+or volume. A 2D frame's result is stored as an 8-bit label-map PNG; a volume's (a 3D
+project's NIfTI or NRRD upload) as ONE gzipped NIfTI label volume on the input file's
+own grid (its axis order and affine), with per-class voxels, mm³ and components. A
+project takes inputs of its own ``spatial_dims`` only.
 
 Model work blocks: call :meth:`Analyses.create` off the event loop, through
 :meth:`Analyses.submit` (the :attr:`Analyses.executor`, whose size bounds how many
-analyses load images and store results at once; the model itself runs in the pool's
-one model thread).
+analyses load images and store results at once; the model runs in the pool's thread).
 
 The work one request or one user can cause is bounded: a request analyses at most the
 project's ``max_frames`` frames (or slices), and a user has at most

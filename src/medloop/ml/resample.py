@@ -73,6 +73,10 @@ def resample_probabilities(probs: torch.Tensor, shape: tuple[int, ...]) -> torch
     return out
 
 
+_PLANES_VOXELS = 1 << 20
+"""Voxels per class in one step of :func:`resample_slabs` (4 MiB of float32 a map)."""
+
+
 def _source_planes(grid: int, size: int) -> tuple[list[int], list[int], list[float]]:
     """Per output plane of ``size``, the two grid planes and the weight of the second,
     as ``F.interpolate(..., align_corners=False)`` picks them from ``grid`` planes (in
@@ -111,6 +115,8 @@ def resample_slabs(
         return
     i0s, i1s, lams = _source_planes(grid[0], shape[0])
     mode = {1: "linear", 2: "bilinear"}[len(shape) - 1]
+    plane = max(math.prod(grid[1:]), math.prod(shape[1:]))
+    step = max(1, _PLANES_VOXELS // plane)
     held: torch.Tensor | None = None
     h0 = z = 0  # the grid plane held[:, 0] is; the next output plane
     for start, probs in slabs:
@@ -119,17 +125,18 @@ def resample_slabs(
         first = z
         while z < shape[0] and i1s[z] < end:
             z += 1
-        if z > first:
-            a = torch.tensor([i - h0 for i in i0s[first:z]])
-            b = torch.tensor([i - h0 for i in i1s[first:z]])
-            lam = torch.tensor(lams[first:z], dtype=held.dtype).view(1, -1, *[1] * (len(shape) - 1))
+        for lo in range(first, z, step):  # a few output planes at a time: small temporaries
+            hi = min(lo + step, z)
+            a = torch.tensor([i - h0 for i in i0s[lo:hi]])
+            b = torch.tensor([i - h0 for i in i1s[lo:hi]])
+            lam = torch.tensor(lams[lo:hi], dtype=held.dtype).view(1, -1, *[1] * (len(shape) - 1))
             lin = held[:, a] * (1 - lam) + held[:, b] * lam
             if tuple(lin.shape[2:]) != shape[1:]:
                 lin = F.interpolate(
                     lin.movedim(1, 0), size=shape[1:], mode=mode, align_corners=False
                 ).movedim(0, 1)
             lin /= lin.sum(0, keepdim=True).clamp_min_(1e-8)
-            yield first, lin
+            yield lo, lin
             del lin
         keep = i0s[z] - h0 if z < shape[0] else held.shape[1]
         held, h0 = held[:, keep:], h0 + keep

@@ -5,7 +5,7 @@ and a weight map) until the last window is done; on a CT-sized volume those are 
 times the volume's size. :func:`stream_softmax` runs the same windows (MONAI's
 ``dense_patch_slices`` positions, the same Gaussian weights, the same ``sw_batch_size``
 batches, in MONAI's order, which is by start along the first axis) but accumulates into
-a buffer covering only the planes that the windows run so far touch. As soon as no
+a ring buffer of planes, as deep as one batch of windows reaches. As soon as no
 later window touches a plane, the plane is final: divided by its weight sum,
 softmaxed and handed on. The blending is MONAI's, sum for sum, so the result equals
 ``softmax(sliding_window_inference(...))`` (bit for bit on the CPU).
@@ -13,6 +13,7 @@ softmaxed and handed on. The blending is MONAI's, sum for sum, so the result equ
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -20,6 +21,9 @@ import torch.nn.functional as F
 from monai.data.utils import compute_importance_map, dense_patch_slices
 
 __all__ = ["GridSlab", "scan_interval", "stream_softmax"]
+
+_PLANE_VOXELS = 1 << 20
+"""Voxels per class of the planes finished in one step (4 MiB of float32 a map)."""
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 """``(B, C, *patch)`` -> logits ``(B, K+1, *patch)``."""
@@ -34,12 +38,6 @@ def scan_interval(size: Sequence[int], roi: Sequence[int], overlap: float) -> tu
     for s, r in zip(size, roi, strict=True):
         out.append(r if r == s else max(1, int(r * (1 - overlap))))
     return tuple(out)
-
-
-def _finish(acc: torch.Tensor, weight: torch.Tensor, n: int) -> torch.Tensor:
-    """Softmax ``(K+1, n, *rest)`` of the first ``n`` planes of the weighted sums."""
-    part = acc[:, :n] / weight[:, :n]
-    return torch.softmax(part, dim=0)
 
 
 def stream_softmax(
@@ -84,39 +82,41 @@ def stream_softmax(
     windows = dense_patch_slices(padded, roi, scan_interval(padded, roi, overlap))
     windows = sorted(windows, key=lambda s: s[0].start)  # stable: MONAI's order already
     rest = padded[1:]
+    batches = [windows[i : i + sw_batch_size] for i in range(0, len(windows), sw_batch_size)]
+    # A ring of planes along the first axis, deep enough for every batch: planes before
+    # a batch's first window are final by then, so it needs [first start, last stop).
+    depth = max(max(s[0].stop for s in b) - b[0][0].start for b in batches)
+    step = max(1, _PLANE_VOXELS // math.prod(rest))
     acc = weight = None
-    base = 0  # the padded plane that acc[:, 0] holds
+    base = 0  # the first plane not yet handed on (padded indices)
     emitted = 0  # padded planes handed on (or cropped) so far
-    for first in range(0, len(windows), sw_batch_size):
-        batch = windows[first : first + sw_batch_size]
+    for k, batch in enumerate(batches):
         data = torch.cat([x[(slice(None), slice(None), *s)] for s in batch])
         if extra_channels:
             zeros = data.new_zeros((data.shape[0], extra_channels, *data.shape[2:]))
             data = torch.cat([data, zeros], dim=1)
         out = model(data)
         out *= w  # in the network's dtype, as MONAI does
-        stop = max(s[0].stop for s in batch)
         if acc is None:
-            acc = torch.zeros((out.shape[1], stop, *rest), dtype=x.dtype, device=x.device)
-            weight = torch.zeros((1, stop, *rest), dtype=x.dtype, device=x.device)
+            acc = torch.zeros((out.shape[1], depth, *rest), dtype=x.dtype, device=x.device)
+            weight = torch.zeros((1, depth, *rest), dtype=x.dtype, device=x.device)
         assert weight is not None
-        if stop - base > acc.shape[1]:  # grow the buffer to the new windows' last plane
-            more = stop - base - acc.shape[1]
-            acc = torch.cat([acc, acc.new_zeros((acc.shape[0], more, *rest))], dim=1)
-            weight = torch.cat([weight, weight.new_zeros((1, more, *rest))], dim=1)
         for p, win in zip(out, batch, strict=True):
-            local = (slice(None), slice(win[0].start - base, win[0].stop - base), *win[1:])
-            acc[local] += p
-            weight[local] += w[0]
-        done = windows[first + len(batch)][0].start if first + len(batch) < len(windows) else stop
-        if done > base:
-            n = done - base
-            probs = _finish(acc, weight, n)
+            ring = torch.arange(win[0].start, win[0].stop, device=x.device) % depth
+            acc[(slice(None), slice(None), *win[1:])].index_add_(1, ring, p.to(x.dtype))
+            weight[(slice(None), slice(None), *win[1:])].index_add_(1, ring, w[0])
+        done = batches[k + 1][0][0].start if k + 1 < len(batches) else padded[0]
+        for start in range(base, done, step):  # a few planes at a time: small temporaries
+            stop = min(start + step, done)
+            ring = torch.arange(start, stop, device=x.device) % depth
+            probs = torch.softmax(acc.index_select(1, ring) / weight.index_select(1, ring), 0)
+            acc.index_fill_(1, ring, 0.0)
+            weight.index_fill_(1, ring, 0.0)
             # Crop the padding of the first axis, and of the others.
-            a, b = max(base, lo[0]), min(done, lo[0] + size[0])
+            a, b = max(start, lo[0]), min(stop, lo[0] + size[0])
             if a < b:
-                yield a - lo[0], probs[(slice(None), slice(a - base, b - base), *crop)]
+                yield a - lo[0], probs[(slice(None), slice(a - start, b - start), *crop)]
                 emitted = b
             del probs
-            acc, weight, base = acc[:, n:].clone(), weight[:, n:].clone(), done
+        base = max(base, done)
     assert emitted == lo[0] + size[0], f"planes {emitted} of {size[0]} + {lo[0]} streamed"

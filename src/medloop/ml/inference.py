@@ -7,8 +7,9 @@ probabilities (not for a volume larger than a patch) and an uncertainty score.
 A volume whose grid is larger than one patch is streamed (:mod:`medloop.ml.sliding`):
 its windows run in order along the first axis, each finished slab of the grid is
 resampled to the input's grid, labelled and reduced to the uncertainty's sums, so no
-whole-volume probability map is ever held (about 3 float32 copies of the volume at
-most, not 8). 2D images, and volumes that fit in one patch, keep the whole-array path.
+whole-volume probability map is ever held (the README's "Volumes: upload to result and
+memory" has the figures). 2D images, and volumes that fit in one patch, keep the
+whole-array path.
 """
 
 from __future__ import annotations

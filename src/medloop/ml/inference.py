@@ -1,8 +1,15 @@
 """Sliding-window inference from a manifest and weights.
 
-:class:`Predictor` repeats the manifest's preprocessing, runs MONAI's
-``sliding_window_inference`` with Gaussian blending (any image size), and returns
-the label map, class probabilities and an uncertainty score.
+:class:`Predictor` repeats the manifest's preprocessing, runs sliding windows with
+MONAI's Gaussian blending (any image size), and returns the label map, the class
+probabilities (not for a volume larger than a patch) and an uncertainty score.
+
+A volume whose grid is larger than one patch is streamed (:mod:`medloop.ml.sliding`):
+its windows run in order along the first axis, each finished slab of the grid is
+resampled to the input's grid, labelled and reduced to the uncertainty's sums, so no
+whole-volume probability map is ever held (the README's "Volumes: upload to result and
+memory" has the figures). 2D images, and volumes that fit in one patch, keep the
+whole-array path.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from medloop.ml.device import resolve_device
 from medloop.ml.network import build_network
 from medloop.ml.postprocess import keep_largest_component, remove_small_components
 from medloop.ml.preprocess import prepare
-from medloop.ml.resample import resample_probabilities
+from medloop.ml.resample import resample_probabilities, resample_slabs
+from medloop.ml.sliding import stream_softmax
 
 __all__ = [
     "Prediction",
@@ -57,13 +65,14 @@ class Prediction:
     Attributes:
         label_map: ``(*spatial)`` uint8, values ``0..K``, on the input's grid.
         probabilities: ``(K+1, *spatial)`` float32 softmax on the input's grid (for a
-            refinement: of the window that was recomputed only).
+            refinement: of the window that was recomputed only); ``None`` for a volume
+            larger than one patch, which is streamed and never holds it whole.
         uncertainty: mean normalised entropy of the softmax over the pixels whose
             predicted or runner-up class is foreground; in ``[0, 1]``, 0 = certain.
     """
 
     label_map: np.ndarray
-    probabilities: np.ndarray
+    probabilities: np.ndarray | None
     uncertainty: float
 
 
@@ -103,6 +112,38 @@ def _uncertainty(probs: torch.Tensor) -> float:
     if not bool(region.any()):
         return float(ent.mean())
     return float(torch.from_numpy(ent.numpy()[region.numpy()]).mean())
+
+
+class _StreamReducer:
+    """Label map and uncertainty of a volume fed slabs ``(K+1, n, *rest)`` of the first axis.
+
+    Gives :func:`_argmax_labels` and :func:`_uncertainty` of the whole volume (the
+    sums in float64, so within float rounding) without ever holding its probabilities.
+    """
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.labels = np.empty(shape, dtype=np.uint8)
+        self.sums = [0.0, 0.0]  # entropy: over every voxel, over the voxels in play
+        self.counts = [0, 0]
+
+    def add(self, start: int, probs: torch.Tensor) -> None:
+        """Reduce ``probs``, the softmax of planes ``start .. start + n``."""
+        for sl in _slabs(tuple(probs.shape[1:])):
+            part = probs[:, sl]
+            at = slice(start + sl.start, start + sl.stop)
+            self.labels[at] = part.argmax(0).to(torch.uint8).numpy()
+            ent = normalized_entropy(part)
+            region = part[1:].max(0).values > 0.1
+            self.sums[0] += float(ent.sum(dtype=torch.float64))
+            self.counts[0] += ent.numel()
+            self.sums[1] += float(ent[region].sum(dtype=torch.float64))
+            self.counts[1] += int(region.sum())
+
+    @property
+    def uncertainty(self) -> float:
+        """See :class:`Prediction`: the mean over the voxels in play, or over all if none."""
+        i = 1 if self.counts[1] else 0
+        return self.sums[i] / max(1, self.counts[i])
 
 
 def _argmax_labels(probs: torch.Tensor) -> np.ndarray:
@@ -200,12 +241,8 @@ class Predictor:
     @torch.inference_mode()
     def probabilities(self, x: np.ndarray) -> torch.Tensor:
         """Softmax ``(K+1, *grid)`` (on CPU) of one preprocessed image ``(C, *grid)``."""
-        if self._weights is None:  # the Gaussian window weights, once
-            self._weights = compute_importance_map(
-                self.manifest.patch_size, mode="gaussian", device=self.device
-            )[None, None]
         return self.forward_prepared(
-            self.model, x, self.manifest, self.device, self.sw_batch_size, self._weights
+            self.model, x, self.manifest, self.device, self.sw_batch_size, self._window_weights()
         )
 
     @staticmethod
@@ -251,15 +288,62 @@ class Predictor:
         """Grid probabilities -> the prediction on an input of spatial ``shape``."""
         return self._labelled(resample_probabilities(probs, shape))
 
-    def _labelled(self, probs: torch.Tensor) -> Prediction:
-        """The prediction from ``(K+1, *spatial)`` probabilities on the input's grid."""
-        labels = _argmax_labels(probs)
+    def _postprocess(self, labels: np.ndarray) -> np.ndarray:
+        """The manifest's post-processing of a uint8 label map."""
         if self.manifest.keep_largest:
             labels = keep_largest_component(labels, self.manifest.keep_largest)
         if self.manifest.min_size:
             labels = remove_small_components(labels, self.manifest.min_size)
+        return labels
+
+    def _labelled(self, probs: torch.Tensor) -> Prediction:
+        """The prediction from ``(K+1, *spatial)`` probabilities on the input's grid."""
+        labels = self._postprocess(_argmax_labels(probs))
         return Prediction(
             label_map=labels, probabilities=probs.numpy(), uncertainty=_uncertainty(probs)
+        )
+
+    def _window_weights(self) -> torch.Tensor:
+        """The Gaussian weights of one window, ``(1, 1, *patch)``, computed once."""
+        if self._weights is None:
+            self._weights = compute_importance_map(
+                self.manifest.patch_size, mode="gaussian", device=self.device
+            )[None, None]
+        return self._weights
+
+    def _network(self, windows: torch.Tensor) -> torch.Tensor:
+        """The model on ``(B, C, *patch)`` windows, under the device's autocast."""
+        with _autocast(self.device):
+            return self.model(windows)
+
+    @torch.inference_mode()
+    def predict_streamed(self, x: np.ndarray, shape: tuple[int, ...]) -> Prediction:
+        """The prediction for a preprocessed volume ``x`` ``(C, *grid)``, streamed.
+
+        Equal to :meth:`finish` of :meth:`probabilities` (labels, uncertainty within float
+        rounding) but holding only ``x``, the label map and a few windows' depth of the
+        grid at a time; ``probabilities`` is ``None``. ``shape``: the input's spatial shape.
+        """
+        m = self.manifest
+        t = torch.from_numpy(np.ascontiguousarray(x))[None].to(self.device)
+        grid = tuple(int(s) for s in x.shape[1:])
+        slabs = stream_softmax(
+            self._network,
+            t,
+            m.patch_size,
+            m.sliding_window_overlap,
+            self.sw_batch_size,
+            self._window_weights(),
+            extra_channels=max(0, m.network.in_channels - x.shape[0]),
+        )
+        reducer = _StreamReducer(shape)
+        on_cpu = ((start, probs.float().cpu()) for start, probs in slabs)
+        for start, probs in resample_slabs(on_cpu, grid, shape):
+            reducer.add(start, probs)
+        return Prediction(
+            label_map=self._postprocess(reducer.labels),
+            probabilities=None,
+            uncertainty=reducer.uncertainty,
         )
 
     def refine(
@@ -279,12 +363,14 @@ class Predictor:
     ) -> Prediction:
         """Sliding windows over ``prepared[i]``, which is dropped as soon as it is used.
 
-        Each large array is let go before the next is made: the prepared image before the
-        probabilities are resampled, the grid's probabilities once resampled (a CT-sized
-        volume's are several times the volume's size).
+        A volume is streamed (:meth:`predict_streamed`). For a 2D image each large array
+        is let go before the next is made: the prepared image before the probabilities
+        are resampled, the grid's probabilities once resampled.
         """
         x = prepared[i]
         prepared[i] = np.empty((0,), np.float32)
+        if len(shape) == 3:
+            return self.predict_streamed(x, shape)
         probs = self.probabilities(x)
         del x
         probs = resample_probabilities(probs, shape)

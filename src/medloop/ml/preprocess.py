@@ -27,28 +27,41 @@ def grid_shape(
     return target_shape(shape, spec.factors(len(shape), spacing))
 
 
-def _normalize(x: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """``(C, *spatial)`` float32 normalised per channel."""
+_CHUNK = 1 << 20
+"""Voxels per chunk of a channel normalised a chunk at a time (8 MiB of float64)."""
+
+
+def _chunks(n: int) -> list[slice]:
+    return [slice(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
+
+
+def _normalize_(x: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """``(C, *spatial)`` float32 (contiguous, owned) normalised per channel, in place.
+
+    The clipped channel is float64 (the percentiles are), but only a chunk of it exists
+    at a time: its mean and standard deviation are summed over the chunks, in float64.
+    """
     if spec.normalization == "clip_zscore":
         assert spec.intensity is not None  # checked by PreprocessSpec
         lo, hi, mean, std = spec.intensity
-        return ((np.clip(x, lo, hi) - mean) / std).astype(np.float32)
+        np.clip(x, lo, hi, out=x)  # the float32 arithmetic of the plain formula
+        np.subtract(x, mean, out=x)
+        np.divide(x, std, out=x)
+        return x
     lo_p, hi_p = spec.clip_percentiles
-    out = np.empty_like(x)
     for c in range(x.shape[0]):
-        lo, hi = np.percentile(x[c], [lo_p, hi_p])
-        ch = np.clip(x[c], lo, hi)  # float64, as the percentiles are
-        std = float(ch.std())
+        flat = x[c].reshape(-1)
+        lo, hi = np.percentile(flat, [lo_p, hi_p])
+        parts = _chunks(flat.size)
+        mean = sum(float(np.clip(flat[p], lo, hi).sum()) for p in parts) / flat.size
+        sq = sum(float(np.square(np.clip(flat[p], lo, hi) - mean).sum()) for p in parts)
+        std = (sq / flat.size) ** 0.5
         if std > 1e-6:
-            # (ch - mean) / std without two more float64 temporaries of the channel.
-            mean = float(ch.mean())
-            np.subtract(ch, mean, out=ch)
-            np.divide(ch, std, out=ch)
-            out[c] = ch
+            for p in parts:
+                flat[p] = (np.clip(flat[p], lo, hi) - mean) / std
         else:
-            out[c] = 0.0
-        del ch
-    return out
+            flat[:] = 0.0
+    return x
 
 
 def prepare_pixels(
@@ -65,7 +78,10 @@ def prepare_pixels(
         x = (x @ _LUMA)[..., None]
     elif spec.color == "rgb" and x.shape[-1] == 1:
         x = np.repeat(x, 3, axis=-1)
-    x = _normalize(np.ascontiguousarray(np.moveaxis(x, -1, 0)), spec)
+    x = np.ascontiguousarray(np.moveaxis(x, -1, 0))
+    if np.shares_memory(x, pixels):  # normalised in place: never the caller's pixels
+        x = x.copy()
+    x = _normalize_(x, spec)
     shape = grid_shape(tuple(x.shape[1:]), spec, spacing)
     if shape != tuple(x.shape[1:]):
         x = resample_image(x, shape)

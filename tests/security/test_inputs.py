@@ -271,7 +271,7 @@ CASES: list[Case] = [
         "POST",
         f"{P}/jobs",
         body({"kind": "train", "options": {"patch_size": [34]}}),
-        400,
+        422,  # validated with the project's settings: invalid_settings, as for PATCH
         "multiple",
         who="admin",
     ),

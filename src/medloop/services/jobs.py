@@ -40,7 +40,7 @@ class JobService:
         """Queue ``spec`` for ``project``; with ``coalesce``, a queued job of the kind absorbs it.
 
         Raises:
-            ConfigError: the options clash with the project's settings.
+            InvalidSettings: the options clash with the project's settings (API: 422).
         """
         if isinstance(spec, TrainJob):
             spec.options.apply(project.settings.training)

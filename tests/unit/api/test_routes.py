@@ -123,7 +123,7 @@ def test_options_that_clash_with_the_project_are_refused_and_audited(
 ) -> None:
     body = {"kind": "train", "options": {"patch_size": [34]}}  # 3 levels need multiples of 4
     r = client.post("/api/v1/projects/discs/jobs", json=body, headers=_h("tok-admin"))
-    assert r.status_code == 400 and "patch_size [34]" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "patch_size [34]" in r.json()["error"]["message"]
     assert fakes.events[-1][:4] == ("job.create", "alice", None, "error")
 
 

@@ -581,19 +581,29 @@ export class ViewerView {
 
   // -- submit ----------------------------------------------------------------------------------
 
+  /** Whether there is a label map to submit (a volume view has its own). */
+  canSubmit() {
+    return Boolean(this.buffer);
+  }
+
+  /** Sends the corrected label map with its effort record; resolves to the stored correction. */
+  async sendCorrection() {
+    const png = await encodeLabelPng(this.buffer.data, this.buffer.width, this.buffer.height);
+    const form = new FormData();
+    form.append("file", png, "correction.png");
+    this.effort.appendTo(form);
+    const path = projectPath(this.project, `/analyses/${encodeURIComponent(this.analysisId)}/corrections`);
+    return uploadWithProgress(path, form, () => {});
+  }
+
   async submit() {
-    if (!this.buffer) return;
+    if (!this.canSubmit()) return;
     this.submitBtn.disabled = true;
     this.submitBtn.textContent = "Submitting…";
     try {
       if (this.tool === "lasso") this.handlers.lasso.close();
       await this.handlers.clicks.idle(); // the refine in flight lands first
-      const png = await encodeLabelPng(this.buffer.data, this.buffer.width, this.buffer.height);
-      const form = new FormData();
-      form.append("file", png, "correction.png");
-      this.effort.appendTo(form);
-      const path = projectPath(this.project, `/analyses/${encodeURIComponent(this.analysisId)}/corrections`);
-      const res = await uploadWithProgress(path, form, () => {});
+      const res = await this.sendCorrection();
       this.effort = new Effort();
       this.handlers.clicks.forget(); // the next click starts a new interaction
       this.dirty = false;

@@ -4,9 +4,8 @@
 // writing into the label volume; the click tool on every plane (volumeclicks.js);
 // interpolation between edited slices; submit.
 
-import { ApiError, api, projectPath } from "./api.js";
+import { api, projectPath } from "./api.js";
 import { append, badge, clear, fmtInt, h, toast } from "./dom.js";
-import { Effort } from "./effort.js";
 import { imagePanel } from "./panels.js";
 import { PLANES, pixelOf } from "./planes.js";
 import { isTyping } from "./stage.js";
@@ -340,27 +339,11 @@ export class VolumeView extends ViewerView {
     return interpolateEdited(this);
   }
 
-  async submit() {
-    if (!this.labels3d) return;
-    this.submitBtn.disabled = true;
-    this.submitBtn.textContent = "Submitting…";
-    try {
-      if (this.tool === "lasso") this.handlers.lasso.close();
-      await this.handlers.clicks.idle(); // the refine in flight lands first
-      const res = await submitVolume(this);
-      this.effort = new Effort();
-      this.handlers.clicks.forget(); // the next click starts a new interaction
-      this.dirty = false;
-      this.showResult(res);
-      const corrected = badge("corrected", "corrected");
-      this.stateBadge.replaceWith(corrected);
-      this.stateBadge = corrected;
-      toast("Correction saved", "ok");
-    } catch (err) {
-      toast(err instanceof ApiError ? err.message : `Submit failed: ${err}`, "error", 8000);
-    } finally {
-      this.submitBtn.disabled = false;
-      this.submitBtn.textContent = "Submit correction";
-    }
+  canSubmit() {
+    return Boolean(this.labels3d);
+  }
+
+  sendCorrection() {
+    return submitVolume(this);
   }
 }

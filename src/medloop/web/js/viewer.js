@@ -64,16 +64,21 @@ export class ViewerView {
 
   // -- layout ------------------------------------------------------------------------------
 
-  build() {
+  /** The title bar (back link, title, chips); sets ``this.title`` and ``this.chips``. */
+  buildHead() {
     this.title = h("h1", { class: "viewer-title", text: "Loading…" });
     this.chips = h("div", { class: "chips" });
-    const head = h(
+    return h(
       "div",
       { class: "viewer-head" },
       h("a", { class: "back", href: "#/worklist", text: "← Worklist" }),
       this.title,
       this.chips,
     );
+  }
+
+  build() {
+    const head = this.buildHead();
     this.stageWrap = h("div", { class: "stage-wrap" });
     this.zoomReadout = h("span", { class: "zoom-readout", text: "" });
     const hint = h(

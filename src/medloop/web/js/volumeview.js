@@ -46,15 +46,7 @@ export class VolumeView extends ViewerView {
   build() {
     this.tool = this.canEdit ? "brush" : "crosshair";
     this.mainPlane = "axial";
-    this.title = h("h1", { class: "viewer-title", text: "Loading…" });
-    this.chips = h("div", { class: "chips" });
-    const head = h(
-      "div",
-      { class: "viewer-head" },
-      h("a", { class: "back", href: "#/worklist", text: "← Worklist" }),
-      this.title,
-      this.chips,
-    );
+    const head = this.buildHead();
     this.panes = PLANES.map((p) => new Pane(this, p));
     this.stageWrap = h(
       "div",

@@ -35,8 +35,11 @@ def test_the_loop_from_the_command_line(
     disc_data: Path, correction_data: Path, tmp_path: Path
 ) -> None:
     reg = tmp_path / "reg"
-    out = _ok(["train", str(disc_data), "--registry", str(reg), "--labels", "disc", *TINY])
-    assert "v0001: promoted to production" in out
+    train = ["train", str(disc_data), "--registry", str(reg), "--labels", "disc", *TINY]
+    out = _ok([*train, "--flip-axes", "1"])
+    assert "v0001: promoted to production" in out and "flips set by the user" in out
+    (manifest,) = reg.rglob("v0001/manifest.json")
+    assert json.loads(manifest.read_text())["plan"]["mirror_axes"] == [1]
 
     listing = json.loads(_ok(["models", "list", "--registry", str(reg), "--json"]))
     assert [(v["version"], v["status"]) for v in listing] == [("v0001", "production")]

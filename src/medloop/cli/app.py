@@ -94,6 +94,9 @@ def train(
     batch_size: Annotated[int | None, typer.Option()] = None,
     lr: Annotated[float | None, typer.Option()] = None,
     val_every: Annotated[int | None, typer.Option()] = None,
+    flip_axes: Annotated[
+        str | None, typer.Option(help="Axes training may flip: 0,1 or 1 or none.")
+    ] = None,
     group: Annotated[str | None, typer.Option(help="Train only on this manifest group.")] = None,
     color: Annotated[str | None, typer.Option(help="auto, gray or rgb.")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
@@ -126,6 +129,7 @@ def train(
             batch_size=batch_size,
             lr=lr,
             val_every=val_every,
+            flip_axes=flip_axes,
             color=color,
             seed=seed,
         ),
@@ -162,6 +166,11 @@ def _train_settings(
         batch_size=training["batch_size"],
         lr=training["lr"],
         val_every=training["val_every"],
+        flip_axes=(
+            ()
+            if (training["flip_axes"] or "").strip().lower() == "none"
+            else _ints(training["flip_axes"], "--flip-axes", "0,1 or none")
+        ),
         color=training["color"],
         seed=training["seed"],
     )

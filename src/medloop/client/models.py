@@ -149,6 +149,7 @@ class Training(ApiModel):
     batch_size: int | None = None
     lr: float | None = None
     val_every: int | None = None
+    flip_axes: list[int] | None = None
     color: str | None = None
     seed: int | None = None
 

@@ -61,6 +61,13 @@ class Fingerprint:
         gap: median width of the background's structures (thin membranes between
             objects show up here), native pixels/voxels.
         classes: per foreground class.
+        profile_asymmetry: per spatial axis, how differently the images look at the two
+            ends of that axis: the mean intensity profile along the axis (images
+            z-scored, resampled to 16 bins, averaged over images) against its reverse,
+            root-mean-square difference / 2, in units of an image's standard deviation.
+            Near 0 where either end looks alike (cells, membranes); large where the axis
+            has a direction (ultrasound depth: bright skin at the top, shadow below).
+            Empty when not measured (fingerprints of earlier versions).
     """
 
     n_images: int
@@ -77,6 +84,7 @@ class Fingerprint:
     empty_share: float
     gap: float
     classes: tuple[ClassStats, ...]
+    profile_asymmetry: tuple[float, ...] = ()
 
     @property
     def anisotropy(self) -> float:
@@ -108,4 +116,5 @@ class Fingerprint:
             empty_share=float(d["empty_share"]),
             gap=float(d["gap"]),
             classes=tuple(ClassStats(**{**c, "extent": tuple(c["extent"])}) for c in d["classes"]),
+            profile_asymmetry=tuple(float(v) for v in d.get("profile_asymmetry", ())),
         )

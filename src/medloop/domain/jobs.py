@@ -32,6 +32,7 @@ from medloop.domain.settings import (
     Channels,
     Color,
     CorrectionWeight,
+    FlipAxes,
     LearningPolicy,
     LearningRate,
     PatchSize,
@@ -93,6 +94,7 @@ class TrainOverrides(SettingsModel):
     batch_size: BatchSize | None = None
     lr: LearningRate | None = None
     val_every: ValEvery | None = None
+    flip_axes: FlipAxes | None = None
     color: Color | None = None
     seed: Seed | None = None
     interactive: bool | None = None

@@ -35,6 +35,7 @@ __all__ = [
     "Resolution",
     "candidates",
     "choose",
+    "mirror_axes",
     "relative_cost",
     "resolution",
 ]
@@ -54,6 +55,8 @@ VOXELS_3D = (128**3, 96**3, 80 * 80 * 64, 64**3, 48 * 64 * 48, 40 * 56 * 40, 32*
 FEATURE_MIN = 4
 """Down-sampling stops when an axis would fall below this many voxels."""
 MAX_LEVELS = 6
+ORIENTED = 0.4
+"""An axis whose intensity profile asymmetry exceeds this has a direction: no flips along it."""
 
 
 @dataclass(frozen=True)
@@ -104,9 +107,11 @@ class Plan:
     keep_largest_candidates: tuple[int, ...]
     reasons: tuple[str, ...] = field(default=())
     min_size_candidates: tuple[tuple[int, int], ...] = ()
+    """(label, smallest real object in pixels/voxels) to try removing smaller predictions."""
     interactive: bool = False
     """The network also takes click guidance (see ``GuidanceSpec``)."""
-    """(label, smallest real object in pixels/voxels) to try removing smaller predictions."""
+    mirror_axes: tuple[int, ...] | None = None
+    """Spatial axes training flips along (:func:`mirror_axes`); ``None``: all (older plans)."""
     fingerprint: dict[str, Any] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,6 +136,7 @@ class Plan:
                 "keep_largest_candidates": tuple(d["keep_largest_candidates"]),
                 "min_size_candidates": tuple(tuple(p) for p in d.get("min_size_candidates", ())),
                 "reasons": tuple(d["reasons"]),
+                "mirror_axes": tup(d.get("mirror_axes")),
             }
         )
 
@@ -189,6 +195,38 @@ def resolution(fp: Fingerprint, patch_side: int, options: TrainingOptions) -> Re
                 "kept per axis (no resampling of the thick axis to the thin ones)"
             )
     return Resolution((s,) * fp.spatial_dims, target, tuple(reasons))
+
+
+def mirror_axes(
+    fp: Fingerprint, options: TrainingOptions | None = None
+) -> tuple[tuple[int, ...], str | None]:
+    """The spatial axes along which the images may be flipped in training, and why not others.
+
+    An axis is left out when the data has a direction along it
+    (:attr:`~medloop.domain.fingerprint.Fingerprint.profile_asymmetry` over
+    :data:`ORIENTED`): an ultrasound image's rows run from the skin down into shadow, and
+    a network trained on upside-down copies must learn to ignore that cue. Cells,
+    membranes and brain volumes look alike from either end and keep every flip.
+    The user's ``options.flip_axes`` wins.
+
+    Raises:
+        ConfigError: the user's axes do not exist in these images.
+    """
+    if options is not None and options.flip_axes is not None:
+        wrong = [a for a in options.flip_axes if a >= fp.spatial_dims]
+        if wrong:
+            raise ConfigError(f"flip axes {wrong} do not exist in {fp.spatial_dims}D images")
+        return tuple(sorted(options.flip_axes)), "flips set by the user"
+    asym = fp.profile_asymmetry or (0.0,) * fp.spatial_dims
+    keep = tuple(a for a in range(fp.spatial_dims) if asym[a] <= ORIENTED)
+    dropped = [a for a in range(fp.spatial_dims) if a not in keep]
+    if not dropped:
+        return keep, None
+    figures = ", ".join(f"axis {a}: {asym[a]:.2f}" for a in dropped)
+    return keep, (
+        f"the images have a direction along axis {dropped} (intensity profile asymmetry "
+        f"{figures} > {ORIENTED:g}): no flips along it, and no 90-degree rotations"
+    )
 
 
 def _levels(shape: tuple[int, ...], spacing: tuple[float, ...]) -> tuple[tuple[int, ...], ...]:

@@ -32,6 +32,7 @@ __all__ = [
     "Channels",
     "Color",
     "CorrectionWeight",
+    "FlipAxes",
     "LearningPolicy",
     "LearningRate",
     "PatchSize",
@@ -83,6 +84,7 @@ Spacing = Annotated[
 Scale = Annotated[float, Field(gt=0.0, le=4.0)]
 Budget = Annotated[float, Field(ge=10.0, le=7 * 24 * 3600.0)]
 Channels = Annotated[tuple[int, ...], Field(min_length=2, max_length=8)]
+FlipAxes = Annotated[tuple[Annotated[int, Field(ge=0, le=2)], ...], Field(max_length=3)]
 
 
 class LearningPolicy(SettingsModel):
@@ -199,6 +201,9 @@ class TrainingOptions(SettingsModel):
     """Peak learning rate."""
     val_every: ValEvery | None = Field(default=None, title="Validate every")
     """Steps between scores on the selection half of val (0: keep the last weights)."""
+    flip_axes: FlipAxes | None = Field(default=None, title="Flip axes")
+    """Spatial axes training may flip along (empty: none); left out, every axis the
+    images look alike from either end of (an ultrasound's depth axis is left out)."""
     color: Color = "auto"
     """Network input: gray, rgb, or auto (rgb when the data has colour)."""
     seed: Seed = 0
@@ -217,6 +222,8 @@ class TrainingOptions(SettingsModel):
             and len(self.patch_size) not in (1, len(self.spacing))
         ):
             raise ValueError("patch_size and spacing must have as many axes")
+        if self.flip_axes is not None and len(set(self.flip_axes)) != len(self.flip_axes):
+            raise ValueError(f"flip_axes {list(self.flip_axes)} names an axis twice")
         if self.patch_size is not None and self.channels is not None:
             divisor = 2 ** (len(self.channels) - 1)
             if any(p % divisor for p in self.patch_size):

@@ -76,7 +76,10 @@ class Batch:
 
 
 def build_augmentation(
-    spatial_dims: int = 2, in_plane_only: bool = False, square_plane: bool = True
+    spatial_dims: int = 2,
+    in_plane_only: bool = False,
+    square_plane: bool = True,
+    mirror_axes: tuple[int, ...] | None = None,
 ) -> Compose:
     """MONAI dictionary transforms over ``{"image": (C, *patch), "mask": (1, *patch)}``.
 
@@ -84,10 +87,13 @@ def build_augmentation(
         spatial_dims: 2 or 3.
         in_plane_only: rotate a volume only about its third axis (thick slices).
         square_plane: the patch's first two sides are equal, so 90° rotations keep its shape.
+        mirror_axes: spatial axes that may be flipped (``None``: all). 90° rotations,
+            which move either in-plane axis onto the other, need both axes 0 and 1.
     """
     keys = ["image", "mask"]
-    flips: list[Any] = [RandFlipd(keys, prob=0.5, spatial_axis=a) for a in range(spatial_dims)]
-    if square_plane:
+    axes = tuple(range(spatial_dims)) if mirror_axes is None else mirror_axes
+    flips: list[Any] = [RandFlipd(keys, prob=0.5, spatial_axis=a) for a in axes]
+    if square_plane and {0, 1} <= set(axes):
         flips.append(RandRotate90d(keys, prob=0.5, max_k=3, spatial_axes=(0, 1)))
     if spatial_dims == 2:
         rotate: tuple[float, ...] = (math.pi / 6,)
@@ -133,6 +139,7 @@ class PatchSampler:
         weighted: draw items with probability proportional to ``item.weight``.
         augment: apply :func:`build_augmentation`.
         in_plane_only: for volumes with thick slices (see :func:`build_augmentation`).
+        mirror_axes: the axes flips may use (see :func:`build_augmentation`).
     """
 
     def __init__(
@@ -146,6 +153,7 @@ class PatchSampler:
         weighted: bool = True,
         augment: bool = True,
         in_plane_only: bool = False,
+        mirror_axes: tuple[int, ...] | None = None,
     ) -> None:
         if not items:
             raise ValueError("no training items")
@@ -161,7 +169,9 @@ class PatchSampler:
         self.loss_exponent = 0.5 if weighted else 1.0
         dims = len(self.patch_size)
         square = self.patch_size[0] == self.patch_size[1]
-        self.augmentation = build_augmentation(dims, in_plane_only, square) if augment else None
+        self.augmentation = (
+            build_augmentation(dims, in_plane_only, square, mirror_axes) if augment else None
+        )
 
     def _pad(self, item: TrainItem) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
         """Image and mask padded to at least the patch (reflect keeps statistics plausible)."""

@@ -44,7 +44,8 @@ class TrainSpec:
     still finishes its schedule on time (the last step count then varies).
     ``val_every`` steps the model is scored on the validation items (mean Dice) and
     the best is kept; 0 keeps the last weights. ``in_plane_only`` limits rotations of
-    thick-slice volumes to their plane.
+    thick-slice volumes to their plane; ``mirror_axes`` are the spatial axes flips may
+    use (``None``: all), 90-degree rotations only when both in-plane axes are among them.
     """
 
     steps: int = 2000
@@ -63,6 +64,7 @@ class TrainSpec:
     device: str | None = None
     max_seconds: float | None = None
     in_plane_only: bool = False
+    mirror_axes: tuple[int, ...] | None = None
     distill: float = 0.0
     """Weight of distillation from the initial weights on ``distill`` items (0: off)."""
     l2sp: float = 0.0
@@ -186,6 +188,7 @@ class _Run:
             weighted=spec.weighted_sampling,
             augment=spec.augment,
             in_plane_only=spec.in_plane_only,
+            mirror_axes=spec.mirror_axes,
         )
         self.use_amp = spec.amp and self.device.type == "cuda"
         self.step, self.best_score, self.elapsed = 0, -1.0, 0.0

@@ -37,6 +37,33 @@ def _ridge_widths(region: np.ndarray) -> np.ndarray:
     return 2.0 * dist[ridge]
 
 
+_PROFILE_BINS = 16
+
+
+def _profiles(pixels: np.ndarray) -> list[np.ndarray]:
+    """Per spatial axis, the mean intensity along it, ``(_PROFILE_BINS,)`` each.
+
+    ``pixels``: ``(*spatial, C)``; channels are averaged and the image z-scored first.
+    """
+    gray = pixels.astype(np.float32, copy=False).mean(axis=-1)
+    gray = (gray - gray.mean()) / (float(gray.std()) or 1.0)
+    out = []
+    for axis in range(gray.ndim):
+        profile = gray.mean(axis=tuple(a for a in range(gray.ndim) if a != axis))
+        at = np.linspace(0, profile.size - 1, _PROFILE_BINS)
+        out.append(np.interp(at, np.arange(profile.size), profile))
+    return out
+
+
+def _profile_asymmetry(profiles: list[list[np.ndarray]]) -> tuple[float, ...]:
+    """See :attr:`Fingerprint.profile_asymmetry`; ``profiles[i][axis]`` from :func:`_profiles`."""
+    out = []
+    for axis in range(len(profiles[0])):
+        mean = np.mean([p[axis] for p in profiles], axis=0)
+        out.append(float(np.sqrt(np.mean((mean - mean[::-1]) ** 2)) / 2))
+    return tuple(out)
+
+
 def _class_stats(masks: list[np.ndarray], value: int) -> ClassStats:
     structure = np.ones((3,) * masks[0].ndim, dtype=bool)
     n_with, counts, extents, widths, largest = 0, [], [], [], []
@@ -79,8 +106,9 @@ def measure_fingerprint(
     shapes = np.array([p.image.shape for p in pairs])
     spacings = [p.image.spacing for p in pairs]
     rng = np.random.default_rng(0)
-    values, fg_values, gaps = [], [], []
+    values, fg_values, gaps, profiles = [], [], [], []
     for p in pairs:
+        profiles.append(_profiles(p.image.pixels))
         px = p.image.pixels.astype(np.float32, copy=False)
         flat = px.reshape(-1)
         values.append(_subsample(flat, rng))
@@ -118,12 +146,14 @@ def measure_fingerprint(
         empty_share=float(np.mean([not (m > 0).any() for m in masks])),
         gap=float(np.median(gaps)) if gaps else 0.0,
         classes=tuple(_class_stats(masks, v) for v in range(1, num_foreground + 1)),
+        profile_asymmetry=_profile_asymmetry(profiles),
     )
 
 
 def _content_key(samples: Sequence[PairSample], num_foreground: int) -> str:
     ident = [(s.key, s.image_sha256, s.mask_sha256, s.frame) for s in samples]
-    blob = json.dumps({"k": num_foreground, "pairs": sorted(ident)})
+    # "v": the fingerprint's own version; a new figure makes earlier ones be measured again.
+    blob = json.dumps({"v": 2, "k": num_foreground, "pairs": sorted(ident)})
     return "fingerprint-" + hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 

@@ -28,6 +28,7 @@ from medloop.domain.plan import (
     Resolution,
     candidates,
     choose,
+    mirror_axes,
     relative_cost,
 )
 from medloop.domain.ports import PairSample
@@ -203,6 +204,9 @@ def plan_training(
     else:
         reasons.append("intensities: z-score per image (0.5-99.5 % clipped)")
     keep, small = _postprocessing_candidates(fp, reasons)
+    flips, why_not = mirror_axes(fp, options)
+    if why_not:
+        reasons.append(why_not)
     plan = Plan(
         spatial_dims=dims,
         scale=res.scale,
@@ -222,6 +226,7 @@ def plan_training(
         keep_largest_candidates=keep,
         min_size_candidates=small,
         interactive=options.interactive,
+        mirror_axes=flips,
         reasons=tuple(reasons),
     )
     return plan, replace(specs[index])
@@ -243,6 +248,7 @@ def train_spec(
         warmup_steps=min(50, max(1, plan.steps // 10)),
         max_seconds=None if options.steps is not None else max(seconds, 1.0),
         in_plane_only=any(len(set(s)) > 1 for s in plan.strides),
+        mirror_axes=plan.mirror_axes,
     )
 
 
@@ -303,6 +309,16 @@ def run_key_of(options: TrainingOptions, train: Sequence[PairSample]) -> str:
     return "train-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _parent_augmentation(parent_plan: dict[str, Any]) -> dict[str, Any]:
+    """The parent's flips and rotations, so that a fine-tune augments as its training did."""
+    axes = parent_plan.get("mirror_axes")
+    strides = parent_plan.get("strides", ())
+    return {
+        "mirror_axes": None if axes is None else tuple(int(a) for a in axes),
+        "in_plane_only": any(len(set(s)) > 1 for s in strides),
+    }
+
+
 def finetune_spec(
     policy: LearningPolicy, parent_plan: dict[str, Any], n_corrections: int, device: str | None
 ) -> TrainSpec:
@@ -320,6 +336,7 @@ def finetune_spec(
             val_every=0,
             seed=policy.seed,
             device=device,
+            **_parent_augmentation(parent_plan),
         )
     return TrainSpec(
         steps=policy.steps,
@@ -334,4 +351,5 @@ def finetune_spec(
         l2sp=policy.l2sp,
         ema=policy.ema,
         encoder_lr_scale=policy.encoder_lr_scale,
+        **_parent_augmentation(parent_plan),
     )

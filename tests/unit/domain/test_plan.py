@@ -147,3 +147,31 @@ def test_fixed_steps_win_over_the_budget() -> None:
 def test_fixed_steps_pick_the_largest_network_that_does_them_in_the_budget() -> None:
     cand, steps, _, _ = choose([_cand(256), _cand(128)], [1.0, 0.1], 300.0, 2, fixed_steps=1000)
     assert cand.patch_size == (128, 128) and steps == 1000
+
+
+def test_an_axis_with_a_direction_is_not_flipped() -> None:
+    from dataclasses import replace
+
+    from medloop.domain.plan import ORIENTED, mirror_axes
+
+    fp = _fp((570, 480), 400, 60)
+    assert mirror_axes(fp) == ((0, 1), None)  # not measured (older fingerprints): all axes
+    axes, why = mirror_axes(replace(fp, profile_asymmetry=(0.73, 0.07)))
+    assert axes == (1,) and why is not None and "axis [0]" in why and "0.73" in why
+    assert mirror_axes(replace(fp, profile_asymmetry=(ORIENTED, 0.1)))[0] == (0, 1)
+    vol = replace(_fp((40, 56, 40), 26, 2), profile_asymmetry=(0.11, 0.06, 0.22))
+    assert mirror_axes(vol) == ((0, 1, 2), None)  # brain MRI crops keep every flip
+
+
+def test_the_user_sets_the_flip_axes() -> None:
+    from dataclasses import replace
+
+    from medloop.domain.plan import mirror_axes
+
+    fp = replace(_fp((570, 480), 400, 60), profile_asymmetry=(0.73, 0.07))
+    assert mirror_axes(fp, TrainingOptions(flip_axes=(1, 0))) == ((0, 1), "flips set by the user")
+    assert mirror_axes(fp, TrainingOptions(flip_axes=()))[0] == ()
+    with pytest.raises(ConfigError, match=r"flip axes \[2\] do not exist in 2D"):
+        mirror_axes(fp, TrainingOptions(flip_axes=(2,)))
+    with pytest.raises(ValueError, match="twice"):
+        TrainingOptions(flip_axes=(1, 1))

@@ -156,3 +156,22 @@ def test_batched_prediction_equals_one_by_one(manifest: ModelManifest) -> None:
     for a, b in zip(single, outs, strict=True):
         assert np.array_equal(a.label_map, b.label_map)
     assert batcher.items == len(images)
+
+
+def test_augmentation_never_turns_a_directed_axis_upside_down() -> None:
+    from medloop.ml.data import build_augmentation
+
+    rows = np.repeat(np.arange(32, dtype=np.float32)[:, None], 32, axis=1)  # grows downwards
+
+    def reversed_share(mirror_axes: tuple[int, ...] | None) -> float:
+        aug = build_augmentation(2, square_plane=True, mirror_axes=mirror_axes)
+        flipped = 0
+        for seed in range(60):
+            aug.set_random_state(seed=seed)
+            out = aug({"image": rows[None].copy(), "mask": np.zeros((1, 32, 32), np.float32)})
+            img = np.asarray(out["image"])[0]
+            flipped += int(img[:4].mean() > img[-4:].mean())
+        return flipped / 60
+
+    assert reversed_share((1,)) == 0.0  # left-right flips only
+    assert reversed_share(None) > 0.2  # every flip and 90-degree rotation: often reversed

@@ -58,3 +58,22 @@ def test_ct_like_volumes_are_recognised() -> None:
     assert fp.spatial_dims == 3 and fp.ct_like
     lo, hi, mean, _ = fp.foreground_intensity
     assert lo < mean < hi and 20 < mean < 60
+
+
+def test_an_axis_with_a_direction_is_told_from_symmetric_ones() -> None:
+    # Ultrasound-like: bright at the top (skin), fading with depth; columns alike.
+    data = MemoryTrainingData()
+    rng = np.random.default_rng(2)
+    depth = np.linspace(200, 20, 96)[:, None]
+    for i in range(4):
+        img = np.clip(depth + rng.normal(0, 10, (96, 80)), 0, 255).astype(np.uint8)
+        mask = np.zeros((96, 80), np.uint8)
+        mask[40:60, 30:50] = 1
+        data.add_reference(f"us{i}", img[..., None], mask, "train")
+    rows, cols = measure_fingerprint(data.reference(), PairCache(data), 1).profile_asymmetry
+    assert rows > 0.6 and cols < 0.1
+    # Noise with squares anywhere: nothing tells one end of either axis from the other.
+    squares = _square_data(n=12)
+    assert (
+        max(measure_fingerprint(squares.reference(), PairCache(squares), 1).profile_asymmetry) < 0.2
+    )

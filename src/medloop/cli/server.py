@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from medloop.cli._common import console, fail, run_guarded
+from medloop.malloc import fix_mmap_threshold
 
 if TYPE_CHECKING:
     from medloop.settings import Settings
@@ -102,6 +103,7 @@ def serve(
         )
     )
     _check_transport(settings, tls_certfile, tls_keyfile)
+    fix_mmap_threshold()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

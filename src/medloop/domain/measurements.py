@@ -1,5 +1,10 @@
 """Per-class measurements of a label map (2D or 3D): size, connected components, largest
-one; and the per-class agreement of a correction with its prediction."""
+one; and the per-class agreement of a correction with its prediction.
+
+Counts are taken a chunk of the flat map at a time (:func:`value_counts`): ``np.bincount``
+of a whole CT-sized map would first make an int64 copy of it, twice a float32 copy of
+the volume.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,42 @@ from scipy import ndimage
 
 from medloop.domain.labels import LabelSet
 
-__all__ = ["ClassAgreement", "ClassMeasurement", "agreement", "measure"]
+__all__ = [
+    "ClassAgreement",
+    "ClassMeasurement",
+    "agreement",
+    "components",
+    "measure",
+    "value_counts",
+]
+
+_CHUNK = 1 << 20
+"""Elements per chunk counted at once (8 MiB of int64)."""
+
+
+def value_counts(values: np.ndarray, minlength: int = 0) -> np.ndarray:
+    """``np.bincount`` of the non-negative integers ``values`` (any shape), int64
+    ``(max(values.max() + 1, minlength),)``, counted a chunk of at most :data:`_CHUNK`
+    elements at a time."""
+    flat = values.reshape(-1)
+    out = np.zeros(minlength, dtype=np.int64)
+    for start in range(0, flat.size, _CHUNK):
+        part = np.bincount(flat[start : start + _CHUNK], minlength=out.size)
+        if part.size > out.size:
+            part[: out.size] += out
+            out = part
+        else:
+            out += part
+    return out
+
+
+def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Connected components of a boolean ``(H, W)`` or ``(X, Y, Z)`` mask with full
+    connectivity (8 in 2D, 26 in 3D): scipy's int32 component map (0 outside, ``1..n``)
+    and ``n``."""
+    structure = np.ones((3,) * mask.ndim, dtype=bool)
+    comp, n = ndimage.label(mask, structure=structure)
+    return comp, int(n)
 
 
 @dataclass(frozen=True)
@@ -51,14 +91,14 @@ def measure(
     if label_map.ndim not in (2, 3):
         raise ValueError(f"label map must be 2D or 3D, got {label_map.shape}")
     volume = label_map.ndim == 3
-    structure = np.ones((3,) * label_map.ndim, dtype=bool)
-    counts = np.bincount(label_map.ravel(), minlength=labels.num_classes)
+    counts = value_counts(label_map, labels.num_classes)
     out: list[ClassMeasurement] = []
     for lab in labels.labels:
         size = int(counts[lab.value]) if lab.value < counts.size else 0
         if size:
-            comp, n = ndimage.label(label_map == lab.value, structure=structure)
-            largest = int(np.bincount(comp.ravel())[1:].max())
+            comp, n = components(label_map == lab.value)
+            largest = int(value_counts(comp, n + 1)[1:].max())
+            del comp
         else:
             n, largest = 0, 0
 

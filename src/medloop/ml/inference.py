@@ -316,7 +316,6 @@ class Predictor:
         with _autocast(self.device):
             return self.model(windows)
 
-    @torch.inference_mode()
     def predict_streamed(self, x: np.ndarray, shape: tuple[int, ...]) -> Prediction:
         """The prediction for a preprocessed volume ``x`` ``(C, *grid)``, streamed.
 
@@ -324,9 +323,29 @@ class Predictor:
         rounding) but holding only ``x``, the label map and a few windows' depth of the
         grid at a time; ``probabilities`` is ``None``. ``shape``: the input's spatial shape.
         """
+        held = [x]
+        del x
+        return self._streamed(held, shape)
+
+    def _streamed(self, held: list[np.ndarray], shape: tuple[int, ...]) -> Prediction:
+        """:meth:`predict_streamed` of ``held[0]``, which is let go (``held`` emptied) once
+        every window has run, before the post-processing needs its own maps."""
+        reducer = self._stream_reduce(held.pop(), shape)
+        return Prediction(
+            label_map=self._postprocess(reducer.labels),
+            probabilities=None,
+            uncertainty=reducer.uncertainty,
+        )
+
+    @torch.inference_mode()
+    def _stream_reduce(self, x: np.ndarray, shape: tuple[int, ...]) -> _StreamReducer:
+        """The label map (before post-processing) and uncertainty sums of ``x`` ``(C, *grid)``
+        on the input's spatial ``shape``; nothing of ``x`` is held once this returns."""
         m = self.manifest
         t = torch.from_numpy(np.ascontiguousarray(x))[None].to(self.device)
         grid = tuple(int(s) for s in x.shape[1:])
+        extra = max(0, m.network.in_channels - x.shape[0])
+        del x
         slabs = stream_softmax(
             self._network,
             t,
@@ -334,17 +353,14 @@ class Predictor:
             m.sliding_window_overlap,
             self.sw_batch_size,
             self._window_weights(),
-            extra_channels=max(0, m.network.in_channels - x.shape[0]),
+            extra_channels=extra,
         )
+        del t
         reducer = _StreamReducer(shape)
         on_cpu = ((start, probs.float().cpu()) for start, probs in slabs)
         for start, probs in resample_slabs(on_cpu, grid, shape):
             reducer.add(start, probs)
-        return Prediction(
-            label_map=self._postprocess(reducer.labels),
-            probabilities=None,
-            uncertainty=reducer.uncertainty,
-        )
+        return reducer
 
     def refine(
         self, image: Image, guidance: Guidance, previous: np.ndarray | None = None
@@ -367,10 +383,12 @@ class Predictor:
         is let go before the next is made: the prepared image before the probabilities
         are resampled, the grid's probabilities once resampled.
         """
+        if len(shape) == 3:
+            held = [prepared[i]]
+            prepared[i] = np.empty((0,), np.float32)
+            return self._streamed(held, shape)
         x = prepared[i]
         prepared[i] = np.empty((0,), np.float32)
-        if len(shape) == 3:
-            return self.predict_streamed(x, shape)
         probs = self.probabilities(x)
         del x
         probs = resample_probabilities(probs, shape)

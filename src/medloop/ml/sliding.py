@@ -6,13 +6,14 @@ times the volume's size. :func:`stream_softmax` runs the same windows (MONAI's
 ``dense_patch_slices`` positions, the same Gaussian weights, the same ``sw_batch_size``
 batches, in MONAI's order, which is by start along the first axis) but accumulates into
 a ring buffer of planes, as deep as one batch of windows reaches. As soon as no
-later window touches a plane, the plane is final: divided by its weight sum,
-softmaxed and handed on. The blending is MONAI's, sum for sum, so the result equals
+later window touches a plane, the plane is final: divided by its weight sum (added up
+then for those planes only, in the windows' order), softmaxed and handed on. The blending is MONAI's, sum for sum, so the result equals
 ``softmax(sliding_window_inference(...))`` (bit for bit on the CPU).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Iterator, Sequence
 
@@ -38,6 +39,32 @@ def scan_interval(size: Sequence[int], roi: Sequence[int], overlap: float) -> tu
     for s, r in zip(size, roi, strict=True):
         out.append(r if r == s else max(1, int(r * (1 - overlap))))
     return tuple(out)
+
+
+def _weight_sums(
+    windows: Sequence[Sequence[slice]],
+    w: torch.Tensor,
+    start: int,
+    stop: int,
+    rest: tuple[int, ...],
+) -> torch.Tensor:
+    """The sum of the Gaussian weights ``w`` ``(1, 1, *roi)`` of every window over planes
+    ``start .. stop`` of the padded grid, ``(1, stop - start, *rest)``.
+
+    Each voxel's weights are added in the windows' order, as the blending adds them, so
+    the sums are the ones a whole-grid weight map accumulates, bit for bit; made for the
+    planes being finished only, no ring of weights is kept beside the class maps.
+    ``windows``: every window, sorted by its start along the first axis.
+    """
+    out = torch.zeros((1, stop - start, *rest), dtype=w.dtype, device=w.device)
+    first = windows[0][0].stop - windows[0][0].start  # every window is as deep
+    starts = [win[0].start for win in windows]
+    lo, hi = bisect.bisect_right(starts, start - first), bisect.bisect_left(starts, stop)
+    for win in windows[lo:hi]:
+        a, b = max(win[0].start, start), min(win[0].stop, stop)
+        part = w[0][:, a - win[0].start : b - win[0].start]
+        out[(slice(None), slice(a - start, b - start), *win[1:])] += part
+    return out
 
 
 def stream_softmax(
@@ -87,7 +114,7 @@ def stream_softmax(
     # a batch's first window are final by then, so it needs [first start, last stop).
     depth = max(max(s[0].stop for s in b) - b[0][0].start for b in batches)
     step = max(1, _PLANE_VOXELS // math.prod(rest))
-    acc = weight = None
+    acc = None
     base = 0  # the first plane not yet handed on (padded indices)
     emitted = 0  # padded planes handed on (or cropped) so far
     for k, batch in enumerate(batches):
@@ -99,19 +126,17 @@ def stream_softmax(
         out *= w  # in the network's dtype, as MONAI does
         if acc is None:
             acc = torch.zeros((out.shape[1], depth, *rest), dtype=x.dtype, device=x.device)
-            weight = torch.zeros((1, depth, *rest), dtype=x.dtype, device=x.device)
-        assert weight is not None
         for p, win in zip(out, batch, strict=True):
             ring = torch.arange(win[0].start, win[0].stop, device=x.device) % depth
             acc[(slice(None), slice(None), *win[1:])].index_add_(1, ring, p.to(x.dtype))
-            weight[(slice(None), slice(None), *win[1:])].index_add_(1, ring, w[0])
         done = batches[k + 1][0][0].start if k + 1 < len(batches) else padded[0]
         for start in range(base, done, step):  # a few planes at a time: small temporaries
             stop = min(start + step, done)
             ring = torch.arange(start, stop, device=x.device) % depth
-            probs = torch.softmax(acc.index_select(1, ring) / weight.index_select(1, ring), 0)
+            weight = _weight_sums(windows, w, start, stop, rest)
+            probs = torch.softmax(acc.index_select(1, ring) / weight, 0)
+            del weight
             acc.index_fill_(1, ring, 0.0)
-            weight.index_fill_(1, ring, 0.0)
             # Crop the padding of the first axis, and of the others.
             a, b = max(start, lo[0]), min(stop, lo[0] + size[0])
             if a < b:

@@ -322,13 +322,9 @@ class Analyses:
         wanted: list[int],
     ) -> list[AnalysisRecord]:
         name, predictor = self.models.resolve(project.id, version)
-        data = self.blobs.read_bytes(image.blob_key, image.sha256)
         labels = project.settings.label_set
         results = []
-        for frame in wanted:
-            pixels = decode_image(
-                data, name=image.filename, max_pixels=self.images.limits.max_pixels, frame=frame
-            )
+        for frame, pixels in self._decoded(image, wanted):
             check_input(project.settings, pixels, image.filename)
             pred = self.models.predict(predictor, pixels)
             encoded = (
@@ -363,6 +359,22 @@ class Analyses:
         if self.viewer is not None and stored and pixels.is_volume:  # one frame: the volume
             self.viewer.prepare(image, pixels, stored[-1], pred.label_map)
         return stored
+
+    def _decoded(self, image: ImageRecord, frames: list[int]) -> Iterator[tuple[int, Image]]:
+        """``(frame, pixels)`` of each of ``frames`` of ``image``, its file read once and
+        let go as soon as the last frame is decoded (a CT volume's file is a quarter of
+        its float32 size: not held while it is analysed)."""
+        data: bytes | None = self.blobs.read_bytes(image.blob_key, image.sha256)
+        limit = self.images.limits.max_pixels
+        for n, frame in enumerate(frames):
+            assert data is not None
+            encoded = data
+            if n == len(frames) - 1:
+                data = None
+            pixels = decode_image(encoded, name=image.filename, max_pixels=limit, frame=frame)
+            del encoded
+            yield frame, pixels
+            del pixels
 
     def get(self, project_id: str, analysis_id: str) -> AnalysisView:
         """One analysis of the project and whether it was corrected."""

@@ -107,8 +107,8 @@ def grid_of(header: VoxelHeader) -> Image:
 
 def voxel_dtype(pixels: np.ndarray, source: str | None = None) -> np.dtype:
     """``int16`` for integer voxels ``(X, Y, Z)`` that fit it, else ``float32`` (what the
-    viewer reads). ``source``: the file's own voxel type (decoders widen int16 to float32),
-    whose integers are exact whatever ``pixels.dtype`` is."""
+    viewer reads). ``source``: the file's own voxel type (a decoder may have widened it,
+    e.g. int32 to float32), whose integers are exact whatever ``pixels.dtype`` is."""
     kind = np.dtype(source).kind if source else pixels.dtype.kind
     if kind not in "biu" or pixels.size == 0:
         return np.dtype("<f4")

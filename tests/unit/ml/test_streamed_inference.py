@@ -175,3 +175,23 @@ def test_a_streamed_volume_peaks_at_a_few_maps_of_it() -> None:
     figures = json.loads(run.stdout.strip().splitlines()[-1])
     maps = figures["peak_kib"] / figures["float32_kib"]
     assert maps < 3.5, f"streamed peak: {maps:.2f} float32 maps of the volume"
+
+
+@pytest.mark.parametrize(("size", "overlap"), [((20, 17, 19), 0.25), ((30, 9, 12), 0.5)])
+def test_weight_sums_of_finished_planes_equal_a_whole_weight_map(
+    size: tuple[int, int, int], overlap: float
+) -> None:
+    """The weight sums made for the planes being finished are the ones a whole-grid map
+    accumulates window by window (what the ring of weights held), bit for bit."""
+    from monai.data.utils import compute_importance_map, dense_patch_slices
+
+    roi = (8, 8, 8)
+    w = compute_importance_map(roi, mode="gaussian")[None, None]
+    windows = dense_patch_slices(size, roi, sliding.scan_interval(size, roi, overlap))
+    windows = sorted(windows, key=lambda s: s[0].start)
+    whole = torch.zeros((1, *size))
+    for win in windows:
+        whole[(slice(None), *win)] += w[0]
+    for start, stop in ((0, 1), (3, 9), (size[0] - 2, size[0]), (0, size[0])):
+        got = sliding._weight_sums(windows, w, start, stop, size[1:])
+        assert torch.equal(got, whole[:, start:stop])

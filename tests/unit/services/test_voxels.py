@@ -30,7 +30,7 @@ def test_the_stream_is_one_gzip_of_x_fastest_voxels() -> None:
 
 def test_voxel_types() -> None:
     assert voxel_dtype(np.zeros((2, 2, 2), np.uint8)) == np.dtype("<i2")
-    widened = np.full((2, 2, 2), -1024.0, np.float32)  # an int16 file, as decoded
+    widened = np.full((2, 2, 2), -1024.0, np.float32)  # an int16 file's voxels, widened
     assert voxel_dtype(widened, "int16") == np.dtype("<i2")
     assert voxel_dtype(widened) == np.dtype("<f4")
     assert voxel_dtype(np.full((2, 2, 2), 7e4, np.float32), "uint32") == np.dtype("<f4")

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from medloop.cli._common import console, fail, run_guarded
-from medloop.malloc import fix_mmap_threshold
 
 if TYPE_CHECKING:
     from medloop.settings import Settings
@@ -103,7 +102,6 @@ def serve(
         )
     )
     _check_transport(settings, tls_certfile, tls_keyfile)
-    fix_mmap_threshold()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

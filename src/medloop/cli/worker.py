@@ -19,7 +19,6 @@ import typer
 
 from medloop.cli._common import console, fail, run_guarded
 from medloop.cli.server import DataDirOpt, settings_from
-from medloop.malloc import fix_mmap_threshold
 
 __all__ = ["worker"]
 
@@ -46,7 +45,6 @@ def worker(
         argv = worker_argv(wanted, concurrency, name or "-".join(wanted))
     except ValueError as err:
         fail(str(err))
-    fix_mmap_threshold()  # inherited by the pool's forked processes
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -23,17 +23,20 @@ __all__ = ["REMEDIES", "run_forgetting"]
 _OFF = {"distillation": 0.0, "l2sp": 0.0, "ema": 0.0, "encoder_lr_scale": 1.0}
 REMEDIES: dict[str, dict[str, Any]] = {
     "none": _OFF,
-    "none, lr 3e-4": {**_OFF, "lr": 3e-4},
+    "none at lr 3e-4": {**_OFF, "lr": 3e-4},
     "distillation": {**_OFF, "distillation": 10.0},
-    "distillation, lr 3e-4": {**_OFF, "distillation": 10.0, "lr": 3e-4},
+    "distillation at lr 3e-4": {**_OFF, "distillation": 10.0, "lr": 3e-4},
     "l2-sp": {**_OFF, "l2sp": 0.01},
     "ema": {**_OFF, "ema": 0.99},
     "encoder lr x0.1": {**_OFF, "encoder_lr_scale": 0.1},
     "more replay (w/2)": {**_OFF, "correction_weight_scale": 0.5},
     "distillation + ema": {**_OFF, "distillation": 10.0, "ema": 0.99},
+    "distillation + w/2": {**_OFF, "distillation": 10.0, "correction_weight_scale": 0.5},
+    "distillation + w/4": {**_OFF, "distillation": 10.0, "correction_weight_scale": 0.25},
 }
-"""Remedy name -> the learning policy's retention settings (all others off), from the
-project's defaults (see :mod:`medloop.ml.retention`)."""
+"""Remedy name (no commas: ``--remedies`` takes a comma-separated list) -> the learning
+policy's retention settings (all others off), from the project's defaults (see
+:mod:`medloop.ml.retention`)."""
 
 
 def run_forgetting(

@@ -311,27 +311,16 @@ class Analyses:
                 f"{image.filename}: {len(wanted)} frames; this project analyses at most "
                 f"{limit} per request (its max_frames setting)"
             )
-        with self.quota.hold(user_id, len(wanted)):
-            return self._analyze(project, image, version, user_id, wanted)
-
-    def _analyze(
-        self,
-        project: ProjectRecord,
-        image: ImageRecord,
-        version: str | None,
-        user_id: str | None,
-        wanted: list[int],
-    ) -> list[AnalysisRecord]:
         # A volume's analysis frees many buffers of a few MiB: return them as it goes.
-        volume = (
+        memory = (
             freed_memory_returned()
             if project.settings.spatial_dims == 3
             else contextlib.nullcontext()
         )
-        with volume:
-            return self._analyze_frames(project, image, version, user_id, wanted)
+        with self.quota.hold(user_id, len(wanted)), memory:
+            return self._analyze(project, image, version, user_id, wanted)
 
-    def _analyze_frames(
+    def _analyze(
         self,
         project: ProjectRecord,
         image: ImageRecord,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -247,8 +247,7 @@ def train_spec(
         device=device,
         warmup_steps=min(50, max(1, plan.steps // 10)),
         max_seconds=None if options.steps is not None else max(seconds, 1.0),
-        in_plane_only=any(len(set(s)) > 1 for s in plan.strides),
-        mirror_axes=plan.mirror_axes,
+        **_augmentation(plan.strides, plan.mirror_axes),
     )
 
 
@@ -309,12 +308,15 @@ def run_key_of(options: TrainingOptions, train: Sequence[PairSample]) -> str:
     return "train-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _parent_augmentation(parent_plan: dict[str, Any]) -> dict[str, Any]:
-    """The parent's flips and rotations, so that a fine-tune augments as its training did."""
-    axes = parent_plan.get("mirror_axes")
-    strides = parent_plan.get("strides", ())
+def _augmentation(
+    strides: Iterable[Sequence[int]], mirror_axes: Iterable[int] | None
+) -> dict[str, Any]:
+    """A plan's flips and rotations as :class:`TrainSpec` fields: flips along
+    ``mirror_axes`` (``None``: all), rotations in-plane only where some level pools the
+    axes unevenly (thick slices). A fine-tune passes its parent's plan, so it augments
+    as its parent was trained."""
     return {
-        "mirror_axes": None if axes is None else tuple(int(a) for a in axes),
+        "mirror_axes": None if mirror_axes is None else tuple(int(a) for a in mirror_axes),
         "in_plane_only": any(len(set(s)) > 1 for s in strides),
     }
 
@@ -336,7 +338,7 @@ def finetune_spec(
             val_every=0,
             seed=policy.seed,
             device=device,
-            **_parent_augmentation(parent_plan),
+            **_augmentation(parent_plan.get("strides", ()), parent_plan.get("mirror_axes")),
         )
     return TrainSpec(
         steps=policy.steps,
@@ -351,5 +353,5 @@ def finetune_spec(
         l2sp=policy.l2sp,
         ema=policy.ema,
         encoder_lr_scale=policy.encoder_lr_scale,
-        **_parent_augmentation(parent_plan),
+        **_augmentation(parent_plan.get("strides", ()), parent_plan.get("mirror_axes")),
     )

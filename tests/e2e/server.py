@@ -79,10 +79,13 @@ class LiveServer:
     def project_path(self, rest: str = "") -> str:
         return f"/projects/{PROJECT}{rest}"
 
-    def wait_job(self, job_id: str, timeout: float = 600.0) -> dict[str, Any]:
+    def wait_job(
+        self, job_id: str, timeout: float = 600.0, project: str = PROJECT
+    ) -> dict[str, Any]:
+        """The job once it has ended (succeeded, failed or cancelled), polled every 0.2 s."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            job: dict[str, Any] = self.api("GET", self.project_path(f"/jobs/{job_id}")).json()
+            job: dict[str, Any] = self.api("GET", f"/projects/{project}/jobs/{job_id}").json()
             if job["state"] in ("succeeded", "failed", "cancelled"):
                 return job
             time.sleep(0.2)

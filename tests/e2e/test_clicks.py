@@ -31,7 +31,6 @@ CENTRES = [(14, 14), (16, 46), (46, 18), (48, 48)]  # (row, column) of the test 
 STEPS = 300
 FAINT = (16, 13, 10, 8)  # the faint disc's contrasts to try: missed without a click, found with one
 NOISE_SEEDS = (7, 11, 23)  # and the noise under it: one 300-step model found +10 in seed 7's
-DONE = ("succeeded", "failed", "cancelled")
 
 
 def _png(arr: np.ndarray) -> bytes:
@@ -121,10 +120,7 @@ def _build(srv: LiveServer) -> None:
         jobs[project] = srv.api("POST", f"/projects/{project}/jobs", json={"kind": "train"}).json()
     deadline = time.monotonic() + 900
     for project, job in jobs.items():
-        path = f"/projects/{project}/jobs/{job['id']}"
-        while (done := srv.api("GET", path).json())["state"] not in DONE:
-            assert time.monotonic() < deadline, f"training still {done['state']}:\n{srv.log_tail()}"
-            time.sleep(0.5)
+        done = srv.wait_job(job["id"], timeout=deadline - time.monotonic(), project=project)
         assert done["state"] == "succeeded", done
 
 

@@ -16,7 +16,6 @@ import base64
 import gzip
 import itertools
 import re
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,7 +34,6 @@ NX, NY, NZ = SHAPE
 XX, YY, ZZ = np.mgrid[:NX, :NY, :NZ]
 STEPS = 100
 CENTRES = [(8, 9, 7), (16, 19, 7)]  # the test volume's blobs (x, y, z), on one axial slice
-DONE = ("succeeded", "failed", "cancelled")
 
 
 def _blob(centre: tuple[int, ...]) -> np.ndarray:
@@ -106,11 +104,7 @@ def _build(srv: LiveServer) -> None:
         )
         assert r.status_code == 201, r.text
     job = srv.api("POST", f"/projects/{PROJECT}/jobs", json={"kind": "train"}).json()
-    deadline = time.monotonic() + 600
-    path = f"/projects/{PROJECT}/jobs/{job['id']}"
-    while (done := srv.api("GET", path).json())["state"] not in DONE:
-        assert time.monotonic() < deadline, f"training still {done['state']}:\n{srv.log_tail()}"
-        time.sleep(0.3)
+    done = srv.wait_job(job["id"], timeout=600, project=PROJECT)
     assert done["state"] == "succeeded", done
 
 

@@ -32,7 +32,6 @@ VOLS = "vols"
 SHAPE = (24, 28, 20)
 """(X, Y, Z) voxels, 1 mm isotropic, RAS+."""
 NX, NY, NZ = SHAPE
-DONE = ("succeeded", "failed", "cancelled")
 
 
 def volume_bytes(seed: int) -> tuple[bytes, bytes]:
@@ -84,11 +83,7 @@ def build_volume_project(srv: LiveServer, who: str = "annotator") -> None:
         )
         assert r.status_code == 201, r.text
     job = srv.api("POST", f"/projects/{VOLS}/jobs", json={"kind": "train"}).json()
-    deadline = time.monotonic() + 600
-    path = f"/projects/{VOLS}/jobs/{job['id']}"
-    while (done := srv.api("GET", path).json())["state"] not in DONE:
-        assert time.monotonic() < deadline, f"training still {done['state']}:\n{srv.log_tail()}"
-        time.sleep(0.3)
+    done = srv.wait_job(job["id"], timeout=600, project=VOLS)
     assert done["state"] == "succeeded", done
 
 

@@ -1,12 +1,19 @@
-"""Pick the torch device and CPU threads once, from an explicit request."""
+"""Pick the torch device and CPU threads once, from an explicit request, and whether
+training may run its forward pass in bfloat16."""
 
 from __future__ import annotations
 
+import functools
 import os
+from pathlib import Path
 
 import torch
 
-__all__ = ["resolve_device", "single_threaded"]
+__all__ = ["bf16_is_native", "resolve_device", "single_threaded"]
+
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+"""CPU flags (``/proc/cpuinfo``) of instructions that compute bfloat16 dot products in
+hardware; without them oneDNN emulates bfloat16, slower than float32."""
 
 
 def resolve_device(requested: str | None = None) -> torch.device:
@@ -17,6 +24,30 @@ def resolve_device(requested: str | None = None) -> torch.device:
     if dev.type == "cpu":
         torch.set_num_threads(max(1, os.cpu_count() or 1))
     return dev
+
+
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
+
+
+def bf16_is_native(device: torch.device) -> bool:
+    """Whether bfloat16 autocast speeds up training on ``device``.
+
+    CUDA: always (tensor cores). CPU: only where the processor has bfloat16 dot-product
+    instructions (AVX512-BF16 or AMX); measured on a 2-core AMD EPYC with AVX512-BF16,
+    a 2D U-Net training step takes 0.63-0.65x the float32 time, a 3D one 0.8x.
+    """
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and bool(_cpu_flags() & NATIVE_BF16_FLAGS)
 
 
 def single_threaded() -> None:

@@ -3,7 +3,9 @@
 Configured by :class:`TrainSpec`; reports through :class:`TrainCallbacks`. Sampling
 and augmentation come from :mod:`medloop.ml.data`, the loss from
 :mod:`medloop.ml.loss`. Deterministic on CPU for a given seed; resumable from a
-:class:`~medloop.domain.ports.Checkpoint`; mixed precision (bf16) on CUDA.
+:class:`~medloop.domain.ports.Checkpoint`; the forward pass in bfloat16 (autocast, float32
+weights and loss) where the device computes it natively: CUDA, and CPUs with AVX512-BF16
+or AMX.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from medloop.domain.model import ModelManifest
 from medloop.domain.ports import Checkpoint
 from medloop.ml.clicking import GuidedBatch
 from medloop.ml.data import PatchSampler, TrainItem
-from medloop.ml.device import resolve_device
+from medloop.ml.device import bf16_is_native, resolve_device
 from medloop.ml.inference import Predictor
 from medloop.ml.loss import WeightedDiceCELoss
 from medloop.ml.metrics import score_label_maps
@@ -60,6 +62,8 @@ class TrainSpec:
     weighted_sampling: bool = True
     seed: int = 0
     amp: bool = True
+    """Autocast the forward pass to bfloat16 where the device has it natively (see
+    :func:`~medloop.ml.device.bf16_is_native`); float32 elsewhere or when False."""
     checkpoint_every: int = 200
     device: str | None = None
     max_seconds: float | None = None
@@ -190,7 +194,7 @@ class _Run:
             in_plane_only=spec.in_plane_only,
             mirror_axes=spec.mirror_axes,
         )
-        self.use_amp = spec.amp and self.device.type == "cuda"
+        self.use_amp = spec.amp and bf16_is_native(self.device)
         self.step, self.best_score, self.elapsed = 0, -1.0, 0.0
         self.best_step: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -240,15 +244,16 @@ class _Run:
         self.model.train()
         batch = self.sampler.next_batch()
         x, y = batch.images.to(self.device), batch.masks.to(self.device)
-        if self.guided is not None:
-            x = self.guided(self.model, x, y)
         w = batch.weights.to(self.device)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
-            logits = self.model(x)
-        loss = self.loss_fn(logits, y, w)
         keep = batch.distill.to(self.device)
-        if self.teacher is not None and bool(keep.any()):
-            loss = loss + self.spec.distill * self.teacher.loss(logits[keep], x[keep])
+        # The loss and the distillation's probabilities are computed in float32.
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+            if self.guided is not None:
+                x = self.guided(self.model, x, y)
+            logits = self.model(x)
+            loss = self.loss_fn(logits, y, w)
+            if self.teacher is not None and bool(keep.any()):
+                loss = loss + self.spec.distill * self.teacher.loss(logits[keep], x[keep])
         if self.anchor is not None:
             loss = loss + self.spec.l2sp * l2sp_penalty(self.model, self.anchor)
         self.opt.zero_grad(set_to_none=True)

@@ -175,3 +175,48 @@ def test_augmentation_never_turns_a_directed_axis_upside_down() -> None:
 
     assert reversed_share((1,)) == 0.0  # left-right flips only
     assert reversed_share(None) > 0.2  # every flip and 90-degree rotation: often reversed
+
+
+def test_bf16_is_used_only_where_the_device_computes_it_natively(monkeypatch) -> None:
+    import medloop.ml.device as device
+
+    monkeypatch.setattr(device, "_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    assert not device.bf16_is_native(torch.device("cpu"))
+    monkeypatch.setattr(device, "_cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    assert device.bf16_is_native(torch.device("cpu"))
+    monkeypatch.setattr(device, "_cpu_flags", lambda: frozenset({"amx_bf16"}))
+    assert device.bf16_is_native(torch.device("cpu"))
+    assert device.bf16_is_native(torch.device("cuda"))
+
+
+def test_cpu_flags_come_from_proc_cpuinfo() -> None:
+    from medloop.ml.device import _cpu_flags
+
+    flags = _cpu_flags()
+    if Path("/proc/cpuinfo").exists():
+        text = Path("/proc/cpuinfo").read_text()
+        assert flags and all(f in text for f in list(flags)[:5])
+
+
+def test_training_in_bf16_autocast_learns_deterministically(
+    manifest: ModelManifest, monkeypatch
+) -> None:
+    """The bfloat16 forward pass (forced here even where the CPU only emulates it)."""
+    import medloop.ml.trainer as trainer
+
+    monkeypatch.setattr(trainer, "bf16_is_native", lambda device: True)
+    for amp, dtype in ((True, torch.bfloat16), (False, torch.float32)):
+        run = trainer._Run(manifest, make_items(0, 2), replace(SPEC, amp=amp), None)
+        seen: list[torch.dtype] = []
+        run.model.register_forward_hook(lambda m, i, o, seen=seen: seen.append(o.dtype))
+        run.train_step()
+        assert run.use_amp is amp and seen == [dtype]
+    items, val = make_items(0, 6), make_items(1, 3)
+    torch.manual_seed(0)
+    before = evaluate_items(build_network(manifest.network), val, manifest, torch.device("cpu"))
+    a = train(manifest, items, replace(SPEC, steps=60, val_every=30), val_items=val)
+    b = train(manifest, items, replace(SPEC, steps=60, val_every=30), val_items=val)
+    for k in a.state_dict:
+        assert a.state_dict[k].dtype != torch.bfloat16, k  # the weights stay float32
+        assert torch.equal(a.state_dict[k], b.state_dict[k]), k
+    assert a.best_val_dice is not None and a.best_val_dice > before + 0.3, (before, a)

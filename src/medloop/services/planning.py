@@ -22,7 +22,6 @@ from medloop.domain.labels import LabelSet
 from medloop.domain.learning import EvalSummary
 from medloop.domain.model import GuidanceSpec, ModelManifest, NetworkSpec, PreprocessSpec
 from medloop.domain.plan import (
-    MIN_STEPS,
     Candidate,
     Plan,
     Resolution,
@@ -30,6 +29,7 @@ from medloop.domain.plan import (
     choose,
     mirror_axes,
     relative_cost,
+    steps_needed,
 )
 from medloop.domain.ports import PairSample
 from medloop.domain.settings import LearningPolicy, Strategy, TrainingOptions
@@ -178,17 +178,17 @@ def plan_training(
         return measured[i]
 
     smallest = len(pairs) - 1
-    need = options.steps or MIN_STEPS[dims]
+    needs = steps_needed([res.scale for res, _ in pairs], dims, options.steps)
     base = timed(smallest)
     estimate = [base * c / costs[smallest] for c in costs]
     # The cost model overrates large patches (small ones pay more overhead per voxel):
     # time the largest candidate it puts within reach, then smaller ones until one fits.
-    pick = next((i for i, e in enumerate(estimate) if seconds / e >= need * 0.6), smallest)
-    while pick < smallest and seconds / timed(pick) < need:
+    pick = next((i for i, e in enumerate(estimate) if seconds / e >= needs[i] * 0.6), smallest)
+    while pick < smallest and seconds / timed(pick) < needs[pick]:
         pick += 1
     per_step = [measured.get(i, math.inf) if i >= pick else math.inf for i in range(len(pairs))]
     cand, steps, sps, why = choose(
-        [c for _, c in pairs], per_step, seconds, dims, fixed_steps=options.steps
+        [c for _, c in pairs], per_step, seconds, dims, fixed_steps=options.steps, needs=needs
     )
     index = [c for _, c in pairs].index(cand)
     res = pairs[index][0]

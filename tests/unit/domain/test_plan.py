@@ -101,10 +101,17 @@ def test_thick_slices_are_pooled_in_plane_first() -> None:
     assert all(p % d == 0 for p, d in zip(cand.patch_size, cand.divisors, strict=True))
 
 
-def test_candidates_go_from_large_to_small_and_fit_their_network() -> None:
+def test_candidates_go_from_fine_to_coarse_and_large_to_small_and_fit_their_network() -> None:
     options = candidates(_fp((570, 480), 400, 60), TrainingOptions())
-    costs = [relative_cost(c) for _, c in options]
-    assert costs[0] == max(costs) and costs[-1] == min(costs)
+    scales = [res.scale[0] for res, _ in options]
+    assert scales == sorted(scales, reverse=True) and scales[0] > scales[-1]
+    for s in set(scales):
+        costs = [relative_cost(c) for res, c in options if res.scale[0] == s]
+        assert costs == sorted(costs, reverse=True)
+    at_native = candidates(_fp((256, 256), 20, 5), TrainingOptions())
+    costs = [relative_cost(c) for _, c in at_native]
+    assert {res.scale for res, _ in at_native} == {(1.0, 1.0)}
+    assert costs == sorted(costs, reverse=True)
     for _, c in options:
         assert all(p % d == 0 for p, d in zip(c.patch_size, c.divisors, strict=True))
         assert min(p // d for p, d in zip(c.patch_size, c.divisors, strict=True)) >= 4
@@ -147,6 +154,30 @@ def test_fixed_steps_win_over_the_budget() -> None:
 def test_fixed_steps_pick_the_largest_network_that_does_them_in_the_budget() -> None:
     cand, steps, _, _ = choose([_cand(256), _cand(128)], [1.0, 0.1], 300.0, 2, fixed_steps=1000)
     assert cand.patch_size == (128, 128) and steps == 1000
+
+
+def test_a_finer_resolution_needs_fewer_steps_than_the_coarsest() -> None:
+    from medloop.domain.plan import MIN_STEPS_FINER, steps_needed
+
+    # BUSI-like: 256-px patches at x0.47, 192 at x0.34, 128 at x0.22 (twice: two widths)
+    scales = [(0.47, 0.47), (0.34, 0.34), (0.22, 0.22), (0.22, 0.22)]
+    assert steps_needed(scales, 2) == [MIN_STEPS_FINER[2]] * 2 + [MIN_STEPS[2]] * 2
+    # nuclei, membranes: every candidate at native resolution keeps the full requirement
+    assert steps_needed([(1.0, 1.0)] * 3, 3) == [MIN_STEPS[3]] * 3
+    assert steps_needed(scales, 2, fixed_steps=50) == [50] * 4
+
+
+def test_choose_takes_a_finer_resolution_with_fewer_steps() -> None:
+    from medloop.domain.plan import steps_needed
+
+    cands = [_cand(256), _cand(128)]
+    needs = steps_needed([(0.47, 0.47), (0.22, 0.22)], 2)
+    # 0.4 s per step buys 750 steps of the 256-px patch at x0.47: enough at that scale
+    cand, steps, _, why = choose(cands, [0.4, 0.25], 300.0, 2, needs=needs)
+    assert cand.patch_size == (256, 256) and steps == 750 and ">= 600 steps" in why
+    # 0.6 s buys 500: too few even there, so the coarser patch with 1200 steps
+    cand, steps, _, why = choose(cands, [0.6, 0.25], 300.0, 2, needs=needs)
+    assert cand.patch_size == (128, 128) and steps == 1200 and ">= 1000 steps" in why
 
 
 def test_an_axis_with_a_direction_is_not_flipped() -> None:

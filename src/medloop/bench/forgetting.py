@@ -26,6 +26,8 @@ REMEDIES: dict[str, dict[str, Any]] = {
     "none at lr 3e-4": {**_OFF, "lr": 3e-4},
     "distillation": {**_OFF, "distillation": 10.0},
     "distillation at lr 3e-4": {**_OFF, "distillation": 10.0, "lr": 3e-4},
+    "distillation 3": {**_OFF, "distillation": 3.0},
+    "distillation 1": {**_OFF, "distillation": 1.0},
     "l2-sp": {**_OFF, "l2sp": 0.01},
     "ema": {**_OFF, "ema": 0.99},
     "encoder lr x0.1": {**_OFF, "encoder_lr_scale": 0.1},

@@ -15,7 +15,6 @@ whole-array path.
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +30,13 @@ from medloop.ml.device import resolve_device
 from medloop.ml.network import build_network
 from medloop.ml.postprocess import keep_largest_component, remove_small_components
 from medloop.ml.preprocess import prepare
+from medloop.ml.reductions import (
+    StreamReducer,
+    argmax_labels,
+    normalized_entropy,
+    softmax_,
+    uncertainty,
+)
 from medloop.ml.resample import resample_probabilities, resample_slabs
 from medloop.ml.sliding import stream_softmax
 
@@ -76,94 +82,9 @@ class Prediction:
     uncertainty: float
 
 
-def normalized_entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Entropy of ``(K+1, *spatial)`` probabilities divided by ``log(K+1)``, in [0, 1]."""
-    p = probs.clamp_min(1e-8)
-    return -(p * p.log()).sum(0) / math.log(probs.shape[0])
-
-
-_SLAB_VOXELS = 1 << 20
-"""Voxels per slab when a whole volume is reduced a slab at a time (4 MiB of float32 a map)."""
-
-
-def _slabs(shape: tuple[int, ...]) -> list[slice]:
-    """Slices of the first axis of ``shape`` into slabs of about ``_SLAB_VOXELS`` each."""
-    per_row = max(1, math.prod(shape[1:]))
-    step = max(1, _SLAB_VOXELS // per_row)
-    return [slice(i, min(i + step, shape[0])) for i in range(0, shape[0], step)]
-
-
-def _uncertainty(probs: torch.Tensor) -> float:
-    """Mean normalised entropy over the pixels in play (see :class:`Prediction`).
-
-    ``probs``: ``(K+1, *spatial)``. The entropy is computed a slab at a time, so only
-    one float32 map of the input's size is added to ``probs``, not ``3 (K+1)``, and the
-    pixels in play are gathered by numpy: torch's boolean indexing would first make an
-    int64 index per pixel and axis (six float32 maps' worth for a volume).
-    """
-    spatial = tuple(probs.shape[1:])
-    ent = torch.empty(spatial, dtype=torch.float32)
-    region = torch.empty(spatial, dtype=torch.bool)
-    for sl in _slabs(spatial):
-        part = probs[:, sl]
-        ent[sl] = normalized_entropy(part)
-        # Pixels in play: those where some foreground class has at least 10 % probability.
-        region[sl] = part[1:].max(0).values > 0.1
-    if not bool(region.any()):
-        return float(ent.mean())
-    return float(torch.from_numpy(ent.numpy()[region.numpy()]).mean())
-
-
-class _StreamReducer:
-    """Label map and uncertainty of a volume fed slabs ``(K+1, n, *rest)`` of the first axis.
-
-    Gives :func:`_argmax_labels` and :func:`_uncertainty` of the whole volume (the
-    sums in float64, so within float rounding) without ever holding its probabilities.
-    """
-
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        self.labels = np.empty(shape, dtype=np.uint8)
-        self.sums = [0.0, 0.0]  # entropy: over every voxel, over the voxels in play
-        self.counts = [0, 0]
-
-    def add(self, start: int, probs: torch.Tensor) -> None:
-        """Reduce ``probs``, the softmax of planes ``start .. start + n``."""
-        for sl in _slabs(tuple(probs.shape[1:])):
-            part = probs[:, sl]
-            at = slice(start + sl.start, start + sl.stop)
-            self.labels[at] = part.argmax(0).to(torch.uint8).numpy()
-            ent = normalized_entropy(part)
-            region = part[1:].max(0).values > 0.1
-            self.sums[0] += float(ent.sum(dtype=torch.float64))
-            self.counts[0] += ent.numel()
-            self.sums[1] += float(ent[region].sum(dtype=torch.float64))
-            self.counts[1] += int(region.sum())
-
-    @property
-    def uncertainty(self) -> float:
-        """See :class:`Prediction`: the mean over the voxels in play, or over all if none."""
-        i = 1 if self.counts[1] else 0
-        return self.sums[i] / max(1, self.counts[i])
-
-
-def _argmax_labels(probs: torch.Tensor) -> np.ndarray:
-    """``(K+1, *spatial)`` probabilities -> uint8 label map, a slab at a time (no int64 map)."""
-    labels = np.empty(tuple(probs.shape[1:]), dtype=np.uint8)
-    for sl in _slabs(tuple(probs.shape[1:])):
-        labels[sl] = probs[:, sl].argmax(0).to(torch.uint8).numpy()
-    return labels
-
-
-def _softmax_(logits: torch.Tensor) -> torch.Tensor:
-    """Softmax over the classes of ``(B, K+1, *spatial)`` logits, in place, a slab at a time."""
-    for sl in _slabs(tuple(logits.shape[2:])):
-        part = logits[:, :, sl]
-        part.copy_(torch.softmax(part, dim=1))
-    return logits
-
-
 def _autocast(device: torch.device) -> torch.autocast:
-    """bf16 autocast on CUDA (as in training); a no-op on the CPU."""
+    """bf16 autocast on CUDA; a no-op on the CPU, where inference stays float32 (as ONNX
+    Runtime serves it) even when training autocasts there."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
@@ -282,7 +203,7 @@ class Predictor:
                 )
         assert isinstance(logits, torch.Tensor)
         # In place: on a CT-sized volume the logits are K+1 maps of the resampled grid.
-        return _softmax_(logits.float())[0].cpu()
+        return softmax_(logits.float())[0].cpu()
 
     def finish(self, probs: torch.Tensor, shape: tuple[int, ...]) -> Prediction:
         """Grid probabilities -> the prediction on an input of spatial ``shape``."""
@@ -298,9 +219,9 @@ class Predictor:
 
     def _labelled(self, probs: torch.Tensor) -> Prediction:
         """The prediction from ``(K+1, *spatial)`` probabilities on the input's grid."""
-        labels = self._postprocess(_argmax_labels(probs))
+        labels = self._postprocess(argmax_labels(probs))
         return Prediction(
-            label_map=labels, probabilities=probs.numpy(), uncertainty=_uncertainty(probs)
+            label_map=labels, probabilities=probs.numpy(), uncertainty=uncertainty(probs)
         )
 
     def _window_weights(self) -> torch.Tensor:
@@ -338,7 +259,7 @@ class Predictor:
         )
 
     @torch.inference_mode()
-    def _stream_reduce(self, x: np.ndarray, shape: tuple[int, ...]) -> _StreamReducer:
+    def _stream_reduce(self, x: np.ndarray, shape: tuple[int, ...]) -> StreamReducer:
         """The label map (before post-processing) and uncertainty sums of ``x`` ``(C, *grid)``
         on the input's spatial ``shape``; nothing of ``x`` is held once this returns."""
         m = self.manifest
@@ -356,7 +277,7 @@ class Predictor:
             extra_channels=extra,
         )
         del t
-        reducer = _StreamReducer(shape)
+        reducer = StreamReducer(shape)
         on_cpu = ((start, probs.float().cpu()) for start, probs in slabs)
         for start, probs in resample_slabs(on_cpu, grid, shape):
             reducer.add(start, probs)

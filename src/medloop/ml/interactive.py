@@ -154,12 +154,13 @@ class RefineSession:
     @torch.inference_mode()
     def refine(self, guidance: Guidance) -> RefineResult:
         """The label map for all clicks so far (in the input's array indices)."""
-        from medloop.ml.inference import Prediction, _uncertainty
+        from medloop.ml.inference import Prediction
+        from medloop.ml.reductions import uncertainty
 
         target, local = self._run(guidance, guidance)
         labels = self.start.copy()
         labels[target] = local.argmax(0).to(torch.uint8).numpy()
         prediction = Prediction(
-            label_map=labels, probabilities=local.numpy(), uncertainty=_uncertainty(local)
+            label_map=labels, probabilities=local.numpy(), uncertainty=uncertainty(local)
         )
         return RefineResult(prediction, target)

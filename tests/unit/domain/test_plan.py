@@ -165,6 +165,7 @@ def test_a_finer_resolution_needs_fewer_steps_than_the_coarsest() -> None:
     # nuclei, membranes: every candidate at native resolution keeps the full requirement
     assert steps_needed([(1.0, 1.0)] * 3, 3) == [MIN_STEPS[3]] * 3
     assert steps_needed(scales, 2, fixed_steps=50) == [50] * 4
+    assert steps_needed(scales, 2, interactive=True) == [MIN_STEPS[2]] * 4  # clicks need steps
 
 
 def test_choose_takes_a_finer_resolution_with_fewer_steps() -> None:

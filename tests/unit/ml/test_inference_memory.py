@@ -22,6 +22,7 @@ from scipy import ndimage
 import medloop.domain.measurements as measurements
 import medloop.ml.inference as inference
 import medloop.ml.postprocess as postprocess
+import medloop.ml.reductions as reductions
 from medloop.domain.image import Image
 from medloop.domain.labels import LabelSet
 from medloop.domain.model import ModelManifest, NetworkSpec, PreprocessSpec
@@ -48,7 +49,7 @@ def _old_resample(probs: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def _old_uncertainty(probs: torch.Tensor) -> float:
-    ent = inference.normalized_entropy(probs)
+    ent = reductions.normalized_entropy(probs)
     region = probs[1:].max(0).values > 0.1
     if not bool(region.any()):
         return float(ent.mean())
@@ -58,7 +59,7 @@ def _old_uncertainty(probs: torch.Tensor) -> float:
 @pytest.fixture
 def small_slabs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Slabs of 100 voxels, so a small volume is reduced in many slabs."""
-    monkeypatch.setattr(inference, "_SLAB_VOXELS", 100)
+    monkeypatch.setattr(reductions, "SLAB_VOXELS", 100)
 
 
 def _probs(rng: np.random.Generator, shape: tuple[int, ...]) -> torch.Tensor:
@@ -87,20 +88,20 @@ def test_resampling_back_in_place_equals_the_plain_formula() -> None:
 def test_slab_reductions_equal_whole_array_ones(small_slabs: None) -> None:
     probs = _probs(np.random.default_rng(2), (3, 13, 8, 6))
     np.testing.assert_array_equal(
-        inference._argmax_labels(probs), probs.argmax(0).to(torch.uint8).numpy()
+        reductions.argmax_labels(probs), probs.argmax(0).to(torch.uint8).numpy()
     )
-    assert inference._uncertainty(probs) == _old_uncertainty(probs)
+    assert reductions.uncertainty(probs) == _old_uncertainty(probs)
     quiet = torch.zeros_like(probs)
     quiet[0] = 1.0  # nothing in play: the mean over every voxel
-    assert inference._uncertainty(quiet) == _old_uncertainty(quiet)
+    assert reductions.uncertainty(quiet) == _old_uncertainty(quiet)
     logits = torch.from_numpy(np.random.default_rng(3).normal(0, 3, (1, 3, 13, 8, 6)))
     want = torch.softmax(logits.float(), dim=1)
-    torch.testing.assert_close(inference._softmax_(logits.float()), want, rtol=0, atol=1e-7)
+    torch.testing.assert_close(reductions.softmax_(logits.float()), want, rtol=0, atol=1e-7)
 
 
 def test_slabs_cover_the_first_axis_once() -> None:
-    assert inference._slabs((5, 2, 2)) == [slice(0, 5)]
-    slabs = inference._slabs((10, inference._SLAB_VOXELS // 4))
+    assert reductions.slabs((5, 2, 2)) == [slice(0, 5)]
+    slabs = reductions.slabs((10, reductions.SLAB_VOXELS // 4))
     covered = [i for sl in slabs for i in range(10)[sl]]
     assert covered == list(range(10)) and len(slabs) == math.ceil(10 / 4)
 
@@ -122,9 +123,9 @@ def test_a_sliding_window_volume_is_the_same_in_many_slabs(
         spacing=(0.8, 0.8, 2.0),
         affine=np.diag([0.8, 0.8, 2.0, 1.0]),
     )
-    monkeypatch.setattr(inference, "_SLAB_VOXELS", 1 << 30)
+    monkeypatch.setattr(reductions, "SLAB_VOXELS", 1 << 30)
     whole = predictor.predict(image)
-    monkeypatch.setattr(inference, "_SLAB_VOXELS", 50)
+    monkeypatch.setattr(reductions, "SLAB_VOXELS", 50)
     slabs = predictor.predict(image)
     np.testing.assert_array_equal(slabs.label_map, whole.label_map)
     assert slabs.uncertainty == pytest.approx(whole.uncertainty, abs=1e-12)

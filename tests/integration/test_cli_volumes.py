@@ -101,7 +101,7 @@ def test_a_budget_that_cannot_fit_one_step_is_refused(volume_data: Path, tmp_pat
             "--labels",
             "left,right",
             "--channels",
-            "64,128,256,512",
+            "128,256,512,1024",
         ],
         "raise the budget",
         reg,

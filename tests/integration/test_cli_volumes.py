@@ -121,3 +121,6 @@ def test_bench_interactive_clicks_through_the_test_split(disc_data: Path, tmp_pa
     assert guided["images"] == 2 and 0 <= guided["noc85"] <= 20 and 0 <= guided["noc90"] <= 20
     assert 0 <= guided["dice_5"] <= 1 and guided["seconds_per_click_p50"] > 0
     assert "dice_0" in result["automatic"]
+    for name, interactive in (("automatic", False), ("click-guided", True)):
+        plan = result[name]["plan"]  # each model's plan, for the README's figures
+        assert plan["interactive"] is interactive and plan["steps"] == 15 and plan["patch_size"]

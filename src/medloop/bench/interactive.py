@@ -146,6 +146,7 @@ def run_interactive(
             summary, _ = evaluate_samples(predictor, test, cache)
             results[name] = {"dice_0": summary.mean_dice, "train_seconds": train_s}
         console.print(f"{name}: {results[name]}")
+        results[name]["plan"] = predictor.manifest.plan  # what the planner chose for it
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2))
     _print(results)

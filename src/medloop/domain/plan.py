@@ -392,8 +392,8 @@ def choose(
         ConfigError: the budget buys fewer than :data:`FEWEST_STEPS` steps of the smallest
             candidate.
     """
-    if needs is None or fixed_steps is not None:
-        needs = [fixed_steps or MIN_STEPS[dims]] * len(options)
+    if needs is None:
+        needs = steps_needed([(1.0,)] * len(options), dims, fixed_steps)
     best = len(options) - 1
     for i, sps in enumerate(seconds_per_step):
         if math.isfinite(sps) and budget_s / sps >= needs[i]:

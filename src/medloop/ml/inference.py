@@ -33,7 +33,6 @@ from medloop.ml.preprocess import prepare
 from medloop.ml.reductions import (
     StreamReducer,
     argmax_labels,
-    normalized_entropy,
     softmax_,
     uncertainty,
 )
@@ -43,7 +42,6 @@ from medloop.ml.sliding import stream_softmax
 __all__ = [
     "Prediction",
     "Predictor",
-    "normalized_entropy",
     "state_dict_from_bytes",
     "state_dict_to_bytes",
 ]

@@ -227,6 +227,9 @@ class ModelManifest:
         min_size: ``(label value, pixels/voxels)`` pairs: a predicted component of that
             label smaller than this (on the input's grid) is removed, so an image
             with nothing to find comes out empty (chosen on the selection set).
+        test_time_flips: spatial axes along which automatic inference also runs the
+            flipped image and averages the logits (``2**k`` passes; empty: none; chosen
+            on the selection set). Click refinement never flips.
         plan: how the configuration was chosen (fingerprint figures and one reason
             per rule), for people; inference never reads it.
     """
@@ -238,6 +241,7 @@ class ModelManifest:
     sliding_window_overlap: float = 0.25
     keep_largest: tuple[int, ...] = ()
     min_size: tuple[tuple[int, int], ...] = ()
+    test_time_flips: tuple[int, ...] = ()
     guidance: GuidanceSpec | None = None
     plan: dict[str, Any] = field(default_factory=dict, compare=False)
     format: int = MANIFEST_FORMAT
@@ -253,6 +257,13 @@ class ModelManifest:
                     f"patch size {self.patch_size} must be a multiple of {self.network.divisors} "
                     f"for a {len(self.network.channels)}-level U-Net"
                 )
+        if any(not 0 <= a < self.network.spatial_dims for a in self.test_time_flips) or len(
+            set(self.test_time_flips)
+        ) != len(self.test_time_flips):
+            raise ConfigError(
+                f"test-time flips {list(self.test_time_flips)} must be distinct spatial axes "
+                f"of a {self.network.spatial_dims}D network"
+            )
         if self.network.out_channels != self.labels.num_classes:
             raise ConfigError("network outputs must equal the number of labels + background")
         if self.network.in_channels != self.image_channels + self.guidance_channels:
@@ -283,6 +294,7 @@ class ModelManifest:
             "sliding_window_overlap": self.sliding_window_overlap,
             "keep_largest": list(self.keep_largest),
             "min_size": [list(p) for p in self.min_size],
+            "test_time_flips": list(self.test_time_flips),
             "guidance": None if self.guidance is None else asdict(self.guidance),
             "plan": self.plan,
         }
@@ -299,6 +311,7 @@ class ModelManifest:
             sliding_window_overlap=float(d["sliding_window_overlap"]),
             keep_largest=tuple(int(v) for v in d.get("keep_largest", ())),
             min_size=tuple((int(v), int(n)) for v, n in d.get("min_size", ())),
+            test_time_flips=tuple(int(a) for a in d.get("test_time_flips", ())),
             guidance=GuidanceSpec.from_dict(d.get("guidance")),
             plan=dict(d.get("plan", {})),
         )

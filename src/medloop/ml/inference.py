@@ -27,6 +27,7 @@ from medloop.domain.clicks import Guidance
 from medloop.domain.image import Image
 from medloop.domain.model import ModelManifest
 from medloop.ml.device import resolve_device
+from medloop.ml.mirroring import Mirrored
 from medloop.ml.network import build_network
 from medloop.ml.postprocess import keep_largest_component, remove_small_components
 from medloop.ml.preprocess import prepare
@@ -99,13 +100,21 @@ Network = Callable[[torch.Tensor], torch.Tensor]
 """``(B, C, *spatial)`` -> logits ``(B, K+1, *spatial)``: the torch module, or ONNX Runtime."""
 
 
+def _automatic(model: Network, manifest: ModelManifest) -> Network:
+    """The network automatic inference runs: ``model``, averaged over the manifest's
+    test-time flips when it names any."""
+    return Mirrored(model, manifest.test_time_flips) if manifest.test_time_flips else model
+
+
 class Predictor:
     """Runs one model version (2D or 3D). Thread-compatible for reads; build one per device.
 
     Inference repeats the manifest's preprocessing (colour, normalisation, resampling to
     the plan's grid), runs the network (one window, or sliding windows with Gaussian
     blending), resamples the class probabilities back to the input's grid and applies
-    the manifest's post-processing. The network is the torch module (training, GPUs)
+    the manifest's post-processing; automatic inference averages over the manifest's
+    test-time flips (:attr:`net`), click refinement runs :attr:`model` alone. The
+    network is the torch module (training, GPUs)
     or, on a CPU, the version's ONNX model in ONNX Runtime (:meth:`from_onnx`); the
     rest is the same code.
 
@@ -127,6 +136,7 @@ class Predictor:
         module.to(self.device).eval()
         self.model: Network = module
         self.runtime = "torch"
+        self.net = _automatic(self.model, manifest)
         self.sw_batch_size = sw_batch_size
         self._weights: torch.Tensor | None = None
 
@@ -153,6 +163,7 @@ class Predictor:
         self.device = resolve_device("cpu")
         self.model = OnnxNetwork(model, threads)
         self.runtime = "onnxruntime"
+        self.net = _automatic(self.model, manifest)
         self.sw_batch_size = 8
         self._weights = None
         return self
@@ -161,7 +172,7 @@ class Predictor:
     def probabilities(self, x: np.ndarray) -> torch.Tensor:
         """Softmax ``(K+1, *grid)`` (on CPU) of one preprocessed image ``(C, *grid)``."""
         return self.forward_prepared(
-            self.model, x, self.manifest, self.device, self.sw_batch_size, self._window_weights()
+            self.net, x, self.manifest, self.device, self.sw_batch_size, self._window_weights()
         )
 
     @staticmethod
@@ -233,7 +244,7 @@ class Predictor:
     def _network(self, windows: torch.Tensor) -> torch.Tensor:
         """The model on ``(B, C, *patch)`` windows, under the device's autocast."""
         with _autocast(self.device):
-            return self.model(windows)
+            return self.net(windows)
 
     def predict_streamed(self, x: np.ndarray, shape: tuple[int, ...]) -> Prediction:
         """The prediction for a preprocessed volume ``x`` ``(C, *grid)``, streamed.
@@ -340,7 +351,7 @@ class Predictor:
                     zeros = torch.zeros((batch.shape[0], missing, *batch.shape[2:]))
                     batch = torch.cat([batch, zeros.to(self.device)], dim=1)
                 with _autocast(self.device):
-                    logits = self.model(_pad_to(batch, divisors))[crop]
+                    logits = self.net(_pad_to(batch, divisors))[crop]
                 probs = torch.softmax(logits.float(), dim=1).cpu()
                 for j, i in enumerate(chunk):
                     out[i] = self.finish(probs[j], images[i].shape)

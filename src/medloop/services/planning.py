@@ -258,20 +258,36 @@ def choose_postprocessing(
     cache: PairCache,
     device: str | None,
 ) -> ModelManifest:
-    """``manifest`` with the post-processing the plan proposes, each step kept only if the
-    label's Dice on the selection set does not fall: largest-component filtering per
-    label, then removal of components smaller than a share of the smallest real object."""
+    """``manifest`` with the inference options the plan proposes, each kept only if it
+    scores on the selection set: test-time flips (along the axes training flipped) when
+    the mean Dice rises, then, per label, largest-component filtering and the removal of
+    components smaller than a share of the smallest real object when that label's Dice
+    does not fall. The flips' verdict is added to the plan's reasons."""
     from medloop.ml.inference import Predictor
 
     largest = tuple(manifest.plan.get("keep_largest_candidates", ()))
     small = [tuple(p) for p in manifest.plan.get("min_size_candidates", ())]
-    if not (largest or small) or not select:
+    flips = _flip_candidates(manifest)
+    if not (largest or small or flips) or not select:
         return manifest
 
     def score(trial: ModelManifest) -> EvalSummary:
         return evaluate_samples(Predictor(trial, state_dict, device), select, cache)[0]
 
     best = score(manifest)
+    if flips:
+        trial = replace(manifest, test_time_flips=flips)
+        result = score(trial)
+        kept = result.mean_dice > best.mean_dice
+        verdict = (
+            f"test-time flips along axes {list(flips)} ({2 ** len(flips)} passes): "
+            f"selection Dice {best.mean_dice:.3f} -> {result.mean_dice:.3f}, "
+            + ("kept" if kept else "not kept")
+        )
+        if kept:
+            manifest, best = trial, result
+        plan = {**manifest.plan, "reasons": [*manifest.plan.get("reasons", ()), verdict]}
+        manifest = replace(manifest, plan=plan)
     for value in largest:
         trial = replace(manifest, keep_largest=(*manifest.keep_largest, value))
         result = score(trial)
@@ -287,6 +303,14 @@ def choose_postprocessing(
         if results[top].dice[value - 1] > best.dice[value - 1]:
             manifest, best = trials[top], results[top]
     return manifest
+
+
+def _flip_candidates(manifest: ModelManifest) -> tuple[int, ...]:
+    """The axes training flipped along (every axis for a plan that does not say)."""
+    axes = manifest.plan.get("mirror_axes")
+    if axes is None:
+        return tuple(range(manifest.spatial_dims))
+    return tuple(sorted(int(a) for a in axes))
 
 
 def choose_color(requested: str, images: Sequence[np.ndarray]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +68,25 @@ def run_accuracy(
     t1 = time.perf_counter()
     samples = [s for s in source.reference() if s.split == "test"]
     summary, _ = evaluate_samples(pred, samples, cache, hd95=True)
+    eval_seconds = time.perf_counter() - t1
+    flips = record.manifest.test_time_flips
+    without_flips = None
+    if flips:  # what the flips the selection set chose did on test, for the record
+        plain = replace(record.manifest, test_time_flips=())
+        unflipped = Predictor.from_bytes(plain, store.read_file(out.version), device)
+        without_flips = evaluate_samples(unflipped, samples, cache)[0].mean_dice
     result = {
         "dataset": str(data),
         "machine": machine_description(device),
         "budget_s": options.budget_s,
         "plan": record.manifest.plan,
         "keep_largest": list(record.manifest.keep_largest),
+        "min_size": [list(p) for p in record.manifest.min_size],
+        "test_time_flips": list(flips),
+        "test_mean_dice_without_flips": without_flips,
         "steps": out.steps,
         "train_seconds": train_seconds,
-        "eval_seconds": time.perf_counter() - t1,
+        "eval_seconds": eval_seconds,
         "val": out.val.to_dict(),
         "test": summary.to_dict(),
     }
@@ -87,5 +98,7 @@ def run_accuracy(
         table.add_row(f"test / label {label.name}", "", f"{d:.4f}")
     for g, v in summary.per_group.items():
         table.add_row(f"test / {g}", "", f"{v:.4f}")
+    if without_flips is not None:
+        table.add_row("test without test-time flips", "", f"{without_flips:.4f}")
     Console().print(table)
     return result

@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["ClassStats", "Fingerprint"]
+__all__ = ["ORDER_MIN_IMAGES", "ClassStats", "Fingerprint"]
+
+ORDER_MIN_IMAGES = 5
+"""Images that must hold a pair of labels before their order along an axis is judged."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,13 @@ class Fingerprint:
             Near 0 where either end looks alike (cells, membranes); large where the axis
             has a direction (ultrasound depth: bright skin at the top, shadow below).
             Empty when not measured (fingerprints of earlier versions).
+        label_order: per spatial axis, how reliably the foreground labels lie in one
+            order along it: for each pair of labels, the share of the images holding
+            both in which their centroids are in the pair's usual order along the
+            axis; the lowest over pairs. 1.0 where one label always comes first (the
+            hippocampus's anterior label before its posterior one). Empty with fewer
+            than two labels, or fewer than :data:`ORDER_MIN_IMAGES` images holding a
+            pair (and in fingerprints of earlier versions).
     """
 
     n_images: int
@@ -85,6 +95,7 @@ class Fingerprint:
     gap: float
     classes: tuple[ClassStats, ...]
     profile_asymmetry: tuple[float, ...] = ()
+    label_order: tuple[float, ...] = ()
 
     @property
     def anisotropy(self) -> float:
@@ -117,4 +128,5 @@ class Fingerprint:
             gap=float(d["gap"]),
             classes=tuple(ClassStats(**{**c, "extent": tuple(c["extent"])}) for c in d["classes"]),
             profile_asymmetry=tuple(float(v) for v in d.get("profile_asymmetry", ())),
+            label_order=tuple(float(v) for v in d.get("label_order", ())),
         )

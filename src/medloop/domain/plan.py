@@ -64,6 +64,9 @@ FEATURE_MIN = 4
 MAX_LEVELS = 6
 ORIENTED = 0.4
 """An axis whose intensity profile asymmetry exceeds this has a direction: no flips along it."""
+LABEL_ORDERED = 0.9
+"""An axis along which the labels keep one order in at least this share of the images
+(:attr:`~medloop.domain.fingerprint.Fingerprint.label_order`): no flips along it."""
 
 
 @dataclass(frozen=True)
@@ -212,9 +215,13 @@ def mirror_axes(
     An axis is left out when the data has a direction along it
     (:attr:`~medloop.domain.fingerprint.Fingerprint.profile_asymmetry` over
     :data:`ORIENTED`): an ultrasound image's rows run from the skin down into shadow, and
-    a network trained on upside-down copies must learn to ignore that cue. Cells,
-    membranes and brain volumes look alike from either end and keep every flip.
-    The user's ``options.flip_axes`` wins.
+    a network trained on upside-down copies must learn to ignore that cue. It is left out
+    too when the labels lie in a fixed order along it
+    (:attr:`~medloop.domain.fingerprint.Fingerprint.label_order` at least
+    :data:`LABEL_ORDERED`): a flip would put the hippocampus's anterior part behind its
+    posterior one, so the network would have to tell them apart by shape alone. Cells and
+    membranes look alike from either end and keep every flip. The user's
+    ``options.flip_axes`` wins.
 
     Raises:
         ConfigError: the user's axes do not exist in these images.
@@ -224,16 +231,29 @@ def mirror_axes(
         if wrong:
             raise ConfigError(f"flip axes {wrong} do not exist in {fp.spatial_dims}D images")
         return tuple(sorted(options.flip_axes)), "flips set by the user"
+    dims = range(fp.spatial_dims)
     asym = fp.profile_asymmetry or (0.0,) * fp.spatial_dims
-    keep = tuple(a for a in range(fp.spatial_dims) if asym[a] <= ORIENTED)
-    dropped = [a for a in range(fp.spatial_dims) if a not in keep]
-    if not dropped:
+    order = fp.label_order or (0.0,) * fp.spatial_dims
+    directed = [a for a in dims if asym[a] > ORIENTED]
+    ordered = [a for a in dims if order[a] >= LABEL_ORDERED and a not in directed]
+    keep = tuple(a for a in dims if a not in directed and a not in ordered)
+    why: list[str] = []
+    if directed:
+        figures = ", ".join(f"axis {a}: {asym[a]:.2f}" for a in directed)
+        why.append(
+            f"the images have a direction along axis {directed} (intensity profile "
+            f"asymmetry {figures} > {ORIENTED:g}): no flips along it"
+        )
+    if ordered:
+        figures = ", ".join(f"axis {a}: {order[a]:.0%}" for a in ordered)
+        why.append(
+            f"the labels lie in a fixed order along axis {ordered} (same order in "
+            f"{figures} of the images): no flips along it"
+        )
+    if not why:
         return keep, None
-    figures = ", ".join(f"axis {a}: {asym[a]:.2f}" for a in dropped)
-    return keep, (
-        f"the images have a direction along axis {dropped} (intensity profile asymmetry "
-        f"{figures} > {ORIENTED:g}): no flips along it, and no 90-degree rotations"
-    )
+    rotations = "" if {0, 1} <= set(keep) else ", and no 90-degree rotations"
+    return keep, "; ".join(why) + rotations
 
 
 def _levels(shape: tuple[int, ...], spacing: tuple[float, ...]) -> tuple[tuple[int, ...], ...]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from medloop.domain.fingerprint import ClassStats, Fingerprint
+from medloop.domain.fingerprint import ORDER_MIN_IMAGES, ClassStats, Fingerprint
 from medloop.domain.ports import ArtifactStore, PairSample
 from medloop.services.pairs import PairCache
 
@@ -62,6 +62,30 @@ def _profile_asymmetry(profiles: list[list[np.ndarray]]) -> tuple[float, ...]:
         mean = np.mean([p[axis] for p in profiles], axis=0)
         out.append(float(np.sqrt(np.mean((mean - mean[::-1]) ** 2)) / 2))
     return tuple(out)
+
+
+def _label_order(masks: list[np.ndarray], num_foreground: int) -> tuple[float, ...]:
+    """See :attr:`Fingerprint.label_order`; ``masks``: label maps ``(*spatial)``."""
+    if num_foreground < 2 or not masks:
+        return ()
+    values = list(range(1, num_foreground + 1))
+    # (images, labels, axes) centroids, NaN where an image lacks the label.
+    centroids = np.array(
+        [
+            np.array(ndimage.center_of_mass(m > 0, labels=m, index=values), dtype=float)
+            for m in masks
+        ]
+    )
+    lowest: np.ndarray | None = None
+    for a in range(num_foreground):
+        for b in range(a + 1, num_foreground):
+            both = ~np.isnan(centroids[:, [a, b], 0]).any(axis=1)
+            if both.sum() < ORDER_MIN_IMAGES:
+                continue
+            diff = centroids[both, b] - centroids[both, a]  # (images, axes)
+            usual = np.maximum((diff > 0).mean(axis=0), (diff < 0).mean(axis=0))
+            lowest = usual if lowest is None else np.minimum(lowest, usual)
+    return () if lowest is None else tuple(float(v) for v in lowest)
 
 
 def _class_stats(masks: list[np.ndarray], value: int) -> ClassStats:
@@ -147,13 +171,14 @@ def measure_fingerprint(
         gap=float(np.median(gaps)) if gaps else 0.0,
         classes=tuple(_class_stats(masks, v) for v in range(1, num_foreground + 1)),
         profile_asymmetry=_profile_asymmetry(profiles),
+        label_order=_label_order(masks, num_foreground),
     )
 
 
 def _content_key(samples: Sequence[PairSample], num_foreground: int) -> str:
     ident = [(s.key, s.image_sha256, s.mask_sha256, s.frame) for s in samples]
     # "v": the fingerprint's own version; a new figure makes earlier ones be measured again.
-    blob = json.dumps({"v": 2, "k": num_foreground, "pairs": sorted(ident)})
+    blob = json.dumps({"v": 3, "k": num_foreground, "pairs": sorted(ident)})
     return "fingerprint-" + hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 

@@ -192,7 +192,36 @@ def test_an_axis_with_a_direction_is_not_flipped() -> None:
     assert axes == (1,) and why is not None and "axis [0]" in why and "0.73" in why
     assert mirror_axes(replace(fp, profile_asymmetry=(ORIENTED, 0.1)))[0] == (0, 1)
     vol = replace(_fp((40, 56, 40), 26, 2), profile_asymmetry=(0.11, 0.06, 0.22))
-    assert mirror_axes(vol) == ((0, 1, 2), None)  # brain MRI crops keep every flip
+    assert mirror_axes(vol) == ((0, 1, 2), None)  # no direction in the intensities
+
+
+def test_an_axis_along_which_the_labels_keep_one_order_is_not_flipped() -> None:
+    from dataclasses import replace
+
+    from medloop.domain.plan import LABEL_ORDERED, mirror_axes
+
+    # The hippocampus: anterior before posterior along axes 1 and 2 always, along 0 in 97 %.
+    vol = replace(
+        _fp((36, 50, 35), 26, 2),
+        profile_asymmetry=(0.11, 0.06, 0.22),
+        label_order=(0.97, 1.0, 1.0),
+    )
+    axes, why = mirror_axes(vol)
+    assert axes == ()
+    assert why == (
+        "the labels lie in a fixed order along axis [0, 1, 2] (same order in axis 0: 97%, "
+        "axis 1: 100%, axis 2: 100% of the images): no flips along it, "
+        "and no 90-degree rotations"
+    )
+    # Below the threshold the order is not a rule; an unordered third axis keeps rotations.
+    loose = replace(vol, label_order=(LABEL_ORDERED - 0.01, 0.5, 1.0))
+    axes, why = mirror_axes(loose)
+    assert axes == (0, 1) and why is not None and why.endswith("no flips along it")
+    # Both reasons at once name each axis once, under its own reason.
+    both = replace(vol, profile_asymmetry=(0.73, 0.0, 0.0), label_order=(1.0, 1.0, 0.5))
+    axes, why = mirror_axes(both)
+    assert axes == (2,) and why is not None
+    assert "direction along axis [0]" in why and "fixed order along axis [1]" in why
 
 
 def test_the_user_sets_the_flip_axes() -> None:

@@ -77,3 +77,22 @@ def test_an_axis_with_a_direction_is_told_from_symmetric_ones() -> None:
     assert (
         max(measure_fingerprint(squares.reference(), PairCache(squares), 1).profile_asymmetry) < 0.2
     )
+
+
+def test_the_labels_order_along_each_axis_is_measured() -> None:
+    # Label 1 always left of label 2; up or down of it at random.
+    data = MemoryTrainingData()
+    rng = np.random.default_rng(3)
+    for i in range(8):
+        mask = np.zeros((64, 64), np.uint8)
+        y1, y2 = rng.integers(5, 50, 2)
+        mask[y1 : y1 + 8, 5:15] = 1
+        mask[y2 : y2 + 8, 40:50] = 2
+        img = (50 + 100 * (mask > 0)).astype(np.uint8)[..., None]
+        data.add_reference(f"o{i}", img, mask, "train")
+    rows, cols = measure_fingerprint(data.reference(), PairCache(data), 2).label_order
+    assert cols == 1.0 and rows < 0.9
+    # Too few images holding both labels: not judged. One label: nothing to order.
+    assert measure_fingerprint(data.reference()[:4], PairCache(data), 2).label_order == ()
+    squares = _square_data()
+    assert measure_fingerprint(squares.reference(), PairCache(squares), 1).label_order == ()

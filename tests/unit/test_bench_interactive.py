@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from medloop.bench.interactive import MAX_CLICKS, ClickCurve
 
@@ -18,3 +19,4 @@ def test_noc_counts_clicks_to_the_target_and_twenty_where_never_reached() -> Non
     summary = curve.summary()
     assert summary["dice_3"] == (0.9 + 0.86 + 0) / 3 and summary["images"] == 3
     assert summary["seconds_per_click_p50"] == 0.02
+    assert summary["never85"] == 0.0 and summary["never90"] == pytest.approx(1 / 3)

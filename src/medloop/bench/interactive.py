@@ -55,6 +55,10 @@ class ClickCurve:
         first = np.where(reached.any(1), reached.argmax(1), MAX_CLICKS)
         return float(first.mean())
 
+    def never(self, target: float) -> float:
+        """Share of the images that do not reach ``target`` Dice within MAX_CLICKS clicks."""
+        return float(1.0 - (self.dice >= target).any(1).mean())
+
     def after(self, clicks: int) -> float:
         return float(self.dice[:, clicks].mean())
 
@@ -68,6 +72,8 @@ class ClickCurve:
             "dice_5": self.after(5),
             "noc85": self.noc(0.85),
             "noc90": self.noc(0.90),
+            "never85": self.never(0.85),
+            "never90": self.never(0.90),
             "seconds_per_click_p50": float(np.percentile(secs, 50)),
             "seconds_per_click_p99": float(np.percentile(secs, 99)),
         }

@@ -14,6 +14,12 @@ images; a candidate worse by more than the margin fails. The checks are:
   label to win another);
 * the held-out corrections (mean over classes per image), when there are any.
 
+Below :data:`MIN_INTERVAL_N` paired images a bootstrap interval says nothing (with two
+images its lower end is simply the worse of the two differences, so one image that got
+a little worse vetoes a candidate that learned the other well); such a check, typically
+the first few held-out corrections, is judged on its mean difference against the
+margin, and its reason says so.
+
 Every check's basis (n, mean difference, interval, margin, confidence) goes into the
 gate's report and the reasons.
 """
@@ -29,9 +35,18 @@ from medloop.domain.ports import VersionRecord
 from medloop.domain.settings import AcceptanceRule
 from medloop.errors import ConfigError
 
-__all__ = ["BOOTSTRAP_RESAMPLES", "Check", "decide", "paired_interval", "promotion_reason"]
+__all__ = [
+    "BOOTSTRAP_RESAMPLES",
+    "MIN_INTERVAL_N",
+    "Check",
+    "decide",
+    "paired_interval",
+    "promotion_reason",
+]
 
 BOOTSTRAP_RESAMPLES = 4000
+MIN_INTERVAL_N = 5
+"""Fewest paired images a check's bootstrap interval is judged on; fewer: the mean."""
 
 
 @dataclass(frozen=True)
@@ -48,12 +63,22 @@ class Check:
     margin: float
     confidence: float
     passed: bool
+    basis: str = "interval"
+    """``interval``: the interval's lower end was judged; ``mean``: too few images for one."""
 
     def reason(self) -> str:
         verdict = "ok" if self.passed else "worse"
-        return (
+        head = (
             f"{self.name}: Dice {self.production:.4f} -> {self.candidate:.4f}, paired difference "
-            f"{self.mean_difference:+.4f} ({self.confidence:.0%} CI {self.lower:+.4f}..{self.upper:+.4f}, "
+            f"{self.mean_difference:+.4f}"
+        )
+        if self.basis == "mean":
+            return (
+                f"{head} (n={self.n}, too few for an interval: the mean is judged, "
+                f"margin {self.margin}) ({verdict})"
+            )
+        return (
+            f"{head} ({self.confidence:.0%} CI {self.lower:+.4f}..{self.upper:+.4f}, "
             f"n={self.n}, margin {self.margin}) ({verdict})"
         )
 
@@ -84,6 +109,8 @@ def paired_interval(
 def _check(name: str, cand: np.ndarray, prod: np.ndarray, rule: AcceptanceRule, seed: int) -> Check:
     d = cand - prod
     lo, hi = paired_interval(d, rule.confidence, seed)
+    basis = "interval" if d.size >= MIN_INTERVAL_N else "mean"
+    judged = lo if basis == "interval" else float(d.mean())
     return Check(
         name=name,
         n=int(d.size),
@@ -94,7 +121,8 @@ def _check(name: str, cand: np.ndarray, prod: np.ndarray, rule: AcceptanceRule, 
         upper=hi,
         margin=rule.margin,
         confidence=rule.confidence,
-        passed=bool(lo >= -rule.margin - 1e-12),
+        passed=bool(judged >= -rule.margin - 1e-12),
+        basis=basis,
     )
 
 

@@ -77,6 +77,25 @@ def test_heldout_corrections_are_a_paired_check_too() -> None:
     assert not worse.accepted and checks[-1].name == "held-out corrections"
 
 
+def test_too_few_held_out_corrections_for_an_interval_are_judged_on_their_mean() -> None:
+    prod = _scores(30)
+    # Two held out: one learned well, one a little worse. The bootstrap's lower end of
+    # two values is the worse one (-0.066); the mean (+0.097) is what the pair shows.
+    held_prod = np.array([[0.40], [0.62]])
+    held_cand = np.array([[0.66], [0.554]])
+    ok, checks = decide(AcceptanceRule(), prod, prod, held_cand, held_prod)
+    assert ok.accepted and checks[-1].basis == "mean" and checks[-1].lower < -0.01
+    assert "n=2, too few for an interval: the mean is judged, margin 0.01) (ok)" in ok.reasons[-1]
+    worse, checks = decide(AcceptanceRule(), prod, prod, held_prod - 0.02, held_prod)
+    assert not worse.accepted and checks[-1].basis == "mean"
+    # From MIN_INTERVAL_N images on, the interval decides: one bad image among five can veto.
+    five_prod = np.array([[0.4], [0.5], [0.6], [0.5], [0.4]])
+    five_cand = five_prod + np.array([[0.3], [0.2], [0.25], [0.2], [-0.5]])
+    veto, checks = decide(AcceptanceRule(), prod, prod, five_cand, five_prod)
+    assert checks[-1].basis == "interval" and checks[-1].mean_difference > 0
+    assert not veto.accepted
+
+
 def test_the_verdict_states_its_basis_and_is_reproducible() -> None:
     prod = _scores(20)
     cand = _candidate(prod, 0.0, 0.01, 3)

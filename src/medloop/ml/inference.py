@@ -29,7 +29,7 @@ from medloop.domain.model import ModelManifest
 from medloop.ml.device import resolve_device
 from medloop.ml.mirroring import Mirrored
 from medloop.ml.network import build_network
-from medloop.ml.postprocess import keep_largest_component, remove_small_components
+from medloop.ml.postprocess import postprocess
 from medloop.ml.preprocess import prepare
 from medloop.ml.reductions import (
     StreamReducer,
@@ -220,11 +220,7 @@ class Predictor:
 
     def _postprocess(self, labels: np.ndarray) -> np.ndarray:
         """The manifest's post-processing of a uint8 label map."""
-        if self.manifest.keep_largest:
-            labels = keep_largest_component(labels, self.manifest.keep_largest)
-        if self.manifest.min_size:
-            labels = remove_small_components(labels, self.manifest.min_size)
-        return labels
+        return postprocess(labels, self.manifest.keep_largest, self.manifest.min_size)
 
     def _labelled(self, probs: torch.Tensor) -> Prediction:
         """The prediction from ``(K+1, *spatial)`` probabilities on the input's grid."""

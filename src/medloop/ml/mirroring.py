@@ -3,7 +3,7 @@
 The image is flipped along every subset of the chosen spatial axes (``2**k`` forward
 passes for ``k`` axes), each output flipped back, and the logits averaged, as nnU-Net
 does. Only axes training flipped along are candidates (the network has seen those
-images); :func:`medloop.services.planning.choose_postprocessing` keeps them only when
+images); :func:`medloop.services.inference_options.choose_inference_options` keeps them only when
 the selection set scores higher with them.
 """
 

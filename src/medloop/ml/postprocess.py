@@ -15,7 +15,7 @@ import numpy as np
 
 from medloop.domain.measurements import components, value_counts
 
-__all__ = ["keep_largest_component", "remove_small_components"]
+__all__ = ["keep_largest_component", "postprocess", "remove_small_components"]
 
 _CHUNK = 1 << 20
 """Voxels per chunk of the flat arrays cleared at once."""
@@ -59,3 +59,17 @@ def remove_small_components(labels: np.ndarray, min_sizes: Iterable[tuple[int, i
             _clear(out, comp, drop)
         del comp
     return out
+
+
+def postprocess(
+    labels: np.ndarray, keep_largest: Iterable[int], min_size: Iterable[tuple[int, int]]
+) -> np.ndarray:
+    """A manifest's post-processing of a uint8 label map: each label in ``keep_largest``
+    reduced to its largest component, then components smaller than ``min_size``'s
+    ``(value, voxels)`` removed. ``labels`` itself is never changed."""
+    keep, small = tuple(keep_largest), tuple(min_size)
+    if keep:
+        labels = keep_largest_component(labels, keep)
+    if small:
+        labels = remove_small_components(labels, small)
+    return labels

@@ -40,11 +40,11 @@ from medloop.errors import DatasetError, NoProductionModel, TrainingError, Train
 from medloop.services.candidates import Gatekeeper, Provenance
 from medloop.services.evaluation import evaluate_samples
 from medloop.services.fingerprint import fingerprint
+from medloop.services.inference_options import choose_inference_options
 from medloop.services.pairs import PairCache
 from medloop.services.planning import (
     build_manifest,
     choose_color,
-    choose_postprocessing,
     finetune_spec,
     plan_training,
     run_key_of,
@@ -190,7 +190,7 @@ class Learner:
         spec = train_spec(plan, opts, left, self.device)
         checkpoint = self.store.checkpoint(key)
         result = self._fit(manifest, items, spec, callbacks, val_items=val_items, ckpt=checkpoint)
-        manifest = choose_postprocessing(
+        manifest = choose_inference_options(
             build_manifest(plan, preprocess, self.settings.label_set),
             result.state_dict,
             split.select,

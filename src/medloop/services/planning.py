@@ -19,7 +19,6 @@ import numpy as np
 
 from medloop.domain.fingerprint import Fingerprint
 from medloop.domain.labels import LabelSet
-from medloop.domain.learning import EvalSummary
 from medloop.domain.model import GuidanceSpec, ModelManifest, NetworkSpec, PreprocessSpec
 from medloop.domain.plan import (
     Candidate,
@@ -33,8 +32,6 @@ from medloop.domain.plan import (
 )
 from medloop.domain.ports import PairSample
 from medloop.domain.settings import LearningPolicy, Strategy, TrainingOptions
-from medloop.services.evaluation import evaluate_samples
-from medloop.services.pairs import PairCache
 
 if TYPE_CHECKING:
     from medloop.ml.trainer import TrainSpec
@@ -42,7 +39,6 @@ if TYPE_CHECKING:
 __all__ = [
     "build_manifest",
     "choose_color",
-    "choose_postprocessing",
     "finetune_spec",
     "plan_training",
     "run_key_of",
@@ -249,68 +245,6 @@ def train_spec(
         max_seconds=None if options.steps is not None else max(seconds, 1.0),
         **_augmentation(plan.strides, plan.mirror_axes),
     )
-
-
-def choose_postprocessing(
-    manifest: ModelManifest,
-    state_dict: dict[str, Any],
-    select: Sequence[PairSample],
-    cache: PairCache,
-    device: str | None,
-) -> ModelManifest:
-    """``manifest`` with the inference options the plan proposes, each kept only if it
-    scores on the selection set: test-time flips (along the axes training flipped) when
-    the mean Dice rises, then, per label, largest-component filtering and the removal of
-    components smaller than a share of the smallest real object when that label's Dice
-    does not fall. The flips' verdict is added to the plan's reasons."""
-    from medloop.ml.inference import Predictor
-
-    largest = tuple(manifest.plan.get("keep_largest_candidates", ()))
-    small = [tuple(p) for p in manifest.plan.get("min_size_candidates", ())]
-    flips = _flip_candidates(manifest)
-    if not (largest or small or flips) or not select:
-        return manifest
-
-    def score(trial: ModelManifest) -> EvalSummary:
-        return evaluate_samples(Predictor(trial, state_dict, device), select, cache)[0]
-
-    best = score(manifest)
-    if flips:
-        trial = replace(manifest, test_time_flips=flips)
-        result = score(trial)
-        kept = result.mean_dice > best.mean_dice
-        verdict = (
-            f"test-time flips along axes {list(flips)} ({2 ** len(flips)} passes): "
-            f"selection Dice {best.mean_dice:.3f} -> {result.mean_dice:.3f}, "
-            + ("kept" if kept else "not kept")
-        )
-        if kept:
-            manifest, best = trial, result
-        plan = {**manifest.plan, "reasons": [*manifest.plan.get("reasons", ()), verdict]}
-        manifest = replace(manifest, plan=plan)
-    for value in largest:
-        trial = replace(manifest, keep_largest=(*manifest.keep_largest, value))
-        result = score(trial)
-        if result.dice[value - 1] >= best.dice[value - 1]:
-            manifest, best = trial, result
-    for value, size in small:
-        trials = [
-            replace(manifest, min_size=(*manifest.min_size, (value, max(1, int(share * size)))))
-            for share in (0.25, 0.5, 1.0)
-        ]
-        results = [score(trial) for trial in trials]
-        top = max(range(len(trials)), key=lambda i: results[i].dice[value - 1])
-        if results[top].dice[value - 1] > best.dice[value - 1]:
-            manifest, best = trials[top], results[top]
-    return manifest
-
-
-def _flip_candidates(manifest: ModelManifest) -> tuple[int, ...]:
-    """The axes training flipped along (every axis for a plan that does not say)."""
-    axes = manifest.plan.get("mirror_axes")
-    if axes is None:
-        return tuple(range(manifest.spatial_dims))
-    return tuple(sorted(int(a) for a in axes))
 
 
 def choose_color(requested: str, images: Sequence[np.ndarray]) -> str:

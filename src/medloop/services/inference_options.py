@@ -11,8 +11,9 @@ set, not one per trial.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,21 @@ from medloop.domain.model import ModelManifest
 from medloop.domain.ports import PairSample
 from medloop.services.pairs import PairCache
 
-__all__ = ["choose_inference_options", "flip_candidates"]
+__all__ = [
+    "FLIPS_SHARE",
+    "InferenceCost",
+    "choose_inference_options",
+    "flip_candidates",
+    "inference_cost",
+]
 
 SMALL_SHARES = (0.25, 0.5, 1.0)
 """Shares of the smallest real object tried as the size below which components go."""
+FLIPS_SHARE = 0.2
+"""Test-time flips are tried only when their extra passes, choosing and gating, are
+estimated to fit in this share of a run's budget."""
+PROBE_IMAGES = 3
+"""Selection images timed to estimate a pass."""
 
 
 def flip_candidates(manifest: ModelManifest) -> tuple[int, ...]:
@@ -33,6 +45,84 @@ def flip_candidates(manifest: ModelManifest) -> tuple[int, ...]:
     if axes is None:
         return tuple(range(manifest.spatial_dims))
     return tuple(sorted(int(a) for a in axes))
+
+
+@dataclass(frozen=True)
+class InferenceCost:
+    """What scoring after training will take, estimated before it starts.
+
+    Attributes:
+        seconds: to set aside from training: one plain pass over the selection and
+            locked sets, plus the flips' passes when they are tried.
+        try_flips: whether test-time flips are tried.
+        note: why they are not (for the plan's reasons); ``None`` when they are, or
+            when there are none to try.
+    """
+
+    seconds: float
+    try_flips: bool
+    note: str | None
+
+
+def _pass_seconds(
+    manifest: ModelManifest,
+    select: Sequence[PairSample],
+    locked: Sequence[PairSample],
+    cache: PairCache,
+    device: str | None,
+) -> tuple[float, float]:
+    """Seconds of one plain pass over ``select`` and over ``locked``: the network (its
+    cost does not depend on its weights) timed on a few selection images, scaled by
+    the prepared images' sizes."""
+    from medloop.ml.inference import Predictor
+    from medloop.ml.network import build_network
+
+    if not select:
+        return 0.0, 0.0
+    bare = replace(manifest, keep_largest=(), min_size=(), test_time_flips=())
+    predictor = Predictor(bare, build_network(bare.network).state_dict(), device)
+    predictor.probabilities(cache.prepared(select[0], bare.preprocess))  # warm-up, untimed
+    probe = list(select[1 : PROBE_IMAGES + 1]) or [select[0]]
+    arrays = [cache.prepared(s, bare.preprocess) for s in probe]
+    start = time.perf_counter()
+    for sample, x in zip(probe, arrays, strict=True):
+        predictor.finish(predictor.probabilities(x), cache.pair(sample).mask.shape)
+    per_value = (time.perf_counter() - start) / max(1, sum(x.size for x in arrays))
+
+    def total(samples: Sequence[PairSample]) -> float:
+        return per_value * sum(cache.prepared(s, bare.preprocess).size for s in samples)
+
+    return total(select), total(locked)
+
+
+def inference_cost(
+    manifest: ModelManifest,
+    select: Sequence[PairSample],
+    locked: Sequence[PairSample],
+    cache: PairCache,
+    device: str | None,
+    budget_s: float | None,
+) -> InferenceCost:
+    """How much of a run's budget the scoring after training needs, and whether the
+    test-time flips' ``2**k`` passes fit in :data:`FLIPS_SHARE` of it (``budget_s``
+    ``None``: no budget, flips always tried, nothing set aside)."""
+    flips = flip_candidates(manifest)
+    if budget_s is None:
+        return InferenceCost(0.0, bool(flips), None)
+    t_select, t_locked = _pass_seconds(manifest, select, locked, cache, device)
+    plain = t_select + t_locked
+    if not flips:
+        return InferenceCost(plain, False, None)
+    passes = 2 ** len(flips)
+    extra = passes * t_select + (passes - 1) * t_locked
+    if extra <= FLIPS_SHARE * budget_s:
+        return InferenceCost(plain + extra, True, None)
+    return InferenceCost(
+        plain,
+        False,
+        f"test-time flips along axes {list(flips)} not tried: their {passes} passes would "
+        f"take ~{extra:.0f} s, more than {FLIPS_SHARE:.0%} of the {budget_s:.0f} s budget",
+    )
 
 
 def raw_label_maps(
@@ -83,12 +173,18 @@ def choose_inference_options(
     select: Sequence[PairSample],
     cache: PairCache,
     device: str | None,
+    flips_note: str | None = None,
 ) -> ModelManifest:
     """``manifest`` with the test-time flips and post-processing the selection set supports
-    (see the module doc); the flips' verdict is added to the plan's reasons."""
+    (see the module doc); the flips' verdict is added to the plan's reasons. With
+    ``flips_note`` (why not: :func:`inference_cost`) flips are not tried and the note
+    is the reason."""
     largest = tuple(int(v) for v in manifest.plan.get("keep_largest_candidates", ()))
     small = [(int(v), int(n)) for v, n in manifest.plan.get("min_size_candidates", ())]
-    flips = flip_candidates(manifest)
+    flips = () if flips_note else flip_candidates(manifest)
+    if flips_note:
+        plan = {**manifest.plan, "reasons": [*manifest.plan.get("reasons", ()), flips_note]}
+        manifest = replace(manifest, plan=plan)
     if not (largest or small or flips) or not select:
         return manifest
     manifest = replace(manifest, keep_largest=(), min_size=(), test_time_flips=())

@@ -40,7 +40,7 @@ from medloop.errors import DatasetError, NoProductionModel, TrainingError, Train
 from medloop.services.candidates import Gatekeeper, Provenance
 from medloop.services.evaluation import evaluate_samples
 from medloop.services.fingerprint import fingerprint
-from medloop.services.inference_options import choose_inference_options
+from medloop.services.inference_options import choose_inference_options, inference_cost
 from medloop.services.pairs import PairCache
 from medloop.services.planning import (
     build_manifest,
@@ -185,8 +185,11 @@ class Learner:
         k = labels.num_classes
         items = [self.cache.item(s, preprocess, k) for s in split.train]
         val_items = [self.cache.item(s, preprocess, k) for s in split.select]
-        # What is left after planning and preparing the data (reading, resampling).
-        left = opts.budget_s * (1 - RESERVE) - (time.perf_counter() - t_start)
+        budget = None if opts.steps is not None else opts.budget_s
+        cost = inference_cost(manifest, split.select, split.locked, self.cache, self.device, budget)
+        # What is left after planning and preparing the data (reading, resampling), less
+        # what scoring on the selection and locked sets will take.
+        left = opts.budget_s * (1 - RESERVE) - (time.perf_counter() - t_start) - cost.seconds
         spec = train_spec(plan, opts, left, self.device)
         checkpoint = self.store.checkpoint(key)
         result = self._fit(manifest, items, spec, callbacks, val_items=val_items, ckpt=checkpoint)
@@ -196,6 +199,7 @@ class Learner:
             split.select,
             self.cache,
             self.device,
+            flips_note=None if cost.try_flips else cost.note,
         )
         refs = [
             DataRef(s.key, s.image_sha256, s.mask_sha256, "reference", 1.0) for s in split.train

@@ -117,3 +117,48 @@ def test_a_plan_that_names_no_axes_tries_them_all_and_nothing_to_choose_runs_not
     runs.clear()
     nothing = replace(MANIFEST, plan={"mirror_axes": []})
     assert _choose(data, nothing) is nothing and runs == []
+
+
+def test_flips_are_tried_only_when_their_passes_fit_a_share_of_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data, _ = _truths()
+    samples = list(data.reference())
+    cache = PairCache(data)
+    monkeypatch.setattr(inference_options, "_pass_seconds", lambda *a: (2.0, 3.0))
+    both = replace(MANIFEST, plan={})  # 2 axes: 4 passes; extra 4 * 2 + 3 * 3 = 17 s
+    cost = inference_options.inference_cost(both, samples, samples, cache, "cpu", 100.0)
+    assert cost == inference_options.InferenceCost(5.0 + 17.0, True, None)
+    tight = inference_options.inference_cost(both, samples, samples, cache, "cpu", 60.0)
+    assert not tight.try_flips and tight.seconds == 5.0
+    assert tight.note == (
+        "test-time flips along axes [0, 1] not tried: their 4 passes would take ~17 s, "
+        "more than 20% of the 60 s budget"
+    )
+    none = replace(MANIFEST, plan={"mirror_axes": []})
+    assert inference_options.inference_cost(none, samples, samples, cache, "cpu", 60.0) == (
+        inference_options.InferenceCost(5.0, False, None)
+    )
+    # Fixed steps, no budget: nothing is set aside and the flips are tried.
+    free = inference_options.inference_cost(both, samples, samples, cache, "cpu", None)
+    assert free == inference_options.InferenceCost(0.0, True, None)
+
+
+def test_a_note_instead_of_flips_is_kept_with_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    data, masks = _truths()
+    runs = _network_answers(monkeypatch, plain=masks, flipped=masks)
+    select = list(data.reference())
+    chosen = inference_options.choose_inference_options(
+        MANIFEST, {}, select, PairCache(data), "cpu", flips_note="not tried: too slow"
+    )
+    assert runs == [()] and chosen.test_time_flips == ()
+    assert chosen.plan["reasons"][-1] == "not tried: too slow"
+
+
+def test_a_pass_is_timed_on_the_real_network_and_scaled_by_size() -> None:
+    data, _ = _truths(6)
+    samples = list(data.reference())
+    select, locked = inference_options._pass_seconds(
+        MANIFEST, samples[:3], samples, PairCache(data), "cpu"
+    )
+    assert 0 < select < locked == pytest.approx(2 * select)  # same sizes: twice the images

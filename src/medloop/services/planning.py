@@ -48,6 +48,9 @@ __all__ = [
 DEFAULT_LR = {2: 2e-3, 3: 2e-3}
 VALIDATIONS = 6
 """How many times the selection half of ``val`` is scored during a run."""
+STEP_HEADROOM = 1.25
+"""A budgeted run's step cap over the probe's estimate (time ends it first when the
+probe was right)."""
 
 
 def _preprocess(fp: Fingerprint, res: Resolution, color: str) -> PreprocessSpec:
@@ -195,6 +198,14 @@ def plan_training(
         f"{len(pairs)} configurations considered; {len(measured)} timed on this machine",
         why,
     ]
+    if options.steps is None:
+        # The run ends on time and its schedule follows time: a cap above the probe's
+        # estimate costs nothing when the probe was right and keeps training when the
+        # machine turns out faster than the probe found it.
+        steps = math.ceil(steps * STEP_HEADROOM)
+        reasons.append(
+            f"at most {steps} steps ({STEP_HEADROOM:g}x the estimate): the run ends on time"
+        )
     if fp.ct_like:
         reasons.append("CT-like intensities: clip to the foreground's 0.5-99.5 % and z-score")
     else:

@@ -35,7 +35,6 @@ __all__ = [
     "Resolution",
     "candidates",
     "choose",
-    "mirror_axes",
     "relative_cost",
     "resolution",
     "steps_needed",
@@ -62,11 +61,6 @@ VOXELS_3D = (128**3, 96**3, 80 * 80 * 64, 64**3, 48 * 64 * 48, 40 * 56 * 40, 32*
 FEATURE_MIN = 4
 """Down-sampling stops when an axis would fall below this many voxels."""
 MAX_LEVELS = 6
-ORIENTED = 0.4
-"""An axis whose intensity profile asymmetry exceeds this has a direction: no flips along it."""
-LABEL_ORDERED = 0.9
-"""An axis along which the labels keep one order in at least this share of the images
-(:attr:`~medloop.domain.fingerprint.Fingerprint.label_order`): no flips along it."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +115,7 @@ class Plan:
     interactive: bool = False
     """The network also takes click guidance (see ``GuidanceSpec``)."""
     mirror_axes: tuple[int, ...] | None = None
-    """Spatial axes training flips along (:func:`mirror_axes`); ``None``: all (older plans)."""
+    """Spatial axes training flips along (:func:`medloop.domain.flips.mirror_axes`); ``None``: all (older plans)."""
     fingerprint: dict[str, Any] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,55 +199,6 @@ def resolution(fp: Fingerprint, patch_side: int, options: TrainingOptions) -> Re
                 "kept per axis (no resampling of the thick axis to the thin ones)"
             )
     return Resolution((s,) * fp.spatial_dims, target, tuple(reasons))
-
-
-def mirror_axes(
-    fp: Fingerprint, options: TrainingOptions | None = None
-) -> tuple[tuple[int, ...], str | None]:
-    """The spatial axes along which the images may be flipped in training, and why not others.
-
-    An axis is left out when the data has a direction along it
-    (:attr:`~medloop.domain.fingerprint.Fingerprint.profile_asymmetry` over
-    :data:`ORIENTED`): an ultrasound image's rows run from the skin down into shadow, and
-    a network trained on upside-down copies must learn to ignore that cue. It is left out
-    too when the labels lie in a fixed order along it
-    (:attr:`~medloop.domain.fingerprint.Fingerprint.label_order` at least
-    :data:`LABEL_ORDERED`): a flip would put the hippocampus's anterior part behind its
-    posterior one, so the network would have to tell them apart by shape alone. Cells and
-    membranes look alike from either end and keep every flip. The user's
-    ``options.flip_axes`` wins.
-
-    Raises:
-        ConfigError: the user's axes do not exist in these images.
-    """
-    if options is not None and options.flip_axes is not None:
-        wrong = [a for a in options.flip_axes if a >= fp.spatial_dims]
-        if wrong:
-            raise ConfigError(f"flip axes {wrong} do not exist in {fp.spatial_dims}D images")
-        return tuple(sorted(options.flip_axes)), "flips set by the user"
-    dims = range(fp.spatial_dims)
-    asym = fp.profile_asymmetry or (0.0,) * fp.spatial_dims
-    order = fp.label_order or (0.0,) * fp.spatial_dims
-    directed = [a for a in dims if asym[a] > ORIENTED]
-    ordered = [a for a in dims if order[a] >= LABEL_ORDERED and a not in directed]
-    keep = tuple(a for a in dims if a not in directed and a not in ordered)
-    why: list[str] = []
-    if directed:
-        figures = ", ".join(f"axis {a}: {asym[a]:.2f}" for a in directed)
-        why.append(
-            f"the images have a direction along axis {directed} (intensity profile "
-            f"asymmetry {figures} > {ORIENTED:g}): no flips along it"
-        )
-    if ordered:
-        figures = ", ".join(f"axis {a}: {order[a]:.0%}" for a in ordered)
-        why.append(
-            f"the labels lie in a fixed order along axis {ordered} (same order in "
-            f"{figures} of the images): no flips along it"
-        )
-    if not why:
-        return keep, None
-    rotations = "" if {0, 1} <= set(keep) else ", and no 90-degree rotations"
-    return keep, "; ".join(why) + rotations
 
 
 def _levels(shape: tuple[int, ...], spacing: tuple[float, ...]) -> tuple[tuple[int, ...], ...]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medloop.domain.fingerprint import Fingerprint
+from medloop.domain.flips import mirror_axes
 from medloop.domain.labels import LabelSet
 from medloop.domain.model import GuidanceSpec, ModelManifest, NetworkSpec, PreprocessSpec
 from medloop.domain.plan import (
@@ -26,7 +27,6 @@ from medloop.domain.plan import (
     Resolution,
     candidates,
     choose,
-    mirror_axes,
     relative_cost,
     steps_needed,
 )

@@ -184,7 +184,7 @@ def test_choose_takes_a_finer_resolution_with_fewer_steps() -> None:
 def test_an_axis_with_a_direction_is_not_flipped() -> None:
     from dataclasses import replace
 
-    from medloop.domain.plan import ORIENTED, mirror_axes
+    from medloop.domain.flips import ORIENTED, mirror_axes
 
     fp = _fp((570, 480), 400, 60)
     assert mirror_axes(fp) == ((0, 1), None)  # not measured (older fingerprints): all axes
@@ -198,7 +198,7 @@ def test_an_axis_with_a_direction_is_not_flipped() -> None:
 def test_an_axis_along_which_the_labels_keep_one_order_is_not_flipped() -> None:
     from dataclasses import replace
 
-    from medloop.domain.plan import LABEL_ORDERED, mirror_axes
+    from medloop.domain.flips import LABEL_ORDERED, mirror_axes
 
     # The hippocampus: anterior before posterior along axes 1 and 2 always, along 0 in 97 %.
     vol = replace(
@@ -227,7 +227,7 @@ def test_an_axis_along_which_the_labels_keep_one_order_is_not_flipped() -> None:
 def test_the_user_sets_the_flip_axes() -> None:
     from dataclasses import replace
 
-    from medloop.domain.plan import mirror_axes
+    from medloop.domain.flips import mirror_axes
 
     fp = replace(_fp((570, 480), 400, 60), profile_asymmetry=(0.73, 0.07))
     assert mirror_axes(fp, TrainingOptions(flip_axes=(1, 0))) == ((0, 1), "flips set by the user")

@@ -16,12 +16,19 @@ from medloop.services.pairs import PairCache
 if TYPE_CHECKING:
     from medloop.ml.inference import Predictor
 
-__all__ = ["evaluate_samples", "per_image_dice", "per_label_dice"]
+__all__ = ["evaluate_samples", "per_image_dice", "per_label_dice", "predicted_labels"]
 
 
 def _nanmean(values: Sequence[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else math.nan
+
+
+def predicted_labels(predictor: Predictor, sample: PairSample, cache: PairCache) -> np.ndarray:
+    """``sample``'s uint8 label map ``(*spatial)`` on its input's grid, predicted from the
+    cache's preprocessed image (read and prepared once for every version scored)."""
+    probs = predictor.probabilities(cache.prepared(sample, predictor.manifest.preprocess))
+    return predictor.finish(probs, cache.pair(sample).mask.shape).label_map
 
 
 def evaluate_samples(
@@ -42,11 +49,9 @@ def evaluate_samples(
     per_image: list[float] = []
     per_class: list[tuple[float, ...]] = []
     groups: dict[str, list[float]] = defaultdict(list)
-    spec = predictor.manifest.preprocess
     for sample in samples:
         truth = cache.pair(sample)
-        probs = predictor.probabilities(cache.prepared(sample, spec))
-        labels = predictor.finish(probs, truth.mask.shape).label_map
+        labels = predicted_labels(predictor, sample, cache)
         s = score_label_maps(labels, truth.mask, k + 1, truth.image.spacing, hd95=hd95)
         for c in range(k):
             dice[c].append(s.dice[c])

@@ -20,6 +20,7 @@ import numpy as np
 
 from medloop.domain.model import ModelManifest
 from medloop.domain.ports import PairSample
+from medloop.services.evaluation import predicted_labels
 from medloop.services.pairs import PairCache
 
 __all__ = [
@@ -81,13 +82,13 @@ def _pass_seconds(
         return 0.0, 0.0
     bare = replace(manifest, keep_largest=(), min_size=(), test_time_flips=())
     predictor = Predictor(bare, build_network(bare.network).state_dict(), device)
-    predictor.probabilities(cache.prepared(select[0], bare.preprocess))  # warm-up, untimed
+    predicted_labels(predictor, select[0], cache)  # warm-up, untimed
     probe = list(select[1 : PROBE_IMAGES + 1]) or [select[0]]
-    arrays = [cache.prepared(s, bare.preprocess) for s in probe]
+    size = sum(cache.prepared(s, bare.preprocess).size for s in probe)  # prepared untimed
     start = time.perf_counter()
-    for sample, x in zip(probe, arrays, strict=True):
-        predictor.finish(predictor.probabilities(x), cache.pair(sample).mask.shape)
-    per_value = (time.perf_counter() - start) / max(1, sum(x.size for x in arrays))
+    for sample in probe:
+        predicted_labels(predictor, sample, cache)
+    per_value = (time.perf_counter() - start) / max(1, size)
 
     def total(samples: Sequence[PairSample]) -> float:
         return per_value * sum(cache.prepared(s, bare.preprocess).size for s in samples)
@@ -135,13 +136,8 @@ def raw_label_maps(
     """Each selection pair's label map ``(*spatial)`` uint8 before post-processing."""
     from medloop.ml.inference import Predictor
 
-    bare = replace(manifest, keep_largest=(), min_size=())
-    predictor = Predictor(bare, state_dict, device)
-    maps = []
-    for sample in select:
-        probs = predictor.probabilities(cache.prepared(sample, bare.preprocess))
-        maps.append(predictor.finish(probs, cache.pair(sample).mask.shape).label_map)
-    return maps
+    predictor = Predictor(replace(manifest, keep_largest=(), min_size=()), state_dict, device)
+    return [predicted_labels(predictor, sample, cache) for sample in select]
 
 
 class _Scorer:

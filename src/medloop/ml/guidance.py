@@ -20,11 +20,12 @@ from scipy import ndimage
 from medloop.domain.clicks import Box, Click, Guidance
 from medloop.domain.model import GuidanceSpec
 
-__all__ = ["encode", "error_regions", "first_clicks", "next_click", "to_grid"]
+__all__ = ["blob", "encode", "error_regions", "first_clicks", "next_click", "to_grid"]
 
 
-def _blob(shape: tuple[int, ...], centre: Sequence[float], sigma: float) -> np.ndarray:
-    """A Gaussian of ``sigma`` around ``centre`` over ``shape`` (separable: cheap in 3D)."""
+def blob(shape: tuple[int, ...], centre: Sequence[float], sigma: float) -> np.ndarray:
+    """A Gaussian ``shape`` float32, 1 at ``centre`` (grid indices), ``sigma`` grid pixels
+    wide (separable: cheap in 3D)."""
     out = np.ones((), dtype=np.float32)
     for axis, (size, c) in enumerate(zip(shape, centre, strict=True)):
         g = np.exp(-((np.arange(size, dtype=np.float32) - c) ** 2) / (2 * sigma**2))
@@ -52,7 +53,7 @@ def encode(
     out = np.zeros((spec.channels(k), *shape), dtype=np.float32)
     for click in guidance.clicks:
         channel = 2 * (click.label - 1) + (0 if click.positive else 1)
-        np.maximum(out[channel], _blob(shape, click.index, spec.sigma), out=out[channel])
+        np.maximum(out[channel], blob(shape, click.index, spec.sigma), out=out[channel])
     offset = 2 * k
     if spec.box:
         if guidance.box is not None:

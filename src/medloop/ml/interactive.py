@@ -6,7 +6,8 @@ clicks, runs the interactive network only on a window of one patch around them (
 whole grid when it fits a patch) and pastes the answer, resampled to the input's
 grid, into the starting label map. As in training, the network's "previous mask" is the
 label map the interaction started from, and every request carries all its clicks.
-A CT-sized volume then costs one patch per click, not the whole volume.
+A CT-sized volume then costs one patch per click, not the whole volume. Every click
+holds in the answer (:mod:`medloop.ml.click_hold`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from medloop.domain.clicks import Box, Click, Guidance
 from medloop.domain.image import Image
 from medloop.errors import ConfigError
+from medloop.ml.click_hold import hold_clicks
 from medloop.ml.guidance import encode, to_grid
 from medloop.ml.preprocess import prepare
 from medloop.ml.resample import resample_labels, resample_probabilities
@@ -138,9 +140,11 @@ class RefineSession:
         window = guidance_window(to_grid(around, self.factors), self.grid, p.manifest.patch_size)
         shape = tuple(w.stop - w.start for w in window)
         prev = None if self.start_grid is None else self.start_grid[window]
-        channels = encode(_shift(moved, window), prev, shape, self.k, self.spec)
+        local = _shift(moved, window)
+        channels = encode(local, prev, shape, self.k, self.spec)
         inputs = np.concatenate([self.x[(slice(None), *window)], channels])
         probs = p.forward_prepared(p.model, inputs, p.manifest, p.device, p.sw_batch_size)
+        probs = hold_clicks(probs, local.clicks, self.spec.sigma)
         target = self._input_window(window)
         return target, resample_probabilities(probs, tuple(w.stop - w.start for w in target))
 

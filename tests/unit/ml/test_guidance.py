@@ -128,10 +128,12 @@ def test_an_interactive_model_trains_and_refines_with_clicks() -> None:
     image = Image(pixels=np.random.default_rng(1).integers(0, 255, (40, 36, 1)).astype(np.uint8))
     auto = pred.predict(image)  # zero guidance: the automatic model
     assert auto.label_map.shape == (40, 36)
-    refined = pred.refine(image, Guidance((Click((20.0, 18.0), 1),)), auto.label_map)
+    clicks = (Click((20.0, 18.0), 1), Click((3.0, 30.0), 1, positive=False))
+    refined = pred.refine(image, Guidance(clicks), auto.label_map)
     assert refined.label_map.shape == (40, 36) and np.allclose(
         refined.probabilities.sum(0), 1, atol=1e-4
     )
+    assert refined.label_map[20, 18] == 1 and refined.label_map[3, 30] == 0  # each click holds
     plain = ModelManifest(NetworkSpec(1, 2, (8, 16)), PreprocessSpec(), labels, (32, 32))
     with pytest.raises(ConfigError, match="clicks"):
         Predictor(plain, build_network(plain.network).state_dict(), "cpu").refine(image, Guidance())

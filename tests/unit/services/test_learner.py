@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -192,3 +194,38 @@ def test_a_run_killed_after_storing_its_candidate_is_judged_not_trained_again(
     assert learner.version_of_run("job-8") == store.get("v0002")
     with pytest.raises(TrainingError, match="already made v0002"):
         learner.finetune(run_key="job-8")
+
+
+class _Stop(Exception):
+    """Raised by the spy once it has the trainer's spec: the test needs no training."""
+
+
+def test_a_budgeted_run_trains_for_its_budget_less_what_scoring_will_take(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from medloop.ml.trainer import TrainSpec
+    from medloop.services import learning
+    from medloop.services.inference_options import InferenceCost
+
+    seen: list[TrainSpec] = []
+
+    def spy(
+        self: Learner, manifest: object, items: object, spec: TrainSpec, *a: object, **k: object
+    ) -> None:
+        seen.append(spec)
+        raise _Stop
+
+    budget = TINY.model_copy(update={"steps": None, "budget_s": 60.0})
+    for scoring in (0.0, 25.0):
+        monkeypatch.setattr(
+            learning, "inference_cost", lambda *a, s=scoring, **k: InferenceCost(s, False, "n/a")
+        )
+        monkeypatch.setattr(Learner, "_fit", spy)
+        t0 = time.perf_counter()
+        with pytest.raises(_Stop):
+            Learner(SETTINGS, _data(), MemoryArtifactStore(), device="cpu").train(budget)
+        spent = time.perf_counter() - t0
+        ceiling = 60.0 * (1 - learning.RESERVE) - scoring
+        assert seen[-1].max_seconds is not None
+        assert ceiling - spent <= seen[-1].max_seconds <= ceiling
+    assert 20.0 < seen[0].max_seconds - seen[1].max_seconds < 30.0  # type: ignore[operator]

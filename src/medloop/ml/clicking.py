@@ -72,29 +72,34 @@ class GuidedBatch:
         for i in np.flatnonzero((mode >= P_AUTOMATIC) & ~refine):
             box = self._box(truth[i]) if self.rng.random() < P_BOX else None
             guidance[i] = Guidance(tuple(first_clicks(truth[i], self.k, self.rng)), box)
-        if refine.any():
-            auto = self._predict(model, x, empty)
+        if refine.any():  # the network runs on the refining patches only
+            rows = np.flatnonzero(refine)
+            xr = x[torch.from_numpy(rows).to(x.device)]
+            auto = self._predict(model, xr, empty[rows])
             rounds = 1 + (int(self.rng.integers(1, 3)) if self.rng.random() < P_MORE else 0)
             current = auto
             for r in range(rounds):
-                for i in np.flatnonzero(refine):
-                    previous[i] = auto[i]
-                    click = next_click(current[i], truth[i], self.k)
+                for j, i in enumerate(rows):
+                    previous[i] = auto[j]
+                    click = next_click(current[j], truth[i], self.k)
                     if click is not None:
                         guidance[i] = Guidance((*guidance[i].clicks, click))
                 if r + 1 < rounds:
-                    current = self._predict(model, x, self._encode(guidance, previous, shape, n))
+                    sub = self._encode(
+                        [guidance[i] for i in rows], [previous[i] for i in rows], shape
+                    )
+                    current = self._predict(model, xr, sub)
         return torch.cat(
-            [x, torch.from_numpy(self._encode(guidance, previous, shape, n)).to(x.device)], 1
+            [x, torch.from_numpy(self._encode(guidance, previous, shape)).to(x.device)], 1
         )
 
     def _encode(
-        self,
-        guidance: list[Guidance],
-        previous: list[np.ndarray | None],
-        shape: tuple[int, ...],
-        n: int,
+        self, guidance: list[Guidance], previous: list[np.ndarray | None], shape: tuple[int, ...]
     ) -> np.ndarray:
+        """Guidance channels ``(len(guidance), G, *shape)`` of a batch's patches."""
         return np.stack(
-            [encode(guidance[i], previous[i], shape, self.k, self.spec) for i in range(n)]
+            [
+                encode(g, p, shape, self.k, self.spec)
+                for g, p in zip(guidance, previous, strict=True)
+            ]
         )

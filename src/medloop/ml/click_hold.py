@@ -35,27 +35,30 @@ _REACH = 4.0
 
 
 def _near(
-    index: tuple[int, ...], shape: tuple[int, ...], sigma: float
+    index: tuple[int, ...], shape: tuple[int, ...], sigmas: Sequence[float]
 ) -> tuple[tuple[slice, ...], tuple[float, ...]]:
     """The box of ``_REACH * sigma`` around ``index`` within ``shape``, and the click's
     position inside that box."""
-    reach = int(np.ceil(_REACH * sigma))
+    reach = [int(np.ceil(_REACH * sd)) for sd in sigmas]
     box = tuple(
-        slice(max(0, i - reach), min(s, i + reach + 1)) for i, s in zip(index, shape, strict=True)
+        slice(max(0, i - r), min(s, i + r + 1)) for i, s, r in zip(index, shape, reach, strict=True)
     )
     return box, tuple(float(i - b.start) for i, b in zip(index, box, strict=True))
 
 
 def hold_clicks(
-    probs: torch.Tensor, clicks: Sequence[Click], sigma: float, margin: float = MARGIN
+    probs: torch.Tensor,
+    clicks: Sequence[Click],
+    sigma: float | Sequence[float],
+    margin: float = MARGIN,
 ) -> torch.Tensor:
     """Probabilities that agree with every click (see the module doc).
 
     Args:
-        probs: softmax ``(K + 1, *shape)`` on the network's grid window.
-        clicks: the interaction's clicks in that window's indices; clicks outside it are
-            left out.
-        sigma: the bump's width, grid pixels (the guidance's ``sigma``).
+        probs: class probabilities ``(K + 1, *shape)`` over a window of the image.
+        clicks: the interaction's clicks in that window's indices (each holds at the
+            pixel nearest to it); clicks outside it are left out.
+        sigma: the bump's width in the window's pixels, one value or one per axis.
         margin: log-probability by which a corrected voxel takes the clicked side.
 
     Returns:
@@ -63,6 +66,7 @@ def hold_clicks(
         the same shape.
     """
     shape = tuple(int(s) for s in probs.shape[1:])
+    sigmas = [float(sigma)] * len(shape) if isinstance(sigma, int | float) else list(sigma)
     inside: list[tuple[Click, tuple[int, ...]]] = []
     for click in clicks:
         index = tuple(round(v) for v in click.index)
@@ -80,8 +84,8 @@ def hold_clicks(
             continue
         if logp is None:
             logp = probs.float().clamp_min(1e-6).log()
-        box, centre = _near(index, shape, sigma)
-        bump = torch.from_numpy(blob(tuple(b.stop - b.start for b in box), centre, sigma))
+        box, centre = _near(index, shape, sigmas)
+        bump = torch.from_numpy(blob(tuple(b.stop - b.start for b in box), centre, sigmas))
         near: tuple[slice | int, ...] = (click.label, *box)
         logp[near] += (short if click.positive else -short) * bump.to(logp.device)
     return probs if logp is None else torch.softmax(logp, 0).to(probs.dtype)

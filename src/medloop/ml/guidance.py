@@ -23,12 +23,15 @@ from medloop.domain.model import GuidanceSpec
 __all__ = ["blob", "encode", "error_regions", "first_clicks", "next_click", "to_grid"]
 
 
-def blob(shape: tuple[int, ...], centre: Sequence[float], sigma: float) -> np.ndarray:
-    """A Gaussian ``shape`` float32, 1 at ``centre`` (grid indices), ``sigma`` grid pixels
-    wide (separable: cheap in 3D)."""
+def blob(
+    shape: tuple[int, ...], centre: Sequence[float], sigma: float | Sequence[float]
+) -> np.ndarray:
+    """A Gaussian ``shape`` float32, 1 at ``centre`` (indices), ``sigma`` pixels wide (one
+    value, or one per axis); separable, so cheap in 3D."""
+    sigmas = [float(sigma)] * len(shape) if isinstance(sigma, int | float) else list(sigma)
     out = np.ones((), dtype=np.float32)
-    for axis, (size, c) in enumerate(zip(shape, centre, strict=True)):
-        g = np.exp(-((np.arange(size, dtype=np.float32) - c) ** 2) / (2 * sigma**2))
+    for axis, (size, c, sd) in enumerate(zip(shape, centre, sigmas, strict=True)):
+        g = np.exp(-((np.arange(size, dtype=np.float32) - c) ** 2) / (2 * sd**2))
         out = out[..., None] * g if axis else g
     return out.astype(np.float32)
 

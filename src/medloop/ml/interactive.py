@@ -144,9 +144,12 @@ class RefineSession:
         channels = encode(local, prev, shape, self.k, self.spec)
         inputs = np.concatenate([self.x[(slice(None), *window)], channels])
         probs = p.forward_prepared(p.model, inputs, p.manifest, p.device, p.sw_batch_size)
-        probs = hold_clicks(probs, local.clicks, self.spec.sigma)
         target = self._input_window(window)
-        return target, resample_probabilities(probs, tuple(w.stop - w.start for w in target))
+        probs = resample_probabilities(probs, tuple(w.stop - w.start for w in target))
+        # Each click holds at the input pixel it was given on; the bump is the guidance's
+        # width, measured in the input's pixels.
+        sigmas = tuple(self.spec.sigma / f for f in self.factors)
+        return target, hold_clicks(probs, _shift(guidance, target).clicks, sigmas)
 
     @torch.inference_mode()
     def refine_block(self, guidance: Guidance, new: Guidance) -> LabelBlock:

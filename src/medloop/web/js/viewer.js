@@ -3,9 +3,11 @@
 
 import { ApiError, api, apiBlob, projectPath, uploadWithProgress } from "./api.js";
 import { ClickTool } from "./clicks.js";
-import { append, badge, clear, fmtInt, fmtNum, h, shortId, toast } from "./dom.js";
+import { openNextInQueue, renderCorrectionResult } from "./correctionresult.js";
+import { append, badge, clear, fmtInt, fmtNum, h, toast } from "./dom.js";
 import { Effort } from "./effort.js";
 import { eraseButton } from "./erase.js";
+import { fmtWl, renderImageDisplay, renderImageWindow } from "./imagecontrols.js";
 import { LabelBuffer } from "./labels.js";
 import { imagePanel, measurementsPanel } from "./panels.js";
 import { decodeLabelPng, encodeLabelPng } from "./png.js";
@@ -254,7 +256,7 @@ export class ViewerView {
       this.stage.setImage(bmp, bmp.width, bmp.height);
       this.wlSource = "server";
     }
-    this.renderWindowControls();
+    renderImageWindow(this);
   }
 
   // -- head and side panel ---------------------------------------------------------------------
@@ -292,145 +294,12 @@ export class ViewerView {
       imagePanel(this.analysis, this.image),
       erase ? h("div", { class: "panel erase-panel" }, h("h3", { text: "Patient data" }), erase) : null,
     );
-    this.renderDisplayControls();
-  }
-
-  renderDisplayControls() {
-    const card = this.displayCard;
-    clear(card);
-    const show = h("input", {
-      type: "checkbox",
-      checked: this.stage.showOverlay,
-      "data-testid": "overlay-toggle",
-      onchange: (e) => this.stage.setStyle({ show: e.target.checked }),
-    });
-    const opacity = h("input", {
-      type: "range",
-      min: "0",
-      max: "100",
-      value: String(Math.round(this.stage.opacity * 100)),
-      "aria-label": "Overlay opacity",
-      "data-testid": "opacity",
-      oninput: (e) => {
-        this.stage.setStyle({ opacity: Number(e.target.value) / 100 });
-        opacityOut.textContent = `${e.target.value} %`;
-      },
-    });
-    const opacityOut = h("output", { text: `${Math.round(this.stage.opacity * 100)} %` });
-    const seg = (label, outline) =>
-      h("button", {
-        type: "button",
-        class: "seg",
-        "aria-pressed": String(this.stage.outline === outline),
-        "data-testid": outline ? "style-outline" : "style-filled",
-        onclick: (e) => {
-          this.stage.setStyle({ outline });
-          for (const b of e.target.parentElement.children) b.setAttribute("aria-pressed", String(b === e.target));
-        },
-        text: label,
-      });
-    this.wlBox = h("div", { class: "wl" });
-    append(
-      card,
-      h("h3", { text: "Display" }),
-      h("label", { class: "row" }, show, h("span", { text: "Show overlay" })),
-      h("label", { class: "row slider" }, h("span", { class: "lbl", text: "Opacity" }), opacity, opacityOut),
-      h(
-        "div",
-        { class: "row" },
-        h("span", { class: "lbl", text: "Style" }),
-        h("div", { class: "segmented" }, seg("Filled", false), seg("Outline", true)),
-      ),
-      this.wlBox,
-      h(
-        "div",
-        { class: "row" },
-        h("span", { class: "lbl", text: "View" }),
-        h("button", { class: "btn btn-small", type: "button", onclick: () => this.stage.fit(), text: "Fit (F)" }),
-        h("button", { class: "btn btn-small", type: "button", onclick: () => this.zoomTo(1), text: "1:1" }),
-      ),
-      h(
-        "div",
-        { class: "legend" },
-        this.labels.map((lab) => {
-          const sw = h("span", { class: "swatch" });
-          sw.style.backgroundColor = lab.color;
-          return h("span", { class: "legend-item" }, sw, h("span", { text: lab.name }));
-        }),
-      ),
-    );
+    renderImageDisplay(this.displayCard, this);
   }
 
   zoomTo(scale) {
     const s = this.stage;
     s.zoomAt(scale / s.scale, s.cssWidth / 2, s.cssHeight / 2);
-  }
-
-  renderWindowControls() {
-    const box = this.wlBox;
-    clear(box);
-    const { min, max } = this.wl;
-    const span = Math.max(max - min, 1e-6);
-    const integer = Number.isInteger(min) && Number.isInteger(max) && span >= 16;
-    const step = integer ? 1 : span / 1000;
-    const level = h("input", {
-      type: "range",
-      min: String(min),
-      max: String(max),
-      step: String(step),
-      value: String(this.wl.center),
-      "aria-label": "Level (window centre)",
-      "data-testid": "wl-level",
-      oninput: (e) => this.setWindow(Number(e.target.value), this.wl.width),
-    });
-    const width = h("input", {
-      type: "range",
-      min: String(step),
-      max: String(span * 2),
-      step: String(step),
-      value: String(this.wl.width),
-      "aria-label": "Window width",
-      "data-testid": "wl-width",
-      oninput: (e) => this.setWindow(this.wl.center, Number(e.target.value)),
-    });
-    this.levelOut = h("output", { text: fmtWl(this.wl.center) });
-    this.widthOut = h("output", { text: fmtWl(this.wl.width) });
-    this.levelInput = level;
-    this.widthInput = width;
-    append(
-      box,
-      h(
-        "div",
-        { class: "row" },
-        h("span", { class: "lbl", text: "Window" }),
-        h("span", {
-          class: "muted small",
-          "data-testid": "wl-source",
-          text:
-            this.wlSource === "server"
-              ? `rendered by the server (${this.image.metadata.bits || "high"}-bit / ${fmtWl(min)}…${fmtWl(max)})`
-              : "8-bit, in the browser",
-        }),
-      ),
-      h("label", { class: "row slider" }, h("span", { class: "lbl", text: "Level" }), level, this.levelOut),
-      h("label", { class: "row slider" }, h("span", { class: "lbl", text: "Width" }), width, this.widthOut),
-      h(
-        "div",
-        { class: "row" },
-        h("span", { class: "lbl" }),
-        h("button", {
-          class: "btn btn-small",
-          type: "button",
-          "data-testid": "wl-reset",
-          onclick: () => {
-            this.setWindow(this.wlDefault.center, this.wlDefault.width);
-            level.value = String(this.wl.center);
-            width.value = String(this.wl.width);
-          },
-          text: "Reset window",
-        }),
-      ),
-    );
   }
 
   setWindow(center, width) {
@@ -626,78 +495,10 @@ export class ViewerView {
   }
 
   showResult(res) {
-    const box = this.resultBox;
-    clear(box);
-    box.hidden = false;
-    const until = res.corrections_until_finetune;
-    const next = h("button", {
-      class: "btn btn-primary btn-small",
-      type: "button",
-      "data-testid": "next",
-      onclick: () => this.next(),
-      text: "Next in queue →",
-    });
-    append(
-      box,
-      h("h3", { text: `Correction #${res.seq} saved` }),
-      h(
-        "div",
-        { class: "result-grid" },
-        h(
-          "div",
-          { class: "metric" },
-          h("div", { class: "metric-value", "data-testid": "agreement", text: fmtNum(res.dice_vs_prediction, 3) }),
-          h("div", { class: "metric-label", text: "Agreement with the prediction (Dice)" }),
-        ),
-        h(
-          "div",
-          { class: "metric" },
-          h("div", {
-            class: "metric-value",
-            "data-testid": "until-finetune",
-            text: until == null ? "—" : String(until),
-          }),
-          h("div", {
-            class: "metric-label",
-            text: until == null ? "Automatic fine-tuning is off" : "Corrections until the next fine-tune",
-          }),
-        ),
-      ),
-      res.finetune_job_id
-        ? h(
-            "p",
-            { class: "note", "data-testid": "finetune-started" },
-            "A fine-tune has started: ",
-            h("a", { href: "#/jobs", text: `job ${shortId(res.finetune_job_id)}` }),
-            ".",
-          )
-        : null,
-      res.held_out
-        ? h("p", {
-            class: "muted small",
-            text: "This correction is held out: it scores new versions and is never trained on.",
-          })
-        : null,
-      h("div", { class: "row" }, next),
-    );
+    renderCorrectionResult(this.resultBox, res, () => this.next());
   }
 
-  async next() {
-    try {
-      const q = await api(projectPath(this.project, "/review-queue?limit=5"));
-      const item = q.items.find((it) => it.analysis.id !== this.analysisId);
-      if (item) location.hash = `#/viewer/${encodeURIComponent(item.analysis.id)}`;
-      else {
-        toast("The review queue is empty", "ok");
-        location.hash = "#/worklist";
-      }
-    } catch (err) {
-      toast(err.message, "error");
-    }
+  next() {
+    return openNextInQueue(this.project, this.analysisId);
   }
-}
-
-function fmtWl(v) {
-  if (!Number.isFinite(v)) return "—";
-  return Math.abs(v) >= 100 || Number.isInteger(v) ? String(Math.round(v)) : v.toPrecision(3);
 }

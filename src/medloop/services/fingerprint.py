@@ -69,13 +69,15 @@ def _label_order(masks: list[np.ndarray], num_foreground: int) -> tuple[float, .
     if num_foreground < 2 or not masks:
         return ()
     values = list(range(1, num_foreground + 1))
-    # (images, labels, axes) centroids, NaN where an image lacks the label.
-    centroids = np.array(
-        [
-            np.array(ndimage.center_of_mass(m > 0, labels=m, index=values), dtype=float)
-            for m in masks
-        ]
-    )
+    # (images, labels, axes) centroids, NaN where an image lacks the label (scipy divides
+    # by its zero voxel count: expected, so not warned about).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centroids = np.array(
+            [
+                np.array(ndimage.center_of_mass(m > 0, labels=m, index=values), dtype=float)
+                for m in masks
+            ]
+        )
     lowest: np.ndarray | None = None
     for a in range(num_foreground):
         for b in range(a + 1, num_foreground):

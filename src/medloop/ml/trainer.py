@@ -105,6 +105,9 @@ class TrainResult:
     device: str = "cpu"
     stopped: bool = False
     """``should_stop`` ended the run early (its state is in the checkpoint, when one was given)."""
+    precision: str = "float32"
+    """The forward pass's precision: ``"bfloat16"`` when it ran under autocast (``amp`` on a
+    device with native bfloat16), else ``"float32"``."""
 
 
 def lr_factor(spec: TrainSpec, step: int, progress: float) -> float:
@@ -350,4 +353,5 @@ def train(
         history=run.history,
         device=str(run.device),
         stopped=stopped,
+        precision="bfloat16" if run.use_amp else "float32",
     )

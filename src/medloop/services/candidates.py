@@ -113,6 +113,7 @@ class Gatekeeper:
             created_at=now_iso(),
             extra={
                 "device": result.device,
+                "precision": result.precision,
                 "best_step": result.best_step,
                 "locked": [s.key for s in locked],
                 **provenance.extra,

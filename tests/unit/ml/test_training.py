@@ -220,3 +220,6 @@ def test_training_in_bf16_autocast_learns_deterministically(
         assert a.state_dict[k].dtype != torch.bfloat16, k  # the weights stay float32
         assert torch.equal(a.state_dict[k], b.state_dict[k]), k
     assert a.best_val_dice is not None and a.best_val_dice > before + 0.3, (before, a)
+    assert a.precision == "bfloat16"  # recorded, so a version says how it was trained
+    plain = train(manifest, items, replace(SPEC, steps=2, val_every=0, amp=False))
+    assert plain.precision == "float32"

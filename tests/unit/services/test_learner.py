@@ -51,6 +51,7 @@ def test_train_promotes_the_first_version_and_records_everything(
     assert rec.status == VersionStatus.PRODUCTION and store.production() == "v0001"
     assert [r.role for r in rec.lineage.data] == ["reference"] * 6
     assert rec.lineage.hyperparameters["options"]["steps"] == 30
+    assert rec.lineage.extra["precision"] in ("bfloat16", "float32")
     assert rec.report is not None and rec.report["accepted"] and rec.report["against"] is None
     assert rec.metrics["locked_val"]["n_images"] == 2  # half of the 4 val pairs; test never used
     # The finished run's checkpoint and plan are gone; the dataset's fingerprint stays.

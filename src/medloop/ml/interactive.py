@@ -140,8 +140,7 @@ class RefineSession:
         window = guidance_window(to_grid(around, self.factors), self.grid, p.manifest.patch_size)
         shape = tuple(w.stop - w.start for w in window)
         prev = None if self.start_grid is None else self.start_grid[window]
-        local = _shift(moved, window)
-        channels = encode(local, prev, shape, self.k, self.spec)
+        channels = encode(_shift(moved, window), prev, shape, self.k, self.spec)
         inputs = np.concatenate([self.x[(slice(None), *window)], channels])
         probs = p.forward_prepared(p.model, inputs, p.manifest, p.device, p.sw_batch_size)
         target = self._input_window(window)

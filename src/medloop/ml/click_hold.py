@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from medloop.domain.clicks import Click
-from medloop.ml.guidance import blob
+from medloop.ml.guidance import blob, per_axis
 
 __all__ = ["MARGIN", "hold_clicks"]
 
@@ -66,7 +66,7 @@ def hold_clicks(
         the same shape.
     """
     shape = tuple(int(s) for s in probs.shape[1:])
-    sigmas = [float(sigma)] * len(shape) if isinstance(sigma, int | float) else list(sigma)
+    sigmas = per_axis(sigma, len(shape))
     inside: list[tuple[Click, tuple[int, ...]]] = []
     for click in clicks:
         index = tuple(round(v) for v in click.index)

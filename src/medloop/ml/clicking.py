@@ -64,7 +64,6 @@ class GuidedBatch:
         shape = tuple(x.shape[2:])
         truth = y[:, 0].cpu().numpy()
         n = x.shape[0]
-        empty = np.zeros((n, self.spec.channels(self.k), *shape), np.float32)
         mode = self.rng.random(n)
         refine = mode >= P_AUTOMATIC + P_SCRATCH
         guidance = [Guidance() for _ in range(n)]
@@ -75,7 +74,8 @@ class GuidedBatch:
         if refine.any():  # the network runs on the refining patches only
             rows = np.flatnonzero(refine)
             xr = x[torch.from_numpy(rows).to(x.device)]
-            auto = self._predict(model, xr, empty[rows])
+            empty = np.zeros((len(rows), self.spec.channels(self.k), *shape), np.float32)
+            auto = self._predict(model, xr, empty)
             rounds = 1 + (int(self.rng.integers(1, 3)) if self.rng.random() < P_MORE else 0)
             current = auto
             for r in range(rounds):

@@ -20,7 +20,12 @@ from scipy import ndimage
 from medloop.domain.clicks import Box, Click, Guidance
 from medloop.domain.model import GuidanceSpec
 
-__all__ = ["blob", "encode", "error_regions", "first_clicks", "next_click", "to_grid"]
+__all__ = ["blob", "encode", "error_regions", "first_clicks", "next_click", "per_axis", "to_grid"]
+
+
+def per_axis(sigma: float | Sequence[float], ndim: int) -> list[float]:
+    """A width given once or per axis, as one value per axis."""
+    return [float(sigma)] * ndim if isinstance(sigma, int | float) else list(sigma)
 
 
 def blob(
@@ -28,7 +33,7 @@ def blob(
 ) -> np.ndarray:
     """A Gaussian ``shape`` float32, 1 at ``centre`` (indices), ``sigma`` pixels wide (one
     value, or one per axis); separable, so cheap in 3D."""
-    sigmas = [float(sigma)] * len(shape) if isinstance(sigma, int | float) else list(sigma)
+    sigmas = per_axis(sigma, len(shape))
     out = np.ones((), dtype=np.float32)
     for axis, (size, c, sd) in enumerate(zip(shape, centre, sigmas, strict=True)):
         g = np.exp(-((np.arange(size, dtype=np.float32) - c) ** 2) / (2 * sd**2))

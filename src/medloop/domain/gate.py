@@ -12,13 +12,18 @@ images; a candidate worse by more than the margin fails. The checks are:
 
 * the locked validation set, **per class** (a multi-label model may not give up one
   label to win another);
-* the held-out corrections (mean over classes per image), when there are any.
+* the held-out corrections (mean over classes per image), once there are
+  :data:`MIN_INTERVAL_N` of them (fewer are reported; see below).
 
 Below :data:`MIN_INTERVAL_N` paired images a bootstrap interval says nothing (with two
 images its lower end is simply the worse of the two differences, so one image that got
-a little worse vetoes a candidate that learned the other well); such a check, typically
-the first few held-out corrections, is judged on its mean difference against the
-margin, and its reason says so.
+a little worse vetoes a candidate that learned the other well), and neither does the
+mean: one held-out image's Dice moves by ±0.4 between two networks whose means differ
+by a few hundredths (BUSI's malignant lesions), so a single image would veto a better
+candidate about as often as not. The held-out corrections below that count are
+therefore reported and do not decide (their reason says so); the locked set, which the
+gate always judges, decides alone until the fifth held-out correction. A locked set that
+small (a toy project) is judged on its mean difference against the margin.
 
 Every check's basis (n, mean difference, interval, margin, confidence) goes into the
 gate's report and the reasons.
@@ -46,7 +51,8 @@ __all__ = [
 
 BOOTSTRAP_RESAMPLES = 4000
 MIN_INTERVAL_N = 5
-"""Fewest paired images a check's bootstrap interval is judged on; fewer: the mean."""
+"""Fewest paired images a check's bootstrap interval is judged on. Fewer held-out
+corrections are reported without deciding; a smaller locked set is judged on its mean."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,8 @@ class Check:
     confidence: float
     passed: bool
     basis: str = "interval"
-    """``interval``: the interval's lower end was judged; ``mean``: too few images for one."""
+    """``interval``: the interval's lower end was judged; ``mean``: too few images for one,
+    the mean was judged; ``reported``: too few to judge, the check did not decide."""
 
     def reason(self) -> str:
         verdict = "ok" if self.passed else "worse"
@@ -72,6 +79,11 @@ class Check:
             f"{self.name}: Dice {self.production:.4f} -> {self.candidate:.4f}, paired difference "
             f"{self.mean_difference:+.4f}"
         )
+        if self.basis == "reported":
+            return (
+                f"{head} (n={self.n}, fewer than {MIN_INTERVAL_N}: reported, not deciding; "
+                f"the locked set decides)"
+            )
         if self.basis == "mean":
             return (
                 f"{head} (n={self.n}, too few for an interval: the mean is judged, "
@@ -106,11 +118,20 @@ def paired_interval(
     return (float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail)))
 
 
-def _check(name: str, cand: np.ndarray, prod: np.ndarray, rule: AcceptanceRule, seed: int) -> Check:
+def _check(
+    name: str,
+    cand: np.ndarray,
+    prod: np.ndarray,
+    rule: AcceptanceRule,
+    seed: int,
+    few: str = "mean",
+) -> Check:
+    """One paired check; ``few`` is its basis below :data:`MIN_INTERVAL_N` images
+    (``mean`` or ``reported``)."""
     d = cand - prod
     lo, hi = paired_interval(d, rule.confidence, seed)
-    basis = "interval" if d.size >= MIN_INTERVAL_N else "mean"
-    judged = lo if basis == "interval" else float(d.mean())
+    basis = "interval" if d.size >= MIN_INTERVAL_N else few
+    judged = {"interval": lo, "mean": float(d.mean()), "reported": 0.0}[basis]
     return Check(
         name=name,
         n=int(d.size),
@@ -162,6 +183,7 @@ def decide(
                 production_heldout.mean(axis=1),
                 rule,
                 1000,
+                few="reported",
             )
         )
     reasons = [c.reason() for c in checks]

@@ -70,30 +70,63 @@ def test_every_class_must_hold_multiclass() -> None:
 
 def test_heldout_corrections_are_a_paired_check_too() -> None:
     prod = _scores(30)
-    held_prod = np.array([[0.2], [0.3], [0.25], [0.4]])
+    held_prod = np.array([[0.2], [0.3], [0.25], [0.4], [0.35]])
     ok, _ = decide(AcceptanceRule(), prod, prod, held_prod + 0.5, held_prod)
     assert ok.accepted
     worse, checks = decide(AcceptanceRule(), prod, prod, held_prod - 0.1, held_prod)
     assert not worse.accepted and checks[-1].name == "held-out corrections"
 
 
-def test_too_few_held_out_corrections_for_an_interval_are_judged_on_their_mean() -> None:
+def test_fewer_than_five_held_out_corrections_are_reported_and_do_not_decide() -> None:
     prod = _scores(30)
     # Two held out: one learned well, one a little worse. The bootstrap's lower end of
-    # two values is the worse one (-0.066); the mean (+0.097) is what the pair shows.
+    # two values is the worse one (-0.066); two images cannot show either verdict.
     held_prod = np.array([[0.40], [0.62]])
     held_cand = np.array([[0.66], [0.554]])
     ok, checks = decide(AcceptanceRule(), prod, prod, held_cand, held_prod)
-    assert ok.accepted and checks[-1].basis == "mean" and checks[-1].lower < -0.01
-    assert "n=2, too few for an interval: the mean is judged, margin 0.01) (ok)" in ok.reasons[-1]
-    worse, checks = decide(AcceptanceRule(), prod, prod, held_prod - 0.02, held_prod)
-    assert not worse.accepted and checks[-1].basis == "mean"
+    assert ok.accepted and checks[-1].basis == "reported" and checks[-1].lower < -0.01
+    assert "n=2, fewer than 5: reported, not deciding; the locked set decides" in ok.reasons[-1]
+    # One held-out image lost entirely does not veto either (BUSI's loop, round 1:
+    # 0.462 -> 0.026 on its one held-out image while the candidate gained +0.027 on 42
+    # malignant test images) ...
+    lost, checks = decide(AcceptanceRule(), prod, prod, np.array([[0.026]]), np.array([[0.462]]))
+    assert lost.accepted and checks[-1].passed and checks[-1].mean_difference < -0.4
+    # ... while the locked set still decides alone.
+    worse_locked = _candidate(prod, -0.03, 0.02, 0)
+    rejected, checks = decide(AcceptanceRule(), worse_locked, prod, held_cand, held_prod)
+    assert not rejected.accepted and not checks[0].passed and checks[-1].basis == "reported"
     # From MIN_INTERVAL_N images on, the interval decides: one bad image among five can veto.
     five_prod = np.array([[0.4], [0.5], [0.6], [0.5], [0.4]])
     five_cand = five_prod + np.array([[0.3], [0.2], [0.25], [0.2], [-0.5]])
     veto, checks = decide(AcceptanceRule(), prod, prod, five_cand, five_prod)
     assert checks[-1].basis == "interval" and checks[-1].mean_difference > 0
     assert not veto.accepted
+
+
+def test_one_held_out_image_would_veto_a_better_candidate_by_noise() -> None:
+    # Held-out per-image differences of a candidate truly better by +0.03, with the
+    # spread of BUSI's lesions (sd 0.2): judging one image's difference against the
+    # margin (the rule before) rejects it in over a third of the draws; the gate never.
+    rng = np.random.default_rng(7)
+    prod = _scores(30)
+    vetoes = 0
+    for _ in range(200):
+        held_prod = rng.uniform(0.3, 0.8, size=(1, 1))
+        held_cand = np.clip(held_prod + 0.03 + rng.normal(0, 0.2, size=(1, 1)), 0, 1)
+        vetoes += float((held_cand - held_prod).mean()) < -0.01
+        assert decide(AcceptanceRule(), prod, prod, held_cand, held_prod)[0].accepted
+    assert vetoes >= 60
+
+
+def test_a_locked_set_under_five_images_is_judged_on_its_mean() -> None:
+    prod = _scores(3)
+    worse, checks = decide(AcceptanceRule(), prod - 0.02, prod)
+    assert not worse.accepted and checks[0].basis == "mean"
+    assert (
+        "n=3, too few for an interval: the mean is judged, margin 0.01) (worse)" in worse.reasons[0]
+    )
+    same, checks = decide(AcceptanceRule(), prod, prod)
+    assert same.accepted and checks[0].basis == "mean"
 
 
 def test_the_verdict_states_its_basis_and_is_reproducible() -> None:

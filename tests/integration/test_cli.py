@@ -62,7 +62,7 @@ def test_the_loop_from_the_command_line(
     lineage = show["lineage"]
     assert lineage["parent"] == "v0001"
     assert sum(r["role"] == "correction" for r in lineage["data"]) == 3
-    assert all(r["weight"] == 16.0 for r in lineage["data"] if r["role"] == "correction")
+    assert all(r["weight"] == 64.0 for r in lineage["data"] if r["role"] == "correction")
     assert all(len(r["image_sha256"]) == 64 for r in lineage["data"])
     assert show["report"]["against"] == "v0001"
 

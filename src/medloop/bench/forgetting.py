@@ -35,6 +35,11 @@ REMEDIES: dict[str, dict[str, Any]] = {
     "distillation + ema": {**_OFF, "distillation": 10.0, "ema": 0.99},
     "distillation + w/2": {**_OFF, "distillation": 10.0, "correction_weight_scale": 0.5},
     "distillation + w/4": {**_OFF, "distillation": 10.0, "correction_weight_scale": 0.25},
+    "distillation + w 16": {**_OFF, "distillation": 10.0, "correction_weight": 16.0},
+    "distillation + w 32": {**_OFF, "distillation": 10.0, "correction_weight": 32.0},
+    "distillation + w 128": {**_OFF, "distillation": 10.0, "correction_weight": 128.0},
+    "distillation + 600 steps": {**_OFF, "distillation": 10.0, "steps": 600},
+    "distillation + batch 16": {**_OFF, "distillation": 10.0, "batch_size": 16},
 }
 """Remedy name (no commas: ``--remedies`` takes a comma-separated list) -> the learning
 policy's retention settings (all others off), from the project's defaults (see

@@ -5,7 +5,7 @@ The API takes these models as its request schemas, the database stores their JSO
 (converted at the storage boundary only) and the engine reads them as they are::
 
     settings = ProjectSettings(labels=(Label(value=1, name="nucleus", color="#ff0000"),))
-    settings.learning.correction_weight          # 16.0
+    settings.learning.correction_weight          # 64.0
     ProjectSettings.parse(json.loads(text))      # ConfigError naming the bad field
 
 :meth:`~medloop.domain.base.SettingsModel.parse` turns bad values into a
@@ -94,7 +94,7 @@ class LearningPolicy(SettingsModel):
     Settings page show it); the first sentence is the help, the rest detail.
     """
 
-    correction_weight: CorrectionWeight = 16.0
+    correction_weight: CorrectionWeight = 64.0
     """How much more a correction pulls than a reference pair (√w in sampling, √w in the loss)."""
     replay_size: ReplaySize = 256
     """Reference training pairs replayed with the corrections (weight 1), against forgetting."""

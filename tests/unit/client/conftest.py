@@ -102,7 +102,7 @@ def body(request: httpx.Request) -> Any:
 
 LABELS = [{"value": 1, "name": "disc", "color": "#ff0000"}]
 LEARNING = {
-    "correction_weight": 16.0,
+    "correction_weight": 64.0,
     "replay_size": 256,
     "steps": 300,
     "lr": 0.0003,

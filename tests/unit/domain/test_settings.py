@@ -28,7 +28,7 @@ LABELS = LabelSet.from_names(["nucleus", "membrane"]).labels
 
 def test_defaults_and_json_round_trip() -> None:
     s = ProjectSettings(labels=LABELS)
-    assert s.learning.correction_weight == 16.0 and s.finetune_every == 10
+    assert s.learning.correction_weight == 64.0 and s.finetune_every == 10
     assert s.learning.strategy is Strategy.WEIGHTED_REPLAY
     data = s.to_json()
     assert data["learning"]["strategy"] == "weighted-replay"
@@ -99,4 +99,4 @@ def test_budgets_parse() -> None:
         with pytest.raises(ConfigError, match="budget"):
             parse_budget(bad)
     policy = FinetuneOptions(lr=1e-4, trigger="corrections", corrections=20).apply(LearningPolicy())
-    assert policy.lr == 1e-4 and policy.correction_weight == 16.0
+    assert policy.lr == 1e-4 and policy.correction_weight == 64.0

@@ -12,7 +12,8 @@ import { LabelBuffer } from "./labels.js";
 import { imagePanel, measurementsPanel } from "./panels.js";
 import { decodeLabelPng, encodeLabelPng } from "./png.js";
 import { roleAtLeast } from "./roles.js";
-import { isTyping, Stage } from "./stage.js";
+import { Stage } from "./stage.js";
+import { imageToolbar, toolbarKey } from "./toolbar.js";
 import { LassoTool, PaintTool } from "./tools.js";
 import { browserDecodable, ClientWindow, ServerWindow } from "./window.js";
 
@@ -109,86 +110,11 @@ export class ViewerView {
   }
 
   buildToolbar() {
-    this.toolButtons = [
-      this.toolButton("brush", "Brush", "B"),
-      this.toolButton("eraser", "Eraser", "E"),
-      this.toolButton("lasso", "Lasso / polygon", "L"),
-      this.toolButton("clicks", "Clicks", "C"),
-    ];
-    this.labelButtons = this.labels.map((lab, i) => this.labelButton(lab, i));
-    const button = (cls, testid, title, text, onclick) =>
-      h("button", { class: cls, type: "button", title, "data-testid": testid, onclick, text });
-    this.undoBtn = button("btn", "undo", "Undo (Z, Ctrl+Z)", "Undo", () => this.undo());
-    this.redoBtn = button("btn", "redo", "Redo (Y, Ctrl+Shift+Z)", "Redo", () => this.redo());
-    this.resetBtn = button("btn", "reset", "Back to the model's prediction", "Reset to prediction", () => this.reset());
-    this.submitBtn = button("btn btn-primary", "submit", undefined, "Submit correction", () => this.submit());
-    const bar = h(
-      "div",
-      { class: "toolbar", "data-testid": "correction-tools", role: "toolbar", "aria-label": "Correction tools" },
-      h("div", { class: "tool-group" }, this.toolButtons),
-      this.sizeControl(),
-      h("div", { class: "tool-group labels" }, this.labelButtons),
-      h("div", { class: "tool-group" }, this.undoBtn, this.redoBtn, this.resetBtn),
-      h("div", { class: "spacer" }),
-      this.submitBtn,
-    );
+    const bar = imageToolbar(this);
     this.setTool("brush");
     this.setLabel(this.label);
     this.historyChanged();
     return bar;
-  }
-
-  toolButton(tool, label, key) {
-    return h("button", {
-      class: "tool",
-      type: "button",
-      title: `${label} (${key})`,
-      "aria-pressed": "false",
-      dataset: { tool },
-      "data-testid": `tool-${tool}`,
-      onclick: () => this.setTool(tool),
-      text: label,
-    });
-  }
-
-  sizeControl() {
-    this.sizeInput = h("input", {
-      type: "range",
-      min: "1",
-      max: "64",
-      value: String(this.size),
-      "aria-label": "Brush size",
-      "data-testid": "brush-size",
-      oninput: (e) => this.setSize(Number(e.target.value)),
-    });
-    this.sizeOut = h("output", { class: "size-out", text: `${this.size} px` });
-    return h(
-      "label",
-      { class: "tool-group size" },
-      h("span", { class: "muted", text: "Size" }),
-      this.sizeInput,
-      this.sizeOut,
-    );
-  }
-
-  /** The button of the `i`th label: its swatch and name, with its key (1-9) for the first nine. */
-  labelButton(lab, i) {
-    const swatch = h("span", { class: "swatch" });
-    swatch.style.backgroundColor = lab.color; // CSSOM, allowed by the CSP
-    return h(
-      "button",
-      {
-        class: "label-btn",
-        type: "button",
-        title: i < 9 ? `${lab.name} (${i + 1})` : lab.name,
-        "aria-pressed": "false",
-        "data-testid": `label-${lab.value}`,
-        dataset: { value: String(lab.value) },
-        onclick: () => this.setLabel(lab.value),
-      },
-      swatch,
-      h("span", { text: i < 9 ? `${i + 1} ${lab.name}` : lab.name }),
-    );
   }
 
   // -- loading -----------------------------------------------------------------------------
@@ -424,33 +350,7 @@ export class ViewerView {
   }
 
   key(e) {
-    if (isTyping(e) || e.altKey) return;
-    const k = e.key;
-    const mod = e.ctrlKey || e.metaKey;
-    if (k === "f" && !mod) {
-      this.stage.fit();
-      return;
-    }
-    if (!this.canEdit) return;
-    const lower = k.toLowerCase();
-    let handled = true;
-    if (mod && lower === "z" && e.shiftKey) this.redo();
-    else if (mod && lower === "z") this.undo();
-    else if (mod && lower === "y") this.redo();
-    else if (mod) handled = false;
-    else if (lower === "b") this.setTool("brush");
-    else if (lower === "e") this.setTool("eraser");
-    else if (lower === "l") this.setTool("lasso");
-    else if (lower === "c") this.setTool("clicks");
-    else if (lower === "z") this.undo();
-    else if (lower === "y") this.redo();
-    else if (k === "[") this.setSize(this.size - (this.size > 10 ? 2 : 1));
-    else if (k === "]") this.setSize(this.size + (this.size >= 10 ? 2 : 1));
-    else if (/^[1-9]$/.test(k) && this.labels[Number(k) - 1]) this.setLabel(this.labels[Number(k) - 1].value);
-    else if (k === "Enter" && this.tool === "lasso") this.handlers.lasso.close();
-    else if (k === "Escape" && this.tool === "lasso") this.handlers.lasso.cancel();
-    else handled = false;
-    if (handled) e.preventDefault();
+    toolbarKey(this, e);
   }
 
   // -- submit ----------------------------------------------------------------------------------

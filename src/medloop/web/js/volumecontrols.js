@@ -3,6 +3,7 @@
 
 import { append, clear, fmtInt, fmtNum, h } from "./dom.js";
 import { PLANES } from "./planes.js";
+import { button, editButtons, sizeControl, toolButton } from "./toolbar.js";
 
 /** CT windows (center, width) in Hounsfield units, as the server's /slice presets. */
 export const WINDOW_PRESETS = [
@@ -168,15 +169,10 @@ export function volumeToolbar(view) {
       ["lasso", "Lasso / polygon", "L"],
       ["clicks", "Clicks", "C"],
     );
-  view.toolButtons = tools.map(([t, label, key]) => view.toolButton(t, label, key));
+  view.toolButtons = tools.map(([t, label, key]) => toolButton(view, t, label, key));
   const groups = [h("div", { class: "tool-group" }, view.toolButtons)];
   if (view.canEdit) {
-    const button = (cls, testid, title, text, onclick) =>
-      h("button", { class: cls, type: "button", title, "data-testid": testid, onclick, text });
-    view.labelButtons = view.labels.map((lab, i) => view.labelButton(lab, i));
-    view.undoBtn = button("btn", "undo", "Undo (Z, Ctrl+Z)", "Undo", () => view.undo());
-    view.redoBtn = button("btn", "redo", "Redo (Y, Ctrl+Shift+Z)", "Redo", () => view.redo());
-    view.resetBtn = button("btn", "reset", "Back to the model's prediction", "Reset to prediction", () => view.reset());
+    editButtons(view);
     view.interpBtn = button(
       "btn",
       "interpolate",
@@ -184,9 +180,8 @@ export function volumeToolbar(view) {
       "Interpolate",
       () => view.interpolate(),
     );
-    view.submitBtn = button("btn btn-primary", "submit", undefined, "Submit correction", () => view.submit());
     groups.push(
-      view.sizeControl(),
+      sizeControl(view),
       h("div", { class: "tool-group labels" }, view.labelButtons),
       h("div", { class: "tool-group" }, view.undoBtn, view.redoBtn, view.resetBtn, view.interpBtn),
       h("div", { class: "spacer" }),

@@ -42,8 +42,9 @@ REMEDIES: dict[str, dict[str, Any]] = {
     "distillation + batch 16": {**_OFF, "distillation": 10.0, "batch_size": 16},
 }
 """Remedy name (no commas: ``--remedies`` takes a comma-separated list) -> the learning
-policy's retention settings (all others off), from the project's defaults (see
-:mod:`medloop.ml.retention`)."""
+policy's settings it changes from the project's defaults, the retention terms it does not
+name off (see :mod:`medloop.ml.retention`). ``correction_weight_scale`` multiplies the
+default correction weight; ``correction_weight`` sets it."""
 
 
 def run_forgetting(

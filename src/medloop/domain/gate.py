@@ -71,7 +71,8 @@ class Check:
     passed: bool
     basis: str = "interval"
     """``interval``: the interval's lower end was judged; ``mean``: too few images for one,
-    the mean was judged; ``reported``: too few to judge, the check did not decide."""
+    the mean was judged; ``reported``: too few to judge, the check did not decide (and
+    ``passed`` is true, so that it blocks nothing)."""
 
     def reason(self) -> str:
         verdict = "ok" if self.passed else "worse"

@@ -66,7 +66,7 @@ class ModelsPage {
           h("h1", { text: "Models" }),
           h("p", {
             class: "muted",
-            text: "Every version is immutable. A candidate is promoted only if it does not get worse on the locked validation set and on held-out corrections.",
+            text: "Every version is immutable. A candidate is promoted only if it is shown no worse on the locked validation set and, once there are five, on held-out corrections.",
           }),
         ),
         section("Versions", actions, this.tableBox),

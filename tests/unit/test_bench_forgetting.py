@@ -17,7 +17,6 @@ def test_each_remedy_changes_only_the_learning_policy_fields_it_names() -> None:
         "ema",
         "encoder_lr_scale",
         "lr",
-        "correction_weight_scale",
         "correction_weight",
         "steps",
         "batch_size",

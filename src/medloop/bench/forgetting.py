@@ -31,10 +31,10 @@ REMEDIES: dict[str, dict[str, Any]] = {
     "l2-sp": {**_OFF, "l2sp": 0.01},
     "ema": {**_OFF, "ema": 0.99},
     "encoder lr x0.1": {**_OFF, "encoder_lr_scale": 0.1},
-    "more replay (w/2)": {**_OFF, "correction_weight_scale": 0.5},
+    "more replay (w 8)": {**_OFF, "correction_weight": 8.0},
     "distillation + ema": {**_OFF, "distillation": 10.0, "ema": 0.99},
-    "distillation + w/2": {**_OFF, "distillation": 10.0, "correction_weight_scale": 0.5},
-    "distillation + w/4": {**_OFF, "distillation": 10.0, "correction_weight_scale": 0.25},
+    "distillation + w 4": {**_OFF, "distillation": 10.0, "correction_weight": 4.0},
+    "distillation + w 8": {**_OFF, "distillation": 10.0, "correction_weight": 8.0},
     "distillation + w 16": {**_OFF, "distillation": 10.0, "correction_weight": 16.0},
     "distillation + w 32": {**_OFF, "distillation": 10.0, "correction_weight": 32.0},
     "distillation + w 128": {**_OFF, "distillation": 10.0, "correction_weight": 128.0},
@@ -43,8 +43,9 @@ REMEDIES: dict[str, dict[str, Any]] = {
 }
 """Remedy name (no commas: ``--remedies`` takes a comma-separated list) -> the learning
 policy's settings it changes from the project's defaults, the retention terms it does not
-name off (see :mod:`medloop.ml.retention`). ``correction_weight_scale`` multiplies the
-default correction weight; ``correction_weight`` sets it."""
+name off (see :mod:`medloop.ml.retention`). A weight is named by its value, so a name
+runs the same fine-tune whatever the default (results written before the default went
+from 16 to 64 name them by their factor over 16: ``w/2`` is ``w 8``)."""
 
 
 def run_forgetting(
@@ -62,11 +63,7 @@ def run_forgetting(
     picked = setup.pool[: cfg.per_round]
     rows: dict[str, Any] = {}
     for name in names:
-        changes = dict(REMEDIES[name])
-        scale = changes.pop("correction_weight_scale", None)
-        if scale is not None:
-            changes["correction_weight"] = setup.policy.correction_weight * scale
-        policy = setup.policy.model_copy(update=changes)
+        policy = setup.policy.model_copy(update=REMEDIES[name])
         row = correct_and_finetune(setup, setup.workspace(f"remedy-{len(rows)}"), policy, picked, 1)
         row["target_gain"] = row["candidate_target_dice"] - base["target_dice"]
         row["source_drop"] = base["source_dice"] - row["candidate_source_dice"]

@@ -78,9 +78,10 @@ class GuidedBatch:
             auto = self._predict(model, xr, empty)
             rounds = 1 + (int(self.rng.integers(1, 3)) if self.rng.random() < P_MORE else 0)
             current = auto
+            for j, i in enumerate(rows):
+                previous[i] = auto[j]  # the automatic answer stays the previous mask
             for r in range(rounds):
                 for j, i in enumerate(rows):
-                    previous[i] = auto[j]
                     click = next_click(current[j], truth[i], self.k)
                     if click is not None:
                         guidance[i] = Guidance((*guidance[i].clicks, click))

@@ -6,6 +6,14 @@
 import { h } from "./dom.js";
 import { isTyping } from "./stage.js";
 
+/** The editing tools, [tool, label, shortcut], in toolbar order (`toolbarKey` maps the keys). */
+export const EDIT_TOOLS = [
+  ["brush", "Brush", "B"],
+  ["eraser", "Eraser", "E"],
+  ["lasso", "Lasso / polygon", "L"],
+  ["clicks", "Clicks", "C"],
+];
+
 /** A plain toolbar button. */
 export function button(cls, testid, title, text, onclick) {
   return h("button", { class: cls, type: "button", title, "data-testid": testid, onclick, text });
@@ -79,12 +87,7 @@ export function editButtons(view) {
 /** The image viewer's toolbar (editors only): brush, eraser, lasso and clicks, the size,
  * the labels, undo/redo/reset and submit. */
 export function imageToolbar(view) {
-  view.toolButtons = [
-    toolButton(view, "brush", "Brush", "B"),
-    toolButton(view, "eraser", "Eraser", "E"),
-    toolButton(view, "lasso", "Lasso / polygon", "L"),
-    toolButton(view, "clicks", "Clicks", "C"),
-  ];
+  view.toolButtons = EDIT_TOOLS.map(([t, label, key]) => toolButton(view, t, label, key));
   editButtons(view);
   return h(
     "div",

@@ -3,7 +3,7 @@
 
 import { append, clear, fmtInt, fmtNum, h } from "./dom.js";
 import { PLANES } from "./planes.js";
-import { button, editButtons, sizeControl, toolButton } from "./toolbar.js";
+import { button, EDIT_TOOLS, editButtons, sizeControl, toolButton } from "./toolbar.js";
 
 /** CT windows (center, width) in Hounsfield units, as the server's /slice presets. */
 export const WINDOW_PRESETS = [
@@ -162,13 +162,7 @@ export function volumeToolbar(view) {
     ["crosshair", "Crosshair", "X"],
     ["window", "Window", "W"],
   ];
-  if (view.canEdit)
-    tools.unshift(
-      ["brush", "Brush", "B"],
-      ["eraser", "Eraser", "E"],
-      ["lasso", "Lasso / polygon", "L"],
-      ["clicks", "Clicks", "C"],
-    );
+  if (view.canEdit) tools.unshift(...EDIT_TOOLS);
   view.toolButtons = tools.map(([t, label, key]) => toolButton(view, t, label, key));
   const groups = [h("div", { class: "tool-group" }, view.toolButtons)];
   if (view.canEdit) {

@@ -130,6 +130,8 @@ class Learning(ApiModel):
     l2sp: float | None = None
     ema: float | None = None
     encoder_lr_scale: float | None = None
+    lookalike_share: float | None = None
+    lookalike_weight: float | None = None
 
 
 class Training(ApiModel):

@@ -97,7 +97,13 @@ class LearningPolicy(SettingsModel):
     correction_weight: CorrectionWeight = 64.0
     """How much more a correction pulls than a reference pair (√w in sampling, √w in the loss)."""
     replay_size: ReplaySize = 256
-    """Reference training pairs replayed with the corrections (weight 1), against forgetting."""
+    """Reference training pairs replayed with the corrections (mean weight 1), against
+    forgetting."""
+    lookalike_share: float = Field(default=0.1, ge=0.0, le=0.5, title="Look-alike share")
+    """Share of the replay that looks most like the corrections and is replayed more (0:
+    off). See :mod:`medloop.services.lookalikes`."""
+    lookalike_weight: float = Field(default=4.0, ge=1.0, le=100.0, title="Look-alike weight")
+    """Weight of those look-alikes; the rest of the replay is lowered to keep its total."""
     steps: Steps = 300
     """Optimiser steps per fine-tune."""
     lr: LearningRate = Field(default=1e-3, title="Learning rate")
@@ -122,6 +128,16 @@ class LearningPolicy(SettingsModel):
         default=1.0, gt=0.0, le=1.0, title="Encoder learning-rate scale"
     )
     """The encoder learns at this share of the learning rate."""
+
+    @model_validator(mode="after")
+    def _lookalikes_leave_the_rest_some_weight(self) -> LearningPolicy:
+        if self.lookalike_share * self.lookalike_weight >= 1.0:
+            raise ValueError(
+                f"lookalike_share x lookalike_weight must stay below 1 (the rest of the replay "
+                f"keeps the remainder of its weight), got {self.lookalike_share} x "
+                f"{self.lookalike_weight}"
+            )
+        return self
 
 
 class AcceptanceRule(SettingsModel):

@@ -43,6 +43,8 @@ def test_defaults_and_json_round_trip() -> None:
         ({"learning": {"correction_weight": 0}}, "learning.correction_weight"),
         ({"learning": {"held_out_share": 1.0}}, "learning.held_out_share"),
         ({"learning": {"steps": -5}}, "learning.steps"),
+        ({"learning": {"lookalike_share": 0.2, "lookalike_weight": 5}}, "lookalike_share x"),
+        ({"learning": {"lookalike_weight": 0.5}}, "learning.lookalike_weight"),
         ({"training": {"patch_size": [100000, 8]}}, "training.patch_size"),
         ({"training": {"patch_size": [90], "channels": [8, 16, 32]}}, "multiple of 4"),
         ({"training": {"budget_s": 1}}, "training.budget_s"),

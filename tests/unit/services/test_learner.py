@@ -84,6 +84,21 @@ def test_finetune_weights_corrections_replays_reference_and_holds_out(
     assert rec.status == (VersionStatus.PRODUCTION if out.promoted else VersionStatus.REJECTED)
 
 
+def test_the_replayed_look_alikes_and_their_weights_are_in_the_lineage(
+    trained: tuple[Learner, MemoryTrainingData, MemoryArtifactStore],
+) -> None:
+    """Half of the 6 replayed pairs at 1.5, the other half at 0.5: the replay's total
+    weight stays 6, and the lineage says which pair had which."""
+    learner, data, store = trained
+    data.add_correction(*disc_pair(np.random.default_rng(5)))
+    policy = LearningPolicy(
+        steps=2, replay_size=6, correction_weight=8.0, lookalike_share=0.5, lookalike_weight=1.5
+    )
+    out = learner.finetune(policy)
+    replay = [r.weight for r in store.get(out.version).lineage.data if r.role == "replay"]
+    assert sorted(replay) == [0.5] * 3 + [1.5] * 3
+
+
 def test_a_candidate_that_forgets_is_rejected_and_production_stays(
     trained: tuple[Learner, MemoryTrainingData, MemoryArtifactStore],
 ) -> None:

@@ -180,13 +180,16 @@ def forgetting(
     target_group: TargetOpt,
     json_out: JsonOpt,
     per_round: Annotated[int, typer.Option(min=1)] = 5,
+    rounds: Annotated[
+        int, typer.Option(min=1, max=10, help="Rounds of corrections per remedy.")
+    ] = 1,
     quick: QuickOpt = False,
     remedies: Annotated[str | None, typer.Option(help="Comma-separated remedies.")] = None,
     base_budget: BaseBudgetOpt = None,
     base_size: BaseSizeOpt = None,
     device: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """One round of corrections fine-tuned with each anti-forgetting remedy: gain, drop, time."""
+    """Rounds of corrections fine-tuned with each anti-forgetting remedy: gain, drop, time."""
     from medloop.bench.forgetting import run_forgetting
 
     cfg = run_guarded(
@@ -194,7 +197,7 @@ def forgetting(
             data,
             source_group,
             target_group,
-            1,
+            rounds,
             per_round,
             quick,
             "weighted-replay",

@@ -100,8 +100,8 @@ class LearningPolicy(SettingsModel):
     """Reference training pairs replayed with the corrections (mean weight 1), against
     forgetting."""
     lookalike_share: float = Field(default=0.1, ge=0.0, le=0.5, title="Look-alike share")
-    """Share of the replay that looks most like the corrections and is replayed more (0:
-    off). See :mod:`medloop.services.lookalikes`."""
+    """At most this share of the replay, the pairs that look like the corrections and
+    unlike the rest of it, is replayed more (0: off). See :mod:`medloop.services.lookalikes`."""
     lookalike_weight: float = Field(default=4.0, ge=1.0, le=100.0, title="Look-alike weight")
     """Weight of those look-alikes; the rest of the replay is lowered to keep its total."""
     steps: Steps = 300

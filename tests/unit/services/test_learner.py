@@ -86,17 +86,30 @@ def test_finetune_weights_corrections_replays_reference_and_holds_out(
 
 def test_the_replayed_look_alikes_and_their_weights_are_in_the_lineage(
     trained: tuple[Learner, MemoryTrainingData, MemoryArtifactStore],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Half of the 6 replayed pairs at 1.5, the other half at 0.5: the replay's total
-    weight stays 6, and the lineage says which pair had which."""
+    """The fine-tune asks the look-alike rule (tested on its own) for the replay's weights,
+    with the policy's share and weight, and the lineage says which pair had which."""
+    import medloop.services.replay as replay_module
+
+    asked: list[tuple[int, int, float, float]] = []
+
+    def weights(
+        corr: list[np.ndarray], rep: list[np.ndarray], share: float, w: float
+    ) -> np.ndarray:
+        asked.append((len(corr), len(rep), share, w))
+        return np.array([1.5, 0.5] * (len(rep) // 2))
+
+    monkeypatch.setattr(replay_module, "lookalike_weights", weights)
     learner, data, store = trained
     data.add_correction(*disc_pair(np.random.default_rng(5)))
     policy = LearningPolicy(
         steps=2, replay_size=6, correction_weight=8.0, lookalike_share=0.5, lookalike_weight=1.5
     )
     out = learner.finetune(policy)
-    replay = [r.weight for r in store.get(out.version).lineage.data if r.role == "replay"]
-    assert sorted(replay) == [0.5] * 3 + [1.5] * 3
+    assert asked == [(1, 6, 0.5, 1.5)]
+    replay = [(r.key, r.weight) for r in store.get(out.version).lineage.data if r.role == "replay"]
+    assert [w for _, w in replay] == [1.5, 0.5] * 3
 
 
 def test_a_candidate_that_forgets_is_rejected_and_production_stays(

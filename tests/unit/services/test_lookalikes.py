@@ -63,6 +63,20 @@ def test_a_replay_too_small_for_one_lookalike_keeps_weight_one() -> None:
     assert w[9] == 4.0 and np.allclose(w[:9], 6 / 9)
 
 
+def test_no_pair_nearer_than_the_rest_no_lookalike() -> None:
+    """A replay whose pairs all lie as far from the corrections (shifted copies of one
+    image: the same intensities) has no look-alike, whatever the share allows."""
+    replay = [np.roll(_bright_field(1), 3 * i, axis=2) for i in range(20)]
+    assert (lookalike_weights([_bright_field(99)], replay, share=0.2, weight=4.0) == 1).all()
+    assert (lookalike_weights([_fluorescence(99)], replay, share=0.2, weight=4.0) == 1).all()
+
+
+def test_only_the_near_ones_are_lookalikes_even_when_the_share_allows_more() -> None:
+    replay = [_fluorescence(i) for i in range(18)] + [_bright_field(100), _bright_field(101)]
+    w = lookalike_weights([_bright_field(200)], replay, share=0.2, weight=4.0)
+    assert (w[18:] == 4.0).all() and np.allclose(w[:18], (20 - 8) / 18)
+
+
 def test_a_share_and_weight_that_leave_the_rest_nothing_are_refused() -> None:
     replay = [_fluorescence(i) for i in range(10)]
     with pytest.raises(ValueError, match="no weight"):

@@ -2,10 +2,10 @@
 
 From one base model (the loop benchmark's), each remedy fine-tunes on the same K
 corrections of the target group with weighted replay (and, with ``--rounds``, on K
-more in each further round, the same for every remedy, as the loop does), and is scored on the target and
-source groups' ``test`` splits. The table gives, per remedy, the target gain and
-the source drop against the base, and the seconds the fine-tune took — what the
-default learning policy is chosen from.
+more in each further round, the same for every remedy, as the loop does), and is
+scored on the target and source groups' ``test`` splits. The table gives, per remedy
+and round, the target gain and the source drop against the base, and the seconds the
+fine-tune took — what the default learning policy is chosen from.
 """
 
 from __future__ import annotations

@@ -59,6 +59,13 @@ REMEDIES: dict[str, dict[str, Any]] = {
         "lookalike_share": 0.1,
         "lookalike_weight": 8.0,
     },
+    "distillation + look-alikes x4 + w 128": {
+        **_OFF,
+        "distillation": 10.0,
+        "lookalike_share": 0.1,
+        "lookalike_weight": 4.0,
+        "correction_weight": 128.0,
+    },
     "distillation + look-alikes 5% x16": {
         **_OFF,
         "distillation": 10.0,

@@ -32,10 +32,11 @@ def finetune_items(
 
     Weighted-replay draws ``replay_size`` reference training pairs, seeded by the policy's
     seed and ``n_corrections`` (every correction so far, held-out ones included), weights
-    those that look most like the corrections above the others at a mean weight of 1
-    (:mod:`medloop.services.lookalikes`), and marks them for distillation from the
-    parent; ``corrections-only`` replays none and the other strategies all of them at
-    weight 1. Returns the training items and their lineage refs (with each one's weight).
+    those that look like the corrections and unlike the rest of the replay above the
+    others at a mean weight of 1 (:mod:`medloop.services.lookalikes`), and marks them
+    for distillation from the parent; ``corrections-only`` replays none and the other
+    strategies all of them at weight 1. Returns the training items and their lineage
+    refs (with each one's weight).
     """
     strategy = policy.strategy
     w = policy.correction_weight if strategy == Strategy.WEIGHTED_REPLAY else 1.0

@@ -31,6 +31,7 @@ from medloop.ml.loss import WeightedDiceCELoss
 from medloop.ml.metrics import score_label_maps
 from medloop.ml.network import build_network
 from medloop.ml.retention import Ema, Teacher, encoder_parameter_names, l2sp_penalty
+from medloop.ml.validation_schedule import DEFAULT_SHARE, schedule_validations
 
 __all__ = ["TrainCallbacks", "TrainResult", "TrainSpec", "evaluate_items", "train"]
 
@@ -45,9 +46,11 @@ class TrainSpec:
     decay follows whichever of steps and time is further along, so a slower machine
     still finishes its schedule on time (the last step count then varies).
     ``val_every`` steps the model is scored on the validation items (mean Dice) and
-    the best is kept; 0 keeps the last weights. ``in_plane_only`` limits rotations of
-    thick-slice volumes to their plane; ``mirror_axes`` are the spatial axes flips may
-    use (``None``: all), 90-degree rotations only when both in-plane axes are among them.
+    the best is kept; 0 keeps the last weights. A run with ``max_seconds`` validates at
+    most ``val_share`` of its time (see :mod:`medloop.ml.validation_schedule`).
+    ``in_plane_only`` limits rotations of thick-slice volumes to their plane;
+    ``mirror_axes`` are the spatial axes flips may use (``None``: all), 90-degree
+    rotations only when both in-plane axes are among them.
     """
 
     steps: int = 2000
@@ -57,6 +60,8 @@ class TrainSpec:
     warmup_steps: int = 50
     final_lr_ratio: float = 0.02
     val_every: int = 200
+    val_share: float = DEFAULT_SHARE
+    """With ``max_seconds``: the most of it that validations may take."""
     fg_prob: float = 0.5
     augment: bool = True
     weighted_sampling: bool = True
@@ -108,6 +113,10 @@ class TrainResult:
     precision: str = "float32"
     """The forward pass's precision: ``"bfloat16"`` when it ran under autocast (``amp`` on a
     device with native bfloat16), else ``"float32"``."""
+    validation: str = ""
+    """How the validations were scheduled (see :mod:`medloop.ml.validation_schedule`)."""
+    validation_seconds: float = 0.0
+    """Seconds spent scoring the validation items, the cost estimate's included."""
 
 
 def lr_factor(spec: TrainSpec, step: int, progress: float) -> float:
@@ -135,6 +144,24 @@ def evaluate_items(
             pred = probs.argmax(0).numpy()
             scores.append(score_label_maps(pred, it.mask, manifest.labels.num_classes).mean_dice)
     return float(np.mean(scores)) if scores else float("nan")
+
+
+def validation_cost(
+    model: torch.nn.Module,
+    items: list[TrainItem],
+    manifest: ModelManifest,
+    device: torch.device,
+) -> float:
+    """Estimated seconds to score all ``items``: the median-sized one scored twice (the
+    first pass warms up), its second time scaled by the items' total size over its own."""
+    sizes = [int(it.image.size) for it in items]
+    middle = int(np.argsort(sizes)[len(sizes) // 2])
+    seconds = 0.0
+    for _ in range(2):
+        started = time.perf_counter()
+        evaluate_items(model, [items[middle]], manifest, device)
+        seconds = time.perf_counter() - started
+    return seconds * sum(sizes) / max(1, sizes[middle])
 
 
 def _dump(payload: dict[str, Any]) -> bytes:
@@ -318,6 +345,14 @@ def train(
             cb.on_resume(run.step)
     t0 = time.perf_counter()
     stopped = False
+    cost = None
+    if val_items and spec.val_every and spec.max_seconds is not None:
+        cost = validation_cost(run.model, val_items, manifest, run.device)
+        run.elapsed += time.perf_counter() - t0
+    schedule = schedule_validations(
+        spec.steps, spec.val_every, spec.max_seconds, cost, spec.val_share
+    )
+    validating = time.perf_counter() - t0
     while run.progress() < 1.0:
         if cb.should_stop is not None and cb.should_stop():
             stopped = True
@@ -332,9 +367,12 @@ def train(
             spec.max_seconds is not None
             and run.elapsed + 2 * (time.perf_counter() - started) >= spec.max_seconds
         )
-        due = (run.step % spec.val_every == 0 or last) if spec.val_every else False
+        trained = run.elapsed + time.perf_counter() - started
+        due = bool(spec.val_every) and (last or schedule.due(run.step, run.elapsed, trained))
         if val_items and due:
+            scoring = time.perf_counter()
             score = run.validate(val_items, loss)
+            validating += time.perf_counter() - scoring
             if cb.on_validate is not None:
                 cb.on_validate(run.step, score)
         run.elapsed += time.perf_counter() - started
@@ -354,4 +392,6 @@ def train(
         device=str(run.device),
         stopped=stopped,
         precision="bfloat16" if run.use_amp else "float32",
+        validation=schedule.reason if val_items else "",
+        validation_seconds=validating,
     )

@@ -115,6 +115,8 @@ class Gatekeeper:
                 "device": result.device,
                 "precision": result.precision,
                 "best_step": result.best_step,
+                "validation": result.validation,
+                "validation_seconds": round(result.validation_seconds, 2),
                 "locked": [s.key for s in locked],
                 **provenance.extra,
             },

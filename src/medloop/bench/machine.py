@@ -24,9 +24,15 @@ def dataset_labels(data: Path) -> LabelSet:
 
 
 def machine_description(device: str | None) -> str:
-    """The accelerator, or the CPU and its core count, with the torch version."""
+    """The accelerator, or the CPU, its core count and its training precision (bfloat16
+    where it has the instructions, else float32: the two differ about 1.5x in steps per
+    second), with the torch version."""
     import torch
+
+    from medloop.ml.device import bf16_is_native
 
     if (device in (None, "auto") and torch.cuda.is_available()) or device == "cuda":
         return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}"
-    return f"{platform.processor() or platform.machine()} CPU x{os.cpu_count()}, torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    precision = "bfloat16" if bf16_is_native(torch.device("cpu")) else "float32"
+    return f"{cpu} CPU x{os.cpu_count()} ({precision} training), torch {torch.__version__}"

@@ -363,9 +363,11 @@ def train(
         loss = run.train_step()
         if cb.on_step is not None:
             cb.on_step(run.step, spec.steps, loss)
+        # the last validation's cost is kept back, so that the run ends on time with it
         last = run.step >= spec.steps or (
             spec.max_seconds is not None
-            and run.elapsed + 2 * (time.perf_counter() - started) >= spec.max_seconds
+            and run.elapsed + 2 * (time.perf_counter() - started) + (cost or 0.0)
+            >= spec.max_seconds
         )
         trained = run.elapsed + time.perf_counter() - started
         due = bool(spec.val_every) and (last or schedule.due(run.step, run.elapsed, trained))

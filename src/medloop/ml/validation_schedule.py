@@ -8,7 +8,8 @@ and three validations took 12 of the demo's 41 training seconds. Such a run spen
 ``share`` of its budget validating: when the validations ``val_every`` asks for would cost
 more, as many as fit are spread evenly over the budget's time, the last step's included.
 The last step is always scored, so that the run's reported selection Dice and the choice
-between the last and the best earlier weights stay.
+between the last and the best earlier weights stay; its estimated cost is kept back from
+the training time, so that the run still ends on time.
 
 Pure arithmetic: the trainer measures the cost of one validation and asks this module
 when to validate.
@@ -27,7 +28,8 @@ DEFAULT_SHARE = 0.1
 
 @dataclass(frozen=True)
 class ValidationSchedule:
-    """When validations fall before the last step (which is always scored).
+    """When validations fall before the last step (which is always scored, unless the
+    run asked for none).
 
     Attributes:
         every: steps between validations; 0 when they fall by time (or not at all).
@@ -59,7 +61,7 @@ def schedule_validations(
 
     Args:
         steps: the run's step count (its cap, when it has a time budget).
-        val_every: steps between validations asked for (0: only the last step's).
+        val_every: steps between validations asked for (0: none, not even the last).
         max_seconds: the run's time budget in seconds; ``None``: none.
         seconds_per_validation: measured (or estimated) seconds one validation takes;
             ``None``: unknown, validations fall by steps.
@@ -73,7 +75,7 @@ def schedule_validations(
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"share must lie in 0..1, got {share}")
     if val_every <= 0:
-        return ValidationSchedule(0, (), "scored at the last step only")
+        return ValidationSchedule(0, (), "not scored: the last weights are kept")
     asked = max(0, math.ceil(steps / val_every) - 1)  # before the last step
     if max_seconds is None or not seconds_per_validation or seconds_per_validation <= 0:
         return ValidationSchedule(val_every, (), f"scored every {val_every} steps")

@@ -48,6 +48,12 @@ def test_a_validation_dearer_than_the_share_leaves_only_the_last() -> None:
     assert s.every == 0 and s.at_seconds == () and _count(s, 247, 0.2) == 0
 
 
+def test_a_run_that_asks_for_no_validation_gets_none() -> None:
+    s = schedule_validations(100, 0, max_seconds=60.0, seconds_per_validation=1.0)
+    assert s.every == 0 and s.at_seconds == () and _count(s, 100, 0.5) == 0
+    assert s.reason == "not scored: the last weights are kept"
+
+
 def test_share_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError, match="share"):
         schedule_validations(10, 5, 10.0, 1.0, share=1.5)

@@ -62,6 +62,9 @@ class TrainSpec:
     val_every: int = 200
     val_share: float = DEFAULT_SHARE
     """With ``max_seconds``: the most of it that validations may take."""
+    val_seconds: float | None = None
+    """With ``max_seconds``: the estimated seconds one validation takes (measured by the
+    caller before the run); ``None``: unknown, validations fall every ``val_every``."""
     fg_prob: float = 0.5
     augment: bool = True
     weighted_sampling: bool = True
@@ -144,24 +147,6 @@ def evaluate_items(
             pred = probs.argmax(0).numpy()
             scores.append(score_label_maps(pred, it.mask, manifest.labels.num_classes).mean_dice)
     return float(np.mean(scores)) if scores else float("nan")
-
-
-def validation_cost(
-    model: torch.nn.Module,
-    items: list[TrainItem],
-    manifest: ModelManifest,
-    device: torch.device,
-) -> float:
-    """Estimated seconds to score all ``items``: the median-sized one scored twice (the
-    first pass warms up), its second time scaled by the items' total size over its own."""
-    sizes = [int(it.image.size) for it in items]
-    middle = int(np.argsort(sizes)[len(sizes) // 2])
-    seconds = 0.0
-    for _ in range(2):
-        started = time.perf_counter()
-        evaluate_items(model, [items[middle]], manifest, device)
-        seconds = time.perf_counter() - started
-    return seconds * sum(sizes) / max(1, sizes[middle])
 
 
 def _dump(payload: dict[str, Any]) -> bytes:
@@ -345,14 +330,11 @@ def train(
             cb.on_resume(run.step)
     t0 = time.perf_counter()
     stopped = False
-    cost = None
-    if val_items and spec.val_every and spec.max_seconds is not None:
-        cost = validation_cost(run.model, val_items, manifest, run.device)
-        run.elapsed += time.perf_counter() - t0
+    cost = spec.val_seconds if val_items and spec.val_every else None
     schedule = schedule_validations(
         spec.steps, spec.val_every, spec.max_seconds, cost, spec.val_share
     )
-    validating = time.perf_counter() - t0
+    validating = 0.0
     while run.progress() < 1.0:
         if cb.should_stop is not None and cb.should_stop():
             stopped = True
@@ -363,7 +345,8 @@ def train(
         loss = run.train_step()
         if cb.on_step is not None:
             cb.on_step(run.step, spec.steps, loss)
-        # the last validation's cost is kept back, so that the run ends on time with it
+        # The last validation's cost is kept back, so that the run ends on time with it;
+        # the step after which less than two steps and that cost are left is the last.
         last = run.step >= spec.steps or (
             spec.max_seconds is not None
             and run.elapsed + 2 * (time.perf_counter() - started) + (cost or 0.0)
@@ -384,6 +367,8 @@ def train(
             and run.step % spec.checkpoint_every == 0
         ):
             checkpoint.save(_dump(run.state()))
+        if last:  # scored as the last: another step would need another validation
+            break
     return TrainResult(
         state_dict=run.final_weights(),
         steps=run.step,

@@ -11,8 +11,9 @@ The last step is always scored, so that the run's reported selection Dice and th
 between the last and the best earlier weights stay; its estimated cost is kept back from
 the training time, so that the run still ends on time.
 
-Pure arithmetic: the trainer measures the cost of one validation and asks this module
-when to validate.
+Pure arithmetic: the caller estimates the cost of one validation before the run (the
+learner times a pass over the selection set) and the trainer asks this module when to
+validate.
 """
 
 from __future__ import annotations

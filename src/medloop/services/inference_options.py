@@ -58,11 +58,14 @@ class InferenceCost:
         try_flips: whether test-time flips are tried.
         note: why they are not (for the plan's reasons); ``None`` when they are, or
             when there are none to try.
+        select_pass: seconds of one plain pass over the selection set, which is what
+            one validation during training costs (0 without a budget: not measured).
     """
 
     seconds: float
     try_flips: bool
     note: str | None
+    select_pass: float = 0.0
 
 
 def _pass_seconds(
@@ -113,16 +116,17 @@ def inference_cost(
     t_select, t_locked = _pass_seconds(manifest, select, locked, cache, device)
     plain = t_select + t_locked
     if not flips:
-        return InferenceCost(plain, False, None)
+        return InferenceCost(plain, False, None, t_select)
     passes = 2 ** len(flips)
     extra = passes * t_select + (passes - 1) * t_locked
     if extra <= FLIPS_SHARE * budget_s:
-        return InferenceCost(plain + extra, True, None)
+        return InferenceCost(plain + extra, True, None, t_select)
     return InferenceCost(
         plain,
         False,
         f"test-time flips along axes {list(flips)} not tried: their {passes} passes would "
         f"take ~{extra:.0f} s, more than {FLIPS_SHARE:.0%} of the {budget_s:.0f} s budget",
+        t_select,
     )
 
 

@@ -190,7 +190,7 @@ class Learner:
         # What is left after planning and preparing the data (reading, resampling), less
         # what scoring on the selection and locked sets will take.
         left = opts.budget_s * (1 - RESERVE) - (time.perf_counter() - t_start) - cost.seconds
-        spec = train_spec(plan, opts, left, self.device)
+        spec = train_spec(plan, opts, left, self.device, cost.select_pass)
         checkpoint = self.store.checkpoint(key)
         result = self._fit(manifest, items, spec, callbacks, val_items=val_items, ckpt=checkpoint)
         manifest = choose_inference_options(

@@ -240,9 +240,17 @@ def plan_training(
 
 
 def train_spec(
-    plan: Plan, options: TrainingOptions, seconds: float, device: str | None
+    plan: Plan,
+    options: TrainingOptions,
+    seconds: float,
+    device: str | None,
+    validation_seconds: float | None = None,
 ) -> TrainSpec:
-    """The trainer's spec for ``plan``; the loop may take ``seconds`` unless steps are fixed."""
+    """The trainer's spec for ``plan``; the loop may take ``seconds`` unless steps are fixed.
+
+    ``validation_seconds``: the estimated cost of one validation (a plain pass over the
+    selection set), by which a budgeted run spreads its validations.
+    """
     from medloop.ml.trainer import TrainSpec
 
     return TrainSpec(
@@ -254,6 +262,7 @@ def train_spec(
         device=device,
         warmup_steps=min(50, max(1, plan.steps // 10)),
         max_seconds=None if options.steps is not None else max(seconds, 1.0),
+        val_seconds=validation_seconds or None,
         **_augmentation(plan.strides, plan.mirror_axes),
     )
 

@@ -128,20 +128,20 @@ def test_flips_are_tried_only_when_their_passes_fit_a_share_of_the_budget(
     monkeypatch.setattr(inference_options, "_pass_seconds", lambda *a: (2.0, 3.0))
     both = replace(MANIFEST, plan={})  # 2 axes: 4 passes; extra 4 * 2 + 3 * 3 = 17 s
     cost = inference_options.inference_cost(both, samples, samples, cache, "cpu", 100.0)
-    assert cost == inference_options.InferenceCost(5.0 + 17.0, True, None)
+    assert cost == inference_options.InferenceCost(5.0 + 17.0, True, None, select_pass=2.0)
     tight = inference_options.inference_cost(both, samples, samples, cache, "cpu", 60.0)
-    assert not tight.try_flips and tight.seconds == 5.0
+    assert not tight.try_flips and tight.seconds == 5.0 and tight.select_pass == 2.0
     assert tight.note == (
         "test-time flips along axes [0, 1] not tried: their 4 passes would take ~17 s, "
         "more than 20% of the 60 s budget"
     )
     none = replace(MANIFEST, plan={"mirror_axes": []})
     assert inference_options.inference_cost(none, samples, samples, cache, "cpu", 60.0) == (
-        inference_options.InferenceCost(5.0, False, None)
+        inference_options.InferenceCost(5.0, False, None, select_pass=2.0)
     )
     # Fixed steps, no budget: nothing is set aside and the flips are tried.
     free = inference_options.inference_cost(both, samples, samples, cache, "cpu", None)
-    assert free == inference_options.InferenceCost(0.0, True, None)
+    assert free == inference_options.InferenceCost(0.0, True, None)  # select pass not timed
 
 
 def test_a_note_instead_of_flips_is_kept_with_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:

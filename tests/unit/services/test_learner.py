@@ -247,7 +247,9 @@ def test_a_budgeted_run_trains_for_its_budget_less_what_scoring_will_take(
     budget = TINY.model_copy(update={"steps": None, "budget_s": 60.0})
     for scoring in (0.0, 25.0):
         monkeypatch.setattr(
-            learning, "inference_cost", lambda *a, s=scoring, **k: InferenceCost(s, False, "n/a")
+            learning,
+            "inference_cost",
+            lambda *a, s=scoring, **k: InferenceCost(s, False, "n/a", select_pass=s / 5),
         )
         monkeypatch.setattr(Learner, "_fit", spy)
         t0 = time.perf_counter()
@@ -257,4 +259,5 @@ def test_a_budgeted_run_trains_for_its_budget_less_what_scoring_will_take(
         ceiling = 60.0 * (1 - learning.RESERVE) - scoring
         assert seen[-1].max_seconds is not None
         assert ceiling - spent <= seen[-1].max_seconds <= ceiling
+        assert seen[-1].val_seconds == (scoring / 5 or None)  # one validation's estimate
     assert 20.0 < seen[0].max_seconds - seen[1].max_seconds < 30.0  # type: ignore[operator]

@@ -7,7 +7,8 @@ automatic label map and all the clicks so far, as the server's refine route does
 NoC@85 and NoC@90 (mean clicks to reach that Dice; 20 where never reached), Dice after
 1, 3 and 5 clicks, seconds per click (p50, p99), and the automatic model's Dice (clicks
 = 0) — for a model trained without clicks and one trained with them, within the same
-budget, so the figures say whether one version should serve both modes.
+budget, so the figures say whether one version should serve both modes. Or, given a
+registry, for one click-guided version already trained there (no training).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from medloop.bench.machine import dataset_labels, machine_description
 from medloop.domain.clicks import Guidance
 from medloop.domain.ports import PairSample
 from medloop.domain.settings import ProjectSettings, TrainingOptions
-from medloop.errors import DatasetError
+from medloop.errors import ConfigError, DatasetError
 from medloop.services.evaluation import evaluate_samples, per_label_dice
 from medloop.services.folder_data import FolderTrainingData
 from medloop.services.pairs import PairCache
@@ -38,7 +39,13 @@ from medloop.storage.folder_registry import FolderArtifactStore
 if TYPE_CHECKING:
     from medloop.ml.inference import Predictor
 
-__all__ = ["MAX_CLICKS", "ClickCurve", "click_curve", "run_interactive"]
+__all__ = [
+    "MAX_CLICKS",
+    "ClickCurve",
+    "click_curve",
+    "run_interactive",
+    "run_interactive_version",
+]
 
 MAX_CLICKS = 20
 
@@ -124,15 +131,64 @@ def _train(
     )
 
 
-def run_interactive(
-    data: Path, json_path: Path, *, options: TrainingOptions, device: str | None = None
-) -> dict[str, Any]:
-    """Train an automatic and an interactive model within the budget; click through ``test``."""
+def _test_split(data: Path) -> tuple[list[PairSample], PairCache]:
     source = FolderTrainingData(data, dataset_labels(data).num_foreground)
     test = [s for s in source.reference() if s.split == "test"]
     if not test:
         raise DatasetError(f"{data}: no 'test' split to click through")
-    cache = PairCache(source)
+    return test, PairCache(source)
+
+
+def _write(results: dict[str, Any], json_path: Path) -> None:
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2))
+    _print(results)
+
+
+def run_interactive_version(
+    data: Path,
+    json_path: Path,
+    registry: Path,
+    version: str | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Click through ``test`` with a trained click-guided ``version`` of ``registry``
+    (default: production) instead of training; its automatic answer is the 0-click row.
+
+    Raises:
+        ConfigError: the version was not trained for clicks, or its labels are not the
+            dataset's.
+    """
+    from medloop.services.workspace import open_version
+
+    name, predictor = open_version(registry, version, device)
+    manifest = predictor.manifest
+    if manifest.guidance is None:
+        raise ConfigError(
+            f"{name} was not trained for clicks: train one with `medloop train --interactive`"
+        )
+    k = dataset_labels(data).num_foreground
+    if manifest.labels.num_foreground != k:
+        raise ConfigError(f"{name} has {manifest.labels.num_foreground} label(s), {data} has {k}")
+    test, cache = _test_split(data)
+    for sample in test[:1]:  # a 2D model on volumes (or the reverse) fails here, not midway
+        if cache.pair(sample).image.ndim != manifest.spatial_dims:
+            raise ConfigError(f"{name} is a {manifest.spatial_dims}D model; {data} is not")
+    results: dict[str, Any] = {
+        "dataset": str(data),
+        "machine": machine_description(device),
+        "version": {"registry": str(registry), "name": name},
+        "click-guided": {**click_curve(predictor, test, cache).summary(), "plan": manifest.plan},
+    }
+    _write(results, json_path)
+    return results
+
+
+def run_interactive(
+    data: Path, json_path: Path, *, options: TrainingOptions, device: str | None = None
+) -> dict[str, Any]:
+    """Train an automatic and an interactive model within the budget; click through ``test``."""
+    test, cache = _test_split(data)
     work = Path(tempfile.mkdtemp(prefix="medloop-interactive-"))
     labels = dataset_labels(data).labels
     results: dict[str, Any] = {
@@ -156,9 +212,7 @@ def run_interactive(
             results[name] = {"dice_0": summary.mean_dice, "train_seconds": train_s}
         console.print(f"{name}: {results[name]}")
         results[name]["plan"] = predictor.manifest.plan  # what the planner chose for it
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=2))
-    _print(results)
+    _write(results, json_path)
     return results
 
 
@@ -175,20 +229,13 @@ def _print(results: dict[str, Any]) -> None:
         "p99",
         title=f"{Path(results['dataset']).name} — {results['machine']}",
     )
-    auto, guided = results["automatic"], results["click-guided"]
+    guided = results["click-guided"]
+    if "automatic" in results:
+        dice = f"{results['automatic']['dice_0']:.3f}"
+        table.add_row("automatic (brush fixes not counted)", dice, *["-"] * 7)
+    taken = results.get("version")
     table.add_row(
-        "automatic (brush fixes not counted)",
-        f"{auto['dice_0']:.3f}",
-        "-",
-        "-",
-        "-",
-        "-",
-        "-",
-        "-",
-        "-",
-    )
-    table.add_row(
-        "click-guided",
+        "click-guided" if taken is None else f"click-guided ({taken['name']})",
         *(f"{guided[k]:.3f}" for k in ("dice_0", "dice_1", "dice_3", "dice_5")),
         f"{guided['noc85']:.2f}",
         f"{guided['noc90']:.2f}",

@@ -100,6 +100,13 @@ def train(
     group: Annotated[str | None, typer.Option(help="Train only on this manifest group.")] = None,
     color: Annotated[str | None, typer.Option(help="auto, gray or rgb.")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
+    interactive: Annotated[
+        bool,
+        typer.Option(
+            "--interactive",
+            help="Train the click-guided network (serves automatic answers and clicks).",
+        ),
+    ] = False,
     weight: Annotated[float | None, typer.Option(help="Correction weight w.")] = None,
     replay: Annotated[int | None, typer.Option(help="Replay sample size.")] = None,
     finetune_steps: Annotated[int | None, typer.Option(help="Fine-tune steps.")] = None,
@@ -132,6 +139,7 @@ def train(
             flip_axes=flip_axes,
             color=color,
             seed=seed,
+            interactive=interactive,
         ),
         learning=_given(
             correction_weight=weight,
@@ -173,6 +181,7 @@ def _train_settings(
         ),
         color=training["color"],
         seed=training["seed"],
+        interactive=training["interactive"] or None,
     )
     return run_guarded(
         lambda: ProjectSettings.parse(

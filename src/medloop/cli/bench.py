@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from medloop.cli._common import console, run_guarded
+from medloop.cli._common import console, fail, run_guarded
 
 if TYPE_CHECKING:
     from medloop.bench.loop import LoopConfig
@@ -41,19 +41,41 @@ def accuracy(
 def interactive(
     data: Annotated[Path, typer.Option(help="Dataset with a test split.")],
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
-    budget: Annotated[str, typer.Option(help="Training time of each model.")] = "standard",
+    budget: Annotated[
+        str | None, typer.Option(help="Training time of each model [default: standard].")
+    ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Same as --budget quick.")] = False,
     steps: Annotated[int | None, typer.Option(help="Fixed steps instead of the budget's.")] = None,
+    registry: Annotated[
+        Path | None,
+        typer.Option(help="Take a click-guided version from this registry instead of training."),
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option(help="With --registry: the version (default: production).")
+    ] = None,
     device: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """Clicks to Dice on `test`: NoC@85/90, Dice after 1/3/5 clicks, seconds per click."""
-    from medloop.bench.interactive import run_interactive
+    """Clicks to Dice on `test`: NoC@85/90, Dice after 1/3/5 clicks, seconds per click.
+
+    Trains an automatic and a click-guided model within the budget, or takes a trained
+    click-guided version from --registry.
+    """
+    from medloop.bench.interactive import run_interactive, run_interactive_version
     from medloop.domain.settings import TrainingOptions, parse_budget
 
-    options = run_guarded(
-        lambda: TrainingOptions(budget_s=parse_budget("quick" if quick else budget), steps=steps)
-    )
-    run_guarded(lambda: run_interactive(data, json_out, options=options, device=device))
+    if registry is not None:
+        if budget is not None or quick or steps is not None:
+            fail("--registry takes a trained version: leave out --budget, --quick and --steps")
+        taken = run_guarded(
+            lambda: run_interactive_version(data, json_out, registry, version, device)
+        )
+        console.print(f"clicked with {taken['version']['name']} of {registry}")
+    elif version is not None:
+        fail("--version needs --registry")
+    else:
+        text = "quick" if quick else budget or "standard"
+        options = run_guarded(lambda: TrainingOptions(budget_s=parse_budget(text), steps=steps))
+        run_guarded(lambda: run_interactive(data, json_out, options=options, device=device))
     console.print(f"wrote {json_out}")
 
 

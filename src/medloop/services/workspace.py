@@ -32,9 +32,16 @@ from medloop.storage.folder_registry import FolderArtifactStore
 
 if TYPE_CHECKING:
     from medloop.domain.plan import Plan
+    from medloop.ml.inference import Predictor
     from medloop.ml.trainer import TrainCallbacks
 
-__all__ = ["Workspace", "add_corrections", "evaluate_dataset", "train_workspace"]
+__all__ = [
+    "Workspace",
+    "add_corrections",
+    "evaluate_dataset",
+    "open_version",
+    "train_workspace",
+]
 
 
 @dataclass
@@ -159,6 +166,25 @@ def add_corrections(
     ]
 
 
+def open_version(
+    registry: Path, version: str | None = None, device: str | None = None
+) -> tuple[str, Predictor]:
+    """``version`` of ``registry`` (default: production) and its torch predictor.
+
+    Raises:
+        ConfigError: no such registry.
+        RegistryError: no such version, or none in production.
+    """
+    from medloop.ml.inference import Predictor
+
+    if not registry.is_dir():
+        raise ConfigError(f"registry {registry} does not exist")
+    store = FolderArtifactStore(registry)
+    name = version or store.require_production()
+    record = store.get(name)
+    return name, Predictor.from_bytes(record.manifest, store.read_file(name), device)
+
+
 def evaluate_dataset(
     registry: Path,
     data: Path,
@@ -167,17 +193,12 @@ def evaluate_dataset(
     device: str | None = None,
 ) -> tuple[str, EvalSummary]:
     """Score ``version`` (default production) on ``split`` of ``data`` (default: test, else all)."""
-    from medloop.ml.inference import Predictor
-
-    store = FolderArtifactStore(registry)
-    name = version or store.require_production()
-    record = store.get(name)
+    name, predictor = open_version(registry, version, device)
     if split is None and "test" in load_dataset(data).splits:
         split = "test"
-    source = FolderTrainingData(data, record.manifest.labels.num_foreground)
+    source = FolderTrainingData(data, predictor.manifest.labels.num_foreground)
     samples = [s for s in source.reference() if split is None or s.split == split]
     if not samples:
         raise DatasetError(f"{data}: no pairs in split {split!r}")
-    predictor = Predictor.from_bytes(record.manifest, store.read_file(name), device)
     summary, _ = evaluate_samples(predictor, samples, PairCache(source), hd95=True)
     return name, summary

@@ -354,7 +354,8 @@ def train(
         )
         trained = run.elapsed + time.perf_counter() - started
         due = bool(spec.val_every) and (last or schedule.due(run.step, run.elapsed, trained))
-        if val_items and due:
+        scored = bool(val_items) and due
+        if val_items and scored:
             scoring = time.perf_counter()
             score = run.validate(val_items, loss)
             validating += time.perf_counter() - scoring
@@ -367,7 +368,7 @@ def train(
             and run.step % spec.checkpoint_every == 0
         ):
             checkpoint.save(_dump(run.state()))
-        if last:  # scored as the last: another step would need another validation
+        if last and scored:  # another step would need another validation
             break
     return TrainResult(
         state_dict=run.final_weights(),

@@ -118,11 +118,24 @@ def error_regions(
 
 
 def _interior_point(region: np.ndarray) -> tuple[float, ...]:
-    """The region's point farthest from its border (the image edge counts as border)."""
-    padded = np.pad(region, 1)
+    """The region's point farthest from its border (the image edge counts as border);
+    the first such point in C order where several tie.
+
+    The distance transform runs on the region's bounding box padded by one voxel, not on
+    the whole array: the pad is background (or the image's edge), and no background
+    voxel farther out is nearer to a point inside, so the distances, and the chosen
+    point, are the whole array's (4.8 ms a call on a 3D patch before, the most of a
+    click simulation's own time in training).
+    """
+    boxes = ndimage.find_objects(region.astype(np.uint8))
+    if not boxes or boxes[0] is None:
+        raise ValueError("an empty region has no interior point")
+    box = boxes[0]
+    padded = np.pad(region[box], 1)
     dist = ndimage.distance_transform_edt(padded)
     inner = dist[tuple(slice(1, -1) for _ in region.shape)]
-    return tuple(float(v) for v in np.unravel_index(int(inner.argmax()), region.shape))
+    at = np.unravel_index(int(inner.argmax()), inner.shape)
+    return tuple(float(i + b.start) for i, b in zip(at, box, strict=True))
 
 
 def next_click(pred: np.ndarray, truth: np.ndarray, num_foreground: int) -> Click | None:

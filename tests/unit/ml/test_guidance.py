@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from medloop.domain.clicks import Box, Click, Guidance, check_guidance
 from medloop.domain.image import Image
@@ -12,7 +13,14 @@ from medloop.domain.labels import LabelSet
 from medloop.domain.model import GuidanceSpec, ModelManifest, NetworkSpec, PreprocessSpec
 from medloop.errors import ConfigError, InputError
 from medloop.ml.data import TrainItem
-from medloop.ml.guidance import encode, error_regions, first_clicks, next_click, to_grid
+from medloop.ml.guidance import (
+    _interior_point,
+    encode,
+    error_regions,
+    first_clicks,
+    next_click,
+    to_grid,
+)
 from medloop.ml.inference import Predictor
 from medloop.ml.interactive import RefineSession
 from medloop.ml.network import build_network
@@ -69,6 +77,35 @@ def test_the_next_click_goes_to_the_centre_of_the_largest_error() -> None:
     )  # the false part
     assert [r[2] for r in error_regions(pred, truth, 1)] == [False, True]
     assert next_click(truth, truth, 1) is None
+
+
+def _whole_array_interior(region: np.ndarray) -> tuple[float, ...]:
+    """The reference: the distance transform over the whole array, padded by one."""
+    dist = ndimage.distance_transform_edt(np.pad(region, 1))[
+        tuple(slice(1, -1) for _ in region.shape)
+    ]
+    return tuple(float(v) for v in np.unravel_index(int(dist.argmax()), region.shape))
+
+
+@pytest.mark.parametrize("shape", [(40, 56, 40), (64, 64), (7, 9, 5)])
+def test_the_interior_point_is_the_whole_arrays_on_its_bounding_box(
+    shape: tuple[int, ...],
+) -> None:
+    rng = np.random.default_rng(len(shape))
+    compared = 0
+    for trial in range(120):
+        seeds = rng.random(shape) > 0.995
+        seeds[tuple(int(rng.integers(0, s)) for s in shape)] = True
+        blobs = ndimage.binary_dilation(seeds, iterations=int(rng.integers(0, 4)))
+        if trial % 3 == 0:
+            blobs[0] = True  # a region on the image's edge, where the edge is its border
+        comp, n = ndimage.label(blobs)
+        region = comp == int(rng.integers(1, n + 1))
+        assert _interior_point(region) == _whole_array_interior(region), trial
+        compared += 1
+    assert compared == 120
+    with pytest.raises(ValueError, match="empty"):
+        _interior_point(np.zeros(shape, bool))
 
 
 def test_first_clicks_land_in_objects() -> None:

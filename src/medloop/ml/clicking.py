@@ -20,6 +20,7 @@ from scipy import ndimage
 from medloop.domain.clicks import Box, Guidance
 from medloop.domain.model import GuidanceSpec
 from medloop.ml.guidance import encode, first_clicks, next_click
+from medloop.ml.reductions import class_argmax
 
 __all__ = ["GuidedBatch"]
 
@@ -47,7 +48,7 @@ class GuidedBatch:
         model.eval()
         logits = model(torch.cat([x, torch.from_numpy(guidance).to(x.device)], dim=1))
         model.train(was_training)
-        return logits.argmax(1).cpu().numpy().astype(np.uint8)
+        return class_argmax(logits, 1).cpu().numpy()
 
     def _box(self, truth: np.ndarray) -> Box | None:
         labels = [v for v in range(1, self.k + 1) if (truth == v).any()]

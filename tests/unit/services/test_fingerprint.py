@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
-from medloop.services.fingerprint import fingerprint, measure_fingerprint
+from medloop.services.fingerprint import _ridge_widths, fingerprint, measure_fingerprint
 from medloop.services.pairs import PairCache
 
 from ...fakes import MemoryArtifactStore, MemoryTrainingData
@@ -96,3 +97,25 @@ def test_the_labels_order_along_each_axis_is_measured() -> None:
     assert measure_fingerprint(data.reference()[:4], PairCache(data), 2).label_order == ()
     squares = _square_data()
     assert measure_fingerprint(squares.reference(), PairCache(squares), 1).label_order == ()
+
+
+def _whole_image_ridge_widths(region: np.ndarray) -> np.ndarray:
+    """The reference: the same transforms over the whole image."""
+    if not region.any():
+        return np.zeros(0)
+    dist = ndimage.distance_transform_edt(region)
+    return 2.0 * dist[region & (dist >= ndimage.maximum_filter(dist, size=3))]
+
+
+@pytest.mark.parametrize("shape", [(120, 90), (30, 40, 24)])
+def test_ridge_widths_on_the_bounding_box_are_the_whole_images(shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(len(shape))
+    for trial in range(40):
+        seeds = rng.random(shape) > (0.9995 if trial % 2 else 0.99)
+        region = ndimage.binary_dilation(seeds, iterations=int(rng.integers(0, 6)))
+        if trial % 4 == 0:
+            region[-1] = True  # on the image's edge
+        if trial % 5 == 0:
+            region[:] = trial % 10 == 0  # the whole image, or nothing
+        got = _ridge_widths(region)
+        assert np.array_equal(got, _whole_image_ridge_widths(region)), trial

@@ -171,9 +171,9 @@ def run_interactive_version(
     if manifest.labels.num_foreground != k:
         raise ConfigError(f"{name} has {manifest.labels.num_foreground} label(s), {data} has {k}")
     test, cache = _test_split(data)
-    for sample in test[:1]:  # a 2D model on volumes (or the reverse) fails here, not midway
-        if cache.pair(sample).image.ndim != manifest.spatial_dims:
-            raise ConfigError(f"{name} is a {manifest.spatial_dims}D model; {data} is not")
+    # A 2D model on volumes (or the reverse) fails here, not midway.
+    if cache.pair(test[0]).image.ndim != manifest.spatial_dims:
+        raise ConfigError(f"{name} is a {manifest.spatial_dims}D model; {data} is not")
     results: dict[str, Any] = {
         "dataset": str(data),
         "machine": machine_description(device),

@@ -31,7 +31,8 @@ def class_argmax(scores: torch.Tensor, dim: int = 0) -> torch.Tensor:
 
     On a CPU, torch's ``argmax`` over a leading, strided dimension is slow: for
     ``(2, 500, 600)`` probabilities 34 ms against 1.4 ms this way, for ``(3, 48, 64, 48)``
-    18 ms against 1.3 ms (2-core AVX2). At most 256 classes; NaN scores never win.
+    18 ms against 1.3 ms (2-core AVX2). At most 256 classes. Scores must be finite: a
+    NaN never wins, and keeps the classes after it from winning where it stands.
     """
     best = scores.select(dim, 0).clone()
     out = torch.zeros(best.shape, dtype=torch.uint8, device=scores.device)

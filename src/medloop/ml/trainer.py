@@ -360,8 +360,9 @@ def train(
         )
         trained = run.elapsed + time.perf_counter() - started
         due = bool(spec.val_every) and (last or schedule.due(run.step, run.elapsed, trained))
-        scored = bool(val_items) and due
-        if val_items and scored:
+        scored = False
+        if val_items and due:
+            scored = True
             scoring = time.perf_counter()
             score = run.validate(val_items, loss)
             validating += time.perf_counter() - scoring

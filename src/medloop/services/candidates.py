@@ -22,7 +22,8 @@ from medloop.domain.ports import ArtifactStore, CorrectionSample, PairSample, Ve
 from medloop.domain.settings import AcceptanceRule
 from medloop.errors import TrainingError
 from medloop.services.common import now_iso, software_versions
-from medloop.services.evaluation import evaluate_samples
+from medloop.services.evaluation import SampleScore, evaluate_samples, score_samples, summarize
+from medloop.services.locked_scores import LOCKED_SCORES_FILE, encode, recall
 from medloop.services.pairs import PairCache
 from medloop.services.predictors import version_files
 
@@ -101,7 +102,8 @@ class Gatekeeper:
         from medloop.ml.inference import Predictor
 
         cand = Predictor(manifest, result.state_dict, self.device)
-        cand_val, cand_locked = evaluate_samples(cand, locked, self.cache)
+        scores = score_samples(cand, locked, self.cache)
+        cand_val, cand_locked = summarize(scores, manifest.labels.num_foreground)
         lineage = Lineage(
             kind=provenance.kind,
             parent=provenance.parent,
@@ -127,6 +129,7 @@ class Gatekeeper:
             "steps": result.steps,
         }
         files = version_files(manifest, result.state_dict)  # weights.pt and model.onnx
+        files[LOCKED_SCORES_FILE] = encode(locked, scores, cand.device.type)
         record = self.store.add_version(files, manifest, lineage, metrics)
         return Scored(record, cand, cand_val, cand_locked)
 
@@ -155,6 +158,24 @@ class Gatekeeper:
         cand_val, cand_locked = evaluate_samples(cand, locked, self.cache)
         return Scored(record, cand, cand_val, cand_locked)
 
+    def _production_locked(
+        self, name: str, locked: Sequence[PairSample], candidate: Predictor
+    ) -> tuple[EvalSummary, np.ndarray, int]:
+        """Production's summary and per-image Dice on ``locked``, and how many images'
+        scores were recalled from its :data:`LOCKED_SCORES_FILE` instead of scored again
+        (on the candidate's kind of device)."""
+        record = self.store.get(name)
+        k = candidate.manifest.labels.num_foreground
+        known: list[SampleScore | None] = [None] * len(locked)
+        if LOCKED_SCORES_FILE in record.files:
+            data = self.store.read_file(name, LOCKED_SCORES_FILE)
+            known = recall(data, locked, candidate.device.type, k)
+        missing = [s for s, sc in zip(locked, known, strict=True) if sc is None]
+        fresh = iter(score_samples(self.predictor(name), missing, self.cache) if missing else [])
+        scores = [sc if sc is not None else next(fresh) for sc in known]
+        val, per_image = summarize(scores, k)
+        return val, per_image, len(locked) - len(missing)
+
     def judge(
         self,
         scored: Scored,
@@ -165,10 +186,13 @@ class Gatekeeper:
         prod_name = self.store.production()
         prod_val = cand_held = prod_held = None
         prod_locked = cand_held_scores = prod_held_scores = None
+        recalled = 0
         if prod_name is not None:
-            prod = self.predictor(prod_name)
-            prod_val, prod_locked = evaluate_samples(prod, locked, self.cache)
+            prod_val, prod_locked, recalled = self._production_locked(
+                prod_name, locked, scored.predictor
+            )
             if held:
+                prod = self.predictor(prod_name)
                 cand_held, cand_held_scores = evaluate_samples(scored.predictor, held, self.cache)
                 prod_held, prod_held_scores = evaluate_samples(prod, held, self.cache)
         decision, checks = decide(
@@ -187,6 +211,7 @@ class Gatekeeper:
             },
             "production": {
                 "locked_val": _summary(prod_val),
+                "locked_recalled": recalled,
                 "heldout_corrections": _summary(prod_held),
             },
         }

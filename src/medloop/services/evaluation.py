@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +17,15 @@ from medloop.services.pairs import PairCache
 if TYPE_CHECKING:
     from medloop.ml.inference import Predictor
 
-__all__ = ["evaluate_samples", "per_image_dice", "per_label_dice", "predicted_labels"]
+__all__ = [
+    "SampleScore",
+    "evaluate_samples",
+    "per_image_dice",
+    "per_label_dice",
+    "predicted_labels",
+    "score_samples",
+    "summarize",
+]
 
 
 def _nanmean(values: Sequence[float]) -> float:
@@ -31,45 +40,71 @@ def predicted_labels(predictor: Predictor, sample: PairSample, cache: PairCache)
     return predictor.finish(probs, cache.pair(sample).mask.shape).label_map
 
 
-def evaluate_samples(
-    predictor: Predictor, samples: Sequence[PairSample], cache: PairCache, hd95: bool = False
-) -> tuple[EvalSummary, np.ndarray]:
-    """Summary over ``samples`` plus each image's Dice per class, ``(n, K)`` in sample order.
+@dataclass(frozen=True)
+class SampleScore:
+    """One sample's scores per foreground class 1..K (HD95 NaN unless asked for)."""
 
-    Dice per image and class is ``2|P∩G| / (|P| + |G|)``, 1 when both are empty; an
-    image's Dice is the mean over its classes; the summary averages images (not
-    pixels), overall and per group. HD95 (slow) only with ``hd95``; else NaN.
+    dice: tuple[float, ...]
+    iou: tuple[float, ...]
+    hd95: tuple[float, ...]
+    group: str | None = None
+
+    @property
+    def mean_dice(self) -> float:
+        """The image's Dice: the mean over its classes."""
+        return float(np.mean(self.dice))
+
+
+def score_samples(
+    predictor: Predictor, samples: Sequence[PairSample], cache: PairCache, hd95: bool = False
+) -> list[SampleScore]:
+    """Each sample's scores, in sample order.
+
+    Dice per image and class is ``2|P∩G| / (|P| + |G|)``, 1 when both are empty. HD95
+    (slow) only with ``hd95``; else NaN.
     """
     from medloop.ml.metrics import score_label_maps
 
     k = predictor.manifest.labels.num_foreground
-    dice: list[list[float]] = [[] for _ in range(k)]
-    iou: list[list[float]] = [[] for _ in range(k)]
-    hd: list[list[float]] = [[] for _ in range(k)]
-    per_image: list[float] = []
-    per_class: list[tuple[float, ...]] = []
-    groups: dict[str, list[float]] = defaultdict(list)
+    scores = []
     for sample in samples:
         truth = cache.pair(sample)
         labels = predicted_labels(predictor, sample, cache)
         s = score_label_maps(labels, truth.mask, k + 1, truth.image.spacing, hd95=hd95)
-        for c in range(k):
-            dice[c].append(s.dice[c])
-            iou[c].append(s.iou[c])
-            hd[c].append(s.hd95[c])
-        per_image.append(s.mean_dice)
-        per_class.append(s.dice)
-        if sample.group is not None:
-            groups[sample.group].append(s.mean_dice)
+        scores.append(SampleScore(s.dice, s.iou, s.hd95, sample.group))
+    return scores
+
+
+def summarize(scores: Sequence[SampleScore], k: int) -> tuple[EvalSummary, np.ndarray]:
+    """Summary over ``scores`` (of ``k`` foreground classes) plus each image's Dice per
+    class, ``(n, K)`` in their order. The summary averages images (not pixels), overall
+    and per group."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for s in scores:
+        if s.group is not None:
+            groups[s.group].append(s.mean_dice)
     summary = EvalSummary(
-        n_images=len(per_image),
-        mean_dice=float(np.mean(per_image)) if per_image else math.nan,
-        dice=tuple(float(np.mean(d)) if d else math.nan for d in dice),
-        iou=tuple(float(np.mean(d)) if d else math.nan for d in iou),
-        hd95=tuple(_nanmean(d) for d in hd),
+        n_images=len(scores),
+        mean_dice=float(np.mean([s.mean_dice for s in scores])) if scores else math.nan,
+        dice=tuple(
+            float(np.mean([s.dice[c] for s in scores])) if scores else math.nan for c in range(k)
+        ),
+        iou=tuple(
+            float(np.mean([s.iou[c] for s in scores])) if scores else math.nan for c in range(k)
+        ),
+        hd95=tuple(_nanmean([s.hd95[c] for s in scores]) for c in range(k)),
         per_group={g: float(np.mean(v)) for g, v in sorted(groups.items())},
     )
-    return summary, np.array(per_class, dtype=np.float64).reshape(len(per_class), k)
+    return summary, np.array([s.dice for s in scores], dtype=np.float64).reshape(len(scores), k)
+
+
+def evaluate_samples(
+    predictor: Predictor, samples: Sequence[PairSample], cache: PairCache, hd95: bool = False
+) -> tuple[EvalSummary, np.ndarray]:
+    """Summary over ``samples`` plus each image's Dice per class, ``(n, K)`` in sample
+    order (:func:`score_samples`, then :func:`summarize`)."""
+    k = predictor.manifest.labels.num_foreground
+    return summarize(score_samples(predictor, samples, cache, hd95), k)
 
 
 def per_image_dice(pred: np.ndarray, ref: np.ndarray) -> float:

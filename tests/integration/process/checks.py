@@ -122,7 +122,8 @@ def check_registry(data_dir: Path) -> list[str]:
                     f.name: f
                     for f in s.scalars(select(ModelFile).where(ModelFile.version_id == v.id))
                 }
-                assert set(files) == {"weights.pt", "model.onnx"}, f"{v.name}: {sorted(files)}"
+                expected = {"weights.pt", "model.onnx", "locked_scores.json"}
+                assert set(files) == expected, f"{v.name}: {sorted(files)}"
                 for f in files.values():
                     store.open_verified(f.blob_key, f.sha256)
                 assert v.manifest and v.lineage and isinstance(v.metrics, dict)

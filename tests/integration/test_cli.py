@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -32,7 +33,7 @@ def _ok(args: list[str]) -> str:
 
 
 def test_the_loop_from_the_command_line(
-    disc_data: Path, correction_data: Path, tmp_path: Path
+    disc_data: Path, correction_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reg = tmp_path / "reg"
     train = ["train", str(disc_data), "--registry", str(reg), "--labels", "disc", *TINY]
@@ -82,6 +83,19 @@ def test_the_loop_from_the_command_line(
     )
     summary = json.loads(ev.read_text())
     assert summary["n_images"] == 2 and 0.0 <= summary["mean_dice"] <= 1.0
+    assert show["report"]["production"]["locked_recalled"] == len(show["report"]["locked"])
+
+    # A split with no pairs is refused before any weights are loaded.
+    def no_weights(*args: object) -> None:
+        raise AssertionError("weights loaded for an empty split")
+
+    from medloop.ml.inference import Predictor
+
+    with monkeypatch.context() as m:
+        m.setattr(Predictor, "from_bytes", no_weights)
+        args = ["evaluate", "--registry", str(reg), "--data", str(disc_data), "--split", "nosuch"]
+        res = runner.invoke(app, args)
+    assert res.exit_code != 0 and "no pairs in split 'nosuch'" in res.output, res.output
 
     _ok(["models", "promote", "v0002", "--registry", str(reg)])
     assert "v0001 is in production" in _ok(["models", "rollback", "--registry", str(reg)])

@@ -32,6 +32,7 @@ from medloop.storage.folder_registry import FolderArtifactStore
 
 if TYPE_CHECKING:
     from medloop.domain.plan import Plan
+    from medloop.domain.ports import VersionRecord
     from medloop.ml.inference import Predictor
     from medloop.ml.trainer import TrainCallbacks
 
@@ -166,6 +167,15 @@ def add_corrections(
     ]
 
 
+def _version_record(
+    registry: Path, version: str | None
+) -> tuple[FolderArtifactStore, VersionRecord]:
+    if not registry.is_dir():
+        raise ConfigError(f"registry {registry} does not exist")
+    store = FolderArtifactStore(registry)
+    return store, store.get(version or store.require_production())
+
+
 def open_version(
     registry: Path, version: str | None = None, device: str | None = None
 ) -> tuple[str, Predictor]:
@@ -177,12 +187,8 @@ def open_version(
     """
     from medloop.ml.inference import Predictor
 
-    if not registry.is_dir():
-        raise ConfigError(f"registry {registry} does not exist")
-    store = FolderArtifactStore(registry)
-    name = version or store.require_production()
-    record = store.get(name)
-    return name, Predictor.from_bytes(record.manifest, store.read_file(name), device)
+    store, record = _version_record(registry, version)
+    return record.name, Predictor.from_bytes(record.manifest, store.read_file(record.name), device)
 
 
 def evaluate_dataset(
@@ -192,13 +198,19 @@ def evaluate_dataset(
     version: str | None = None,
     device: str | None = None,
 ) -> tuple[str, EvalSummary]:
-    """Score ``version`` (default production) on ``split`` of ``data`` (default: test, else all)."""
-    name, predictor = open_version(registry, version, device)
+    """Score ``version`` (default production) on ``split`` of ``data`` (default: test, else all).
+
+    The version and the dataset are checked before the weights are loaded.
+    """
+    from medloop.ml.inference import Predictor
+
+    store, record = _version_record(registry, version)
     if split is None and "test" in load_dataset(data).splits:
         split = "test"
-    source = FolderTrainingData(data, predictor.manifest.labels.num_foreground)
+    source = FolderTrainingData(data, record.manifest.labels.num_foreground)
     samples = [s for s in source.reference() if split is None or s.split == split]
     if not samples:
         raise DatasetError(f"{data}: no pairs in split {split!r}")
+    predictor = Predictor.from_bytes(record.manifest, store.read_file(record.name), device)
     summary, _ = evaluate_samples(predictor, samples, PairCache(source), hd95=True)
-    return name, summary
+    return record.name, summary

@@ -67,7 +67,7 @@ def test_a_trained_click_guided_version_is_benchmarked_without_training(
 
 
 def test_wrong_uses_say_what_to_fix_and_write_nothing(
-    clicked: Path, disc_data: Path, tmp_path: Path
+    clicked: Path, disc_data: Path, volume_data: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "noc.json"
     base = ["bench", "interactive", "--data", str(disc_data), "--json", str(out)]
@@ -83,4 +83,6 @@ def test_wrong_uses_say_what_to_fix_and_write_nothing(
         ["train", str(disc_data), "--registry", str(two), "--interactive", "--labels", "a,b", *TINY]
     )
     _fails([*base, "--registry", str(two)], "has 2 label(s)")
+    vols = ["bench", "interactive", "--data", str(volume_data), "--json", str(out)]
+    _fails([*vols, "--registry", str(two)], "v0001 is a 2D model")  # two labels, as the volumes
     assert not out.exists()

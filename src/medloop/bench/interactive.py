@@ -159,10 +159,10 @@ def run_interactive_version(
         ConfigError: the version was not trained for clicks, or its labels are not the
             dataset's.
     """
-    from medloop.services.workspace import open_version
+    from medloop.services.workspace import open_version, version_record
 
-    name, predictor = open_version(registry, version, device)
-    manifest = predictor.manifest
+    _, record = version_record(registry, version)
+    name, manifest = record.name, record.manifest
     if manifest.guidance is None:
         raise ConfigError(
             f"{name} was not trained for clicks: train one with `medloop train --interactive`"
@@ -171,9 +171,10 @@ def run_interactive_version(
     if manifest.labels.num_foreground != k:
         raise ConfigError(f"{name} has {manifest.labels.num_foreground} label(s), {data} has {k}")
     test, cache = _test_split(data)
-    # A 2D model on volumes (or the reverse) fails here, not midway.
+    # A 2D model on volumes (or the reverse) fails here, before its weights load.
     if cache.pair(test[0]).image.ndim != manifest.spatial_dims:
         raise ConfigError(f"{name} is a {manifest.spatial_dims}D model; {data} is not")
+    _, predictor = open_version(registry, name, device)
     results: dict[str, Any] = {
         "dataset": str(data),
         "machine": machine_description(device),

@@ -42,6 +42,7 @@ __all__ = [
     "evaluate_dataset",
     "open_version",
     "train_workspace",
+    "version_record",
 ]
 
 
@@ -167,7 +168,7 @@ def add_corrections(
     ]
 
 
-def _version_record(
+def version_record(
     registry: Path, version: str | None
 ) -> tuple[FolderArtifactStore, VersionRecord]:
     if not registry.is_dir():
@@ -187,7 +188,7 @@ def open_version(
     """
     from medloop.ml.inference import Predictor
 
-    store, record = _version_record(registry, version)
+    store, record = version_record(registry, version)
     return record.name, Predictor.from_bytes(record.manifest, store.read_file(record.name), device)
 
 
@@ -204,7 +205,7 @@ def evaluate_dataset(
     """
     from medloop.ml.inference import Predictor
 
-    store, record = _version_record(registry, version)
+    store, record = version_record(registry, version)
     if split is None and "test" in load_dataset(data).splits:
         split = "test"
     source = FolderTrainingData(data, record.manifest.labels.num_foreground)

@@ -48,6 +48,13 @@ MIN_STEPS_FINER = {2: 600, 3: 400}
 Detail lost to shrinking is not brought back by more steps: on BUSI (lesions of ~400 px
 shrunk to fit the patch) x0.47 in 256-px patches for 686 steps scored 0.706 test Dice,
 x0.22 in 128-px patches for 1077 steps 0.657 (5-minute budgets, 2-core CPU)."""
+MIN_STEPS_LEAST = {2: 400, 3: 400}
+"""... or this many, for the cheapest network at such a resolution (in 2D a shallower
+one, see :func:`candidates`): a slower machine keeps the resolution and trains a smaller
+network rather than shrinking the data further. BUSI, 5 minutes on a 2-core CPU without
+bfloat16: x0.47 in 256-px patches with a U-Net 16..256 (5 levels) for 469 steps scored
+0.684 test Dice, 16..512 (6 levels) for 383 steps 0.631, and x0.22 in 128-px patches for
+606 steps 0.619."""
 FEWEST_STEPS = 20
 """A budget that buys fewer steps than this (of the smallest network) is refused."""
 THIN_PX = 3.0
@@ -230,7 +237,10 @@ def candidates(fp: Fingerprint, options: TrainingOptions) -> list[tuple[Resoluti
 
     2D: square patches of :data:`PATCH_2D` sides, each with the resolution that fits it;
     3D: the resampled median volume, shrunk to each of :data:`VOXELS_3D`. Each patch
-    comes with two widths (base 32 and 16) unless the user set the channels.
+    comes with two widths (base 32 and 16) unless the user set the channels; in 2D, a
+    patch at a finer resolution than the coarsest also with a network one level shallower
+    (base 16), the cheapest there (see :data:`MIN_STEPS_LEAST`), except for a
+    click-guided model.
     """
     dims = fp.spatial_dims
     if options.patch_size is not None:
@@ -239,8 +249,7 @@ def candidates(fp: Fingerprint, options: TrainingOptions) -> list[tuple[Resoluti
         sides = list(PATCH_2D)
     else:
         sides = [round(v ** (1 / 3)) for v in VOXELS_3D]
-    out: list[tuple[Resolution, Candidate]] = []
-    seen: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
+    layouts: list[tuple[Resolution, tuple[int, ...], tuple[float, ...]]] = []
     for side, voxels in zip(sides, VOXELS_3D if dims == 3 else sides, strict=False):
         res = resolution(fp, side, options)
         grid = tuple(m * s for m, s in zip(fp.shape_median, res.scale, strict=True))
@@ -255,7 +264,16 @@ def candidates(fp: Fingerprint, options: TrainingOptions) -> list[tuple[Resoluti
                 continue  # a smaller patch covers the image already
         else:
             patch = _patch_3d(grid, spacing, voxels)
-        for cand in _networks(patch, spacing, dims, options):
+        layouts.append((res, patch, spacing))
+    coarsest = min((math.prod(res.scale) for res, _, _ in layouts), default=1.0)
+    out: list[tuple[Resolution, Candidate]] = []
+    seen: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
+    for res, patch, spacing in layouts:
+        finer = math.prod(res.scale) > coarsest * 1.01
+        # A click-guided model keeps the full step requirement everywhere (see
+        # steps_needed): a cheaper network would only pull its choice finer.
+        shallow = finer and dims == 2 and not options.interactive
+        for cand in _networks(patch, spacing, dims, options, shallow=shallow):
             key = (cand.patch_size, cand.channels)
             if key not in seen:
                 seen.add(key)
@@ -268,21 +286,30 @@ def candidates(fp: Fingerprint, options: TrainingOptions) -> list[tuple[Resoluti
 
 
 def _networks(
-    patch: tuple[int, ...], spacing: tuple[float, ...], dims: int, options: TrainingOptions
+    patch: tuple[int, ...],
+    spacing: tuple[float, ...],
+    dims: int,
+    options: TrainingOptions,
+    shallow: bool = False,
 ) -> list[Candidate]:
+    """The networks for one patch: widths from 32 and from 16 at the full depth and, with
+    ``shallow`` (and at least 4 levels left), one level less from 16 (unless the user set
+    the channels)."""
     strides = _levels(patch, spacing)
     if options.channels is not None:
         strides = strides[: len(options.channels) - 1]
     depth = len(strides) + 1
     cap = 320 if dims == 3 else 512
-    widths = (
-        [tuple(options.channels)]
+    layouts: list[tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]] = (
+        [(tuple(options.channels), strides)]
         if options.channels is not None
-        else [tuple(min(w0 * 2**i, cap) for i in range(depth)) for w0 in (32, 16)]
+        else [(tuple(min(w0 * 2**i, cap) for i in range(depth)), strides) for w0 in (32, 16)]
     )
+    if shallow and options.channels is None and depth > 4:
+        layouts.append((tuple(min(16 * 2**i, cap) for i in range(depth - 1)), strides[:-1]))
     out = []
-    for chans in widths:
-        cand = Candidate(patch, chans, strides, 2)
+    for chans, levels in layouts:
+        cand = Candidate(patch, chans, levels, 2)
         fitted = tuple(_fit(p, d) for p, d in zip(patch, cand.divisors, strict=True))
         out.append(
             replace(cand, patch_size=fitted, batch_size=options.batch_size or _batch(dims, fitted))
@@ -310,23 +337,33 @@ def steps_needed(
     dims: int,
     fixed_steps: int | None = None,
     interactive: bool = False,
+    costs: list[float] | None = None,
 ) -> list[int]:
     """Steps each candidate must get to be chosen, for candidates resampled by ``scales``.
 
     The user's ``fixed_steps`` for all; otherwise :data:`MIN_STEPS`, and
-    :data:`MIN_STEPS_FINER` for a candidate at a finer scale than the coarsest one —
-    except for a click-guided model, which needs its steps to learn the clicks (BUSI,
-    5 minutes: Dice after 3 clicks 0.834 at x0.47 in 256-px patches, 0.861 at x0.22 in
-    128-px ones).
+    :data:`MIN_STEPS_FINER` for a candidate at a finer scale than the coarsest one
+    (:data:`MIN_STEPS_LEAST` for the cheapest of ``costs`` at that scale) — except for a
+    click-guided model, which needs its steps to learn the clicks (BUSI, 5 minutes: Dice
+    after 3 clicks 0.834 at x0.47 in 256-px patches, 0.861 at x0.22 in 128-px ones).
     """
     if fixed_steps is not None:
         return [fixed_steps] * len(scales)
     if interactive:
         return [MIN_STEPS[dims]] * len(scales)
     coarsest = min((math.prod(s) for s in scales), default=1.0)
-    return [
-        MIN_STEPS_FINER[dims] if math.prod(s) > coarsest * 1.01 else MIN_STEPS[dims] for s in scales
-    ]
+    cheapest: dict[float, float] = {}
+    for s, c in zip(scales, costs or [], strict=False):
+        cheapest[math.prod(s)] = min(c, cheapest.get(math.prod(s), math.inf))
+    needs = []
+    for i, s in enumerate(scales):
+        if math.prod(s) <= coarsest * 1.01:
+            needs.append(MIN_STEPS[dims])
+        elif costs is not None and costs[i] <= cheapest[math.prod(s)]:
+            needs.append(MIN_STEPS_LEAST[dims])
+        else:
+            needs.append(MIN_STEPS_FINER[dims])
+    return needs
 
 
 def choose(

@@ -177,7 +177,9 @@ def plan_training(
         return measured[i]
 
     smallest = len(pairs) - 1
-    needs = steps_needed([res.scale for res, _ in pairs], dims, options.steps, options.interactive)
+    needs = steps_needed(
+        [res.scale for res, _ in pairs], dims, options.steps, options.interactive, costs
+    )
     base = timed(smallest)
     estimate = [base * c / costs[smallest] for c in costs]
     # The cost model overrates large patches (small ones pay more overhead per voxel):

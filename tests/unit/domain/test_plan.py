@@ -168,6 +168,40 @@ def test_a_finer_resolution_needs_fewer_steps_than_the_coarsest() -> None:
     assert steps_needed(scales, 2, interactive=True) == [MIN_STEPS[2]] * 4  # clicks need steps
 
 
+def test_a_finer_resolution_also_offers_a_shallower_network_which_needs_fewest_steps() -> None:
+    from medloop.domain.plan import MIN_STEPS_FINER, MIN_STEPS_LEAST, steps_needed
+
+    options = candidates(_fp((570, 480), 400, 60), TrainingOptions())  # BUSI-like
+    coarsest = min(res.scale[0] for res, _ in options)
+    for scale in {res.scale[0] for res, _ in options}:
+        nets = [c.channels for res, c in options if res.scale[0] == scale]
+        if scale > coarsest:  # e.g. 256 px at x0.47: 32..512, 16..512 and 16..256
+            assert len(nets) == 3 and nets[2] == nets[1][:-1] and nets[2][0] == 16
+        else:
+            assert len(nets) == 2 and len(nets[0]) == len(nets[1])
+    costs = [relative_cost(c) for _, c in options]
+    needs = steps_needed([res.scale for res, _ in options], 2, costs=costs)
+    first = [n for (res, _), n in zip(options, needs, strict=True) if res == options[0][0]]
+    assert first == [MIN_STEPS_FINER[2], MIN_STEPS_FINER[2], MIN_STEPS_LEAST[2]]
+    assert needs[-1] == MIN_STEPS[2]
+    # A click-guided model's candidates stay as they were.
+    guided = candidates(_fp((570, 480), 400, 60), TrainingOptions(interactive=True))
+    assert len(guided) == len(options) - sum(res.scale[0] > coarsest for res, _ in options) // 3
+    assert all(len(c.channels) == len(c.strides) + 1 == 6 for _, c in guided[:2])
+    # At native resolution nothing is finer: no shallower network, the full requirement.
+    at_native = candidates(_fp((256, 256), 20, 5), TrainingOptions())
+    for patch in {c.patch_size for _, c in at_native}:
+        nets = [c.channels for _, c in at_native if c.patch_size == patch]
+        assert len(nets) == 2 and len(nets[0]) == len(nets[1])
+    # A slower machine keeps the resolution with the shallower network (400 steps in
+    # 200 s) rather than shrinking further; a faster one takes the deeper network.
+    cands = [c for _, c in options]
+    slow = choose(cands, [1.0, 0.6, 0.5] + [0.2] * (len(cands) - 3), 200.0, 2, needs=needs)
+    assert slow[0] == cands[2] and slow[1] == 400
+    fast = choose(cands, [1.0, 0.3, 0.25] + [0.1] * (len(cands) - 3), 200.0, 2, needs=needs)
+    assert fast[0] == cands[1] and fast[1] == 666
+
+
 def test_choose_takes_a_finer_resolution_with_fewer_steps() -> None:
     from medloop.domain.plan import steps_needed
 

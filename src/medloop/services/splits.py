@@ -4,6 +4,13 @@
 training, the other (``locked``) is never seen by training or selection and is what
 the promotion gate scores — scoring on the selection half would favour the selected
 model and reject every later candidate. ``test`` pairs are never returned.
+
+A pair's half is a bit of its own key's hash, so it never changes when pairs are added
+or removed: an image that selected a version's checkpoint never becomes one the gate
+judges later candidates against that version on (alternating pairs in hash order, as
+before, moved about half of them when one pair was added). Only a validation set so
+small that one half would be empty is split by alternation. Likewise, without splits,
+a pair is validation when its hash says so (one in ten).
 """
 
 from __future__ import annotations
@@ -22,6 +29,12 @@ def _rank(sample: PairSample) -> str:
     return hashlib.sha256(sample.key.encode()).hexdigest()
 
 
+def _bucket(sample: PairSample, n: int) -> int:
+    """One of ``n`` buckets, from the last bits of the key's hash (the order by
+    :func:`_rank` is independent of it)."""
+    return int(_rank(sample)[-8:], 16) % n
+
+
 @dataclass(frozen=True)
 class ReferenceSplit:
     """Reference pairs by role, each sorted by key."""
@@ -34,12 +47,15 @@ class ReferenceSplit:
 def split_reference(samples: Sequence[PairSample], max_val: int | None = None) -> ReferenceSplit:
     """Split reference pairs into ``train``, ``select`` and ``locked`` (see the module doc).
 
-    Uses the pairs' splits; when none has one, every 10th pair (by key hash) is
-    validation. With a single validation pair, it serves as both halves.
+    Uses the pairs' splits; when none has one, a pair is validation when its key's hash
+    falls in one of ten buckets (the first pair by hash when none does). A validation pair
+    is in ``select`` or ``locked`` by another bit of its hash; when that would leave a
+    half empty, the pairs alternate in hash order. A single validation pair serves as
+    both halves.
 
     Args:
         samples: the project's reference pairs.
-        max_val: cap on each validation half (benchmarks on large sets).
+        max_val: cap on each validation half (benchmarks on large sets; the first by hash).
 
     Raises:
         DatasetError: no training pairs.
@@ -49,15 +65,20 @@ def split_reference(samples: Sequence[PairSample], max_val: int | None = None) -
         val = [s for s in samples if s.split == "val"]
     else:
         ranked = sorted(samples, key=_rank)
-        n_val = max(1, len(ranked) // 10) if len(ranked) >= 2 else 0
-        val, train = ranked[:n_val], ranked[n_val:]
+        val = [s for s in ranked if _bucket(s, 10) == 0]
+        if not val and len(ranked) >= 2:
+            val = ranked[:1]
+        chosen = {s.key for s in val}
+        train = [s for s in ranked if s.key not in chosen]
     if not train:
         raise DatasetError("no training pairs: the reference data has no pair in split 'train'")
     ranked = sorted(val, key=_rank)
-    if len(ranked) >= 2:
-        select, locked = ranked[0::2], ranked[1::2]
-    else:
+    select = [s for s in ranked if _bucket(s, 2) == 0]
+    locked = [s for s in ranked if _bucket(s, 2) == 1]
+    if len(ranked) < 2:
         select, locked = ranked, ranked
+    elif not select or not locked:
+        select, locked = ranked[0::2], ranked[1::2]
     if max_val is not None:
         select, locked = select[:max_val], locked[:max_val]
 

@@ -239,8 +239,13 @@ def _ensure_second_version(server: LiveServer) -> None:
             files={"file": ("m.png", mask)},
         )
         assert r.status_code == 201, r.text
-    job = server.api("POST", server.project_path("/jobs"), json={"kind": "finetune"}).json()
-    assert server.wait_job(job["id"])["state"] == "succeeded"
+        started = r.json().get("finetune_job_id")
+    # The project fine-tunes every 2 corrections by itself; start one only if it did not.
+    job = (
+        started
+        or server.api("POST", server.project_path("/jobs"), json={"kind": "finetune"}).json()["id"]
+    )
+    assert server.wait_job(job)["state"] == "succeeded"
 
 
 def test_admin_promotes_and_rolls_back(
@@ -261,6 +266,9 @@ def test_admin_promotes_and_rolls_back(
         ).wait_for()
     page.get_by_test_id("lineage-v0002").click()
     page.get_by_test_id("lineage-correction").first.wait_for()
+    # the gate scored v0001 on the locked images once: when v0001 was made
+    recalled = page.get_by_test_id("gate-recalled").inner_text()
+    assert "v0001's scores on" in recalled and "recalled from its record" in recalled, recalled
     # effort per correction, by the version corrected
     page.locator("[data-testid=effort-row][data-version=v0001]").wait_for()
     assert page.get_by_test_id("production-version").inner_text().endswith("v0002")

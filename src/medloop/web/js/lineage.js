@@ -78,7 +78,24 @@ function gateReport(report) {
       { class: "reasons" },
       (report.reasons || []).map((r) => h("li", { text: r })),
     ),
+    recalledNote(report),
   );
+}
+
+/** "Production's scores on 40 of 47 locked images were recalled from its record; 7 were scored now." */
+function recalledNote(report) {
+  const recalled = report.production?.locked_recalled;
+  const n = report.locked?.length;
+  if (!report.against || typeof recalled !== "number" || !n) return null;
+  const fresh = n - recalled;
+  return h("p", {
+    class: "muted",
+    "data-testid": "gate-recalled",
+    text:
+      `${report.against}'s scores on ${recalled} of ${n} locked images were recalled from its ` +
+      `record (the same images, the same version)` +
+      (fresh ? `; ${fresh} were scored now.` : "."),
+  });
 }
 
 /** The version's events: "2026-11-29 10:00 promoted: promoted by ana over the gate's rejection: ...". */

@@ -68,20 +68,21 @@ def recall(
         if doc.get("format") != FORMAT or doc.get("device") != device:
             return unknown
         known = {
-            (d["key"], d["image_sha256"], d["mask_sha256"], int(d["frame"])): d
+            (d["key"], d["image_sha256"], d["mask_sha256"], int(d["frame"])): (
+                tuple(float(v) for v in d["dice"]),
+                tuple(float(v) for v in d["iou"]),
+            )
             for d in doc["images"]
         }
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return unknown  # not a file this release wrote: score everything again
+    if any(len(dice) != k or len(iou) != k for dice, iou in known.values()):
         return unknown
     out: list[SampleScore | None] = []
     for s in samples:
-        d = known.get(_identity(s))
-        if d is None:
+        entry = known.get(_identity(s))
+        if entry is None:
             out.append(None)
-            continue
-        dice = tuple(float(v) for v in d["dice"])
-        iou = tuple(float(v) for v in d["iou"])
-        if len(dice) != k or len(iou) != k:
-            return unknown
-        out.append(SampleScore(dice, iou, tuple(math.nan for _ in dice), s.group))
+        else:
+            out.append(SampleScore(entry[0], entry[1], (math.nan,) * k, s.group))
     return out

@@ -37,6 +37,11 @@ def test_scores_come_back_for_the_same_images_only() -> None:
     assert recall(data, [A, B], "cpu", 1) == [None, None]  # another label set
     assert recall(b"{not json", [A], "cpu", 2) == [None]
     assert recall(json.dumps({"format": 99}).encode(), [A], "cpu", 2) == [None]
+    doc = json.loads(data)
+    del doc["images"][1]["dice"]  # one entry damaged: nothing is trusted
+    assert recall(json.dumps(doc).encode(), [A, B], "cpu", 2) == [None, None]
+    doc["images"] = "not a list"
+    assert recall(json.dumps(doc).encode(), [A], "cpu", 2) == [None]
     with pytest.raises(ValueError, match="1 samples but 2 scores"):
         encode([A], SCORES, "cpu")
 

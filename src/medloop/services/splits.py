@@ -29,10 +29,12 @@ def _rank(sample: PairSample) -> str:
     return hashlib.sha256(sample.key.encode()).hexdigest()
 
 
-def _bucket(sample: PairSample, n: int) -> int:
-    """One of ``n`` buckets, from the last bits of the key's hash (the order by
-    :func:`_rank` is independent of it)."""
-    return int(_rank(sample)[-8:], 16) % n
+def _bucket(sample: PairSample, n: int, part: int) -> int:
+    """One of ``n`` buckets, from the ``part``-th 32 bits counted from the end of the
+    key's hash. Different parts are independent of each other, and of the order by
+    :func:`_rank` (which its first bits decide)."""
+    digest = _rank(sample)
+    return int(digest[len(digest) - 8 * (part + 1) : len(digest) - 8 * part], 16) % n
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def split_reference(samples: Sequence[PairSample], max_val: int | None = None) -
         val = [s for s in samples if s.split == "val"]
     else:
         ranked = sorted(samples, key=_rank)
-        val = [s for s in ranked if _bucket(s, 10) == 0]
+        val = [s for s in ranked if _bucket(s, 10, 1) == 0]
         if not val and len(ranked) >= 2:
             val = ranked[:1]
         chosen = {s.key for s in val}
@@ -73,8 +75,8 @@ def split_reference(samples: Sequence[PairSample], max_val: int | None = None) -
     if not train:
         raise DatasetError("no training pairs: the reference data has no pair in split 'train'")
     ranked = sorted(val, key=_rank)
-    select = [s for s in ranked if _bucket(s, 2) == 0]
-    locked = [s for s in ranked if _bucket(s, 2) == 1]
+    select = [s for s in ranked if _bucket(s, 2, 0) == 0]
+    locked = [s for s in ranked if _bucket(s, 2, 0) == 1]
     if len(ranked) < 2:
         select, locked = ranked, ranked
     elif not select or not locked:

@@ -49,6 +49,9 @@ def test_without_splits_a_tenth_is_validation_and_stays_so() -> None:
     assert 15 <= len(val) <= 45 and not val & _keys(s.train) and len(val) + len(s.train) == 300
     more = split_reference([*pairs, *_pairs([f"q{i}" for i in range(100)], None)])
     assert val <= _keys(more.select) | _keys(more.locked)
+    # the halves are stable too: chosen by other bits of the hash than validation is
+    assert _keys(s.select) <= _keys(more.select) and _keys(s.locked) <= _keys(more.locked)
+    assert 0.25 <= len(s.select) / len(val) <= 0.75
     small = split_reference(_pairs(["a", "b"], None))  # no pair's hash says validation
     assert len(small.train) == 1 and small.select == small.locked
 

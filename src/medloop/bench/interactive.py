@@ -159,9 +159,9 @@ def run_interactive_version(
         ConfigError: the version was not trained for clicks, or its labels are not the
             dataset's.
     """
-    from medloop.services.workspace import open_version, version_record
+    from medloop.services.workspace import stored_version, version_predictor
 
-    _, record = version_record(registry, version)
+    store, record = stored_version(registry, version)
     name, manifest = record.name, record.manifest
     if manifest.guidance is None:
         raise ConfigError(
@@ -174,7 +174,7 @@ def run_interactive_version(
     # A 2D model on volumes (or the reverse) fails here, before its weights load.
     if cache.pair(test[0]).image.ndim != manifest.spatial_dims:
         raise ConfigError(f"{name} is a {manifest.spatial_dims}D model; {data} is not")
-    _, predictor = open_version(registry, name, device)
+    predictor = version_predictor(store, record, device)
     results: dict[str, Any] = {
         "dataset": str(data),
         "machine": machine_description(device),

@@ -351,15 +351,16 @@ def steps_needed(
         return [fixed_steps] * len(scales)
     if interactive:
         return [MIN_STEPS[dims]] * len(scales)
-    coarsest = min((math.prod(s) for s in scales), default=1.0)
+    areas = [math.prod(s) for s in scales]
+    coarsest = min(areas, default=1.0)
     cheapest: dict[float, float] = {}
-    for s, c in zip(scales, costs or [], strict=False):
-        cheapest[math.prod(s)] = min(c, cheapest.get(math.prod(s), math.inf))
+    for a, c in zip(areas, costs or [], strict=False):
+        cheapest[a] = min(c, cheapest.get(a, math.inf))
     needs = []
-    for i, s in enumerate(scales):
-        if math.prod(s) <= coarsest * 1.01:
+    for i, a in enumerate(areas):
+        if a <= coarsest * 1.01:
             needs.append(MIN_STEPS[dims])
-        elif costs is not None and costs[i] <= cheapest[math.prod(s)]:
+        elif costs is not None and costs[i] <= cheapest[a]:
             needs.append(MIN_STEPS_LEAST[dims])
         else:
             needs.append(MIN_STEPS_FINER[dims])

@@ -9,6 +9,7 @@ training from scratch and for fine-tuning alike.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -159,11 +160,16 @@ class Gatekeeper:
         return Scored(record, cand, cand_val, cand_locked)
 
     def _production_locked(
-        self, name: str, locked: Sequence[PairSample], candidate: Predictor
+        self,
+        name: str,
+        locked: Sequence[PairSample],
+        candidate: Predictor,
+        production: Callable[[], Predictor],
     ) -> tuple[EvalSummary, np.ndarray, int]:
         """Production's summary and per-image Dice on ``locked``, and how many images'
         scores were recalled from its :data:`LOCKED_SCORES_FILE` instead of scored again
-        (on the candidate's kind of device)."""
+        (on the candidate's kind of device); ``production`` loads its predictor, only
+        when some image must be scored."""
         record = self.store.get(name)
         k = candidate.manifest.labels.num_foreground
         known: list[SampleScore | None] = [None] * len(locked)
@@ -171,7 +177,7 @@ class Gatekeeper:
             data = self.store.read_file(name, LOCKED_SCORES_FILE)
             known = recall(data, locked, candidate.device.type, k)
         missing = [s for s, sc in zip(locked, known, strict=True) if sc is None]
-        fresh = iter(score_samples(self.predictor(name), missing, self.cache) if missing else [])
+        fresh = iter(score_samples(production(), missing, self.cache) if missing else [])
         scores = [sc if sc is not None else next(fresh) for sc in known]
         val, per_image = summarize(scores, k)
         return val, per_image, len(locked) - len(missing)
@@ -188,13 +194,13 @@ class Gatekeeper:
         prod_locked = cand_held_scores = prod_held_scores = None
         recalled = 0
         if prod_name is not None:
+            prod = functools.cache(functools.partial(self.predictor, prod_name))  # loaded once
             prod_val, prod_locked, recalled = self._production_locked(
-                prod_name, locked, scored.predictor
+                prod_name, locked, scored.predictor, prod
             )
             if held:
-                prod = self.predictor(prod_name)
                 cand_held, cand_held_scores = evaluate_samples(scored.predictor, held, self.cache)
-                prod_held, prod_held_scores = evaluate_samples(prod, held, self.cache)
+                prod_held, prod_held_scores = evaluate_samples(prod(), held, self.cache)
         decision, checks = decide(
             self.rule, scored.locked_scores, prod_locked, cand_held_scores, prod_held_scores
         )

@@ -40,9 +40,9 @@ __all__ = [
     "Workspace",
     "add_corrections",
     "evaluate_dataset",
-    "open_version",
+    "stored_version",
     "train_workspace",
-    "version_record",
+    "version_predictor",
 ]
 
 
@@ -168,28 +168,29 @@ def add_corrections(
     ]
 
 
-def version_record(
-    registry: Path, version: str | None
+def stored_version(
+    registry: Path, version: str | None = None
 ) -> tuple[FolderArtifactStore, VersionRecord]:
+    """``registry``'s store and the record of ``version`` (default: production); no
+    weights are read, so callers check the version against their data first.
+
+    Raises:
+        ConfigError: no such registry.
+        RegistryError: no such version, or none in production.
+    """
     if not registry.is_dir():
         raise ConfigError(f"registry {registry} does not exist")
     store = FolderArtifactStore(registry)
     return store, store.get(version or store.require_production())
 
 
-def open_version(
-    registry: Path, version: str | None = None, device: str | None = None
-) -> tuple[str, Predictor]:
-    """``version`` of ``registry`` (default: production) and its torch predictor.
-
-    Raises:
-        ConfigError: no such registry.
-        RegistryError: no such version, or none in production.
-    """
+def version_predictor(
+    store: FolderArtifactStore, record: VersionRecord, device: str | None = None
+) -> Predictor:
+    """The torch predictor of a version found by :func:`stored_version`."""
     from medloop.ml.inference import Predictor
 
-    store, record = version_record(registry, version)
-    return record.name, Predictor.from_bytes(record.manifest, store.read_file(record.name), device)
+    return Predictor.from_bytes(record.manifest, store.read_file(record.name), device)
 
 
 def evaluate_dataset(
@@ -203,15 +204,14 @@ def evaluate_dataset(
 
     The version and the dataset are checked before the weights are loaded.
     """
-    from medloop.ml.inference import Predictor
-
-    store, record = version_record(registry, version)
+    store, record = stored_version(registry, version)
     if split is None and "test" in load_dataset(data).splits:
         split = "test"
     source = FolderTrainingData(data, record.manifest.labels.num_foreground)
     samples = [s for s in source.reference() if split is None or s.split == split]
     if not samples:
         raise DatasetError(f"{data}: no pairs in split {split!r}")
-    predictor = Predictor.from_bytes(record.manifest, store.read_file(record.name), device)
-    summary, _ = evaluate_samples(predictor, samples, PairCache(source), hd95=True)
+    summary, _ = evaluate_samples(
+        version_predictor(store, record, device), samples, PairCache(source), hd95=True
+    )
     return record.name, summary

@@ -82,7 +82,7 @@ function gateReport(report) {
   );
 }
 
-/** "Production's scores on 40 of 47 locked images were recalled from its record; 7 were scored now." */
+/** "v0001's scores on 40 of 47 locked images were recalled from its record (the same images, the same version); 7 were scored now." */
 function recalledNote(report) {
   const recalled = report.production?.locked_recalled;
   const n = report.locked?.length;

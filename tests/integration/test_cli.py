@@ -55,13 +55,16 @@ def test_the_loop_from_the_command_line(
     assert labels.size == (64, 64) and labels.mode == "L"
     assert Image.open(tmp_path / "res" / "case (8).overlay.png").mode == "RGB"
 
-    out = _ok(
-        ["finetune", "--registry", str(reg), "--corrections", str(correction_data), "--steps", "10"]
-    )
+    finetune = ["finetune", "--registry", str(reg), "--corrections", str(correction_data)]
+    res = runner.invoke(app, [*finetune, "--steps", "10", "--budget", "soon"])
+    assert res.exit_code == 2 and "a budget is like 5m" in res.output, res.output
+    assert not [p for p in (reg / "corrections").rglob("*") if p.is_file()]  # nothing stored
+    out = _ok([*finetune, "--steps", "10", "--budget", "2m"])
     assert "stored 3 corrections" in out and "v0002 (from v0001)" in out
     show = json.loads(_ok(["models", "show", "v0002", "--registry", str(reg)]))
     lineage = show["lineage"]
     assert lineage["parent"] == "v0001"
+    assert lineage["hyperparameters"]["train"]["max_seconds"] == 120.0
     assert sum(r["role"] == "correction" for r in lineage["data"]) == 3
     assert all(r["weight"] == 64.0 for r in lineage["data"] if r["role"] == "correction")
     assert all(len(r["image_sha256"]) == 64 for r in lineage["data"])

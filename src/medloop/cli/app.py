@@ -271,6 +271,10 @@ def finetune(
         int | None, typer.Option(help="Replay sample size (project default).")
     ] = None,
     steps: Annotated[int | None, typer.Option(min=1)] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="Time budget, e.g. 2m: the fine-tune ends by then or after its steps."),
+    ] = None,
     lr: Annotated[float | None, typer.Option(min=0.0)] = None,
     strategy: Annotated[
         str | None,
@@ -281,13 +285,17 @@ def finetune(
 ) -> None:
     """Add corrections, fine-tune production on all corrections so far, and gate the candidate."""
     from medloop.domain.jobs import FinetuneOptions
-    from medloop.domain.settings import Strategy
+    from medloop.domain.settings import Strategy, parse_budget
     from medloop.services.workspace import Workspace, add_corrections
 
     def go() -> None:
         workspace = Workspace.open(registry)
         policy = FinetuneOptions(
-            correction_weight=weight, replay_size=replay, steps=steps, lr=lr
+            correction_weight=weight,
+            replay_size=replay,
+            steps=steps,
+            budget_s=None if budget is None else parse_budget(budget),
+            lr=lr,
         ).apply(workspace.project.settings.learning)
         if strategy is not None:
             try:

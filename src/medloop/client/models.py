@@ -121,6 +121,7 @@ class Learning(ApiModel):
     correction_weight: float | None = None
     replay_size: int | None = None
     steps: int | None = None
+    budget_s: float | None = None
     lr: float | None = None
     batch_size: int | None = None
     held_out_share: float | None = None

@@ -108,6 +108,7 @@ class FinetuneOptions(SettingsModel):
     """A fine-tune job's changes to the project's learning policy, and why it runs."""
 
     steps: Steps | None = None
+    budget_s: Budget | None = None
     lr: LearningRate | None = None
     correction_weight: CorrectionWeight | None = None
     replay_size: ReplaySize | None = None

@@ -106,6 +106,10 @@ class LearningPolicy(SettingsModel):
     """Weight of those look-alikes; the rest of the replay is lowered to keep its total."""
     steps: Steps = 300
     """Optimiser steps per fine-tune."""
+    budget_s: Budget | None = Field(default=None, title="Time budget (s)")
+    """Wall-clock seconds a fine-tune may train: it ends after ``steps`` or this, whichever
+    comes first, its learning rate decaying on whichever is further along (empty: steps
+    alone). A slower machine then trains fewer steps but ends on time."""
     lr: LearningRate = Field(default=1e-3, title="Learning rate")
     """Peak learning rate of the fine-tune (AdamW, warm-up then cosine decay)."""
     batch_size: BatchSize = 8

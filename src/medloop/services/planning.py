@@ -304,8 +304,9 @@ def _augmentation(
 def finetune_spec(
     policy: LearningPolicy, parent_plan: dict[str, Any], n_corrections: int, device: str | None
 ) -> TrainSpec:
-    """A fine-tune's hyper-parameters; ``retrain`` takes the parent's planned budget
-    (format-1 manifests: the old default). Checkpoints every tenth of the run."""
+    """A fine-tune's hyper-parameters: ``policy.steps`` (``retrain``: the parent's planned
+    steps; format-1 manifests: the old default), ending earlier when ``policy.budget_s``
+    is spent. Checkpoints every tenth of the run."""
     from medloop.ml.trainer import TrainSpec
 
     if policy.strategy == Strategy.RETRAIN:
@@ -318,6 +319,7 @@ def finetune_spec(
             val_every=0,
             seed=policy.seed,
             device=device,
+            max_seconds=policy.budget_s,
             **_augmentation(parent_plan.get("strides", ()), parent_plan.get("mirror_axes")),
         )
     return TrainSpec(
@@ -328,6 +330,7 @@ def finetune_spec(
         val_every=0,
         seed=policy.seed + n_corrections,
         device=device,
+        max_seconds=policy.budget_s,
         checkpoint_every=max(1, min(200, policy.steps // 10)),
         distill=policy.distillation,
         l2sp=policy.l2sp,

@@ -102,3 +102,12 @@ def test_budgets_parse() -> None:
             parse_budget(bad)
     policy = FinetuneOptions(lr=1e-4, trigger="corrections", corrections=20).apply(LearningPolicy())
     assert policy.lr == 1e-4 and policy.correction_weight == 64.0
+
+
+
+def test_a_finetune_budget_comes_from_the_policy_or_the_job() -> None:
+    assert LearningPolicy().budget_s is None  # steps alone by default
+    policy = FinetuneOptions(budget_s=90.0).apply(LearningPolicy(budget_s=600.0))
+    assert policy.budget_s == 90.0 and policy.steps == 300
+    with pytest.raises(ConfigError, match="budget_s"):
+        FinetuneOptions.parse({"budget_s": 5})  # less than the shortest budget

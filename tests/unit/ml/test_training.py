@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
 from medloop.domain.model import ModelManifest
@@ -223,3 +226,30 @@ def test_training_in_bf16_autocast_learns_deterministically(
     assert a.precision == "bfloat16"  # recorded, so a version says how it was trained
     plain = train(manifest, items, replace(SPEC, steps=2, val_every=0, amp=False))
     assert plain.precision == "float32"
+
+
+def test_a_time_limit_ends_the_run_on_time_with_its_schedule_finished(
+    manifest: ModelManifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[torch.optim.Optimizer] = []
+    real = torch.optim.AdamW
+
+    def spying_adamw(*a: Any, **k: Any) -> torch.optim.Optimizer:
+        made.append(real(*a, **k))
+        return made[-1]
+
+    monkeypatch.setattr(torch.optim, "AdamW", spying_adamw)
+    rates: list[float] = []
+    spec = replace(SPEC, steps=100_000, warmup_steps=2, max_seconds=1.5)
+    t0 = time.perf_counter()
+    res = train(
+        manifest,
+        make_items(0, 4),
+        spec,
+        callbacks=TrainCallbacks(on_step=lambda *_: rates.append(made[0].param_groups[0]["lr"])),
+    )
+    took = time.perf_counter() - t0
+    assert 2 < res.steps < 100_000 and len(rates) == res.steps
+    assert 1.0 < took < 1.5 + 1.0, took  # ran until the limit, give or take two steps
+    # the learning rate followed time, not the 100 000 steps: it decayed to near its floor
+    assert rates[-1] < 0.1 * max(rates), (rates[-1], max(rates))

@@ -28,3 +28,15 @@ def test_a_budgeted_run_may_take_more_steps_than_the_probe_estimates(
         fp, TrainingOptions(budget_s=300, steps=700), labels, "gray", 200.0
     )
     assert fixed.steps == 700 and not any("at most" in r for r in fixed.reasons)
+
+
+def test_a_finetune_ends_by_its_budget_when_the_policy_has_one() -> None:
+    from medloop.domain.settings import LearningPolicy
+    from medloop.services.planning import finetune_spec
+
+    assert finetune_spec(LearningPolicy(), {}, 3, "cpu").max_seconds is None
+    spec = finetune_spec(LearningPolicy(budget_s=90.0), {}, 3, "cpu")
+    assert spec.max_seconds == 90.0 and spec.steps == 300
+    retrain = LearningPolicy(budget_s=90.0, strategy="retrain")
+    spec = finetune_spec(retrain, {"steps": 800}, 3, "cpu")
+    assert spec.max_seconds == 90.0 and spec.steps == 800

@@ -104,7 +104,6 @@ def test_budgets_parse() -> None:
     assert policy.lr == 1e-4 and policy.correction_weight == 64.0
 
 
-
 def test_a_finetune_budget_comes_from_the_policy_or_the_job() -> None:
     assert LearningPolicy().budget_s is None  # steps alone by default
     policy = FinetuneOptions(budget_s=90.0).apply(LearningPolicy(budget_s=600.0))

@@ -95,7 +95,9 @@ class TrainSpec:
 class TrainCallbacks:
     """Optional hooks; each receives plain numbers."""
 
-    on_step: Callable[[int, int, float], None] | None = None  # (step, total, loss)
+    on_step: Callable[[int, int, float], None] | None = None
+    """``(step, total, loss)``; ``total`` is the steps the run is expected to make (with a
+    time limit, the pace so far carried on to it: progress bars and ETAs end on time)."""
     on_validate: Callable[[int, float], None] | None = None  # (step, mean Dice)
     should_stop: Callable[[], bool] | None = None  # cancellation
     on_resume: Callable[[int], None] | None = None  # (step) a checkpoint was resumed
@@ -257,6 +259,15 @@ class _Run:
             return by_steps
         return max(by_steps, self.elapsed / self.spec.max_seconds)
 
+    def expected_steps(self, trained_s: float) -> int:
+        """How many steps the run will have made when it ends: ``spec.steps``, or with a
+        time limit the pace so far (``trained_s`` seconds for ``step`` steps) carried on
+        to it, between the steps done and ``spec.steps``."""
+        if self.spec.max_seconds is None or self.step == 0 or trained_s <= 0:
+            return self.spec.steps
+        paced = round(self.step * self.spec.max_seconds / trained_s)
+        return max(self.step, min(self.spec.steps, paced))
+
     def train_step(self) -> float:
         """One optimiser step on a fresh batch; returns the loss."""
         lr = self.spec.lr * lr_factor(self.spec, self.step, self.progress())
@@ -350,7 +361,8 @@ def train(
         started = time.perf_counter()
         loss = run.train_step()
         if cb.on_step is not None:
-            cb.on_step(run.step, spec.steps, loss)
+            total = run.expected_steps(run.elapsed + time.perf_counter() - started)
+            cb.on_step(run.step, total, loss)
         # The last validation's cost is kept back, so that the run ends on time with it;
         # the step after which less than two steps and that cost are left is the last.
         last = run.step >= spec.steps or (

@@ -44,8 +44,10 @@ def _dice(pred_path: Path, mask_path: Path) -> float:
 
 
 FINETUNE_BUDGET_S = 33.0
-"""Seconds the demo's fine-tune may train: its 300 steps take 28-42 s on a 2-core CPU
-(float32), so a slower machine trains fewer of them and the demo still ends on time."""
+"""Seconds the demo's fine-tune may train. Its 300 steps took 34 s (fast phase) to 42 s
+(slow phase) on a 2-core AVX2 CPU in float32. With this budget a slower machine trains
+fewer of them, and the demo (45 s for version 1, this, then about 8 s for the gate and the
+analyses) still ends within 90 s."""
 
 
 def _settings(budget_s: float) -> ProjectSettings:

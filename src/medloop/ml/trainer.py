@@ -252,21 +252,24 @@ class _Run:
         if self.ema is not None and saved.get("ema") is not None:
             self.ema.shadow = saved["ema"]
 
-    def progress(self) -> float:
-        """How far along the run is, 0..1: steps done or time spent, whichever is further."""
+    def progress(self, elapsed: float | None = None) -> float:
+        """How far along the run is, 0..1: steps done or time spent (``elapsed`` seconds,
+        default the run's so far), whichever is further."""
         by_steps = self.step / max(1, self.spec.steps)
         if self.spec.max_seconds is None:
             return by_steps
-        return max(by_steps, self.elapsed / self.spec.max_seconds)
+        spent = self.elapsed if elapsed is None else elapsed
+        return max(by_steps, spent / self.spec.max_seconds)
 
-    def expected_steps(self, trained_s: float) -> int:
-        """How many steps the run will have made when it ends: ``spec.steps``, or with a
-        time limit the pace so far (``trained_s`` seconds for ``step`` steps) carried on
-        to it, between the steps done and ``spec.steps``."""
-        if self.spec.max_seconds is None or self.step == 0 or trained_s <= 0:
+    def expected_steps(self, elapsed: float) -> int:
+        """How many steps the run will have made when it ends: the steps done over the
+        :meth:`progress` they made in ``elapsed`` seconds (``spec.steps`` without a time
+        limit; with one, the pace so far carried on to it), at least the steps done. A
+        progress bar then shows the progress the learning-rate schedule follows."""
+        done = self.progress(elapsed)
+        if self.step == 0 or done <= 0:
             return self.spec.steps
-        paced = round(self.step * self.spec.max_seconds / trained_s)
-        return max(self.step, min(self.spec.steps, paced))
+        return max(self.step, round(self.step / done))
 
     def train_step(self) -> float:
         """One optimiser step on a fresh batch; returns the loss."""

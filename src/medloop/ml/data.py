@@ -5,13 +5,18 @@ map ``(*spatial)`` and a weight. :class:`PatchSampler` draws batches: items with
 probability proportional to their weight, patch centres on a foreground voxel (of a
 class drawn uniformly among those present) with probability ``fg_prob``, then MONAI
 augmentation (flips, 90° rotations in the first two axes' plane, affine rotation +
-scaling, intensity scale/shift/contrast, noise).
+scaling, intensity scale/shift/contrast, noise). Each batch is built from its own seed,
+drawn in order from the sampler's generator, so worker threads can build the next
+batches while the device trains on this one and still give the same stream.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import threading
+from collections import deque
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +33,8 @@ from monai.transforms import (
     RandScaleIntensityd,
     RandShiftIntensityd,
 )
+
+from medloop.ml.device import single_threaded
 
 __all__ = ["Batch", "PatchSampler", "TrainItem", "build_augmentation"]
 
@@ -122,21 +129,34 @@ def build_augmentation(
     )
 
 
+_TRACKING = threading.Lock()
+_untracked_depth = 0
+_tracking_before = True
+
+
 @contextmanager
 def untracked() -> Iterator[None]:
     """MONAI transforms without ``MetaTensor`` tracking inside the block: they return
     plain tensors, the same values, 2-3x faster (a 96² three-channel patch through
     :func:`build_augmentation`: 2.0-2.5 ms against 5.7-6.2 ms on a 2-core CPU).
-    MONAI's switch is process-wide; it is restored on leaving, and no other code of
+    MONAI's switch is process-wide: the first block to enter turns it off and the last
+    to leave restores it, so batch-building threads may overlap; no other code of
     medloop's reads MONAI metadata."""
     from monai.data import get_track_meta, set_track_meta
 
-    before = get_track_meta()
-    set_track_meta(False)
+    global _untracked_depth, _tracking_before
+    with _TRACKING:
+        if _untracked_depth == 0:
+            _tracking_before = get_track_meta()
+            set_track_meta(False)
+        _untracked_depth += 1
     try:
         yield
     finally:
-        set_track_meta(before)
+        with _TRACKING:
+            _untracked_depth -= 1
+            if _untracked_depth == 0:
+                set_track_meta(_tracking_before)
 
 
 def _plain(value: Any) -> torch.Tensor:
@@ -152,13 +172,16 @@ class PatchSampler:
         items: the training pairs (all 2D or all 3D).
         patch_size: the patch's size per spatial axis.
         batch_size: patches per batch.
-        rng: the only source of randomness (augmentation is reseeded from it), so a
-            saved ``rng.bit_generator.state`` resumes the exact stream.
+        rng: draws one seed per batch, in order; each batch's crops and augmentation come
+            from its seed, so :attr:`rng_state` resumes the exact stream.
         fg_prob: probability that a patch is centred on a foreground voxel.
         weighted: draw items with probability proportional to ``item.weight``.
         augment: apply :func:`build_augmentation`.
         in_plane_only: for volumes with thick slices (see :func:`build_augmentation`).
         mirror_axes: the axes flips may use (see :func:`build_augmentation`).
+        workers: threads that build the next ``2 * workers`` batches ahead (0: each batch
+            is built when asked for). The batches are the same either way. Call
+            :meth:`close` when done.
     """
 
     def __init__(
@@ -173,6 +196,7 @@ class PatchSampler:
         augment: bool = True,
         in_plane_only: bool = False,
         mirror_axes: tuple[int, ...] | None = None,
+        workers: int = 0,
     ) -> None:
         if not items:
             raise ValueError("no training items")
@@ -188,9 +212,20 @@ class PatchSampler:
         self.loss_exponent = 0.5 if weighted else 1.0
         dims = len(self.patch_size)
         square = self.patch_size[0] == self.patch_size[1]
-        self.augmentation = (
-            build_augmentation(dims, in_plane_only, square, mirror_axes) if augment else None
-        )
+        self._augment_args = (dims, in_plane_only, square, mirror_axes) if augment else None
+        self.workers = max(0, workers)
+        self._local = threading.local()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[tuple[Mapping[str, Any], Future[Batch]]] = deque()
+
+    def _augmentation(self) -> Compose | None:
+        """This thread's augmentation (MONAI transforms keep their random state inside)."""
+        if self._augment_args is None:
+            return None
+        aug: Compose | None = getattr(self._local, "augmentation", None)
+        if aug is None:
+            aug = self._local.augmentation = build_augmentation(*self._augment_args)
+        return aug
 
     def _pad(self, item: TrainItem) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
         """Image and mask padded to at least the patch (reflect keeps statistics plausible)."""
@@ -205,35 +240,37 @@ class PatchSampler:
         flat = msk.ravel()
         return img, msk, {int(c): np.flatnonzero(flat == c) for c in np.unique(flat) if c > 0}
 
-    def _crop(self, item: TrainItem) -> tuple[np.ndarray, np.ndarray]:
+    def _crop(self, item: TrainItem, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         img, msk, fg = self._pad(item)
         shape = msk.shape
-        if fg and self.rng.random() < self.fg_prob:
-            cls = sorted(fg)[int(self.rng.integers(len(fg)))]
-            idx = fg[cls][int(self.rng.integers(fg[cls].size))]
+        if fg and rng.random() < self.fg_prob:
+            cls = sorted(fg)[int(rng.integers(len(fg)))]
+            idx = fg[cls][int(rng.integers(fg[cls].size))]
             centre = np.unravel_index(int(idx), shape)
             starts = [
-                int(np.clip(c - p // 2 + self.rng.integers(-(p // 4), p // 4 + 1), 0, s - p))
+                int(np.clip(c - p // 2 + rng.integers(-(p // 4), p // 4 + 1), 0, s - p))
                 for c, p, s in zip(centre, self.patch_size, shape, strict=True)
             ]
         else:
             starts = [
-                int(self.rng.integers(0, s - p + 1))
-                for p, s in zip(self.patch_size, shape, strict=True)
+                int(rng.integers(0, s - p + 1)) for p, s in zip(self.patch_size, shape, strict=True)
             ]
         window = tuple(slice(a, a + p) for a, p in zip(starts, self.patch_size, strict=True))
         return img[(slice(None), *window)], msk[window]
 
-    def next_batch(self) -> Batch:
-        idx = self.rng.choice(len(self.items), size=self.batch_size, p=self.probs)
+    def _build(self, seed: int) -> Batch:
+        """The batch of ``seed``: the same on any thread."""
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(len(self.items), size=self.batch_size, p=self.probs)
+        augmentation = self._augmentation()
+        if augmentation is not None:
+            augmentation.set_random_state(seed=int(rng.integers(2**31 - 1)))
         images, masks = [], []
-        if self.augmentation is not None:
-            self.augmentation.set_random_state(seed=int(self.rng.integers(2**31 - 1)))
         with untracked():  # the same patches, 2-3x faster
             for i in idx:
-                img, msk = self._crop(self.items[int(i)])
-                if self.augmentation is not None:
-                    d = self.augmentation(
+                img, msk = self._crop(self.items[int(i)], rng)
+                if augmentation is not None:
+                    d = augmentation(
                         {
                             "image": torch.from_numpy(np.ascontiguousarray(img)),
                             "mask": torch.from_numpy(msk[None].astype(np.float32)),
@@ -256,3 +293,44 @@ class PatchSampler:
             keys=[self.items[int(i)].key for i in idx],
             distill=torch.tensor([self.items[int(i)].distill for i in idx], dtype=torch.bool),
         )
+
+    def _seed(self) -> int:
+        return int(self.rng.integers(2**63 - 1))
+
+    def next_batch(self) -> Batch:
+        if not self.workers:
+            return self._build(self._seed())
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                self.workers, thread_name_prefix="medloop-batches", initializer=single_threaded
+            )
+        while len(self._pending) < 2 * self.workers:
+            state = self.rng.bit_generator.state
+            self._pending.append((state, self._pool.submit(self._build, self._seed())))
+        return self._pending.popleft()[1].result()
+
+    @property
+    def rng_state(self) -> Mapping[str, Any]:
+        """The generator's state before the next batch handed out (batches built ahead
+        are not counted): restoring it resumes the exact stream."""
+        return self._pending[0][0] if self._pending else self.rng.bit_generator.state
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :attr:`rng_state` (batches built ahead are dropped)."""
+        self._drop_pending()
+        self.rng.bit_generator.state = state
+
+    def _drop_pending(self) -> None:
+        for _, future in self._pending:
+            future.cancel()
+        for _, future in self._pending:
+            if not future.cancelled():
+                future.exception()  # wait: a running build must not outlive the drop
+        self._pending.clear()
+
+    def close(self) -> None:
+        """Stop the worker threads (a later :meth:`next_batch` starts them again)."""
+        self._drop_pending()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

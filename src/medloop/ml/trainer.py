@@ -25,7 +25,7 @@ from medloop.domain.model import ModelManifest
 from medloop.domain.ports import Checkpoint
 from medloop.ml.clicking import GuidedBatch
 from medloop.ml.data import PatchSampler, TrainItem
-from medloop.ml.device import bf16_is_native, resolve_device
+from medloop.ml.device import batch_threads, bf16_is_native, resolve_device
 from medloop.ml.inference import Predictor
 from medloop.ml.loss import WeightedDiceCELoss
 from medloop.ml.metrics import score_label_maps
@@ -86,6 +86,9 @@ class TrainSpec:
     """Decay of an exponential moving average of the weights returned (0: off)."""
     encoder_lr_scale: float = 1.0
     """The encoder's learning rate as a share of ``lr``."""
+    batch_threads: int | None = None
+    """Threads that build batches ahead while the device trains (``None``: by device, see
+    :func:`~medloop.ml.device.batch_threads`); the batches are the same for any number."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -206,16 +209,20 @@ class _Run:
             else None
         )
         self.loss_fn = WeightedDiceCELoss()
+        # The sampler has its own stream: it draws ahead of the batches handed out.
         self.sampler = PatchSampler(
             items,
             manifest.patch_size,
             spec.batch_size,
-            self.rng,
+            np.random.default_rng([spec.seed, 1]),
             fg_prob=spec.fg_prob,
             weighted=spec.weighted_sampling,
             augment=spec.augment,
             in_plane_only=spec.in_plane_only,
             mirror_axes=spec.mirror_axes,
+            workers=batch_threads(self.device)
+            if spec.batch_threads is None
+            else spec.batch_threads,
         )
         self.use_amp = spec.amp and bf16_is_native(self.device)
         self.step, self.best_score, self.elapsed = 0, -1.0, 0.0
@@ -230,6 +237,7 @@ class _Run:
             "optimizer": self.opt.state_dict(),
             "elapsed": self.elapsed,
             "rng": self.rng.bit_generator.state,
+            "sampler_rng": self.sampler.rng_state,
             "torch_rng": torch.get_rng_state(),
             "step": self.step,
             "best_score": self.best_score,
@@ -245,6 +253,8 @@ class _Run:
         self.opt.load_state_dict(saved["optimizer"])
         self.elapsed = float(saved.get("elapsed", 0.0))
         self.rng.bit_generator.state = saved["rng"]
+        if "sampler_rng" in saved:  # older checkpoints: the batches start afresh
+            self.sampler.restore(saved["sampler_rng"])
         torch.set_rng_state(saved["torch_rng"])
         self.step, self.best_score = saved["step"], saved["best_score"]
         self.best_step, self.best_state = saved["best_step"], saved["best_state"]
@@ -355,43 +365,46 @@ def train(
         spec.steps, spec.val_every, spec.max_seconds, cost, spec.val_share
     )
     validating = 0.0
-    while run.progress() < 1.0:
-        if cb.should_stop is not None and cb.should_stop():
-            stopped = True
-            if checkpoint is not None:
+    try:
+        while run.progress() < 1.0:
+            if cb.should_stop is not None and cb.should_stop():
+                stopped = True
+                if checkpoint is not None:
+                    checkpoint.save(_dump(run.state()))
+                break
+            started = time.perf_counter()
+            loss = run.train_step()
+            if cb.on_step is not None:
+                total = run.expected_steps(run.elapsed + time.perf_counter() - started)
+                cb.on_step(run.step, total, loss)
+            # The last validation's cost is kept back, so that the run ends on time with it;
+            # the step after which less than two steps and that cost are left is the last.
+            last = run.step >= spec.steps or (
+                spec.max_seconds is not None
+                and run.elapsed + 2 * (time.perf_counter() - started) + (cost or 0.0)
+                >= spec.max_seconds
+            )
+            trained = run.elapsed + time.perf_counter() - started
+            due = bool(spec.val_every) and (last or schedule.due(run.step, run.elapsed, trained))
+            scored = False
+            if val_items and due:
+                scored = True
+                scoring = time.perf_counter()
+                score = run.validate(val_items, loss)
+                validating += time.perf_counter() - scoring
+                if cb.on_validate is not None:
+                    cb.on_validate(run.step, score)
+            run.elapsed += time.perf_counter() - started
+            if (
+                checkpoint is not None
+                and spec.checkpoint_every
+                and run.step % spec.checkpoint_every == 0
+            ):
                 checkpoint.save(_dump(run.state()))
-            break
-        started = time.perf_counter()
-        loss = run.train_step()
-        if cb.on_step is not None:
-            total = run.expected_steps(run.elapsed + time.perf_counter() - started)
-            cb.on_step(run.step, total, loss)
-        # The last validation's cost is kept back, so that the run ends on time with it;
-        # the step after which less than two steps and that cost are left is the last.
-        last = run.step >= spec.steps or (
-            spec.max_seconds is not None
-            and run.elapsed + 2 * (time.perf_counter() - started) + (cost or 0.0)
-            >= spec.max_seconds
-        )
-        trained = run.elapsed + time.perf_counter() - started
-        due = bool(spec.val_every) and (last or schedule.due(run.step, run.elapsed, trained))
-        scored = False
-        if val_items and due:
-            scored = True
-            scoring = time.perf_counter()
-            score = run.validate(val_items, loss)
-            validating += time.perf_counter() - scoring
-            if cb.on_validate is not None:
-                cb.on_validate(run.step, score)
-        run.elapsed += time.perf_counter() - started
-        if (
-            checkpoint is not None
-            and spec.checkpoint_every
-            and run.step % spec.checkpoint_every == 0
-        ):
-            checkpoint.save(_dump(run.state()))
-        if last and scored:  # another step would need another validation
-            break
+            if last and scored:  # another step would need another validation
+                break
+    finally:
+        run.sampler.close()
     return TrainResult(
         state_dict=run.final_weights(),
         steps=run.step,

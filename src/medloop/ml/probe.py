@@ -2,7 +2,9 @@
 
 The planner turns a time budget into steps with this figure, measured at the start of
 every training run on random data of the planned shapes (a few warm-up steps are not
-counted: the first steps allocate memory and pick kernels).
+counted: the first steps allocate memory and pick kernels). Where threads build batches
+ahead (beside a GPU), the warm-up also uses up the batches they built while it ran, so
+that the timed steps wait for batches as a long run does.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch
 
 from medloop.domain.model import ModelManifest
 from medloop.ml.data import TrainItem
-from medloop.ml.device import resolve_device
+from medloop.ml.device import batch_threads, resolve_device
 from medloop.ml.trainer import TrainCallbacks, TrainSpec, train
 
 __all__ = ["seconds_per_step"]
@@ -33,6 +35,10 @@ def seconds_per_step(
     (augmentation and, for an interactive model, the simulated clicks included, as in
     training).
     """
+    threads = batch_threads(resolve_device(device))
+    # The threads start with 2 x threads batches in hand, built during the first slow
+    # steps: timed before those are used up, a step would show the device's pace alone.
+    warmup = max(warmup, 2 * threads + 2)
     rng = np.random.default_rng(0)
     shape = manifest.patch_size
     mask = np.zeros(shape, np.uint8)  # one object in the middle, as real masks have
@@ -59,6 +65,7 @@ def seconds_per_step(
         warmup_steps=1,
         device=device,
         checkpoint_every=0,
+        batch_threads=threads,
     )
     train(manifest, items, spec, callbacks=TrainCallbacks(on_step=on_step))
     durations = np.diff(stamps[warmup:])

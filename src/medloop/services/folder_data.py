@@ -119,7 +119,12 @@ class FolderTrainingData:
         src = self._paths.get(sample.key)
         if src is None:
             raise TrainingError(f"reference pair {sample.key!r} is gone from {self.root}")
-        return src.image.read_bytes(), src.mask.read_bytes(), str(src.image), str(src.mask)
+        return (
+            _read(src.image, sample.key),
+            _read(src.mask, sample.key),
+            str(src.image),
+            str(src.mask),
+        )
 
     def load(self, sample: PairSample) -> LoadedPair:
         image_bytes, mask_bytes, image_name, mask_name = self._bytes(sample)
@@ -137,3 +142,15 @@ class FolderTrainingData:
             image=image,
         )
         return LoadedPair(sample, image, mask)
+
+
+def _read(path: Path, key: str) -> bytes:
+    """A listed file's bytes; a file gone or unreadable since it was listed is a
+    :class:`TrainingError` naming it (a one-line CLI error, not a traceback)."""
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise TrainingError(
+            f"reference pair {key!r}: cannot read {path} ({err.strerror or err}); "
+            "the dataset changed while it was in use"
+        ) from err

@@ -257,3 +257,39 @@ def test_a_time_limit_ends_the_run_on_time_with_its_schedule_finished(
     assert 1.0 < took < 1.5 + 1.0, took  # ran until the limit, give or take two steps
     # the learning rate followed time, not the 100 000 steps: it decayed to near its floor
     assert rates[-1] < 0.1 * max(rates), (rates[-1], max(rates))
+
+
+def test_a_time_limited_run_resumed_from_its_checkpoint_spends_only_the_time_left(
+    manifest: ModelManifest, tmp_path: Path
+) -> None:
+    """A budgeted fine-tune that stops half-way (a worker shut down) and resumes keeps
+    its clock: the two parts together take the budget, not the budget twice."""
+    spec = replace(SPEC, steps=100_000, warmup_steps=2, max_seconds=2.0, checkpoint_every=0)
+    items = make_items(0, 4)
+    checkpoint = FolderCheckpoint(tmp_path / "run")
+    started: list[float] = []
+
+    def after_a_second() -> bool:  # asked before each step: a second after the first
+        started.append(started[0] if started else time.perf_counter())
+        return time.perf_counter() - started[0] > 1.0
+
+    first = train(
+        manifest,
+        items,
+        spec,
+        checkpoint=checkpoint,
+        callbacks=TrainCallbacks(should_stop=after_a_second),
+    )
+    assert first.stopped and checkpoint.load() is not None
+    resumed_at: list[int] = []
+    second = train(
+        manifest,
+        items,
+        spec,
+        checkpoint=checkpoint,
+        callbacks=TrainCallbacks(on_resume=resumed_at.append),
+    )
+    assert resumed_at == [first.steps]
+    assert not second.stopped and first.steps < second.steps < 100_000
+    # about one second was left; a clock restarted at zero would run two more
+    assert second.seconds < 0.75 * spec.max_seconds, (first.seconds, second.seconds)

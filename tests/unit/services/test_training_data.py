@@ -129,3 +129,20 @@ def test_changed_bytes_are_refused(database: Database, blobs: BlobStore, project
     path.write_bytes(b"tampered")
     with pytest.raises(TrainingError, match="corrupt"):
         data.load(sample)
+
+
+def test_a_dataset_file_gone_while_in_use_is_a_training_error_naming_it(tmp_path: Path) -> None:
+    from medloop.services.folder_data import FolderTrainingData
+
+    for sub in ("images", "masks"):
+        (tmp_path / sub).mkdir()
+    for i in range(2):
+        pixels = np.random.default_rng(i).integers(0, 255, (16, 16), dtype=np.uint8)
+        (tmp_path / "images" / f"p{i}.png").write_bytes(_png(pixels))
+        (tmp_path / "masks" / f"p{i}.png").write_bytes(_png((pixels > 128).astype(np.uint8)))
+    data = FolderTrainingData(tmp_path, 1)
+    first, second = sorted(data.reference(), key=lambda s: s.key)
+    assert data.load(first).image.shape[:2] == (16, 16)
+    (tmp_path / "images" / "p1.png").unlink()  # e.g. a mount went away mid-run
+    with pytest.raises(TrainingError, match=r"p1\.png.*changed while it was in use"):
+        data.load(second)

@@ -2,6 +2,16 @@
 # On a lent GPU machine (the `device` tool): install the wheels carried in .whl/ into
 # /tmp/site (nothing can be fetched there), then show the GPU and time the batch
 # sampler with and without worker threads. Run from the repository root.
+#
+# The wheels are made here, on the development machine, for the device's Python 3.12
+# (.whl/ is git-ignored; 2026-11-30 these 16 were needed, about 20 MB, the versions
+# of .venv):
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+#     -d .whl monai==V nibabel==V pydantic==V pydantic_core==V annotated-types==V \
+#     typing-inspection==V typing_extensions==V SQLAlchemy==V greenlet==V pydicom==V \
+#     pynrrd==V cryptography==V cffi==V pycparser==V typer==V click==V
+# and each dataset is copied to .gpu/NAME (one dataset per call: 64 MiB at most).
 set -euo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target /tmp/site .whl/*.whl

@@ -35,7 +35,8 @@ def seconds_per_step(
     (augmentation and, for an interactive model, the simulated clicks included, as in
     training).
     """
-    threads = batch_threads(resolve_device(device))
+    dev = resolve_device(device)
+    threads = batch_threads(dev)
     # The threads start with 2 x threads batches in hand, built during the first slow
     # steps: timed before those are used up, a step would show the device's pace alone.
     warmup = max(warmup, 2 * threads + 2)
@@ -54,7 +55,7 @@ def seconds_per_step(
     stamps: list[float] = []
 
     def on_step(step: int, total: int, loss: float) -> None:
-        if resolve_device(device).type == "cuda":
+        if dev.type == "cuda":
             torch.cuda.synchronize()
         stamps.append(time.perf_counter())
 

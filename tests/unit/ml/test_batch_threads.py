@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,7 @@ import torch
 from medloop.domain.model import ModelManifest
 from medloop.ml.data import Batch, PatchSampler, TrainItem, untracked
 from medloop.ml.device import batch_threads
-from medloop.ml.trainer import TrainCallbacks, TrainSpec, train
-from medloop.storage.folder_registry import FolderCheckpoint
+from medloop.ml.trainer import TrainSpec, train
 
 from .conftest import make_items
 
@@ -131,28 +129,3 @@ def test_training_with_batch_threads_gives_the_same_weights(manifest: ModelManif
     for k in plain.state_dict:
         assert torch.equal(plain.state_dict[k], threaded.state_dict[k]), k
     assert not any(t.name.startswith("medloop-batches") for t in threading.enumerate())
-
-
-def test_a_run_with_batch_threads_resumes_exactly(manifest: ModelManifest, tmp_path: Path) -> None:
-    items = make_items(0, 4)
-    spec = replace(SPEC, steps=10, checkpoint_every=5, batch_threads=2)
-    straight = train(manifest, items, spec)
-    calls = {"n": 0}
-
-    def stop_after_five() -> bool:
-        calls["n"] += 1
-        return calls["n"] > 5
-
-    checkpoint = FolderCheckpoint(tmp_path / "run")
-    partial = train(
-        manifest,
-        items,
-        spec,
-        checkpoint=checkpoint,
-        callbacks=TrainCallbacks(should_stop=stop_after_five),
-    )
-    assert partial.steps == 5 and partial.stopped
-    resumed = train(manifest, items, spec, checkpoint=checkpoint)
-    assert resumed.steps == 10
-    for k in straight.state_dict:
-        assert torch.allclose(straight.state_dict[k], resumed.state_dict[k], atol=1e-6), k

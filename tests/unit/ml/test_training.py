@@ -45,9 +45,12 @@ def test_training_is_deterministic_on_cpu(manifest: ModelManifest) -> None:
         assert torch.equal(a.state_dict[k], b.state_dict[k]), k
 
 
-def test_resume_gives_the_same_weights(manifest: ModelManifest, tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_threads", [0, 2])  # 2: batches built ahead are not counted
+def test_resume_gives_the_same_weights(
+    manifest: ModelManifest, tmp_path: Path, batch_threads: int
+) -> None:
     items = make_items(0, 4)
-    spec = replace(SPEC, steps=10, checkpoint_every=5)
+    spec = replace(SPEC, steps=10, checkpoint_every=5, batch_threads=batch_threads)
     straight = train(manifest, items, spec)
 
     calls = {"n": 0}

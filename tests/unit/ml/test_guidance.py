@@ -14,6 +14,7 @@ from medloop.domain.model import GuidanceSpec, ModelManifest, NetworkSpec, Prepr
 from medloop.errors import ConfigError, InputError
 from medloop.ml.data import TrainItem
 from medloop.ml.guidance import (
+    CENTRE_SIGMA,
     _interior_point,
     encode,
     error_regions,
@@ -80,11 +81,29 @@ def test_the_next_click_goes_to_the_centre_of_the_largest_error() -> None:
 
 
 def _whole_array_interior(region: np.ndarray) -> tuple[float, ...]:
-    """The reference: the distance transform over the whole array, padded by one."""
-    dist = ndimage.distance_transform_edt(np.pad(region, 1))[
-        tuple(slice(1, -1) for _ in region.shape)
-    ]
-    return tuple(float(v) for v in np.unravel_index(int(dist.argmax()), region.shape))
+    """The reference: distances and blur over the whole array, padded by one."""
+    inner = tuple(slice(1, -1) for _ in region.shape)
+    dist = ndimage.distance_transform_edt(np.pad(region, 1))[inner]
+    mass = ndimage.gaussian_filter(np.pad(region, 1).astype(np.float64), 2.0, mode="constant")
+    score = np.where(dist == dist.max(), mass[inner], -1.0)
+    return tuple(float(v) for v in np.unravel_index(int(score.argmax()), region.shape))
+
+
+def test_a_click_on_a_thin_sheet_goes_to_its_middle_not_its_edge() -> None:
+    """Every point of a sheet one voxel thick is as far from its border; the click goes
+    where the most of the sheet is around it, as a clinician clicks the middle: at least
+    two blur widths in from every edge (farther in, the blur sees only sheet)."""
+    sheet = np.zeros((20, 40, 30), bool)
+    sheet[10, 5:35, 4:24] = True  # a 30 x 20 sheet
+    z, y, x = _interior_point(sheet)
+    inset = 2 * CENTRE_SIGMA
+    assert z == 10 and 5 + inset <= y <= 34 - inset and 4 + inset <= x <= 23 - inset
+    truth = np.zeros((20, 40, 30), np.uint8)
+    truth[8:11, 5:35, 4:24] = 1
+    pred = truth.copy()
+    pred[10] = 0  # the prediction misses the sheet on the slab's far face
+    click = next_click(pred, truth, 1)
+    assert click is not None and click.positive and click.index == (z, y, x)
 
 
 @pytest.mark.parametrize("shape", [(40, 56, 40), (64, 64), (7, 9, 5)])

@@ -84,7 +84,9 @@ def _whole_array_interior(region: np.ndarray) -> tuple[float, ...]:
     """The reference: distances and blur over the whole array, padded by one."""
     inner = tuple(slice(1, -1) for _ in region.shape)
     dist = ndimage.distance_transform_edt(np.pad(region, 1))[inner]
-    mass = ndimage.gaussian_filter(np.pad(region, 1).astype(np.float64), 2.0, mode="constant")
+    mass = ndimage.gaussian_filter(
+        np.pad(region, 1).astype(np.float64), CENTRE_SIGMA, mode="constant"
+    )
     score = np.where(dist == dist.max(), mass[inner], -1.0)
     return tuple(float(v) for v in np.unravel_index(int(score.argmax()), region.shape))
 

@@ -48,9 +48,12 @@ __all__ = [
 DEFAULT_LR = {2: 2e-3, 3: 2e-3}
 VALIDATIONS = 6
 """How many times the selection half of ``val`` is scored during a run."""
-STEP_HEADROOM = 1.25
+STEP_HEADROOM = 2.0
 """A budgeted run's step cap over the probe's estimate (time ends it first when the
-probe was right)."""
+probe was right). The probe times a few steps at the start and often catches the
+machine slower than it then trains: on the 2-core AVX2 machine three 5-minute BUSI runs
+hit a 1.25x cap with 6-28 s of their budget left (750 steps in 258 s of 285 where the
+probe read 444 ms a step and the run made 344 ms)."""
 
 
 def _preprocess(fp: Fingerprint, res: Resolution, color: str) -> PreprocessSpec:

@@ -20,7 +20,7 @@ from medloop.errors import GuidanceError, NotFoundError
 from medloop.io.volumes import decode_label_volume, decode_volume, encode_label_volume
 from medloop.ml.guidance import encode
 from medloop.ml.inference import Predictor
-from medloop.ml.interactive import clip_box, guidance_window
+from medloop.ml.interactive import CONTEXT, answered_window, clip_box, guidance_window
 from medloop.ml.network import build_network
 from medloop.services.analyses import Analyses
 from medloop.services.images import Images
@@ -48,6 +48,38 @@ def test_the_window_holds_every_click_and_is_clipped_at_the_borders() -> None:
     one = guidance_window(Guidance(clicks[:1]), grid, patch)
     assert one == (slice(0, 16), slice(74, 90), slice(14, 30))  # a patch, pushed inside
     assert guidance_window(Guidance(), (8, 8, 8), patch) == (slice(0, 8),) * 3
+
+
+def test_the_answer_leaves_out_the_window_edges_inside_the_grid() -> None:
+    grid, patch = (100, 90, 30), (16, 16, 16)
+    margin = round(16 * CONTEXT)
+    click = Click((50.0, 88.0, 10.0), 1)
+    seen = guidance_window(Guidance((click,)), grid, patch)
+    assert seen == (slice(42, 58), slice(74, 90), slice(2, 18))
+    answered, inner = answered_window(seen, grid, patch)
+    # Trimmed where the window lies inside the grid; kept at the grid's edge (axis 1).
+    assert answered == (slice(42 + margin, 58 - margin), slice(74 + margin, 90), slice(6, 14))
+    assert inner == (slice(margin, 16 - margin), slice(margin, 16), slice(4, 12))
+    assert all(a.start <= v < a.stop for v, a in zip(click.index, answered, strict=True))
+    # Clicks far apart: each lies at least CONTEXT of a patch inside the answer (or at
+    # the grid's edge), the answer still a window of the seen one.
+    clicks = (Click((10.0, 20.0, 5.0), 1), Click((60.0, 45.0, 25.0), 2, False))
+    seen = guidance_window(Guidance(clicks), grid, patch)
+    answered, inner = answered_window(seen, grid, patch)
+    for c in clicks:
+        for v, a, g in zip(c.index, answered, grid, strict=True):
+            assert a.start + margin <= v or a.start == 0
+            assert v + margin <= a.stop or a.stop == g
+    for a, s, i in zip(answered, seen, inner, strict=True):
+        assert s.start <= a.start < a.stop <= s.stop
+        assert (i.start, i.stop) == (a.start - s.start, a.stop - s.start)
+    # A grid that fits a patch is seen and answered whole.
+    whole = guidance_window(Guidance((click,)), (12, 16, 9), patch)
+    assert (
+        answered_window(whole, (12, 16, 9), patch)[0]
+        == whole
+        == (slice(0, 12), slice(0, 16), slice(0, 9))
+    )
 
 
 def test_a_box_is_cut_to_the_window_or_dropped() -> None:
@@ -179,13 +211,15 @@ def test_a_volume_refine_infers_a_block_around_the_new_click_and_merges_it(
         block = out.block  # type: ignore[attr-defined]
         where = tuple(slice(o, o + s) for o, s in zip(block.offset, block.shape, strict=True))
         if 0 not in block.shape:
-            assert all(w.stop <= 16 for w in where)  # within the patch around the click
+            # Within the patch around the click, less its outer quarter inside the grid.
+            assert all(w.stop <= 12 for w in where)
             held[where] = np.frombuffer(gzip.decompress(block.data), np.uint8).reshape(block.shape)
     assert (held[30:36, 28:34, 16:22] == 1).all()  # far from the click: the analysis's
     second = vworld.refine(Click((36.0, 32.0, 20.0), 1, False))
     block = second.block  # type: ignore[attr-defined]
     where = tuple(slice(o, o + s) for o, s in zip(block.offset, block.shape, strict=True))
-    assert all(w.start >= 16 for w in where[:2])  # around the new click only
+    # Around the new click only: the patch (24:40, 20:36, 8:24) less its outer quarter.
+    assert all(w.start >= lo for w, lo in zip(where, (28, 24, 12), strict=True))
     held[where] = np.frombuffer(gzip.decompress(block.data), np.uint8).reshape(block.shape)
     file = vworld.service.labels(vworld.project, vworld.analysis, "u1")
     current = decode_label_volume(file.data, name="r", num_foreground=1, image=vworld.volume)

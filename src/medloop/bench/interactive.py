@@ -128,14 +128,17 @@ def click_curve(
 
 def _train(
     data: Path, work: Path, settings: ProjectSettings, cache: PairCache, device: str | None
-) -> Predictor:
+) -> tuple[Predictor, int]:
+    """The trained version's predictor and the steps its training made (the plan's
+    ``steps`` is only a cap when the run has a time budget)."""
     from medloop.ml.inference import Predictor
 
     out = train_workspace(data, work, settings, device=device, cache=cache)
     store = FolderArtifactStore(work)
-    return Predictor.from_bytes(
+    predictor = Predictor.from_bytes(
         store.get(out.version).manifest, store.read_file(out.version), device
     )
+    return predictor, out.steps
 
 
 def _test_split(data: Path) -> tuple[list[PairSample], PairCache]:
@@ -210,14 +213,14 @@ def run_interactive(
             labels=labels, training=options.model_copy(update={"interactive": interactive})
         )
         t0 = time.perf_counter()
-        predictor = _train(data, work / name, settings, cache, device)
+        predictor, steps = _train(data, work / name, settings, cache, device)
         train_s = time.perf_counter() - t0
         if interactive:
             curve = click_curve(predictor, test, cache)
-            results[name] = {**curve.summary(), "train_seconds": train_s}
+            results[name] = {**curve.summary(), "train_seconds": train_s, "steps": steps}
         else:
             summary, _ = evaluate_samples(predictor, test, cache)
-            results[name] = {"dice_0": summary.mean_dice, "train_seconds": train_s}
+            results[name] = {"dice_0": summary.mean_dice, "train_seconds": train_s, "steps": steps}
         console.print(f"{name}: {results[name]}")
         results[name]["plan"] = predictor.manifest.plan  # what the planner chose for it
     _write(results, json_path)

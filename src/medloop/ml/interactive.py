@@ -55,8 +55,7 @@ def guidance_window(
     guidance: Guidance, grid: tuple[int, ...], patch: tuple[int, ...]
 ) -> tuple[slice, ...]:
     """The window the network sees: the whole grid when it fits a patch, else at least a
-    patch around the guidance, each click at least half a patch from a side inside the
-    grid (so that it lies inside :func:`answered_window`)."""
+    patch around the guidance (a quarter of a patch beyond its outermost points)."""
     if all(g <= p for g, p in zip(grid, patch, strict=True)):
         return tuple(slice(0, g) for g in grid)
     points = [c.index for c in guidance.clicks]
@@ -67,23 +66,35 @@ def guidance_window(
     out = []
     for axis, (g, p) in enumerate(zip(grid, patch, strict=True)):
         lo, hi = min(q[axis] for q in points), max(q[axis] for q in points)
-        size = min(g, max(p, int(np.ceil(hi - lo)) + 4 * round(p * CONTEXT)))
+        size = min(g, max(p, int(hi - lo) + 1 + p // 2))
         start = int(np.clip((lo + hi) / 2 - size / 2, 0, g - size))
         out.append(slice(start, start + size))
     return tuple(out)
 
 
 def answered_window(
-    window: tuple[slice, ...], grid: tuple[int, ...], patch: tuple[int, ...]
+    window: tuple[slice, ...],
+    grid: tuple[int, ...],
+    patch: tuple[int, ...],
+    guidance: Guidance | None = None,
 ) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     """The part of the seen ``window`` that the answer covers: ``window`` without
     :data:`CONTEXT` of a patch on each side that lies inside ``grid`` (a side at the grid's
-    edge is the image's own edge and is kept); and that part in ``window``'s indices."""
+    edge is the image's own edge and is kept), but reaching half that beyond each of the
+    ``guidance``'s points (grid indices) where the window holds it; and that part in
+    ``window``'s indices."""
+    points = [] if guidance is None else [c.index for c in guidance.clicks]
+    if guidance is not None and guidance.box is not None:
+        points += [guidance.box.start, guidance.box.stop]
     out, inner = [], []
-    for w, g, p in zip(window, grid, patch, strict=True):
+    for axis, (w, g, p) in enumerate(zip(window, grid, patch, strict=True)):
         margin = round(p * CONTEXT)
         lo = w.start + margin if w.start > 0 else w.start
         hi = w.stop - margin if w.stop < g else w.stop
+        if points:
+            reach = margin // 2
+            lo = min(lo, max(w.start, int(np.floor(min(q[axis] for q in points))) - reach))
+            hi = max(hi, min(w.stop, int(np.floor(max(q[axis] for q in points))) + 1 + reach))
         out.append(slice(lo, hi))
         inner.append(slice(lo - w.start, hi - w.start))
     return tuple(out), tuple(inner)
@@ -174,13 +185,14 @@ class RefineSession:
         ``(K + 1, *window shape)``."""
         p = self.predictor
         moved = to_grid(guidance, self.factors)
-        window = guidance_window(to_grid(around, self.factors), self.grid, p.manifest.patch_size)
+        near = to_grid(around, self.factors)
+        window = guidance_window(near, self.grid, p.manifest.patch_size)
         shape = tuple(w.stop - w.start for w in window)
         prev = None if self.start_grid is None else self.start_grid[window]
         channels = encode(_shift(moved, window), prev, shape, self.k, self.spec)
         inputs = np.concatenate([self.x[(slice(None), *window)], channels])
         probs = p.forward_prepared(p.model, inputs, p.manifest, p.device, p.sw_batch_size)
-        window, inner = answered_window(window, self.grid, p.manifest.patch_size)
+        window, inner = answered_window(window, self.grid, p.manifest.patch_size, near)
         probs = probs[(slice(None), *inner)].contiguous()
         target = self._input_window(window)
         probs = resample_probabilities(probs, tuple(w.stop - w.start for w in target))

@@ -61,15 +61,22 @@ def test_the_answer_leaves_out_the_window_edges_inside_the_grid() -> None:
     assert answered == (slice(42 + margin, 58 - margin), slice(74 + margin, 90), slice(6, 14))
     assert inner == (slice(margin, 16 - margin), slice(margin, 16), slice(4, 12))
     assert all(a.start <= v < a.stop for v, a in zip(click.index, answered, strict=True))
-    # Clicks far apart: each lies at least CONTEXT of a patch inside the answer (or at
-    # the grid's edge), the answer still a window of the seen one.
-    clicks = (Click((10.0, 20.0, 5.0), 1), Click((60.0, 45.0, 25.0), 2, False))
-    seen = guidance_window(Guidance(clicks), grid, patch)
-    answered, inner = answered_window(seen, grid, patch)
-    for c in clicks:
-        for v, a, g in zip(c.index, answered, grid, strict=True):
-            assert a.start + margin <= v or a.start == 0
-            assert v + margin <= a.stop or a.stop == g
+    assert answered_window(seen, grid, patch, Guidance((click,)))[0] == answered
+    # Clicks near the seen window's sides: the answer reaches half the trim beyond each
+    # (or to the seen window's side), and stays a window of the seen one.
+    reach = margin // 2
+    for clicks in [
+        (Click((10.0, 20.0, 5.0), 1), Click((60.0, 45.0, 25.0), 2, False)),
+        (Click((40.0, 30.0, 9.0), 1), Click((46.0, 36.0, 15.0), 1)),
+    ]:
+        seen = guidance_window(Guidance(clicks), grid, patch)
+        answered, inner = answered_window(seen, grid, patch, Guidance(clicks))
+        for c in clicks:
+            for v, a, w in zip(c.index, answered, seen, strict=True):
+                assert a.start <= v - reach or a.start == w.start
+                assert v + 1 + reach <= a.stop or a.stop == w.stop
+        trimmed, _ = answered_window(seen, grid, patch)
+        assert trimmed != answered  # without the clicks the trim would cut into them
     for a, s, i in zip(answered, seen, inner, strict=True):
         assert s.start <= a.start < a.stop <= s.stop
         assert (i.start, i.stop) == (a.start - s.start, a.stop - s.start)

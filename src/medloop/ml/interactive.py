@@ -4,10 +4,11 @@ A :class:`RefineSession` prepares the image once (normalisation and resampling t
 plan's grid, the starting label map on that grid) and then, for every new set of
 clicks, runs the interactive network only on a window of one patch around them (the
 whole grid when it fits a patch) and pastes its answer, resampled to the input's grid,
-into the label map, all but the window's outer :data:`CONTEXT` inside the grid. As in training, the network's "previous mask" is the
-label map the interaction started from, and every request carries all its clicks.
-A CT-sized volume then costs one patch per click, not the whole volume. Every click
-holds in the answer (:mod:`medloop.ml.click_hold`).
+into the label map: all of it but the window's outer :data:`CONTEXT` inside the grid.
+As in training, the network's "previous mask" is the label map the interaction started
+from, and every request carries all its clicks. A CT-sized volume then costs one patch
+per click, not the whole volume. Every click holds in the answer
+(:mod:`medloop.ml.click_hold`).
 """
 
 from __future__ import annotations

@@ -47,6 +47,12 @@ class Guidance:
     def empty(self) -> bool:
         return not self.clicks and self.box is None
 
+    @property
+    def points(self) -> list[tuple[float, ...]]:
+        """Every point it names, in array indices: the clicks, then the box's corners."""
+        box = [] if self.box is None else [self.box.start, self.box.stop]
+        return [c.index for c in self.clicks] + box
+
 
 def check_guidance(guidance: Guidance, shape: tuple[int, ...], num_foreground: int) -> None:
     """Refuse guidance that does not fit the image and the labels.

@@ -59,9 +59,7 @@ def guidance_window(
     patch around the guidance (a quarter of a patch beyond its outermost points)."""
     if all(g <= p for g, p in zip(grid, patch, strict=True)):
         return tuple(slice(0, g) for g in grid)
-    points = [c.index for c in guidance.clicks]
-    if guidance.box is not None:
-        points += [guidance.box.start, guidance.box.stop]
+    points = guidance.points
     if not points:
         return tuple(slice(0, g) for g in grid)
     out = []
@@ -84,9 +82,7 @@ def answered_window(
     edge is the image's own edge and is kept), but reaching half that beyond each of the
     ``guidance``'s points (grid indices) where the window holds it; and that part in
     ``window``'s indices."""
-    points = [] if guidance is None else [c.index for c in guidance.clicks]
-    if guidance is not None and guidance.box is not None:
-        points += [guidance.box.start, guidance.box.stop]
+    points = [] if guidance is None else guidance.points
     out, inner = [], []
     for axis, (w, g, p) in enumerate(zip(window, grid, patch, strict=True)):
         margin = round(p * CONTEXT)

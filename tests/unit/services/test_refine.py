@@ -209,6 +209,29 @@ def test_clicks_accumulate_move_the_mask_toward_them_and_reset_starts_over(world
     assert world.rows() == rows  # a refine stores nothing
 
 
+def test_two_clinicians_refining_one_analysis_at_once_keep_their_own_clicks(
+    world: World,
+) -> None:
+    mine = [Click((14.0, 26.0), 1), Click((12.0, 24.0), 1), Click((16.0, 28.0), 1)]
+    theirs = [Click((35.0, 5.0), 1, positive=False), Click((30.0, 8.0), 1), Click((5.0, 5.0), 1)]
+    futures = []
+    for a, b in zip(mine, theirs, strict=True):  # interleaved, none awaited: 2 threads run them
+        futures.append(world.service.refine(world.project, world.analysis, "u1", Guidance((a,))))
+        futures.append(world.service.refine(world.project, world.analysis, "u2", Guidance((b,))))
+    assert sorted(f.result(timeout=60).clicks for f in futures) == [1, 1, 2, 2, 3, 3]
+    for user, clicks, alone in [("u1", mine, "solo1"), ("u2", theirs, "solo2")]:
+        final = world.refine(user=user)  # no new click: the interaction as it stands
+        assert final.clicks == 3  # no click lost, none taken from the other clinician
+        for click in clicks:  # the same clicks, one at a time, with nobody else at work
+            replay = world.refine(click, user=alone)
+        assert np.array_equal(_label_map(final.png), _label_map(replay.png))
+        stored = world.service.labels(world.project, world.analysis, user)
+        assert np.array_equal(_label_map(stored.data), _label_map(final.png))
+    assert not np.array_equal(
+        _label_map(world.refine(user="u1").png), _label_map(world.refine(user="u2").png)
+    )
+
+
 def test_bad_clicks_are_refused_and_leave_the_interaction_as_it_was(world: World) -> None:
     world.refine(Click((14.0, 26.0), 1))
     for clicks, message in [

@@ -11,16 +11,27 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 
 from medloop.domain.clicks import Box, Click, Guidance
+from medloop.domain.image import Image
 from medloop.domain.labels import LabelSet
 from medloop.domain.model import GuidanceSpec, ModelManifest, NetworkSpec, PreprocessSpec
 from medloop.domain.records import ProjectRecord
 from medloop.errors import GuidanceError, NotFoundError
 from medloop.io.volumes import decode_label_volume, decode_volume, encode_label_volume
+from medloop.ml import interactive
 from medloop.ml.guidance import encode
 from medloop.ml.inference import Predictor
-from medloop.ml.interactive import CONTEXT, answered_window, clip_box, guidance_window
+from medloop.ml.interactive import (
+    CONTEXT,
+    RefineSession,
+    answered_window,
+    clip_box,
+    guidance_window,
+    pair_corners,
+    paired_window,
+)
 from medloop.ml.network import build_network
 from medloop.services.analyses import Analyses
 from medloop.services.images import Images
@@ -87,6 +98,71 @@ def test_the_answer_leaves_out_the_window_edges_inside_the_grid() -> None:
         == whole
         == (slice(0, 12), slice(0, 16), slice(0, 9))
     )
+
+
+def test_a_patch_sized_window_is_seen_twice_one_voxel_apart() -> None:
+    grid, patch = (100, 90, 30), (16, 16, 16)
+    seen = (slice(42, 58), slice(74, 90), slice(2, 18))  # a patch; axis 1 at the grid's end
+    paired = paired_window(seen, grid, patch)
+    assert paired == (slice(42, 59), slice(73, 90), slice(2, 19))
+    assert pair_corners((17, 17, 17), patch) == ((slice(0, 16),) * 3, (slice(1, 17),) * 3)
+    # Where the grid fits a patch, or the window is longer than a patch, one view.
+    assert paired_window((slice(0, 12), slice(0, 16), slice(0, 9)), (12, 16, 9), patch) == (
+        slice(0, 12),
+        slice(0, 16),
+        slice(0, 9),
+    )
+    wide = (slice(10, 40), slice(74, 90), slice(0, 30))
+    assert paired_window(wide, grid, patch) == (slice(10, 40), slice(73, 90), slice(0, 30))
+    full = slice(None)
+    assert pair_corners((30, 17, 30), patch) == (
+        (full, slice(0, 16), full),
+        (full, slice(1, 17), full),
+    )
+    assert pair_corners((30, 16, 12), patch) is None
+
+
+def _session(patch: tuple[int, ...]) -> tuple[RefineSession, list[tuple[int, ...]]]:
+    """A session on a 40 x 36 x 24 volume with a tiny random model whose passes are logged."""
+    manifest = ModelManifest(
+        NetworkSpec(1 + SPEC.channels(1), 2, (4, 8), spatial_dims=3),
+        PreprocessSpec(),
+        LabelSet.from_names(["organ"]),
+        patch,
+        guidance=SPEC,
+    )
+    predictor = Predictor(manifest, build_network(manifest.network).state_dict(), "cpu")
+    seen: list[tuple[int, ...]] = []
+    forward = predictor.forward_prepared
+
+    def logged(model: object, x: np.ndarray, *args: object) -> object:
+        seen.append(tuple(x.shape[1:]))
+        return forward(model, x, *args)  # type: ignore[arg-type]
+
+    predictor.forward_prepared = logged  # type: ignore[method-assign,assignment]
+    image = Image(np.random.default_rng(2).normal(100, 15, (*SHAPE, 1)).astype(np.float32))
+    return RefineSession(predictor, image, np.zeros(SHAPE, np.uint8)), seen
+
+
+def test_a_small_patch_refine_averages_two_views_and_a_large_one_runs_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    click = Guidance((Click((20.0, 18.0, 12.0), 1),))
+    session, seen = _session((16, 16, 16))
+    block = session.refine_block(click, click)
+    assert seen == [(16, 16, 16), (16, 16, 16)]  # two passes of a patch over 17³ voxels
+    # The answer: the 17-voxel window less its outer quarter of a patch on each side.
+    assert all(w.stop - w.start == 17 - 2 * 4 for w in block.window)
+    # The mean of the views: 1 where only the first sees, 2 where only the second, 1.5 both.
+    passes = iter([torch.ones(2, 16, 16, 16), torch.full((2, 16, 16, 16), 2.0)])
+    session.predictor.forward_prepared = lambda *a: next(passes)  # type: ignore[method-assign,assignment]
+    mean = session._forward(np.zeros((9, 17, 17, 17), np.float32))
+    assert mean.shape == (2, 17, 17, 17) and float(mean[0, 0, 0, 0]) == 1.0
+    assert float(mean[1, 16, 16, 16]) == 2.0 and (mean[:, 1:16, 1:16, 1:16] == 1.5).all()
+    monkeypatch.setattr(interactive, "PAIR_MAX_VOXELS", 16**3 - 1)  # a CT-sized patch's rule
+    session, seen = _session((16, 16, 16))
+    session.refine_block(click, click)
+    assert seen == [(16, 16, 16)]
 
 
 def test_a_box_is_cut_to_the_window_or_dropped() -> None:
@@ -219,14 +295,16 @@ def test_a_volume_refine_infers_a_block_around_the_new_click_and_merges_it(
         where = tuple(slice(o, o + s) for o, s in zip(block.offset, block.shape, strict=True))
         if 0 not in block.shape:
             # Within the patch around the click, less its outer quarter inside the grid.
-            assert all(w.stop <= 12 for w in where)
+            # (the patch is seen one voxel longer, 0:17, as two views one voxel apart).
+            assert all(w.stop <= 13 for w in where)
             held[where] = np.frombuffer(gzip.decompress(block.data), np.uint8).reshape(block.shape)
     assert (held[30:36, 28:34, 16:22] == 1).all()  # far from the click: the analysis's
     second = vworld.refine(Click((36.0, 32.0, 20.0), 1, False))
     block = second.block  # type: ignore[attr-defined]
     where = tuple(slice(o, o + s) for o, s in zip(block.offset, block.shape, strict=True))
-    # Around the new click only: the patch (24:40, 20:36, 8:24) less its outer quarter.
-    assert all(w.start >= lo for w, lo in zip(where, (28, 24, 12), strict=True))
+    # Around the new click only: the patch (24:40, 20:36, 8:24), seen one voxel longer
+    # (23:40, 19:36, 7:24), less its outer quarter.
+    assert all(w.start >= lo for w, lo in zip(where, (27, 23, 11), strict=True))
     held[where] = np.frombuffer(gzip.decompress(block.data), np.uint8).reshape(block.shape)
     file = vworld.service.labels(vworld.project, vworld.analysis, "u1")
     current = decode_label_volume(file.data, name="r", num_foreground=1, image=vworld.volume)

@@ -11,7 +11,8 @@ one voxel apart along each axis, and the two answers are averaged
 As in training, the network's "previous mask" is the label map the interaction started
 from, and every request carries all its clicks. A CT-sized volume then costs one patch
 per click, not the whole volume. Every click holds in the answer
-(:mod:`medloop.ml.click_hold`).
+(:mod:`medloop.ml.click_hold`), and :meth:`RefineSession.refine` (the 2D route's) removes
+whole the blobs that negative clicks reject (:mod:`medloop.ml.click_clear`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 from medloop.domain.clicks import Box, Click, Guidance
 from medloop.domain.image import Image
 from medloop.errors import ConfigError
+from medloop.ml.click_clear import clear_rejected
 from medloop.ml.click_hold import hold_clicks
 from medloop.ml.guidance import encode, to_grid
 from medloop.ml.preprocess import prepare
@@ -273,13 +275,15 @@ class RefineSession:
 
     @torch.inference_mode()
     def refine(self, guidance: Guidance) -> RefineResult:
-        """The label map for all clicks so far (in the input's array indices)."""
+        """The label map for all clicks so far (in the input's array indices), with the blobs
+        that negative clicks reject removed whole (:func:`clear_rejected`)."""
         from medloop.ml.inference import Prediction
         from medloop.ml.reductions import uncertainty
 
         target, local = self._run(guidance, guidance)
         labels = self.start.copy()
         labels[target] = class_argmax(local).numpy()
+        clear_rejected(labels, self.start, local, target, guidance, self.k)
         prediction = Prediction(
             label_map=labels, probabilities=local.numpy(), uncertainty=uncertainty(local)
         )

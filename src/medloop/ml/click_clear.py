@@ -57,6 +57,7 @@ def clear_rejected(
         if not clicks or any(c.positive for c in clicks):
             continue
         blobs, _ = ndimage.label(first == label)
+        others: np.ndarray | None = None  # the answer's most likely label but this one
         for click in clicks:
             at = tuple(int(v) - w.start for v, w in zip(click.index, window, strict=True))
             if not all(0 <= i < s for i, s in zip(at, sub.shape, strict=True)) or not blobs[at]:
@@ -65,6 +66,8 @@ def clear_rejected(
             left = blob & (sub == label)
             if left.sum() >= KEEP * blob.sum():
                 continue
-            others = probs.clone()
-            others[label] = -1.0
-            sub[left] = others.argmax(0).numpy().astype(np.uint8)[left]
+            if others is None:
+                rest = probs.clone()
+                rest[label] = -1.0
+                others = rest.argmax(0).numpy().astype(np.uint8)
+            sub[left] = others[left]
